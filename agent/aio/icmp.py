@@ -1,0 +1,59 @@
+"""Raw ICMP socket for agent discovery (RFC 5944 §2): TTL 1 on everything we
+send (§2.1 "The TTL for all Agent Advertisements MUST be set to 1"), IP header
+stripped from what we receive. Opening it needs CAP_NET_RAW; without it the
+caller runs without discovery."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+from collections.abc import Callable
+from ipaddress import IPv4Address
+
+log = logging.getLogger(__name__)
+
+
+class IcmpSocket:
+    def __init__(self, sock: socket.socket, receive: Callable[[bytes, IPv4Address], None]) -> None:
+        self._sock = sock
+        self._receive = receive
+        self._loop = asyncio.get_running_loop()
+        self._loop.add_reader(sock.fileno(), self._readable)
+
+    @classmethod
+    def open(
+        cls, receive: Callable[[bytes, IPv4Address], None], *, interface_address: str | None = None
+    ) -> IcmpSocket | None:
+        try:
+            sock = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
+        except PermissionError:
+            return None
+        sock.setblocking(False)
+        sock.setsockopt(socket.IPPROTO_IP, socket.IP_TTL, 1)
+        sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, 1)
+        if interface_address:
+            sock.setsockopt(
+                socket.IPPROTO_IP, socket.IP_MULTICAST_IF, socket.inet_aton(interface_address)
+            )
+        return cls(sock, receive)
+
+    def _readable(self) -> None:
+        try:
+            packet, (source, _) = self._sock.recvfrom(65535)
+        except (BlockingIOError, InterruptedError):
+            return
+        if len(packet) < 20:
+            return
+        header_length = (packet[0] & 0x0F) * 4
+        self._receive(packet[header_length:], IPv4Address(source))
+
+    def send(self, data: bytes, destination: IPv4Address) -> None:
+        try:
+            self._sock.sendto(data, (str(destination), 0))
+        except OSError as exc:
+            log.debug("ICMP send to %s failed: %s", destination, exc)
+
+    def close(self) -> None:
+        self._loop.remove_reader(self._sock.fileno())
+        self._sock.close()

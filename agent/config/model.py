@@ -1,0 +1,44 @@
+"""The agent's configuration as typed records, built from a validated instance of
+the ``proxy-mobile-ip`` YANG module (see ``agent.config.loader``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from ipaddress import IPv4Address
+
+from agent.mobileip.foreign_agent import ForeignAgentSettings
+from agent.mobileip.home_agent import HomeAgentSettings
+from agent.mobileip.numbers import MOBILE_IP_PORT
+from agent.mobileip.security import SecurityAssociationTable
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    """Where a role's registration socket listens (UDP)."""
+
+    address: IPv4Address = IPv4Address("0.0.0.0")
+    port: int = MOBILE_IP_PORT
+
+
+@dataclass(frozen=True)
+class HomeAgentConfig:
+    settings: HomeAgentSettings
+    listen: Endpoint
+
+
+@dataclass(frozen=True)
+class ForeignAgentConfig:
+    settings: ForeignAgentSettings
+    listen: Endpoint
+    #: Send and answer ICMP agent discovery messages (needs a raw socket).
+    discovery: bool = True
+
+
+@dataclass(frozen=True)
+class AgentConfig:
+    home_agent: HomeAgentConfig | None = None
+    foreign_agent: ForeignAgentConfig | None = None
+    #: Mobility security associations with mobile nodes, by home address / range.
+    host_associations: SecurityAssociationTable = field(default_factory=SecurityAssociationTable)
+    #: Security associations with peer agents (FA-HA), by peer address.
+    peer_associations: SecurityAssociationTable = field(default_factory=SecurityAssociationTable)

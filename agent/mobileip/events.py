@@ -1,0 +1,96 @@
+"""Events the role engines report, named in the past tense (STYLE.md)."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from ipaddress import IPv4Address
+
+
+class ViolationReason(enum.IntEnum):
+    """mipSecViolationReason (RFC 2006, MIP-MIB)."""
+
+    NO_MOBILITY_SECURITY_ASSOCIATION = 1
+    BAD_AUTHENTICATOR = 2
+    BAD_IDENTIFIER = 3
+    BAD_SPI = 4
+    MISSING_SECURITY_EXTENSION = 5
+    OTHER = 6
+
+
+class RemovalReason(enum.Enum):
+    DEREGISTERED = "deregistered"
+    EXPIRED = "expired"
+    REPLACED = "replaced"
+    CLEARED = "cleared"
+    DENIED = "denied"
+
+
+@dataclass(frozen=True, slots=True)
+class BindingCreated:
+    home_address: IPv4Address
+    care_of_address: IPv4Address
+    lifetime: int
+    source: IPv4Address
+
+
+@dataclass(frozen=True, slots=True)
+class BindingRefreshed:
+    home_address: IPv4Address
+    care_of_address: IPv4Address
+    lifetime: int
+
+
+@dataclass(frozen=True, slots=True)
+class BindingDeleted:
+    home_address: IPv4Address
+    care_of_address: IPv4Address
+    reason: RemovalReason
+
+
+@dataclass(frozen=True, slots=True)
+class RegistrationDenied:
+    home_address: IPv4Address
+    home_agent: IPv4Address
+    code: int
+    source: IPv4Address
+
+
+@dataclass(frozen=True, slots=True)
+class AuthenticationFailed:
+    peer: IPv4Address
+    spi: int | None
+    reason: ViolationReason
+
+
+@dataclass(frozen=True, slots=True)
+class VisitorAdded:
+    home_address: IPv4Address
+    home_agent: IPv4Address
+    care_of_address: IPv4Address
+    lifetime: int
+
+
+@dataclass(frozen=True, slots=True)
+class VisitorRemoved:
+    home_address: IPv4Address
+    home_agent: IPv4Address
+    reason: RemovalReason
+
+
+@dataclass(frozen=True, slots=True)
+class DatagramDropped:
+    source: IPv4Address
+    reason: str
+
+
+Event = (
+    BindingCreated
+    | BindingRefreshed
+    | BindingDeleted
+    | RegistrationDenied
+    | AuthenticationFailed
+    | VisitorAdded
+    | VisitorRemoved
+    | DatagramDropped
+)

@@ -1,0 +1,552 @@
+"""The home agent role (RFC 5944 §3.8), sans-IO.
+
+Fed ``receive_datagram(data, source, port, now)`` and ``handle_timer(now)``; tells
+its adapter ``get_timer()``, hands out ``datagrams_to_send()`` and ``next_event()``.
+It keeps the mobility bindings, the per-node counters of MIP-MIB's haCounterTable,
+every counter of haRegistrationGroup and the security violation log.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import deque
+from dataclasses import dataclass, field, fields
+from ipaddress import IPv4Address, IPv4Network
+
+from agent.mobileip import replay
+from agent.mobileip.deadlines import Deadlines
+from agent.mobileip.errors import DecodeError
+from agent.mobileip.events import (
+    AuthenticationFailed,
+    BindingCreated,
+    BindingDeleted,
+    BindingRefreshed,
+    DatagramDropped,
+    Event,
+    RegistrationDenied,
+    RemovalReason,
+    ViolationReason,
+)
+from agent.mobileip.extensions import Extension
+from agent.mobileip.numbers import (
+    INFINITE_LIFETIME,
+    MOBILE_IP_PORT,
+    ExtensionType,
+    MessageType,
+    ReplyCode,
+    RequestFlag,
+)
+from agent.mobileip.outputs import Transmit
+from agent.mobileip.registration import RegistrationReply, RegistrationRequest, decode_request
+from agent.mobileip.security import (
+    ReplayMethod,
+    SecurityAssociation,
+    SecurityAssociationTable,
+    authenticate,
+    check_extension,
+)
+from agent.mobileip.violations import ViolationLog
+
+MHAE = ExtensionType.MOBILE_HOME_AUTHENTICATION
+FHAE = ExtensionType.FOREIGN_HOME_AUTHENTICATION
+
+
+@dataclass(frozen=True, slots=True)
+class HomeAgentSettings:
+    address: IPv4Address
+    #: The home network; a request sent to its directed broadcast is answered with
+    #: 136 and our unicast address (RFC 5944 §3.8.2.1, dynamic HA discovery).
+    home_network: IPv4Network | None = None
+    #: Longest lifetime granted (Cisco IOS ``ip mobile home-agent lifetime``, 36000 s).
+    max_lifetime: int = 36000
+    max_bindings: int = 200_000
+    #: Simultaneous bindings per node (S flag); 1 answers S requests with code 1.
+    max_simultaneous_bindings: int = 3
+    reverse_tunnel: bool = True
+    reverse_tunnel_required: bool = False
+    #: RFC 5944 §4.1: IP-in-IP is mandatory; GRE and minimal encapsulation optional.
+    gre: bool = False
+    minimal_encapsulation: bool = False
+
+
+@dataclass
+class HomeAgentCounters:
+    """MIP-MIB haRegistrationGroup counters (RFC 2006), with the RFC's spelling kept
+    in the MIB mapping; plus drops that the MIB has no object for."""
+
+    registration_accepted: int = 0  # haRegistrationAccepted (code 0)
+    multi_binding_unsupported: int = 0  # haMultiBindingUnsupported (code 1)
+    reason_unspecified: int = 0  # 128
+    admin_prohibited: int = 0  # 129
+    insufficient_resource: int = 0  # 130
+    mn_authentication_failure: int = 0  # 131
+    fa_authentication_failure: int = 0  # 132
+    id_mismatch: int = 0  # 133
+    poorly_formed_request: int = 0  # 134
+    too_many_bindings: int = 0  # 135
+    unknown_ha: int = 0  # 136
+    reverse_tunnel_unavailable: int = 0  # 137 (RFC 3024; no MIP-MIB object)
+    reverse_tunnel_mandatory: int = 0  # 138
+    encapsulation_unavailable: int = 0  # 139
+    gratuitous_arps_sent: int = 0  # haGratuitiousARPsSent (data path)
+    proxy_arps_sent: int = 0  # haProxyARPsSent (data path)
+    reg_requests_received: int = 0
+    dereg_requests_received: int = 0
+    reg_replies_sent: int = 0
+    dereg_replies_sent: int = 0
+    datagrams_discarded: int = 0  # silently discarded (not a request, unknown ext 0-127)
+
+    def as_dict(self) -> dict[str, int]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+_DENIAL_COUNTER = {
+    ReplyCode.HA_REASON_UNSPECIFIED: "reason_unspecified",
+    ReplyCode.HA_ADMINISTRATIVELY_PROHIBITED: "admin_prohibited",
+    ReplyCode.HA_INSUFFICIENT_RESOURCES: "insufficient_resource",
+    ReplyCode.HA_MOBILE_NODE_FAILED_AUTHENTICATION: "mn_authentication_failure",
+    ReplyCode.HA_FOREIGN_AGENT_FAILED_AUTHENTICATION: "fa_authentication_failure",
+    ReplyCode.HA_REGISTRATION_IDENTIFICATION_MISMATCH: "id_mismatch",
+    ReplyCode.HA_POORLY_FORMED_REQUEST: "poorly_formed_request",
+    ReplyCode.HA_TOO_MANY_SIMULTANEOUS_BINDINGS: "too_many_bindings",
+    ReplyCode.HA_UNKNOWN_HOME_AGENT_ADDRESS: "unknown_ha",
+    ReplyCode.HA_REVERSE_TUNNEL_UNAVAILABLE: "reverse_tunnel_unavailable",
+    ReplyCode.HA_REVERSE_TUNNEL_MANDATORY: "reverse_tunnel_mandatory",
+    ReplyCode.HA_REQUESTED_ENCAPSULATION_UNAVAILABLE: "encapsulation_unavailable",
+}
+
+
+@dataclass(slots=True)
+class Binding:
+    """One row of haMobilityBindingTable (RFC 2006)."""
+
+    home_address: IPv4Address
+    care_of_address: IPv4Address
+    source_address: IPv4Address
+    source_port: int
+    flags: int
+    identification: int
+    lifetime: int  # granted, seconds
+    registered_at: float
+    expires_at: float
+
+
+@dataclass(slots=True)
+class MobileNode:
+    """Per-node state: replay protection, the haCounterTable row, its bindings."""
+
+    last_identification: int | None = None
+    nonce: int | None = None
+    service_accepted: int = 0
+    service_denied: int = 0
+    overall_service_time: float = 0.0
+    recent_accepted_time: float | None = None
+    recent_denied_time: float | None = None
+    recent_denied_code: int = 0
+    bindings: dict[IPv4Address, Binding] = field(default_factory=dict)
+
+
+class _Denied(Exception):
+    def __init__(
+        self,
+        code: ReplyCode,
+        *,
+        sa: SecurityAssociation | None = None,
+        identification: int | None = None,
+        home_agent: IPv4Address | None = None,
+        lifetime: int = 0,
+    ) -> None:
+        self.code = code
+        self.sa = sa
+        self.identification = identification
+        self.home_agent = home_agent
+        self.lifetime = lifetime
+
+
+class HomeAgent:
+    def __init__(
+        self,
+        settings: HomeAgentSettings,
+        *,
+        mobile_nodes: SecurityAssociationTable,
+        peers: SecurityAssociationTable | None = None,
+        rng: random.Random | None = None,
+        violations: ViolationLog | None = None,
+    ) -> None:
+        self.settings = settings
+        self.mobile_node_sas = mobile_nodes
+        self.peer_sas = peers or SecurityAssociationTable()
+        self.counters = HomeAgentCounters()
+        self.violations = violations or ViolationLog()
+        self._rng = rng or random.SystemRandom()
+        self._nodes: dict[IPv4Address, MobileNode] = {}
+        self._expiries: Deadlines[tuple[IPv4Address, IPv4Address]] = Deadlines()
+        self._outbox: list[Transmit] = []
+        self._events: deque[Event] = deque()
+        self.binding_count = 0
+
+    # -- adapter interface -------------------------------------------------------
+
+    def datagrams_to_send(self) -> list[Transmit]:
+        out, self._outbox = self._outbox, []
+        return out
+
+    def next_event(self) -> Event | None:
+        return self._events.popleft() if self._events else None
+
+    def get_timer(self) -> float | None:
+        return self._expiries.next()
+
+    def handle_timer(self, now: float) -> None:
+        for home, coa in self._expiries.pop_due(now):
+            node = self._nodes.get(home)
+            if node is not None and coa in node.bindings:
+                self._remove_binding(node, home, coa, RemovalReason.EXPIRED, now)
+
+    def receive_datagram(
+        self,
+        data: bytes,
+        source: IPv4Address,
+        port: int,
+        now: float,
+        *,
+        destination: IPv4Address | None = None,
+    ) -> None:
+        if not data or data[0] != MessageType.REGISTRATION_REQUEST:
+            self.counters.datagrams_discarded += 1
+            self._events.append(DatagramDropped(source, "not a registration request"))
+            return
+        self.counters.reg_requests_received += 1
+        try:
+            request = decode_request(data)
+        except DecodeError as exc:
+            self._malformed(exc, source, port, now)
+            return
+        if request.is_deregistration:
+            self.counters.dereg_requests_received += 1
+        try:
+            sa = self._authenticate(request, source, now)
+            self._check_request(request, destination)
+            code, lifetime = self._apply(request, source, port, now)
+        except _Denied as denial:
+            self._deny(request, source, port, now, denial)
+            return
+        node = self._nodes[request.home_address]
+        identification = self._reply_identification(request, sa, node)
+        node.last_identification = request.identification
+        self._reply(
+            RegistrationReply(
+                code, lifetime, request.home_address, self.settings.address, identification
+            ),
+            sa,
+            source,
+            port,
+            deregistration=request.is_deregistration,
+        )
+
+    # -- operations for management -------------------------------------------------
+
+    def bindings(self) -> list[Binding]:
+        """Every binding, sorted by (home address, care-of address) as the
+        haMobilityBindingTable INDEX orders them."""
+        rows = [b for node in self._nodes.values() for b in node.bindings.values()]
+        rows.sort(key=lambda b: (int(b.home_address), int(b.care_of_address)))
+        return rows
+
+    def mobile_node(self, home_address: IPv4Address) -> MobileNode | None:
+        return self._nodes.get(home_address)
+
+    def mobile_nodes(self) -> dict[IPv4Address, MobileNode]:
+        return self._nodes
+
+    def clear_binding(self, home_address: IPv4Address, now: float) -> int:
+        node = self._nodes.get(home_address)
+        if node is None:
+            return 0
+        coas = list(node.bindings)
+        for coa in coas:
+            self._remove_binding(node, home_address, coa, RemovalReason.CLEARED, now)
+        return len(coas)
+
+    def clear_counters(self) -> None:
+        self.counters = HomeAgentCounters()
+
+    # -- processing ---------------------------------------------------------------
+
+    def _node(self, home_address: IPv4Address) -> MobileNode:
+        node = self._nodes.get(home_address)
+        if node is None:
+            node = self._nodes[home_address] = MobileNode()
+        return node
+
+    def _malformed(self, exc: DecodeError, source: IPv4Address, port: int, now: float) -> None:
+        if exc.silently_discard or exc.partial is None:
+            # RFC 5944 §1.9: unknown extension 0-127 -> silently discard. A message
+            # too short to carry a home address cannot be answered either.
+            self.counters.datagrams_discarded += 1
+            self._events.append(DatagramDropped(source, str(exc)))
+            return
+        partial = exc.partial
+        self.counters.poorly_formed_request += 1
+        self._events.append(
+            RegistrationDenied(
+                partial.home_address, partial.home_agent, ReplyCode.HA_POORLY_FORMED_REQUEST, source
+            )
+        )
+        reply = RegistrationReply(
+            ReplyCode.HA_POORLY_FORMED_REQUEST,
+            0,
+            partial.home_address,
+            self.settings.address,
+            partial.identification,
+        )
+        sa = self.mobile_node_sas.preferred(partial.home_address)
+        self._reply(reply, sa, source, port, deregistration=partial.lifetime == 0)
+
+    def _violation(
+        self,
+        peer: IPv4Address,
+        spi: int | None,
+        request: RegistrationRequest,
+        reason: ViolationReason,
+        now: float,
+    ) -> None:
+        self.violations.record(
+            peer, spi=spi, identification=request.identification, reason=reason, now=now
+        )
+        self._events.append(AuthenticationFailed(peer, spi, reason))
+
+    def _authenticate(
+        self, request: RegistrationRequest, source: IPv4Address, now: float
+    ) -> SecurityAssociation:
+        """Mobile-home authentication, foreign-home authentication, replay check
+        (RFC 5944 §3.8.2.1). Returns the SA that protects the reply."""
+        home = request.home_address
+        mhaes = request.extensions_of(MHAE)
+        mn_failed = ReplyCode.HA_MOBILE_NODE_FAILED_AUTHENTICATION
+        if len(mhaes) != 1:
+            # Exactly one authorization-enabling extension (RFC 5944 §3.5.2).
+            reason = ViolationReason.MISSING_SECURITY_EXTENSION if not mhaes else ViolationReason.OTHER
+            self._violation(home, None, request, reason, now)
+            raise _Denied(mn_failed, sa=self.mobile_node_sas.preferred(home))
+        mhae = mhaes[0]
+        sa = self.mobile_node_sas.lookup(home, mhae.spi)
+        if sa is None:
+            known = self.mobile_node_sas.has(home)
+            reason = ViolationReason.BAD_SPI if known else ViolationReason.NO_MOBILITY_SECURITY_ASSOCIATION
+            self._violation(home, mhae.spi, request, reason, now)
+            raise _Denied(mn_failed, sa=self.mobile_node_sas.preferred(home))
+        if not check_extension(request.raw, mhae, sa):
+            self._violation(home, mhae.spi, request, ViolationReason.BAD_AUTHENTICATOR, now)
+            raise _Denied(mn_failed, sa=sa)
+        self._authenticate_foreign_agent(request, mhae, source, sa, now)
+        node = self._node(home)
+        if not self._identification_valid(request, sa, node, now):
+            self._violation(home, mhae.spi, request, ViolationReason.BAD_IDENTIFIER, now)
+            raise _Denied(
+                ReplyCode.HA_REGISTRATION_IDENTIFICATION_MISMATCH,
+                sa=sa,
+                identification=self._mismatch_identification(request, sa, node, now),
+            )
+        return sa
+
+    def _authenticate_foreign_agent(
+        self,
+        request: RegistrationRequest,
+        mhae: Extension,
+        source: IPv4Address,
+        sa: SecurityAssociation,
+        now: float,
+    ) -> None:
+        """If we share an SA with the sender (the FA), exactly one valid FHAE must
+        follow the MHAE (RFC 5944 §3.8.2.1)."""
+        if not self.peer_sas.has(source):
+            return
+        fhaes = [ext for ext in request.extensions_of(FHAE) if ext.offset > mhae.offset]
+        denied = _Denied(ReplyCode.HA_FOREIGN_AGENT_FAILED_AUTHENTICATION, sa=sa)
+        if len(fhaes) != 1 or len(request.extensions_of(FHAE)) != 1:
+            reason = ViolationReason.MISSING_SECURITY_EXTENSION if not fhaes else ViolationReason.OTHER
+            self._violation(source, None, request, reason, now)
+            raise denied
+        fhae = fhaes[0]
+        peer_sa = self.peer_sas.lookup(source, fhae.spi)
+        if peer_sa is None:
+            self._violation(source, fhae.spi, request, ViolationReason.BAD_SPI, now)
+            raise denied
+        if not check_extension(request.raw, fhae, peer_sa):
+            self._violation(source, fhae.spi, request, ViolationReason.BAD_AUTHENTICATOR, now)
+            raise denied
+
+    def _identification_valid(
+        self, request: RegistrationRequest, sa: SecurityAssociation, node: MobileNode, now: float
+    ) -> bool:
+        if sa.replay_method is ReplayMethod.TIMESTAMPS:
+            return replay.timestamp_acceptable(
+                request.identification, now, sa.replay_window, node.last_identification
+            )
+        # Nonces (§5.7.2): the high 32 bits must be the nonce we handed out last.
+        return node.nonce is not None and replay.high32(request.identification) == node.nonce
+
+    def _mismatch_identification(
+        self, request: RegistrationRequest, sa: SecurityAssociation, node: MobileNode, now: float
+    ) -> int:
+        if sa.replay_method is ReplayMethod.TIMESTAMPS:
+            return replay.mismatch_identification_for_timestamps(request.identification, now)
+        node.nonce = self._rng.getrandbits(32)
+        return replay.nonce_identification(node.nonce, request.identification)
+
+    def _reply_identification(
+        self, request: RegistrationRequest, sa: SecurityAssociation, node: MobileNode
+    ) -> int:
+        if sa.replay_method is ReplayMethod.TIMESTAMPS:
+            return request.identification
+        node.nonce = self._rng.getrandbits(32)
+        return replay.nonce_identification(node.nonce, request.identification)
+
+    def _check_request(self, request: RegistrationRequest, destination: IPv4Address | None) -> None:
+        s = self.settings
+        broadcast = s.home_network.broadcast_address if s.home_network else None
+        if request.home_agent != s.address or (destination is not None and destination == broadcast):
+            # Dynamic home agent discovery (RFC 5944 §3.8.2.1, §3.8.3.2): deny and
+            # tell the node our unicast address in the Home Agent field.
+            raise _Denied(ReplyCode.HA_UNKNOWN_HOME_AGENT_ADDRESS)
+        flags = request.flags
+        if request.is_deregistration:
+            return
+        if (flags & RequestFlag.GRE and not s.gre) or (
+            flags & RequestFlag.MINIMAL_ENCAPSULATION and not s.minimal_encapsulation
+        ):
+            raise _Denied(ReplyCode.HA_REQUESTED_ENCAPSULATION_UNAVAILABLE)
+        if flags & RequestFlag.REVERSE_TUNNELING and not s.reverse_tunnel:
+            raise _Denied(ReplyCode.HA_REVERSE_TUNNEL_UNAVAILABLE)  # RFC 3024 §4.3
+        if s.reverse_tunnel_required and not flags & RequestFlag.REVERSE_TUNNELING:
+            raise _Denied(ReplyCode.HA_REVERSE_TUNNEL_MANDATORY)
+
+    def _apply(
+        self, request: RegistrationRequest, source: IPv4Address, port: int, now: float
+    ) -> tuple[ReplyCode, int]:
+        """Create, refresh, replace or delete bindings (RFC 5944 §3.8.2.2)."""
+        home, coa = request.home_address, request.care_of_address
+        node = self._nodes[home]
+        if request.is_deregistration:
+            targets = list(node.bindings) if coa == home else [c for c in node.bindings if c == coa]
+            for target in targets:
+                self._remove_binding(node, home, target, RemovalReason.DEREGISTERED, now)
+            return ReplyCode.ACCEPTED, 0
+        requested = request.lifetime
+        lifetime = self.settings.max_lifetime if requested == INFINITE_LIFETIME else requested
+        lifetime = min(lifetime, self.settings.max_lifetime)  # never lengthen (§3.8.2.2)
+        code = ReplyCode.ACCEPTED
+        simultaneous = bool(request.flags & RequestFlag.SIMULTANEOUS_BINDINGS)
+        if simultaneous and self.settings.max_simultaneous_bindings <= 1:
+            code = ReplyCode.ACCEPTED_NO_SIMULTANEOUS_BINDINGS
+            simultaneous = False
+        is_new = coa not in node.bindings
+        if is_new and simultaneous and len(node.bindings) >= self.settings.max_simultaneous_bindings:
+            raise _Denied(ReplyCode.HA_TOO_MANY_SIMULTANEOUS_BINDINGS)
+        replaced = [] if simultaneous else [c for c in node.bindings if c != coa]
+        if is_new and self.binding_count - len(replaced) >= self.settings.max_bindings:
+            raise _Denied(ReplyCode.HA_INSUFFICIENT_RESOURCES)
+        for old in replaced:
+            self._remove_binding(node, home, old, RemovalReason.REPLACED, now)
+        expires = now + lifetime
+        if is_new:
+            node.bindings[coa] = Binding(
+                home, coa, source, port, int(request.flags), request.identification,
+                lifetime, now, expires,
+            )
+            self.binding_count += 1
+            self._events.append(BindingCreated(home, coa, lifetime, source))
+        else:
+            binding = node.bindings[coa]
+            binding.source_address, binding.source_port = source, port
+            binding.flags, binding.identification = int(request.flags), request.identification
+            binding.lifetime, binding.expires_at = lifetime, expires
+            self._events.append(BindingRefreshed(home, coa, lifetime))
+        self._expiries.schedule((home, coa), expires)
+        node.service_accepted += 1
+        node.recent_accepted_time = now
+        if code is ReplyCode.ACCEPTED:
+            self.counters.registration_accepted += 1
+        else:
+            self.counters.multi_binding_unsupported += 1
+        return code, lifetime
+
+    def _remove_binding(
+        self, node: MobileNode, home: IPv4Address, coa: IPv4Address, reason: RemovalReason, now: float
+    ) -> None:
+        binding = node.bindings.pop(coa)
+        self.binding_count -= 1
+        node.overall_service_time += max(0.0, min(now, binding.expires_at) - binding.registered_at)
+        self._expiries.cancel((home, coa))
+        self._events.append(BindingDeleted(home, coa, reason))
+
+    def _deny(
+        self,
+        request: RegistrationRequest,
+        source: IPv4Address,
+        port: int,
+        now: float,
+        denial: _Denied,
+    ) -> None:
+        setattr(
+            self.counters,
+            _DENIAL_COUNTER[denial.code],
+            getattr(self.counters, _DENIAL_COUNTER[denial.code]) + 1,
+        )
+        # Per-node counters only for nodes we know: a flood of forged home
+        # addresses must not grow the table (haCounterTable rows are per known MN).
+        node = self._nodes.get(request.home_address)
+        if node is None and self.mobile_node_sas.has(request.home_address):
+            node = self._node(request.home_address)
+        if node is not None:
+            node.service_denied += 1
+            node.recent_denied_time = now
+            node.recent_denied_code = denial.code
+        self._events.append(
+            RegistrationDenied(request.home_address, request.home_agent, denial.code, source)
+        )
+        identification = (
+            denial.identification if denial.identification is not None else request.identification
+        )
+        reply = RegistrationReply(
+            denial.code,
+            denial.lifetime,
+            request.home_address,
+            self.settings.address,
+            identification,
+        )
+        self._reply(reply, denial.sa, source, port, deregistration=request.is_deregistration)
+
+    def _reply(
+        self,
+        reply: RegistrationReply,
+        sa: SecurityAssociation | None,
+        destination: IPv4Address,
+        port: int,
+        *,
+        deregistration: bool,
+    ) -> None:
+        """Authenticate and queue a reply to the request's source (RFC 5944 §3.8.3):
+        MHAE when we share an SA with the node, then FHAE when we share one with the
+        foreign agent that relayed the request."""
+        data = reply.encode_header()
+        if sa is not None:
+            data = authenticate(data, MHAE, sa)
+        peer_sa = self.peer_sas.preferred(destination)
+        if peer_sa is not None:
+            data = authenticate(data, FHAE, peer_sa)
+        self._outbox.append(Transmit(data, destination, port))
+        self.counters.reg_replies_sent += 1
+        if deregistration:
+            self.counters.dereg_replies_sent += 1
+
+
+__all__ = [
+    "Binding",
+    "HomeAgent",
+    "HomeAgentCounters",
+    "HomeAgentSettings",
+    "MOBILE_IP_PORT",
+    "MobileNode",
+]

@@ -1,0 +1,166 @@
+"""Registration Request and Reply (RFC 5944 §3.3, §3.4): strict codec.
+
+Messages are immutable records; ``decode_*`` functions check every length and
+field and raise ``DecodeError`` with the part of the header they could read.
+Addresses are ``IPv4Address`` values; Identification is the 64-bit integer.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass, field
+from ipaddress import IPv4Address
+
+from agent.mobileip.errors import DecodeError, DecodeFault, PartialHeader
+from agent.mobileip.extensions import Extension, parse_extensions
+from agent.mobileip.numbers import (
+    REQUEST_RESERVED_BITS,
+    ExtensionType,
+    MessageType,
+    RequestFlag,
+)
+
+#: Largest registration message accepted. A request with NAI, MHAE, MFAE and FHAE
+#: is well under 200 bytes; anything above one Ethernet payload is refused.
+MAX_MESSAGE_SIZE = 1472
+
+_REQUEST = struct.Struct("!BBH4s4s4sQ")  # 24 bytes, RFC 5944 §3.3
+_REPLY = struct.Struct("!BBH4s4sQ")  # 20 bytes, RFC 5944 §3.4
+REQUEST_HEADER_SIZE = _REQUEST.size
+REPLY_HEADER_SIZE = _REPLY.size
+
+
+def _find(extensions: tuple[Extension, ...], ext_type: int) -> list[Extension]:
+    return [ext for ext in extensions if ext.type == ext_type]
+
+
+@dataclass(frozen=True, slots=True)
+class RegistrationRequest:
+    flags: RequestFlag
+    lifetime: int
+    home_address: IPv4Address
+    home_agent: IPv4Address
+    care_of_address: IPv4Address
+    identification: int
+    extensions: tuple[Extension, ...] = ()
+    #: The datagram this request was decoded from (empty for locally built ones).
+    raw: bytes = field(default=b"", compare=False, repr=False)
+
+    @property
+    def is_deregistration(self) -> bool:
+        return self.lifetime == 0
+
+    def extensions_of(self, ext_type: int) -> list[Extension]:
+        return _find(self.extensions, ext_type)
+
+    @property
+    def nai(self) -> str | None:
+        found = self.extensions_of(ExtensionType.MOBILE_NODE_NAI)
+        return found[0].nai if found else None
+
+    def encode_header(self) -> bytes:
+        return _REQUEST.pack(
+            MessageType.REGISTRATION_REQUEST,
+            int(self.flags),
+            self.lifetime,
+            self.home_address.packed,
+            self.home_agent.packed,
+            self.care_of_address.packed,
+            self.identification,
+        )
+
+    def encode(self) -> bytes:
+        """Fixed part and extensions exactly as held (authenticators included)."""
+        return self.encode_header() + b"".join(ext.encode() for ext in self.extensions)
+
+
+@dataclass(frozen=True, slots=True)
+class RegistrationReply:
+    code: int
+    lifetime: int
+    home_address: IPv4Address
+    home_agent: IPv4Address
+    identification: int
+    extensions: tuple[Extension, ...] = ()
+    raw: bytes = field(default=b"", compare=False, repr=False)
+
+    def extensions_of(self, ext_type: int) -> list[Extension]:
+        return _find(self.extensions, ext_type)
+
+    @property
+    def accepted(self) -> bool:
+        return self.code in (0, 1)
+
+    def encode_header(self) -> bytes:
+        return _REPLY.pack(
+            MessageType.REGISTRATION_REPLY,
+            self.code,
+            self.lifetime,
+            self.home_address.packed,
+            self.home_agent.packed,
+            self.identification,
+        )
+
+    def encode(self) -> bytes:
+        return self.encode_header() + b"".join(ext.encode() for ext in self.extensions)
+
+
+def _check_size(data: bytes, minimum: int, what: str) -> None:
+    if len(data) > MAX_MESSAGE_SIZE:
+        raise DecodeError(DecodeFault.OVERSIZED, f"{what} of {len(data)} bytes")
+    if len(data) < minimum:
+        raise DecodeError(DecodeFault.TRUNCATED, f"{what} of {len(data)} bytes < {minimum}")
+
+
+def decode_request(data: bytes, *, strict_reserved: bool = True) -> RegistrationRequest:
+    """Decode a Registration Request (RFC 5944 §3.3).
+
+    With ``strict_reserved`` a set ``r`` or ``x`` bit is a fault: agents answer it
+    as a poorly formed request (70 at the FA, 134 at the HA).
+    """
+    _check_size(data, REQUEST_HEADER_SIZE, "registration request")
+    msg_type, flags, lifetime, home, agent, coa, ident = _REQUEST.unpack_from(data)
+    if msg_type != MessageType.REGISTRATION_REQUEST:
+        raise DecodeError(DecodeFault.WRONG_TYPE, f"type {msg_type} is not a request")
+    partial = PartialHeader(
+        msg_type, lifetime, IPv4Address(home), IPv4Address(agent), ident
+    )
+    try:
+        extensions = parse_extensions(data, REQUEST_HEADER_SIZE)
+    except DecodeError as exc:
+        raise DecodeError(exc.fault, exc.detail, partial=partial) from None
+    if strict_reserved and flags & REQUEST_RESERVED_BITS:
+        raise DecodeError(
+            DecodeFault.RESERVED_BITS_SET, f"flags 0x{flags:02x} set r/x", partial=partial
+        )
+    return RegistrationRequest(
+        RequestFlag(flags),
+        lifetime,
+        partial.home_address,
+        partial.home_agent,
+        IPv4Address(coa),
+        ident,
+        extensions,
+        data,
+    )
+
+
+def decode_reply(data: bytes) -> RegistrationReply:
+    """Decode a Registration Reply (RFC 5944 §3.4)."""
+    _check_size(data, REPLY_HEADER_SIZE, "registration reply")
+    msg_type, code, lifetime, home, agent, ident = _REPLY.unpack_from(data)
+    if msg_type != MessageType.REGISTRATION_REPLY:
+        raise DecodeError(DecodeFault.WRONG_TYPE, f"type {msg_type} is not a reply")
+    partial = PartialHeader(msg_type, lifetime, IPv4Address(home), IPv4Address(agent), ident)
+    try:
+        extensions = parse_extensions(data, REPLY_HEADER_SIZE)
+    except DecodeError as exc:
+        raise DecodeError(exc.fault, exc.detail, partial=partial) from None
+    return RegistrationReply(
+        code, lifetime, partial.home_address, partial.home_agent, ident, extensions, data
+    )
+
+
+def message_type(data: bytes) -> int | None:
+    """The first octet of a UDP/434 datagram, or None for an empty one."""
+    return data[0] if data else None
