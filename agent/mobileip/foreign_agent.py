@@ -81,6 +81,8 @@ class ForeignAgentSettings:
     advertisement_lifetime: int = 30
     advertisement_address: IPv4Address = ALL_SYSTEMS
     prefix_length: int | None = None
+    #: UDP port home agents listen on (434; a high port for unprivileged labs).
+    home_agent_port: int = MOBILE_IP_PORT
 
     @property
     def offered_care_of_addresses(self) -> tuple[IPv4Address, ...]:
@@ -269,6 +271,14 @@ class ForeignAgent:
     def pending(self) -> list[PendingRegistration]:
         return sorted(self._pending.values(), key=lambda p: (int(p.home_address), p.received_at))
 
+    @property
+    def visitor_count(self) -> int:
+        return len(self._visitors)
+
+    @property
+    def pending_count(self) -> int:
+        return len(self._pending)
+
     def clear_visitor(self, home_address: IPv4Address) -> bool:
         visitor = self._visitors.get(home_address)
         if visitor is None:
@@ -346,7 +356,7 @@ class ForeignAgent:
         ha_sa = self.home_agent_sas.preferred(request.home_agent)
         if ha_sa is not None:
             relayed = authenticate(relayed, FHAE, ha_sa)  # RFC 5944 §3.7.2.2
-        self._outbox.append(Transmit(relayed, request.home_agent, MOBILE_IP_PORT))
+        self._outbox.append(Transmit(relayed, request.home_agent, self.settings.home_agent_port))
         self.counters.reg_requests_relayed += 1
 
     def _validate_request(self, request: RegistrationRequest, source: IPv4Address, now: float) -> None:
