@@ -94,3 +94,67 @@ Event = (
     | VisitorRemoved
     | DatagramDropped
 )
+
+
+# -- proxy (access point) role ------------------------------------------------------
+
+
+class NotProxiedReason(enum.Enum):
+    AT_HOME = "at-home"
+    NO_HOME_AGENT = "no-home-agent"
+    NO_SECURITY_ASSOCIATION = "no-security-association"
+    INTERFACE_NOT_ENABLED = "interface-not-enabled"
+
+
+@dataclass(frozen=True, slots=True)
+class ClientRegistered:
+    mac: str
+    home_address: IPv4Address
+    home_agent: IPv4Address
+    care_of_address: IPv4Address
+    lifetime: int
+
+
+@dataclass(frozen=True, slots=True)
+class ClientRegistrationDenied:
+    mac: str
+    home_address: IPv4Address
+    code: int
+
+
+@dataclass(frozen=True, slots=True)
+class ClientRegistrationFailed:
+    mac: str
+    home_address: IPv4Address
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class ClientDeregistered:
+    mac: str
+    home_address: IPv4Address
+
+
+@dataclass(frozen=True, slots=True)
+class ClientNotProxied:
+    mac: str
+    address: IPv4Address
+    reason: NotProxiedReason
+
+
+@dataclass(frozen=True, slots=True)
+class ForeignAgentRebooted:
+    address: IPv4Address
+    sequence: int
+
+
+ProxyEvent = (
+    ClientRegistered
+    | ClientRegistrationDenied
+    | ClientRegistrationFailed
+    | ClientDeregistered
+    | ClientNotProxied
+    | ForeignAgentRebooted
+    | AuthenticationFailed
+    | DatagramDropped
+)

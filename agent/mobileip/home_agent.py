@@ -220,15 +220,22 @@ class HomeAgent:
         try:
             request = decode_request(data)
         except DecodeError as exc:
+            if exc.partial is not None and exc.partial.lifetime == 0:
+                self.counters.dereg_requests_received += 1
             self._malformed(exc, source, port, now)
             return
         if request.is_deregistration:
             self.counters.dereg_requests_received += 1
+        sa: SecurityAssociation | None = None
         try:
             sa = self._authenticate(request, source, now)
             self._check_request(request, destination)
             code, lifetime = self._apply(request, source, port, now)
         except _Denied as denial:
+            if denial.sa is None:
+                # Every reply we generate carries the MHAE once the node has
+                # authenticated (RFC 5944 §3.5.2, §3.8.3.1).
+                denial.sa = sa
             self._deny(request, source, port, now, denial)
             return
         node = self._nodes[request.home_address]
@@ -288,6 +295,7 @@ class HomeAgent:
             return
         partial = exc.partial
         self.counters.poorly_formed_request += 1
+        self._count_denial(partial.home_address, ReplyCode.HA_POORLY_FORMED_REQUEST, now)
         self._events.append(
             RegistrationDenied(
                 partial.home_address, partial.home_agent, ReplyCode.HA_POORLY_FORMED_REQUEST, source
@@ -432,6 +440,11 @@ class HomeAgent:
             targets = list(node.bindings) if coa == home else [c for c in node.bindings if c == coa]
             for target in targets:
                 self._remove_binding(node, home, target, RemovalReason.DEREGISTERED, now)
+            # haRegistrationAccepted / haServiceRequestsAccepted count every
+            # request accepted, deregistrations included (RFC 2006).
+            node.service_accepted += 1
+            node.recent_accepted_time = now
+            self.counters.registration_accepted += 1
             return ReplyCode.ACCEPTED, 0
         requested = request.lifetime
         lifetime = self.settings.max_lifetime if requested == INFINITE_LIFETIME else requested
@@ -494,15 +507,7 @@ class HomeAgent:
             _DENIAL_COUNTER[denial.code],
             getattr(self.counters, _DENIAL_COUNTER[denial.code]) + 1,
         )
-        # Per-node counters only for nodes we know: a flood of forged home
-        # addresses must not grow the table (haCounterTable rows are per known MN).
-        node = self._nodes.get(request.home_address)
-        if node is None and self.mobile_node_sas.has(request.home_address):
-            node = self._node(request.home_address)
-        if node is not None:
-            node.service_denied += 1
-            node.recent_denied_time = now
-            node.recent_denied_code = denial.code
+        self._count_denial(request.home_address, denial.code, now)
         self._events.append(
             RegistrationDenied(request.home_address, request.home_agent, denial.code, source)
         )
@@ -517,6 +522,17 @@ class HomeAgent:
             identification,
         )
         self._reply(reply, denial.sa, source, port, deregistration=request.is_deregistration)
+
+    def _count_denial(self, home_address: IPv4Address, code: ReplyCode, now: float) -> None:
+        # Per-node counters only for nodes we know: a flood of forged home
+        # addresses must not grow the table (haCounterTable rows are per known MN).
+        node = self._nodes.get(home_address)
+        if node is None and self.mobile_node_sas.has(home_address):
+            node = self._node(home_address)
+        if node is not None:
+            node.service_denied += 1
+            node.recent_denied_time = now
+            node.recent_denied_code = code
 
     def _reply(
         self,

@@ -1,0 +1,123 @@
+"""The ``proxymip`` command.
+
+``proxymip demo``               HA + FA on loopback with sample mobile nodes (embedded default)
+``proxymip run --startup FILE`` run the roles a startup configuration enables
+``proxymip config validate FILE``
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import signal
+import sys
+from dataclasses import replace
+from ipaddress import IPv4Address
+from pathlib import Path
+
+from agent.config.loader import ConfigError, load_config
+from agent.config.model import AgentConfig, Endpoint
+
+
+def _endpoint(text: str) -> Endpoint:
+    host, _, port = text.rpartition(":")
+    try:
+        return Endpoint(IPv4Address(host or "0.0.0.0"), int(port))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"expected ADDRESS:PORT, got {text!r}") from exc
+
+
+def _apply_overrides(config: AgentConfig, args: argparse.Namespace) -> AgentConfig:
+    if args.ha_listen is not None and config.home_agent is not None:
+        config = replace(config, home_agent=replace(config.home_agent, listen=args.ha_listen))
+    if args.fa_listen is not None and config.foreign_agent is not None:
+        config = replace(config, foreign_agent=replace(config.foreign_agent, listen=args.fa_listen))
+    if args.home_agent_port is not None and config.foreign_agent is not None:
+        fa = config.foreign_agent
+        config = replace(
+            config,
+            foreign_agent=replace(
+                fa, settings=replace(fa.settings, home_agent_port=args.home_agent_port)
+            ),
+        )
+    return config
+
+
+async def _run(config: AgentConfig, status_interval: float | None) -> int:
+    from agent.runtime import Agent
+
+    agent = Agent(config)
+    await agent.start()
+    # One machine-readable line so that supervisors and tests know we are up.
+    ready = {name: f"{host}:{port}" for name, (host, port) in agent.endpoints().items()}
+    print("ready " + json.dumps(ready, sort_keys=True), flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        while not stop.is_set():
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=status_interval)
+            except TimeoutError:
+                print("counters " + json.dumps(agent.counters(), sort_keys=True), flush=True)
+    finally:
+        print("counters " + json.dumps(agent.counters(), sort_keys=True), flush=True)
+        agent.close()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="proxymip", description=__doc__.splitlines()[0])
+    parser.add_argument("-v", "--verbose", action="count", default=0)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    demo = sub.add_parser("demo", help="HA + FA on loopback with sample mobile nodes")
+    demo.add_argument("--clients", type=int, default=3)
+    demo.add_argument("--duration", type=float, default=None, help="seconds (default: until Ctrl-C)")
+    demo.add_argument("--lifetime", type=int, default=30)
+
+    run = sub.add_parser("run", help="run the roles a startup configuration enables")
+    run.add_argument("--startup", type=Path, required=True, help="RFC 7951 JSON or XML instance")
+    run.add_argument("--ha-listen", type=_endpoint, help="override home agent ADDRESS:PORT")
+    run.add_argument("--fa-listen", type=_endpoint, help="override foreign agent ADDRESS:PORT")
+    run.add_argument("--home-agent-port", type=int, help="UDP port the FA relays to (default 434)")
+    run.add_argument("--status-interval", type=float, default=None, help="print counters every S seconds")
+
+    config_cmd = sub.add_parser("config", help="configuration files")
+    config_sub = config_cmd.add_subparsers(dest="config_command", required=True)
+    validate = config_sub.add_parser("validate", help="validate a startup file against the YANG")
+    validate.add_argument("file", type=Path)
+
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.WARNING - 10 * min(args.verbose, 2),
+        format="%(asctime)s %(name)s %(levelname)s %(message)s",
+    )
+    try:
+        if args.command == "demo":
+            from agent.demo import run_demo
+
+            try:
+                asyncio.run(run_demo(clients=args.clients, duration=args.duration, lifetime=args.lifetime))
+            except KeyboardInterrupt:
+                pass
+            return 0
+        if args.command == "config":
+            load_config(args.file)
+            print(f"{args.file}: valid")
+            return 0
+        config = _apply_overrides(load_config(args.startup), args)
+        return asyncio.run(_run(config, args.status_interval))
+    except ConfigError as exc:
+        print(f"proxymip: invalid configuration: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"proxymip: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

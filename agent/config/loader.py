@@ -1,0 +1,435 @@
+"""Load a startup configuration: an instance of the ``proxy-mobile-ip`` YANG module
+in RFC 7951 JSON or RFC 7950 XML, validated by libyang, turned into ``AgentConfig``.
+
+Validation is strict: unknown nodes and state (``config false``) data are errors,
+as are the module's ``must`` rules. Every error is a ``ConfigError`` that names the
+data path and the rule broken, and never quotes key material: libyang's messages
+quote offending values, so a message about a key leaf, or about a syntax error
+(which can fall anywhere, keys included), has its quoted values redacted.
+
+One libyang context is built per call from the repository's ``yang/`` directory
+(``agent/../yang``), or from ``$PROXYMIP_YANG_DIR``; it is searched recursively, so
+the vendored ``yang/ietf/ietf-netconf-acm`` is found there too.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from ipaddress import IPv4Address, IPv4Network
+from pathlib import Path
+from typing import Any, Literal
+
+import libyang
+from _libyang import ffi, lib  # libyang-python's cffi module: structured errors
+
+from agent.config.model import AgentConfig, Endpoint, ForeignAgentConfig, HomeAgentConfig
+from agent.mobileip.errors import ConfigurationError
+from agent.mobileip.foreign_agent import ForeignAgentSettings
+from agent.mobileip.home_agent import HomeAgentSettings
+from agent.mobileip.security import (
+    Algorithm,
+    ReplayMethod,
+    SecurityAssociation,
+    SecurityAssociationTable,
+)
+
+MODULE_NAME = "proxy-mobile-ip"
+TOP_MEMBER = f"{MODULE_NAME}:mobile-ip"  # RFC 7951 §4: module-qualified top-level name
+ROOT_PATH = f"/{TOP_MEMBER}"
+YANG_DIR_ENV = "PROXYMIP_YANG_DIR"
+
+DataFormat = Literal["json", "xml"]
+_SUFFIX_FORMATS: dict[str, DataFormat] = {".json": "json", ".xml": "xml"}
+
+_KEY_LEAVES = ("key-hex", "key-ascii")
+_QUOTED = re.compile(r'"(?:[^"\\]|\\.)*"')
+_LOCATION = re.compile(r'(Data|Schema) location "([^"]*)"')
+_LINE = re.compile(r"line number (\d+)")
+# Best effort: key values as written in the document, scrubbed from any message
+# that slipped through the redaction rules above.
+_KEY_IN_JSON = re.compile(r'"(?:[\w-]+:)?key-(?:hex|ascii)"\s*:\s*"((?:[^"\\]|\\.)*)"')
+_KEY_IN_XML = re.compile(r"<(?:[\w-]+:)?key-(?:hex|ascii)\b[^>]*>(.*?)</", re.DOTALL)
+_MIN_SCRUBBED_LENGTH = 4
+REDACTED = "<redacted>"
+
+
+class ConfigError(ValueError):
+    """A configuration document is unusable. ``path`` is the data path (or schema
+    path, for a missing node) of the offending node; ``app_tag`` the RFC 7950
+    error-app-tag of the broken ``must`` rule, when there is one."""
+
+    def __init__(
+        self, path: str, detail: str, *, app_tag: str | None = None, line: int | None = None
+    ) -> None:
+        where = f" (line {line})" if line is not None else ""
+        super().__init__(f"{path}: {detail}{where}")
+        self.path = path
+        self.detail = detail
+        self.app_tag = app_tag
+        self.line = line
+
+
+def yang_dir() -> Path:
+    """Where the YANG modules are: ``$PROXYMIP_YANG_DIR``, else ``agent/../yang``."""
+    override = os.environ.get(YANG_DIR_ENV)
+    if override:
+        return Path(override)
+    return Path(__file__).resolve().parent.parent.parent / "yang"
+
+
+def load_config(path: Path) -> AgentConfig:
+    """Load a startup file; its suffix (``.json`` or ``.xml``) gives the encoding."""
+    fmt = _SUFFIX_FORMATS.get(path.suffix.lower())
+    if fmt is None:
+        raise ConfigError(str(path), "unknown file type (expected .json or .xml)")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(str(path), f"cannot read: {exc}") from exc
+    return load_config_text(text, fmt)
+
+
+def load_config_text(text: str, fmt: DataFormat) -> AgentConfig:
+    """Validate ``text`` against the YANG module and build the typed records."""
+    if fmt not in ("json", "xml"):
+        raise ConfigError("/", f"unknown data format {fmt!r} (expected 'json' or 'xml')")
+    return _build(_validated_document(text, fmt))
+
+
+# -- validation (libyang) -------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _LibyangError:
+    code: int
+    message: str
+    location: str
+    app_tag: str | None
+
+
+class _RecordingContext(libyang.Context):
+    """A context that keeps libyang's structured errors (message, data path,
+    error-app-tag) before libyang-python flattens them into one string."""
+
+    __slots__ = ("recorded",)
+
+    def __init__(self, search_path: str) -> None:
+        self.recorded: list[_LibyangError] = []
+        super().__init__(search_path)
+
+    def error(self, msg: str, *args: Any) -> libyang.LibyangError:
+        if self.cdata:
+            item = lib.ly_err_first(self.cdata)
+            while item:
+                self.recorded.append(
+                    _LibyangError(
+                        code=int(item.vecode),
+                        message=_c_text(item.msg),
+                        location=_c_text(item.path),
+                        app_tag=_c_text(item.apptag) or None,
+                    )
+                )
+                item = item.next
+        return super().error(msg, *args)
+
+
+def _c_text(pointer: Any) -> str:
+    return "" if pointer == ffi.NULL else ffi.string(pointer).decode("utf-8", "replace")
+
+
+@contextmanager
+def _quiet_libyang() -> Iterator[None]:
+    """Keep libyang's errors in the context only (never printed nor sent to the
+    ``libyang`` logger: they may quote key material) and have it record the data
+    path of each error. Restores the previous log options."""
+    previous = lib.ly_log_options(lib.LY_LOSTORE)
+    if not previous & lib.LY_LOLOG:
+        # No callback is installed: only turn on path recording (libyang-python
+        # turns it off by default).
+        lib.ly_set_log_clb(ffi.NULL, True)
+    try:
+        yield
+    finally:
+        lib.ly_log_options(previous)
+
+
+def _validated_document(text: str, fmt: DataFormat) -> dict[str, Any]:
+    """The validated tree as RFC 7951 JSON with defaults filled in."""
+    directory = yang_dir()
+    failure: ConfigError | None = None
+    with _quiet_libyang():
+        context = _RecordingContext(str(directory))
+        try:
+            try:
+                context.load_module(MODULE_NAME)
+            except libyang.LibyangError:
+                detail = "; ".join(e.message for e in context.recorded) or "not found"
+                raise ConfigError(
+                    str(directory), f"cannot load YANG module {MODULE_NAME}: {detail}"
+                ) from None
+            context.recorded.clear()
+            tree = None
+            rejected: list[_LibyangError] | None = None
+            try:
+                tree = context.parse_data_mem(text, fmt, strict=True, no_state=True)
+            except libyang.LibyangError:
+                rejected = list(context.recorded)
+            if rejected is not None:
+                # Outside the handler: the libyang exception, whose text may quote
+                # a key, must not be chained to the ConfigError.
+                failure = _validation_error(rejected, text, _PathFinder(context, text, fmt))
+            if tree is None:
+                printed = "{}"
+            else:
+                try:
+                    printed = tree.print_mem(
+                        "json", with_siblings=True, pretty=False, include_implicit_defaults=True
+                    )
+                finally:
+                    tree.free()
+        finally:
+            context.destroy()
+    if failure is not None:
+        raise failure
+    document: dict[str, Any] = json.loads(printed or "{}")
+    return document.get(TOP_MEMBER, {})
+
+
+class _PathFinder:
+    """Turns the locations libyang 2.1 reports into full data paths.
+
+    Two gaps are filled from the schema: a missing mandatory node is reported by
+    schema path only (which list entry lacks its key?), and a duplicate found while
+    parsing is reported with its ancestors cut off.
+    """
+
+    def __init__(self, context: _RecordingContext, text: str, fmt: DataFormat) -> None:
+        self._context = context
+        self._text = text
+        self._fmt = fmt
+
+    def data_path(self, location: str) -> str:
+        found = {kind: path for kind, path in _LOCATION.findall(location)}
+        if "Data" in found:
+            return self._complete(found["Data"])
+        if "Schema" in found:
+            return self._instance_missing(found["Schema"]) or found["Schema"]
+        return "/"
+
+    def _schema_nodes(self, xpath: str) -> list[Any]:
+        try:
+            return list(self._context.find_path(xpath))
+        except libyang.LibyangError:
+            return []
+        finally:
+            self._context.recorded.clear()
+
+    def _complete(self, path: str) -> str:
+        if path == ROOT_PATH or path.startswith(ROOT_PATH + "/"):
+            return path
+        top, separator, rest = path[1:].partition("/")
+        name = re.split(r"[\[]", top, maxsplit=1)[0]
+        # The cut-off top has children, so it is a container or a list, and a
+        # startup document holds configuration only.
+        nodes = [
+            node
+            for node in self._schema_nodes(f"//{name}")
+            if not node.config_false()
+            and (not separator or isinstance(node, (libyang.SContainer, libyang.SList)))
+        ]
+        if len(nodes) != 1:
+            return path
+        ancestors = nodes[0].data_path().rsplit("/", 1)[0]
+        if "%s" in ancestors:  # under a list whose keys we do not know
+            return path
+        return f"{ancestors}/{top.split(':', 1)[-1]}{separator}{rest}"
+
+    def _instance_missing(self, schema_path: str) -> str | None:
+        """The data path of the first list entry that lacks ``schema_path``'s last
+        node (a mandatory leaf or choice)."""
+        parent_path, _, missing = schema_path.rpartition("/")
+        parents = self._schema_nodes(parent_path)
+        if len(parents) != 1 or not isinstance(parents[0], libyang.SList):
+            return None
+        names = [c.name() for c in parents[0].children() if _is_or_under(c, missing)]
+        if not names:
+            return None
+        condition = " and ".join(f"not({name})" for name in names)
+        tree = None
+        try:
+            tree = self._context.parse_data_mem(
+                self._text, self._fmt, strict=True, no_state=True, parse_only=True
+            )
+            if tree is None:
+                return None
+            entry = tree.find_one(f"{parent_path}[{condition}]")
+            return entry.path() if entry is not None else None
+        except libyang.LibyangError:
+            return None
+        finally:
+            self._context.recorded.clear()
+            if tree is not None:
+                tree.free()
+
+
+def _is_or_under(node: Any, name: str) -> bool:
+    """``node`` is named ``name``, or sits in a choice named ``name``."""
+    if node.name() == name:
+        return True
+    parent = node.cdata.parent
+    while parent and parent.nodetype in (lib.LYS_CASE, lib.LYS_CHOICE):
+        if parent.nodetype == lib.LYS_CHOICE and _c_text(parent.name) == name:
+            return True
+        parent = parent.parent
+    return False
+
+
+_SYNTAX_ERRORS = frozenset({lib.LYVE_SYNTAX, lib.LYVE_SYNTAX_XML, lib.LYVE_SYNTAX_JSON})
+
+
+def _validation_error(errors: list[_LibyangError], text: str, finder: _PathFinder) -> ConfigError:
+    if not errors:
+        return ConfigError("/", "libyang rejected the document without a reason")
+    first = errors[0]
+    path = finder.data_path(first.location)
+    line_match = _LINE.search(first.location)
+    # A syntax error can fall inside a key and quote it; a key leaf's value
+    # errors quote the key itself.
+    redact = path.rsplit("/", 1)[-1] in _KEY_LEAVES or any(
+        e.code in _SYNTAX_ERRORS for e in errors
+    )
+    messages: list[str] = []
+    for error in errors:
+        message = " ".join(error.message.split())  # must error-messages span lines
+        if redact:
+            message = _QUOTED.sub(f'"{REDACTED}"', message)
+        if message not in messages:
+            messages.append(message)
+    detail = _scrub_keys("; ".join(messages), text)
+    return ConfigError(
+        path,
+        detail,
+        app_tag=first.app_tag,
+        line=int(line_match.group(1)) if line_match else None,
+    )
+
+
+def _scrub_keys(message: str, text: str) -> str:
+    for pattern in (_KEY_IN_JSON, _KEY_IN_XML):
+        for match in pattern.finditer(text):
+            value = match.group(1).strip()
+            if len(value) >= _MIN_SCRUBBED_LENGTH:
+                message = message.replace(value, REDACTED)
+    return message
+
+
+# -- building the records -------------------------------------------------------------
+
+
+def _build(document: dict[str, Any]) -> AgentConfig:
+    home_agent = document.get("home-agent")
+    foreign_agent = document.get("foreign-agent")
+    security = document.get("security", {})
+    return AgentConfig(
+        home_agent=_home_agent(home_agent) if home_agent is not None else None,
+        foreign_agent=_foreign_agent(foreign_agent) if foreign_agent is not None else None,
+        host_associations=_associations(security.get("host", []), "host"),
+        peer_associations=_associations(security.get("peer", []), "peer"),
+    )
+
+
+def _address(text: str) -> IPv4Address:
+    """An address libyang has already validated; inet_pton is several times faster
+    than ``IPv4Address(str)``, which matters for 10,000-entry SA lists."""
+    return IPv4Address(socket.inet_pton(socket.AF_INET, text))
+
+
+def _endpoint(listen: dict[str, Any]) -> Endpoint:
+    return Endpoint(address=_address(listen["address"]), port=int(listen["port"]))
+
+
+def _home_agent(node: dict[str, Any]) -> HomeAgentConfig:
+    home_network = node.get("home-network")
+    settings = HomeAgentSettings(
+        address=_address(node["address"]),
+        # libyang prints an ipv4-prefix canonically, host bits cleared.
+        home_network=IPv4Network(home_network) if home_network is not None else None,
+        max_lifetime=int(node["max-lifetime"]),
+        max_bindings=int(node["max-bindings"]),
+        max_simultaneous_bindings=int(node["max-simultaneous-bindings"]),
+        reverse_tunnel=bool(node["reverse-tunnel"]),
+        reverse_tunnel_required=bool(node["reverse-tunnel-required"]),
+        gre=bool(node["gre"]),
+        minimal_encapsulation=bool(node["minimal-encapsulation"]),
+    )
+    return HomeAgentConfig(settings=settings, listen=_endpoint(node["listen"]))
+
+
+def _foreign_agent(node: dict[str, Any]) -> ForeignAgentConfig:
+    advertisement = node["advertisement"]
+    prefix_length = advertisement.get("prefix-length")
+    settings = ForeignAgentSettings(
+        address=_address(node["address"]),
+        care_of_addresses=tuple(_address(a) for a in node.get("care-of-address", [])),
+        max_lifetime=int(node["max-lifetime"]),
+        max_pending=int(node["max-pending"]),
+        max_pending_per_node=int(node["max-pending-per-node"]),
+        # RFC 7951 §6.1: decimal64 is a JSON string.
+        pending_timeout=float(node["pending-timeout"]),
+        max_visitors=int(node["max-visitors"]),
+        reverse_tunnel=bool(node["reverse-tunnel"]),
+        reverse_tunnel_required=bool(node["reverse-tunnel-required"]),
+        gre=bool(node["gre"]),
+        minimal_encapsulation=bool(node["minimal-encapsulation"]),
+        registration_required=bool(node["registration-required"]),
+        advertisement_interval=float(advertisement["interval"]),
+        advertisement_lifetime=int(advertisement["lifetime"]),
+        advertisement_address=_address(advertisement["address"]),
+        prefix_length=int(prefix_length) if prefix_length is not None else None,
+        home_agent_port=int(node["home-agent-port"]),
+    )
+    return ForeignAgentConfig(
+        settings=settings,
+        listen=_endpoint(node["listen"]),
+        discovery=bool(advertisement["enabled"]),
+    )
+
+
+def _associations(entries: list[dict[str, Any]], list_name: str) -> SecurityAssociationTable:
+    table = SecurityAssociationTable()
+    for entry in entries:
+        address = _address(entry["address"])
+        spi = int(entry["spi"])
+        try:
+            association = SecurityAssociation(
+                spi=spi,
+                key=_key(entry),
+                algorithm=Algorithm(entry["algorithm"]),
+                replay_method=ReplayMethod(entry["replay-method"]),
+                replay_window=float(entry["replay-window"]),
+            )
+            last_address = entry.get("last-address")
+            if last_address is None:
+                table.add(address, association)
+            else:
+                table.add_range(address, _address(last_address), association)
+        except ConfigurationError as exc:
+            # The engine's messages name addresses and SPIs, never keys.
+            path = f"{ROOT_PATH}/security/{list_name}[address='{address}'][spi='{spi}']"
+            raise ConfigError(path, str(exc)) from None
+    return table
+
+
+def _key(entry: dict[str, Any]) -> bytes:
+    if "key-hex" in entry:
+        return bytes.fromhex(entry["key-hex"].replace(":", ""))
+    return str(entry["key-ascii"]).encode("utf-8")
+
+
+__all__ = ["ConfigError", "DataFormat", "load_config", "load_config_text", "yang_dir"]

@@ -1,0 +1,734 @@
+"""The proxy (access point) role, sans-IO: registers visiting clients with their
+home agents through a foreign agent, on their behalf (Cisco Aironet "Proxy Mobile
+IP"; the registration itself is the mobile node's part of RFC 5944 §3.6).
+
+Input: client events (associated / address learned / disassociated), Agent
+Advertisements (ICMP), Registration Replies (UDP) and timer ticks. Output:
+Registration Requests, Agent Solicitations, events.
+
+A client whose address lies in one of our own networks is at home and left alone.
+Otherwise the subnet map (longest prefix match) gives its home agent and the host
+SA table its mobility security association; then a Registration Request goes to
+the foreign agent, is retransmitted with a doubling period (§3.6.3), renewed
+before the lifetime ends, and withdrawn (lifetime 0) when the client leaves.
+"""
+
+from __future__ import annotations
+
+import enum
+import random
+from collections import deque
+from dataclasses import dataclass, field, fields
+from ipaddress import IPv4Address, IPv4Network
+
+from agent.mobileip import replay
+from agent.mobileip.advertisement import AgentAdvertisement, decode_advertisement, encode_solicitation
+from agent.mobileip.builder import build_request, check_reply
+from agent.mobileip.deadlines import Deadlines
+from agent.mobileip.errors import DecodeError
+from agent.mobileip.events import (
+    AuthenticationFailed,
+    ClientDeregistered,
+    ClientNotProxied,
+    ClientRegistered,
+    ClientRegistrationDenied,
+    ClientRegistrationFailed,
+    DatagramDropped,
+    ForeignAgentRebooted,
+    NotProxiedReason,
+    ProxyEvent,
+    ViolationReason,
+)
+from agent.mobileip.numbers import (
+    MOBILE_IP_PORT,
+    MessageType,
+    ReplyCode,
+    RequestFlag,
+)
+from agent.mobileip.outputs import Channel, Transmit
+from agent.mobileip.registration import decode_reply
+from agent.mobileip.security import ReplayMethod, SecurityAssociation, SecurityAssociationTable
+from agent.mobileip.subnet_map import SubnetMap
+
+ALL_MOBILITY_AGENTS = IPv4Address("224.0.0.11")
+
+
+@dataclass(frozen=True, slots=True)
+class StaticForeignAgent:
+    """A foreign agent configured instead of (or before) one learned from
+    advertisements."""
+
+    address: IPv4Address
+    care_of_address: IPv4Address | None = None
+    port: int = MOBILE_IP_PORT
+    max_lifetime: int = 0xFFFF
+
+
+@dataclass(frozen=True, slots=True)
+class ProxySettings:
+    #: Our own networks: a client addressed inside one of them is at home.
+    local_networks: tuple[IPv4Network, ...] = ()
+    #: Interfaces / SSIDs with proxy Mobile IP enabled (Cisco: per SSID); None = all.
+    interfaces: frozenset[str] | None = None
+    #: Lifetime we ask for; the FA's advertised limit caps it (RFC 5944 §3.6.1.2).
+    lifetime: int = 600
+    #: Re-register this many seconds before the granted lifetime ends (at most
+    #: half the lifetime).
+    reregistration_margin: float = 30.0
+    #: RFC 5944 §3.6.3: first retransmission >= 1 s, each period at least double.
+    retransmit_initial: float = 1.0
+    retransmit_max: float = 16.0
+    max_attempts: int = 5
+    #: Wait before trying again after a denial or a registration that failed.
+    retry_backoff: float = 60.0
+    retry_backoff_max: float = 600.0
+    #: Registrations in flight at once; more clients wait in a queue, in order.
+    max_outstanding: int = 1024
+    foreign_agent: StaticForeignAgent | None = None
+    #: Port foreign agents learned from advertisements listen on.
+    foreign_agent_port: int = MOBILE_IP_PORT
+    #: Port of home agents, for deregistering a client that came home (§3.6.1.2).
+    home_agent_port: int = MOBILE_IP_PORT
+    reverse_tunnel: bool = False
+    #: Send Agent Solicitations when no foreign agent is known (RFC 5944 §2.4).
+    solicit: bool = True
+    solicitation_max_interval: float = 60.0
+
+
+class VisitorState(enum.Enum):
+    ASSOCIATED = "associated"  # no address known yet
+    AT_HOME = "at-home"
+    NO_HOME_AGENT = "no-home-agent"
+    NO_SECURITY_ASSOCIATION = "no-security-association"
+    NOT_ENABLED = "not-enabled"
+    WAITING_FOR_AGENT = "waiting-for-agent"
+    QUEUED = "queued"
+    PENDING = "pending"
+    REGISTERED = "registered"
+    DENIED = "denied"
+    FAILED = "failed"
+    DEREGISTERING = "deregistering"
+
+
+_REGISTERABLE = frozenset(
+    {
+        VisitorState.WAITING_FOR_AGENT,
+        VisitorState.QUEUED,
+        VisitorState.PENDING,
+        VisitorState.REGISTERED,
+        VisitorState.DENIED,
+        VisitorState.FAILED,
+    }
+)
+
+
+@dataclass(slots=True)
+class ProxyVisitor:
+    mac: str
+    interface: str | None
+    home_address: IPv4Address | None = None
+    home_agent: IPv4Address | None = None
+    foreign_agent: IPv4Address | None = None
+    foreign_agent_port: int = MOBILE_IP_PORT
+    care_of_address: IPv4Address | None = None
+    state: VisitorState = VisitorState.ASSOCIATED
+    lifetime_requested: int = 0
+    lifetime_granted: int = 0
+    registered_at: float | None = None
+    expires_at: float | None = None
+    last_code: int | None = None
+    attempts: int = 0
+    spi: int | None = None
+    identification: int = 0
+    sent_identifications: list[int] = field(default_factory=list)
+    retransmit_period: float = 0.0
+    backoff: float = 0.0
+    deregistration: bool = False
+    resyncs: int = 0
+
+
+@dataclass
+class ProxyCounters:
+    """In the spirit of MIP-MIB's mnRegistration group (RFC 2006), per AP."""
+
+    associations: int = 0
+    disassociations: int = 0
+    requests_sent: int = 0  # mnRegRequestsSent (retransmissions included)
+    retransmissions: int = 0
+    replies_received: int = 0  # mnRegRepliesRecieved
+    accepted: int = 0  # mnRegRequestsAccepted
+    denied_by_home_agent: int = 0  # mnRegRequestsDeniedByHA
+    denied_by_foreign_agent: int = 0  # mnRegRequestsDeniedByFA
+    denied_due_to_identification: int = 0  # mnRegRequestsDeniedByHADueToID
+    reregistrations: int = 0
+    deregistrations: int = 0  # mnDeRegRequestsSent
+    registration_failures: int = 0  # no reply after every retransmission
+    unmatched_replies: int = 0
+    bad_replies: int = 0  # malformed or failing authentication
+    not_proxied_at_home: int = 0
+    not_proxied_no_home_agent: int = 0
+    not_proxied_no_security_association: int = 0
+    not_proxied_interface: int = 0
+    advertisements_received: int = 0  # mnAdvertisementsReceived
+    solicitations_sent: int = 0  # mnSolicitationsSent
+    agent_reboots_detected: int = 0  # mnAgentRebootsDectected
+    queued: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+@dataclass(slots=True)
+class HeardForeignAgent:
+    address: IPv4Address
+    advertisement: AgentAdvertisement
+    heard_at: float
+    expires_at: float
+
+
+TimerKey = tuple[str, object]
+_SOLICIT: TimerKey = ("solicit", None)
+
+
+class ProxyAgent:
+    def __init__(
+        self,
+        settings: ProxySettings,
+        *,
+        subnet_map: SubnetMap,
+        host_associations: SecurityAssociationTable,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.settings = settings
+        self.subnet_map = subnet_map
+        self.host_associations = host_associations
+        self.counters = ProxyCounters()
+        self._rng = rng or random.SystemRandom()
+        self._visitors: dict[str, ProxyVisitor] = {}
+        self._by_home: dict[IPv4Address, ProxyVisitor] = {}
+        self._foreign_agents: dict[IPv4Address, HeardForeignAgent] = {}
+        self._queue: deque[str] = deque()
+        self._outstanding = 0
+        self._timers: Deadlines[TimerKey] = Deadlines()
+        self._outbox: list[Transmit] = []
+        self._events: deque[ProxyEvent] = deque()
+        #: NTP clock offset learnt from 133 replies, per home agent (§5.7.1).
+        self._clock_offset: dict[IPv4Address, float] = {}
+        #: Last nonce handed out by each home agent, per node (§5.7.2).
+        self._nonces: dict[IPv4Address, int] = {}
+        self._last_identification: dict[IPv4Address, int] = {}
+        self._solicitations = 0
+
+    # -- adapter interface ----------------------------------------------------------
+
+    def datagrams_to_send(self) -> list[Transmit]:
+        out, self._outbox = self._outbox, []
+        return out
+
+    def next_event(self) -> ProxyEvent | None:
+        return self._events.popleft() if self._events else None
+
+    def get_timer(self) -> float | None:
+        return self._timers.next()
+
+    def handle_timer(self, now: float) -> None:
+        for kind, key in self._timers.pop_due(now):
+            if kind == "visitor":
+                visitor = self._visitors.get(key)  # type: ignore[arg-type]
+                if visitor is not None:
+                    self._visitor_timer(visitor, now)
+            elif kind == "fa-expiry":
+                self._foreign_agent_expired(key, now)  # type: ignore[arg-type]
+            elif kind == "solicit":
+                self._solicit(now)
+
+    # -- client events -------------------------------------------------------------
+
+    def client_associated(
+        self, mac: str, now: float, *, address: IPv4Address | None = None, interface: str | None = None
+    ) -> None:
+        mac = mac.lower()
+        self.counters.associations += 1
+        visitor = self._visitors.get(mac)
+        if visitor is not None and visitor.state is VisitorState.DEREGISTERING:
+            self._timers.cancel(("visitor", mac))
+            self._forget(visitor)  # it came back before the deregistration finished
+            visitor = None
+        if visitor is not None and address is not None and visitor.home_address not in (None, address):
+            self._withdraw(visitor, now)  # same station, new address: start over
+            visitor = None
+        if visitor is None:
+            visitor = self._visitors[mac] = ProxyVisitor(mac, interface)
+        else:
+            visitor.interface = interface
+        if address is not None:
+            self.client_address_learned(mac, address, now)
+
+    def client_address_learned(self, mac: str, address: IPv4Address, now: float) -> None:
+        """The client's IP, from its first ARP or IP packet (or the event source)."""
+        mac = mac.lower()
+        visitor = self._visitors.get(mac)
+        if visitor is None:
+            visitor = self._visitors[mac] = ProxyVisitor(mac, None)
+        if visitor.home_address == address:
+            return
+        if visitor.home_address is not None:
+            self._withdraw(visitor, now)
+            visitor = self._visitors[mac] = ProxyVisitor(mac, visitor.interface)
+        visitor.home_address = address
+        self._evaluate(visitor, now)
+
+    def client_disassociated(self, mac: str, now: float) -> None:
+        mac = mac.lower()
+        visitor = self._visitors.get(mac)
+        if visitor is None:
+            return
+        self.counters.disassociations += 1
+        self._withdraw(visitor, now)
+
+    # -- configuration changes -------------------------------------------------------
+
+    def reevaluate(self, now: float) -> None:
+        """Re-examine every client after the subnet map, the SAs or the settings
+        changed: newly covered clients register, clients that lost their home
+        agent or SA are deregistered."""
+        for visitor in list(self._visitors.values()):
+            if visitor.home_address is None:
+                continue
+            if visitor.state in _REGISTERABLE or visitor.state is VisitorState.DEREGISTERING:
+                entry = self.subnet_map.lookup(visitor.home_address)
+                sa = self.host_associations.preferred(visitor.home_address)
+                if entry is not None and sa is not None and entry.home_agent == visitor.home_agent:
+                    continue
+                self._withdraw(visitor, now, keep=True)
+            self._evaluate(visitor, now)
+
+    # -- network input ---------------------------------------------------------------
+
+    def receive_icmp(self, data: bytes, source: IPv4Address, now: float) -> None:
+        """Agent Advertisements from foreign agents (RFC 5944 §2.1)."""
+        if not data or data[0] != 9:
+            return
+        try:
+            advertisement = decode_advertisement(data)
+        except DecodeError as exc:
+            self._events.append(DatagramDropped(source, f"advertisement: {exc}"))
+            return
+        if not advertisement.is_foreign_agent:
+            return
+        self.counters.advertisements_received += 1
+        previous = self._foreign_agents.get(source)
+        lifetime = advertisement.advertisement_lifetime
+        heard = HeardForeignAgent(source, advertisement, now, now + lifetime)
+        self._foreign_agents[source] = heard
+        self._timers.schedule(("fa-expiry", source), now + lifetime)
+        self._timers.cancel(_SOLICIT)
+        self._solicitations = 0
+        if (
+            previous is not None
+            and advertisement.sequence < 256
+            and advertisement.sequence < previous.advertisement.sequence
+        ):
+            # RFC 5944 §2.4.2: a sequence number that falls into 0-255 means the
+            # agent rebooted and lost its visitor list: register everyone again.
+            self.counters.agent_reboots_detected += 1
+            self._events.append(ForeignAgentRebooted(source, advertisement.sequence))
+            for visitor in list(self._visitors.values()):
+                if visitor.foreign_agent == source and visitor.state in _REGISTERABLE:
+                    self._start_registration(visitor, now, fresh=True)
+        if previous is None:
+            for visitor in list(self._visitors.values()):
+                if visitor.state is VisitorState.WAITING_FOR_AGENT:
+                    self._start_registration(visitor, now, fresh=True)
+
+    def receive_datagram(self, data: bytes, source: IPv4Address, port: int, now: float) -> None:
+        if not data or data[0] != MessageType.REGISTRATION_REPLY:
+            self._events.append(DatagramDropped(source, "not a registration reply"))
+            return
+        self.counters.replies_received += 1
+        try:
+            reply = decode_reply(data)
+        except DecodeError as exc:
+            self.counters.bad_replies += 1
+            self._events.append(DatagramDropped(source, str(exc)))
+            return
+        visitor = self._by_home.get(reply.home_address)
+        if (
+            visitor is None
+            or visitor.state not in (VisitorState.PENDING, VisitorState.DEREGISTERING)
+            or replay.low32(reply.identification)
+            not in {replay.low32(i) for i in visitor.sent_identifications}
+        ):
+            # RFC 5944 §3.6.2.1: the low 32 bits must match a request we sent.
+            self.counters.unmatched_replies += 1
+            self._events.append(DatagramDropped(source, f"unmatched reply for {reply.home_address}"))
+            return
+        sa = self._sa_for(visitor)
+        matched = next(
+            i for i in visitor.sent_identifications
+            if replay.low32(i) == replay.low32(reply.identification)
+        )
+        check = check_reply(reply, sent_identification=matched, sa=sa)
+        if not check.ok:
+            self.counters.bad_replies += 1
+            self._events.append(
+                AuthenticationFailed(source, sa.spi if sa else None, ViolationReason.BAD_AUTHENTICATOR)
+            )
+            return
+        if visitor.state is VisitorState.DEREGISTERING:
+            self._finish_deregistration(visitor)
+            return
+        self._outstanding_done(visitor, now)
+        code = reply.code
+        visitor.last_code = code
+        if reply.accepted:
+            self._accepted(visitor, reply.lifetime, now)
+        elif code == ReplyCode.FA_REQUESTED_LIFETIME_TOO_LONG and reply.lifetime > 0:
+            # RFC 5944 §3.7.2.3 / §3.6.2.2: retry within the FA's limit.
+            self.counters.denied_by_foreign_agent += 1
+            visitor.lifetime_requested = reply.lifetime
+            self._start_registration(visitor, now, fresh=False, lifetime=reply.lifetime)
+        elif code == ReplyCode.HA_REGISTRATION_IDENTIFICATION_MISMATCH and visitor.resyncs < 2:
+            self.counters.denied_due_to_identification += 1
+            self.counters.denied_by_home_agent += 1
+            self._resynchronise(visitor, reply.identification, sa, now)
+            visitor.resyncs += 1
+            self._start_registration(visitor, now, fresh=False)
+        else:
+            if 64 <= code <= 127:
+                self.counters.denied_by_foreign_agent += 1
+            else:
+                self.counters.denied_by_home_agent += 1
+            self._denied(visitor, code, now)
+
+    # -- state -------------------------------------------------------------------------
+
+    def visitors(self) -> list[ProxyVisitor]:
+        return sorted(self._visitors.values(), key=lambda v: v.mac)
+
+    def visitor(self, mac: str) -> ProxyVisitor | None:
+        return self._visitors.get(mac.lower())
+
+    def visitor_by_home_address(self, address: IPv4Address) -> ProxyVisitor | None:
+        return self._by_home.get(address)
+
+    def foreign_agents(self) -> list[HeardForeignAgent]:
+        return sorted(self._foreign_agents.values(), key=lambda f: int(f.address))
+
+    @property
+    def registered_count(self) -> int:
+        return sum(1 for v in self._visitors.values() if v.state is VisitorState.REGISTERED)
+
+    def clear_visitor(self, mac: str, now: float) -> bool:
+        visitor = self._visitors.get(mac.lower())
+        if visitor is None:
+            return False
+        self._withdraw(visitor, now)
+        return True
+
+    def clear_counters(self) -> None:
+        self.counters = ProxyCounters()
+
+    # -- internals -----------------------------------------------------------------------
+
+    def _sa_for(self, visitor: ProxyVisitor) -> SecurityAssociation | None:
+        assert visitor.home_address is not None
+        if visitor.spi is not None:
+            sa = self.host_associations.lookup(visitor.home_address, visitor.spi)
+            if sa is not None:
+                return sa
+        return self.host_associations.preferred(visitor.home_address)
+
+    def _not_proxied(self, visitor: ProxyVisitor, state: VisitorState, reason: NotProxiedReason) -> None:
+        visitor.state = state
+        assert visitor.home_address is not None
+        self._events.append(ClientNotProxied(visitor.mac, visitor.home_address, reason))
+
+    def _evaluate(self, visitor: ProxyVisitor, now: float) -> None:
+        address = visitor.home_address
+        assert address is not None
+        s = self.settings
+        if s.interfaces is not None and visitor.interface not in s.interfaces:
+            self.counters.not_proxied_interface += 1
+            self._not_proxied(visitor, VisitorState.NOT_ENABLED, NotProxiedReason.INTERFACE_NOT_ENABLED)
+            return
+        if any(address in network for network in s.local_networks):
+            self.counters.not_proxied_at_home += 1
+            self._not_proxied(visitor, VisitorState.AT_HOME, NotProxiedReason.AT_HOME)
+            self._deregister_at_home(visitor, now)
+            return
+        entry = self.subnet_map.lookup(address)
+        if entry is None:
+            self.counters.not_proxied_no_home_agent += 1
+            self._not_proxied(visitor, VisitorState.NO_HOME_AGENT, NotProxiedReason.NO_HOME_AGENT)
+            return
+        sa = self.host_associations.preferred(address)
+        if sa is None:
+            self.counters.not_proxied_no_security_association += 1
+            self._not_proxied(
+                visitor, VisitorState.NO_SECURITY_ASSOCIATION, NotProxiedReason.NO_SECURITY_ASSOCIATION
+            )
+            return
+        visitor.home_agent = entry.home_agent
+        visitor.spi = sa.spi
+        other = self._by_home.get(address)
+        if other is not None and other is not visitor:
+            # The address moved to another station: it is that station's now.
+            self._withdraw(other, now)
+        self._by_home[address] = visitor
+        self._start_registration(visitor, now, fresh=True)
+
+    def _deregister_at_home(self, visitor: ProxyVisitor, now: float) -> None:
+        """A node back on its home network deregisters directly with its home agent,
+        Lifetime 0 and care-of address = home address (RFC 5944 §3.6.1.2)."""
+        address = visitor.home_address
+        assert address is not None
+        entry = self.subnet_map.lookup(address)
+        sa = self.host_associations.preferred(address)
+        if entry is None or sa is None:
+            return
+        visitor.home_agent, visitor.spi = entry.home_agent, sa.spi
+        visitor.foreign_agent, visitor.foreign_agent_port = entry.home_agent, self.settings.home_agent_port
+        visitor.care_of_address = address
+        self._by_home[address] = visitor
+        self._send_request(visitor, now, lifetime=0)
+        visitor.state = VisitorState.DEREGISTERING
+        self.counters.deregistrations += 1
+        self._timers.schedule(("visitor", visitor.mac), now + self.settings.retransmit_initial)
+
+    def _choose_foreign_agent(self) -> tuple[IPv4Address, IPv4Address, int, int] | None:
+        """(FA address, care-of address, port, max lifetime) to register through."""
+        static = self.settings.foreign_agent
+        if static is not None:
+            return static.address, static.care_of_address or static.address, static.port, static.max_lifetime
+        best: HeardForeignAgent | None = None
+        for heard in self._foreign_agents.values():
+            if heard.advertisement.busy or not heard.advertisement.care_of_addresses:
+                continue
+            if best is None or heard.heard_at > best.heard_at:
+                best = heard
+        if best is None:
+            return None
+        adv = best.advertisement
+        return best.address, adv.care_of_addresses[0], self.settings.foreign_agent_port, adv.registration_lifetime
+
+    def _start_registration(
+        self, visitor: ProxyVisitor, now: float, *, fresh: bool, lifetime: int | None = None
+    ) -> None:
+        agent = self._choose_foreign_agent()
+        if agent is None:
+            if visitor.state is VisitorState.PENDING:
+                self._outstanding_done(visitor, now)
+            visitor.state = VisitorState.WAITING_FOR_AGENT
+            self._timers.cancel(("visitor", visitor.mac))
+            if self.settings.solicit and _SOLICIT not in self._timers:
+                self._solicit(now)
+            return
+        if visitor.state is not VisitorState.PENDING:
+            if self._outstanding >= self.settings.max_outstanding:
+                if visitor.state is not VisitorState.QUEUED:
+                    visitor.state = VisitorState.QUEUED
+                    self._queue.append(visitor.mac)
+                    self.counters.queued += 1
+                self._timers.cancel(("visitor", visitor.mac))
+                return
+            self._outstanding += 1
+        fa_address, care_of, port, max_lifetime = agent
+        if fresh:
+            visitor.resyncs = 0
+            if visitor.state is VisitorState.REGISTERED:
+                self.counters.reregistrations += 1
+        visitor.foreign_agent, visitor.care_of_address, visitor.foreign_agent_port = fa_address, care_of, port
+        requested = lifetime if lifetime is not None else self.settings.lifetime
+        visitor.lifetime_requested = min(requested, max_lifetime)
+        visitor.attempts = 0
+        visitor.sent_identifications = []
+        visitor.retransmit_period = self.settings.retransmit_initial
+        visitor.state = VisitorState.PENDING
+        self._send_request(visitor, now, lifetime=visitor.lifetime_requested)
+        self._timers.schedule(("visitor", visitor.mac), now + visitor.retransmit_period)
+
+    def _identification(self, visitor: ProxyVisitor, sa: SecurityAssociation, now: float) -> int:
+        address = visitor.home_address
+        assert address is not None and visitor.home_agent is not None
+        if sa.replay_method is ReplayMethod.NONCES:
+            nonce = self._nonces.get(address, 0)
+            return (nonce << 32) | self._rng.getrandbits(32)
+        offset = self._clock_offset.get(visitor.home_agent, 0.0)
+        ident = replay.ntp_identification(now + offset, self._rng.getrandbits(16))
+        last = self._last_identification.get(address)
+        if last is not None and ident <= last:
+            ident = last + 1  # RFC 5944 §5.7.1: must increase
+        self._last_identification[address] = ident
+        return ident
+
+    def _send_request(self, visitor: ProxyVisitor, now: float, *, lifetime: int) -> None:
+        sa = self._sa_for(visitor)
+        assert sa is not None and visitor.home_address is not None
+        assert visitor.home_agent is not None and visitor.care_of_address is not None
+        assert visitor.foreign_agent is not None
+        ident = self._identification(visitor, sa, now)
+        visitor.identification = ident
+        visitor.sent_identifications.append(ident)
+        del visitor.sent_identifications[:-8]
+        flags = RequestFlag.REVERSE_TUNNELING if self.settings.reverse_tunnel and lifetime else RequestFlag(0)
+        data = build_request(
+            home_address=visitor.home_address,
+            home_agent=visitor.home_agent,
+            care_of_address=visitor.care_of_address,
+            identification=ident,
+            lifetime=lifetime,
+            sa=sa,
+            flags=flags,
+        )
+        visitor.attempts += 1
+        self.counters.requests_sent += 1
+        self._outbox.append(Transmit(data, visitor.foreign_agent, visitor.foreign_agent_port))
+
+    def _visitor_timer(self, visitor: ProxyVisitor, now: float) -> None:
+        s = self.settings
+        state = visitor.state
+        if state is VisitorState.PENDING or state is VisitorState.DEREGISTERING:
+            limit = s.max_attempts if state is VisitorState.PENDING else 2
+            if visitor.attempts >= limit:
+                if state is VisitorState.DEREGISTERING:
+                    self._finish_deregistration(visitor)
+                    return
+                self.counters.registration_failures += 1
+                self._outstanding_done(visitor, now)
+                self._failed(visitor, "no reply", now)
+                return
+            # RFC 5944 §3.6.3: each retransmission period at least double the last,
+            # a fresh Identification for timestamps.
+            visitor.retransmit_period = min(visitor.retransmit_period * 2, s.retransmit_max)
+            self.counters.retransmissions += 1
+            lifetime = 0 if state is VisitorState.DEREGISTERING else visitor.lifetime_requested
+            self._send_request(visitor, now, lifetime=lifetime)
+            self._timers.schedule(("visitor", visitor.mac), now + visitor.retransmit_period)
+        elif state in (VisitorState.REGISTERED, VisitorState.DENIED, VisitorState.FAILED):
+            self._start_registration(visitor, now, fresh=True)
+
+    def _accepted(self, visitor: ProxyVisitor, lifetime: int, now: float) -> None:
+        assert visitor.home_address is not None and visitor.home_agent is not None
+        assert visitor.care_of_address is not None
+        self.counters.accepted += 1
+        visitor.state = VisitorState.REGISTERED
+        visitor.lifetime_granted = lifetime
+        visitor.registered_at = now
+        visitor.expires_at = now + lifetime
+        visitor.backoff = 0.0
+        margin = min(self.settings.reregistration_margin, lifetime / 2)
+        self._timers.schedule(("visitor", visitor.mac), now + lifetime - margin)
+        self._events.append(
+            ClientRegistered(
+                visitor.mac, visitor.home_address, visitor.home_agent, visitor.care_of_address, lifetime
+            )
+        )
+
+    def _next_backoff(self, visitor: ProxyVisitor) -> float:
+        s = self.settings
+        visitor.backoff = min(s.retry_backoff_max, visitor.backoff * 2 if visitor.backoff else s.retry_backoff)
+        return visitor.backoff
+
+    def _denied(self, visitor: ProxyVisitor, code: int, now: float) -> None:
+        assert visitor.home_address is not None
+        visitor.state = VisitorState.DENIED
+        visitor.expires_at = None
+        self._timers.schedule(("visitor", visitor.mac), now + self._next_backoff(visitor))
+        self._events.append(ClientRegistrationDenied(visitor.mac, visitor.home_address, code))
+
+    def _failed(self, visitor: ProxyVisitor, reason: str, now: float) -> None:
+        assert visitor.home_address is not None
+        visitor.state = VisitorState.FAILED
+        visitor.expires_at = None
+        self._timers.schedule(("visitor", visitor.mac), now + self._next_backoff(visitor))
+        self._events.append(ClientRegistrationFailed(visitor.mac, visitor.home_address, reason))
+
+    def _resynchronise(
+        self, visitor: ProxyVisitor, identification: int, sa: SecurityAssociation | None, now: float
+    ) -> None:
+        """RFC 5944 §5.7.1: take the HA's clock (high 32 bits) as our offset;
+        §5.7.2: take the HA's nonce for the next request."""
+        assert visitor.home_address is not None and visitor.home_agent is not None
+        if sa is not None and sa.replay_method is ReplayMethod.NONCES:
+            self._nonces[visitor.home_address] = replay.high32(identification)
+        else:
+            ha_time = replay.high32(identification) - replay.NTP_EPOCH_OFFSET
+            self._clock_offset[visitor.home_agent] = ha_time - now
+            self._last_identification.pop(visitor.home_address, None)
+
+    def _outstanding_done(self, visitor: ProxyVisitor, now: float) -> None:
+        """A registration left the PENDING state: let the next queued one go."""
+        if visitor.state is VisitorState.PENDING:
+            self._outstanding -= 1
+            visitor.state = VisitorState.ASSOCIATED
+        while self._queue and self._outstanding < self.settings.max_outstanding:
+            mac = self._queue.popleft()
+            waiting = self._visitors.get(mac)
+            if waiting is not None and waiting.state is VisitorState.QUEUED:
+                self._start_registration(waiting, now, fresh=True)
+
+    def _withdraw(self, visitor: ProxyVisitor, now: float, *, keep: bool = False) -> None:
+        """The client left (or, with ``keep``, lost its SA or home agent):
+        deregister what we registered (Lifetime 0, RFC 5944 §3.6.1.2). A leaving
+        client is forgotten once the deregistration is answered or retried once."""
+        state = visitor.state
+        if state is VisitorState.PENDING:
+            self._outstanding_done(visitor, now)
+        elif state is VisitorState.QUEUED:
+            try:
+                self._queue.remove(visitor.mac)
+            except ValueError:
+                pass
+        self._timers.cancel(("visitor", visitor.mac))
+        visitor.state = VisitorState.ASSOCIATED
+        can_deregister = visitor.home_address is not None and self._sa_for(visitor) is not None
+        if state in (VisitorState.REGISTERED, VisitorState.PENDING) and can_deregister:
+            visitor.sent_identifications = []
+            visitor.attempts = 0
+            self.counters.deregistrations += 1
+            self._send_request(visitor, now, lifetime=0)
+            if not keep:
+                visitor.state = VisitorState.DEREGISTERING
+                visitor.deregistration = True
+                self._timers.schedule(("visitor", visitor.mac), now + self.settings.retransmit_initial)
+            return
+        if not keep:
+            self._forget(visitor)
+
+    def _finish_deregistration(self, visitor: ProxyVisitor) -> None:
+        self._timers.cancel(("visitor", visitor.mac))
+        assert visitor.home_address is not None
+        self._events.append(ClientDeregistered(visitor.mac, visitor.home_address))
+        if visitor.deregistration:
+            self._forget(visitor)  # the client left
+        else:
+            visitor.state = VisitorState.AT_HOME  # deregistered from home (§3.6.1.2)
+            if self._by_home.get(visitor.home_address) is visitor:
+                del self._by_home[visitor.home_address]
+
+    def _forget(self, visitor: ProxyVisitor) -> None:
+        if self._visitors.get(visitor.mac) is visitor:
+            del self._visitors[visitor.mac]
+        if visitor.home_address is not None and self._by_home.get(visitor.home_address) is visitor:
+            del self._by_home[visitor.home_address]
+
+    def _foreign_agent_expired(self, address: IPv4Address, now: float) -> None:
+        self._foreign_agents.pop(address, None)
+        for visitor in list(self._visitors.values()):
+            if visitor.foreign_agent == address and visitor.state in _REGISTERABLE:
+                self._start_registration(visitor, now, fresh=True)
+
+    def _solicit(self, now: float) -> None:
+        """RFC 5944 §2.4: up to three solicitations at most once a second, then
+        binary exponential backoff up to the maximum interval."""
+        if self._foreign_agents or self.settings.foreign_agent is not None:
+            return
+        self._outbox.append(Transmit(encode_solicitation(), ALL_MOBILITY_AGENTS, 0, Channel.DISCOVERY))
+        self.counters.solicitations_sent += 1
+        self._solicitations += 1
+        if self._solicitations < 3:
+            delay = 1.0
+        else:
+            delay = min(self.settings.solicitation_max_interval, 2.0 ** (self._solicitations - 2))
+        self._timers.schedule(_SOLICIT, now + delay)
