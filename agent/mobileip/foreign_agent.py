@@ -233,7 +233,7 @@ class ForeignAgent:
             if kind == "pending":
                 self._pending_timed_out(key, now)  # type: ignore[arg-type]
             elif kind == "visitor":
-                visitor = self._visitors.get(key)  # type: ignore[arg-type]
+                visitor = self._visitors.get(key)  # type: ignore[call-overload]
                 if visitor is not None:
                     self._remove_visitor(visitor, RemovalReason.EXPIRED)
             elif kind == "advertise":

@@ -234,7 +234,7 @@ class ProxyAgent:
     def handle_timer(self, now: float) -> None:
         for kind, key in self._timers.pop_due(now):
             if kind == "visitor":
-                visitor = self._visitors.get(key)  # type: ignore[arg-type]
+                visitor = self._visitors.get(key)  # type: ignore[call-overload]
                 if visitor is not None:
                     self._visitor_timer(visitor, now)
             elif kind == "fa-expiry":
