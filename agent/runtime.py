@@ -61,7 +61,8 @@ class Agent:
         if cfg.foreign_agent is not None:
             self.foreign_agent = ForeignAgent(
                 cfg.foreign_agent.settings,
-                mobile_nodes=cfg.host_associations,
+                # Host SAs are mobile node - home agent SAs: the FA does not check
+                # them (RFC 5944 §3.7.2.1 needs an MN-FA SA for an MFAE check).
                 home_agents=cfg.peer_associations,
                 violations=self.violations,
                 now=time.time(),

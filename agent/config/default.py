@@ -8,6 +8,7 @@ out on one machine, never for a network.
 from __future__ import annotations
 
 import json
+from typing import Any
 
 #: Mobile nodes 192.0.2.1-192.0.2.254 (RFC 5737 TEST-NET-1) share one SA, SPI 256.
 DEMO_HOME_NETWORK = "192.0.2.0/24"
@@ -27,11 +28,12 @@ def demo_config_json(
     fa_port: int = 43401,
 ) -> str:
     """RFC 7951 JSON of the demo: a home agent and a foreign agent on loopback
-    (unprivileged ports, the foreign agent relaying to the home agent's; agent
-    discovery off since it needs a raw socket), a host SA
-    range for the home network, and the FA-HA peer SA seen from both sides.
+    (unprivileged ports; agent discovery off, since it needs a raw socket), a host
+    SA range for the home network, and the FA-HA peer SA seen from both sides.
 
-    ``ha_port`` must be a real port (not 0): the foreign agent relays to it."""
+    The foreign agent relays to ``ha_port``; with ``ha_port=0`` (an ephemeral port,
+    known only once bound) ``home-agent-port`` is left at its default and the caller
+    sets ``ForeignAgentSettings.home_agent_port`` after binding."""
 
     def peer(address: str) -> dict[str, object]:
         return {
@@ -41,7 +43,7 @@ def demo_config_json(
             "algorithm": "hmac-md5",
         }
 
-    document = {
+    document: dict[str, dict[str, dict[str, Any]]] = {
         "proxy-mobile-ip:mobile-ip": {
             "home-agent": {
                 "address": ha_address,
@@ -51,7 +53,6 @@ def demo_config_json(
             "foreign-agent": {
                 "address": fa_address,
                 "listen": {"address": fa_address, "port": fa_port},
-                "home-agent-port": ha_port,
                 # No raw socket, so no discovery; interval 0 also stops the engine
                 # from producing unsolicited advertisements nobody would send.
                 "advertisement": {"enabled": False, "interval": "0"},
@@ -72,6 +73,8 @@ def demo_config_json(
             },
         }
     }
+    if ha_port != 0:
+        document["proxy-mobile-ip:mobile-ip"]["foreign-agent"]["home-agent-port"] = ha_port
     return json.dumps(document, indent=2)
 
 

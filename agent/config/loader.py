@@ -10,6 +10,10 @@ quote offending values, so a message about a key leaf, or about a syntax error
 One libyang context is built per call from the repository's ``yang/`` directory
 (``agent/../yang``), or from ``$PROXYMIP_YANG_DIR``; it is searched recursively, so
 the vendored ``yang/ietf/ietf-netconf-acm`` is found there too.
+
+libyang's log settings are process-wide: during a call they are set to "store
+errors, print nothing" and then restored, and path recording is switched on for
+good (it only adds the data path to stored errors). Call from one thread at a time.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import libyang
-from _libyang import ffi, lib  # libyang-python's cffi module: structured errors
+from _libyang import ffi, lib  # type: ignore[import-not-found]  # libyang-python's cffi module
 
 from agent.config.model import AgentConfig, Endpoint, ForeignAgentConfig, HomeAgentConfig
 from agent.mobileip.errors import ConfigurationError
@@ -60,9 +64,13 @@ REDACTED = "<redacted>"
 
 
 class ConfigError(ValueError):
-    """A configuration document is unusable. ``path`` is the data path (or schema
-    path, for a missing node) of the offending node; ``app_tag`` the RFC 7950
-    error-app-tag of the broken ``must`` rule, when there is one."""
+    """A configuration document is unusable.
+
+    ``path`` is the data path of the offending node (a file or directory path when
+    the document or the YANG modules cannot be read); ``detail`` libyang's rule or
+    the engine's reason; ``app_tag`` the RFC 7950 error-app-tag when there is one
+    (a ``must`` rule's, or a built-in one such as ``missing-choice``); ``line`` the
+    line libyang stopped at, when it says. Never holds key material."""
 
     def __init__(
         self, path: str, detail: str, *, app_tag: str | None = None, line: int | None = None
@@ -96,7 +104,8 @@ def load_config(path: Path) -> AgentConfig:
 
 
 def load_config_text(text: str, fmt: DataFormat) -> AgentConfig:
-    """Validate ``text`` against the YANG module and build the typed records."""
+    """Validate ``text`` (configuration only) against the YANG module and build the
+    typed records; raise ``ConfigError`` on the first problem."""
     if fmt not in ("json", "xml"):
         raise ConfigError("/", f"unknown data format {fmt!r} (expected 'json' or 'xml')")
     return _build(_validated_document(text, fmt))
@@ -147,7 +156,8 @@ def _c_text(pointer: Any) -> str:
 def _quiet_libyang() -> Iterator[None]:
     """Keep libyang's errors in the context only (never printed nor sent to the
     ``libyang`` logger: they may quote key material) and have it record the data
-    path of each error. Restores the previous log options."""
+    path of each error. Restores the previous log options (the path flag has no
+    getter, so it stays on)."""
     previous = lib.ly_log_options(lib.LY_LOSTORE)
     if not previous & lib.LY_LOLOG:
         # No callback is installed: only turn on path recording (libyang-python
@@ -184,9 +194,8 @@ def _validated_document(text: str, fmt: DataFormat) -> dict[str, Any]:
                 # Outside the handler: the libyang exception, whose text may quote
                 # a key, must not be chained to the ConfigError.
                 failure = _validation_error(rejected, text, _PathFinder(context, text, fmt))
-            if tree is None:
-                printed = "{}"
-            else:
+            printed: str | bytes = "{}"
+            if tree is not None:
                 try:
                     printed = tree.print_mem(
                         "json", with_siblings=True, pretty=False, include_implicit_defaults=True
@@ -194,11 +203,12 @@ def _validated_document(text: str, fmt: DataFormat) -> dict[str, Any]:
                 finally:
                     tree.free()
         finally:
-            context.destroy()
+            context.destroy()  # type: ignore[no-untyped-call]
     if failure is not None:
         raise failure
     document: dict[str, Any] = json.loads(printed or "{}")
-    return document.get(TOP_MEMBER, {})
+    top: dict[str, Any] = document.get(TOP_MEMBER, {})
+    return top
 
 
 class _PathFinder:
@@ -301,9 +311,7 @@ def _validation_error(errors: list[_LibyangError], text: str, finder: _PathFinde
     line_match = _LINE.search(first.location)
     # A syntax error can fall inside a key and quote it; a key leaf's value
     # errors quote the key itself.
-    redact = path.rsplit("/", 1)[-1] in _KEY_LEAVES or any(
-        e.code in _SYNTAX_ERRORS for e in errors
-    )
+    redact = path.rsplit("/", 1)[-1] in _KEY_LEAVES or any(e.code in _SYNTAX_ERRORS for e in errors)
     messages: list[str] = []
     for error in errors:
         message = " ".join(error.message.split())  # must error-messages span lines
