@@ -50,6 +50,12 @@ from agent.mobileip.violations import ViolationLog
 MHAE = ExtensionType.MOBILE_HOME_AUTHENTICATION
 FHAE = ExtensionType.FOREIGN_HOME_AUTHENTICATION
 
+_GRE = int(RequestFlag.GRE)
+_MINIMAL = int(RequestFlag.MINIMAL_ENCAPSULATION)
+_REVERSE = int(RequestFlag.REVERSE_TUNNELING)
+_DECAPSULATION = int(RequestFlag.DECAPSULATION_BY_MOBILE_NODE)
+_SIMULTANEOUS = int(RequestFlag.SIMULTANEOUS_BINDINGS)
+
 
 @dataclass(frozen=True, slots=True)
 class HomeAgentSettings:
@@ -418,16 +424,16 @@ class HomeAgent:
             # Dynamic home agent discovery (RFC 5944 §3.8.2.1, §3.8.3.2): deny and
             # tell the node our unicast address in the Home Agent field.
             raise _Denied(ReplyCode.HA_UNKNOWN_HOME_AGENT_ADDRESS)
-        flags = request.flags
+        flags = int(request.flags)  # plain int: IntFlag operators are slow
         if request.is_deregistration:
             return
-        if (flags & RequestFlag.GRE and not s.gre) or (
-            flags & RequestFlag.MINIMAL_ENCAPSULATION and not s.minimal_encapsulation
+        if (flags & _GRE and not s.gre) or (
+            flags & _MINIMAL and not s.minimal_encapsulation
         ):
             raise _Denied(ReplyCode.HA_REQUESTED_ENCAPSULATION_UNAVAILABLE)
-        if flags & RequestFlag.REVERSE_TUNNELING and not s.reverse_tunnel:
+        if flags & _REVERSE and not s.reverse_tunnel:
             raise _Denied(ReplyCode.HA_REVERSE_TUNNEL_UNAVAILABLE)  # RFC 3024 §4.3
-        if s.reverse_tunnel_required and not flags & RequestFlag.REVERSE_TUNNELING:
+        if s.reverse_tunnel_required and not flags & _REVERSE:
             raise _Denied(ReplyCode.HA_REVERSE_TUNNEL_MANDATORY)
 
     def _apply(
@@ -450,7 +456,7 @@ class HomeAgent:
         lifetime = self.settings.max_lifetime if requested == INFINITE_LIFETIME else requested
         lifetime = min(lifetime, self.settings.max_lifetime)  # never lengthen (§3.8.2.2)
         code = ReplyCode.ACCEPTED
-        simultaneous = bool(request.flags & RequestFlag.SIMULTANEOUS_BINDINGS)
+        simultaneous = bool(int(request.flags) & _SIMULTANEOUS)
         if simultaneous and self.settings.max_simultaneous_bindings <= 1:
             code = ReplyCode.ACCEPTED_NO_SIMULTANEOUS_BINDINGS
             simultaneous = False

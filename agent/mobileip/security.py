@@ -14,6 +14,7 @@ import enum
 import hashlib
 import hmac
 from dataclasses import dataclass, field
+from typing import Any
 from ipaddress import IPv4Address
 
 from agent.mobileip.errors import ConfigurationError
@@ -48,6 +49,11 @@ class SecurityAssociation:
     #: Timestamp tolerance in seconds (RFC 5944 §5.7.1: default 7, SHOULD be > 3).
     replay_window: float = 7.0
 
+    #: HMAC-MD5 inner and outer hash states with the padded key already absorbed
+    #: (RFC 2104 §4 suggests precomputing them): an HMAC is then two C-level
+    #: copies and updates instead of a key schedule per message.
+    _pads: tuple[Any, Any] | None = field(default=None, init=False, repr=False, compare=False)
+
     def __post_init__(self) -> None:
         if not MIN_SPI <= self.spi <= 0xFFFFFFFF:
             raise ConfigurationError(
@@ -57,10 +63,21 @@ class SecurityAssociation:
             raise ConfigurationError(f"SPI {self.spi}: empty key")
         if self.replay_window <= 0:
             raise ConfigurationError(f"SPI {self.spi}: replay window must be positive")
+        if self.algorithm is Algorithm.HMAC_MD5:
+            block = self.key if len(self.key) <= 64 else hashlib.md5(self.key).digest()
+            block = block.ljust(64, b"\x00")
+            inner = hashlib.md5(bytes(b ^ 0x36 for b in block))
+            outer = hashlib.md5(bytes(b ^ 0x5C for b in block))
+            object.__setattr__(self, "_pads", (inner, outer))
 
     def compute(self, data: bytes) -> bytes:
-        if self.algorithm is Algorithm.HMAC_MD5:
-            return hmac.new(self.key, data, hashlib.md5).digest()
+        pads = self._pads
+        if pads is not None:  # HMAC-MD5, RFC 2104
+            inner = pads[0].copy()
+            inner.update(data)
+            outer = pads[1].copy()
+            outer.update(inner.digest())
+            return outer.digest()  # type: ignore[no-any-return]
         return hashlib.md5(self.key + data + self.key).digest()
 
     def verify(self, data: bytes, authenticator: bytes) -> bool:
@@ -137,9 +154,12 @@ class SecurityAssociationTable:
         self._range_lows.insert(index, lo)
 
     def _for(self, address: IPv4Address) -> dict[int, SecurityAssociation] | None:
-        exact = self._exact.get(address)
-        if exact is not None:
-            return exact
+        if self._exact:
+            exact = self._exact.get(address)
+            if exact is not None:
+                return exact
+        if not self._ranges:
+            return None
         value = int(address)
         index = bisect.bisect_right(self._range_lows, value) - 1
         if index >= 0 and self._ranges[index].high >= value:

@@ -83,10 +83,18 @@ def rss_kib(pid: int) -> int:
     raise RuntimeError("no VmRSS")
 
 
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def start_agent(role: str, nodes: int, tmp: Path) -> subprocess.Popen[str]:
     path = tmp / f"{role}.json"
     path.write_text(json.dumps(role_config(role, nodes)))
     args = [sys.executable, "-m", "agent.cli", "run", "--startup", str(path)]
+    if os.environ.get("BENCH_PROFILE_DIR"):  # cProfile the agents (slows them down)
+        out = Path(os.environ["BENCH_PROFILE_DIR"]) / f"{role}.prof"
+        args[1:1] = ["-m", "cProfile", "-o", str(out)]
     if role == "fa":
         args += ["--home-agent-port", str(HA_PORT)]
     proc = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.PIPE, text=True)
@@ -185,6 +193,8 @@ def run(nodes: int, window: int, timeout: float) -> dict:
         fa = start_agent("fa", nodes, tmp)
         try:
             rss0 = {"ha": rss_kib(ha.pid), "fa": rss_kib(fa.pid)}
+            cpu0 = {"ha": cpu_seconds(ha.pid), "fa": cpu_seconds(fa.pid),
+                    "generator": cpu_seconds(os.getpid())}
 
             def make_registration(i: int) -> tuple[bytes, bytes]:
                 home = FIRST_HOME + i
@@ -196,6 +206,8 @@ def run(nodes: int, window: int, timeout: float) -> dict:
 
             elapsed, latencies, lost = closed_loop((FA, FA_PORT), make_registration, nodes, window, timeout)
             rss1 = {"ha": rss_kib(ha.pid), "fa": rss_kib(fa.pid)}
+            cpu1 = {"ha": cpu_seconds(ha.pid), "fa": cpu_seconds(fa.pid),
+                    "generator": cpu_seconds(os.getpid())}
         finally:
             for proc in (fa, ha):
                 proc.send_signal(signal.SIGTERM)
@@ -222,6 +234,9 @@ def run(nodes: int, window: int, timeout: float) -> dict:
         "fa_visitors": final.get("fa", {}).get("foreign-agent", {}).get("visitors"),
         "ha_rss_bytes_per_binding": round((rss1["ha"] - rss0["ha"]) * 1024 / nodes),
         "fa_rss_bytes_per_visitor": round((rss1["fa"] - rss0["fa"]) * 1024 / nodes),
+        "cpu_us_per_registration": {
+            name: round((cpu1[name] - cpu0[name]) / max(ok, 1) * 1e6) for name in cpu0
+        },
         "machine": f"{os.cpu_count()} cpu, {sys.version.split()[0]}",
     }
 
