@@ -2,6 +2,8 @@
 
 ``proxymip demo``               HA + FA on loopback with sample mobile nodes (embedded default)
 ``proxymip run --startup FILE`` run the roles a startup configuration enables
+``proxymip lab``                HA, two FAs, two proxy APs on loopback with simulated clients
+``proxymip client associate ...`` inject a client event; ``proxymip state`` read state
 ``proxymip config validate FILE``
 """
 
@@ -45,10 +47,10 @@ def _apply_overrides(config: AgentConfig, args: argparse.Namespace) -> AgentConf
     return config
 
 
-async def _run(config: AgentConfig, status_interval: float | None) -> int:
+async def _run(config: AgentConfig, status_interval: float | None, control: str | None) -> int:
     from agent.runtime import Agent
 
-    agent = Agent(config)
+    agent = Agent(config, control_socket=control)
     await agent.start()
     # One machine-readable line so that supervisors and tests know we are up.
     ready = {name: f"{host}:{port}" for name, (host, port) in agent.endpoints().items()}
@@ -65,7 +67,26 @@ async def _run(config: AgentConfig, status_interval: float | None) -> int:
                 print("counters " + json.dumps(agent.counters(), sort_keys=True), flush=True)
     finally:
         print("counters " + json.dumps(agent.counters(), sort_keys=True), flush=True)
-        agent.close()
+        await agent.close()
+    return 0
+
+
+def _control_command(args: argparse.Namespace) -> int:
+    from agent.aio.control import request
+
+    if args.command == "state":
+        payload: dict[str, object] = {"op": "state"}
+    else:
+        payload = {"op": args.action, "mac": args.mac}
+        if args.address:
+            payload["address"] = args.address
+        if args.interface:
+            payload["interface"] = args.interface
+    answer = asyncio.run(request(args.socket, payload))
+    if "error" in answer:
+        print(f"proxymip: {answer['error']}", file=sys.stderr)
+        return 1
+    print(json.dumps(answer, indent=2, sort_keys=True))
     return 0
 
 
@@ -85,6 +106,21 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--fa-listen", type=_endpoint, help="override foreign agent ADDRESS:PORT")
     run.add_argument("--home-agent-port", type=int, help="UDP port the FA relays to (default 434)")
     run.add_argument("--status-interval", type=float, default=None, help="print counters every S seconds")
+    run.add_argument("--control-socket", help="serve the local control channel (JSON lines) here")
+
+    lab = sub.add_parser("lab", help="HA, two FAs and two proxy APs on loopback with simulated clients")
+    lab.add_argument("--clients", type=int, default=10)
+    lab.add_argument("--once", action="store_true", help="run the scenario once and exit")
+
+    client = sub.add_parser("client", help="inject a client event into a running proxy")
+    client.add_argument("action", choices=["associate", "disassociate", "address"])
+    client.add_argument("--socket", required=True, help="the agent's control socket")
+    client.add_argument("--mac", required=True)
+    client.add_argument("--address", help="the client's IP address")
+    client.add_argument("--interface", help="interface / SSID it associated on")
+
+    state = sub.add_parser("state", help="print a running agent's operational state (JSON)")
+    state.add_argument("--socket", required=True, help="the agent's control socket")
 
     config_cmd = sub.add_parser("config", help="configuration files")
     config_sub = config_cmd.add_subparsers(dest="config_command", required=True)
@@ -105,12 +141,18 @@ def main(argv: list[str] | None = None) -> int:
             except KeyboardInterrupt:
                 pass
             return 0
+        if args.command == "lab":
+            from agent.lab import main_lab
+
+            return main_lab(args.clients, args.once)
+        if args.command in ("client", "state"):
+            return _control_command(args)
         if args.command == "config":
             load_config(args.file)
             print(f"{args.file}: valid")
             return 0
         config = _apply_overrides(load_config(args.startup), args)
-        return asyncio.run(_run(config, args.status_interval))
+        return asyncio.run(_run(config, args.status_interval, args.control_socket))
     except ConfigError as exc:
         print(f"proxymip: invalid configuration: {exc}", file=sys.stderr)
         return 2

@@ -142,5 +142,5 @@ async def run_demo(*, clients: int = 3, duration: float | None = None, lifetime:
         _print_status(agent, driver, out)
         final = agent.counters()
         transport.close()
-        agent.close()
+        await agent.close()
     return final

@@ -1,5 +1,7 @@
-"""Composition root: builds the role engines from an ``AgentConfig`` and runs each
-on its asyncio adapter. Nothing else wires engines, adapters and logging."""
+"""Composition root: builds the role engines from an ``AgentConfig``, runs each on
+its asyncio adapter, connects client sources (hostapd, the control channel) to
+the proxy, and answers control requests. Nothing else wires engines, adapters
+and logging."""
 
 from __future__ import annotations
 
@@ -7,40 +9,53 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from ipaddress import IPv4Address
+from typing import Any
 
+from agent.access.events import (
+    ClientAddressLearned,
+    ClientAssociated,
+    ClientDisassociated,
+    ClientEvent,
+    normalise_mac,
+)
+from agent.aio.control import ControlError, ControlServer
 from agent.aio.engine_runner import EngineRunner
+from agent.aio.hostapd import HostapdMonitor
 from agent.config.model import AgentConfig
-from agent.mobileip.events import Event
 from agent.mobileip.foreign_agent import ForeignAgent
 from agent.mobileip.home_agent import HomeAgent
+from agent.mobileip.proxy import ProxyAgent
 from agent.mobileip.violations import ViolationLog
+from agent.operational import foreign_agent_state, home_agent_state, proxy_state, violations_state
 
 log = logging.getLogger("proxymip")
 event_log = logging.getLogger("proxymip.events")
 
 
-def describe_event(role: str, event: Event) -> str:
+def describe_event(role: str, event: object) -> str:
     """One log line per event; events carry no key material by construction."""
-    fields = " ".join(f"{k}={v}" for k, v in _event_fields(event))
-    return f"{role} {type(event).__name__} {fields}"
-
-
-def _event_fields(event: Event) -> list[tuple[str, object]]:
-    out: list[tuple[str, object]] = []
-    for name in event.__slots__:  # frozen slotted dataclasses
+    parts = []
+    for name in getattr(event, "__slots__", ()):
         value = getattr(event, name)
-        out.append((name, getattr(value, "value", value) if not isinstance(value, int) else value))
-    return out
+        parts.append(f"{name}={getattr(value, 'value', value) if not isinstance(value, int) else value}")
+    return f"{role} {type(event).__name__} {' '.join(parts)}"
 
 
 @dataclass
 class Agent:
     config: AgentConfig
-    on_event: Callable[[str, Event], None] | None = None
+    on_event: Callable[[str, object], None] | None = None
+    clock: Callable[[], float] = time.time
     violations: ViolationLog = field(default_factory=ViolationLog)
     home_agent: HomeAgent | None = None
     foreign_agent: ForeignAgent | None = None
+    proxy: ProxyAgent | None = None
     runners: dict[str, EngineRunner] = field(default_factory=dict)
+    #: Control channel path (JSON lines); defaults to the proxy's configured one.
+    control_socket: str | None = None
+    _control: ControlServer | None = None
+    _monitors: list[HostapdMonitor] = field(default_factory=list)
 
     async def start(self) -> None:
         cfg = self.config
@@ -65,7 +80,7 @@ class Agent:
                 # them (RFC 5944 §3.7.2.1 needs an MN-FA SA for an MFAE check).
                 home_agents=cfg.peer_associations,
                 violations=self.violations,
-                now=time.time(),
+                now=self.clock(),
             )
             self.runners["foreign-agent"] = await EngineRunner.start(
                 self.foreign_agent,
@@ -75,15 +90,93 @@ class Agent:
                 on_event=self._event_handler("foreign-agent"),
                 discovery=cfg.foreign_agent.discovery,
             )
+        if cfg.proxy is not None:
+            self.proxy = ProxyAgent(
+                cfg.proxy.settings,
+                subnet_map=cfg.proxy.subnet_map,
+                host_associations=cfg.host_associations,
+            )
+            self.runners["proxy"] = await EngineRunner.start(
+                self.proxy,
+                name="proxy",
+                address=str(cfg.proxy.listen.address),
+                port=cfg.proxy.listen.port,
+                on_event=self._event_handler("proxy"),
+                discovery=cfg.proxy.discovery,
+            )
+            for source in cfg.proxy.hostapd:
+                monitor = HostapdMonitor(source.control_path, source.interface, self.client_event)
+                monitor.start()
+                self._monitors.append(monitor)
+        path = self.control_socket or (cfg.proxy.control_socket if cfg.proxy else None)
+        if path:
+            self._control = ControlServer(path, self.handle_control)
+            await self._control.start()
 
-    def _event_handler(self, role: str) -> Callable[[Event], None]:
-        def handle(event: Event) -> None:
+    def _event_handler(self, role: str) -> Callable[[object], None]:
+        def handle(event: object) -> None:
             if event_log.isEnabledFor(logging.INFO):
                 event_log.info(describe_event(role, event))
             if self.on_event is not None:
                 self.on_event(role, event)
 
         return handle
+
+    # -- client events -----------------------------------------------------------
+
+    def client_event(self, event: ClientEvent) -> None:
+        """Feed one client event to the proxy and flush what it wants to send."""
+        proxy = self.proxy
+        if proxy is None:
+            raise ControlError("the proxy role is not running")
+        now = self.clock()
+        if isinstance(event, ClientAssociated):
+            proxy.client_associated(event.mac, now, address=event.address, interface=event.interface)
+        elif isinstance(event, ClientAddressLearned):
+            proxy.client_address_learned(event.mac, event.address, now)
+        elif isinstance(event, ClientDisassociated):
+            proxy.client_disassociated(event.mac, now)
+        self.runners["proxy"].poke()
+
+    # -- control channel ---------------------------------------------------------
+
+    def handle_control(self, request: dict[str, Any]) -> dict[str, Any]:
+        op = request["op"]
+        if op == "associate":
+            address = IPv4Address(request["address"]) if request.get("address") else None
+            self.client_event(
+                ClientAssociated(normalise_mac(request["mac"]), request.get("interface"), address)
+            )
+            return {"ok": True}
+        if op == "address":
+            self.client_event(
+                ClientAddressLearned(normalise_mac(request["mac"]), IPv4Address(request["address"]))
+            )
+            return {"ok": True}
+        if op == "disassociate":
+            self.client_event(ClientDisassociated(normalise_mac(request["mac"])))
+            return {"ok": True}
+        if op == "state":
+            return self.state(rows=bool(request.get("rows", True)))
+        if op == "clear-counters":
+            for engine in (self.home_agent, self.foreign_agent, self.proxy):
+                if engine is not None:
+                    engine.clear_counters()
+            return {"ok": True}
+        raise ControlError(f"unknown op {op!r}")
+
+    def state(self, *, rows: bool = True) -> dict[str, Any]:
+        """This instant's operational state of every running role."""
+        now = self.clock()
+        out: dict[str, Any] = {}
+        if self.home_agent is not None:
+            out["home-agent"] = home_agent_state(self.home_agent, now, rows=rows)
+        if self.foreign_agent is not None:
+            out["foreign-agent"] = foreign_agent_state(self.foreign_agent, now, rows=rows)
+        if self.proxy is not None:
+            out["proxy"] = proxy_state(self.proxy, now, rows=rows)
+        out["security-violations"] = violations_state(self.violations)
+        return out
 
     def endpoints(self) -> dict[str, tuple[str, int]]:
         return {name: runner.local_address for name, runner in self.runners.items()}
@@ -100,10 +193,26 @@ class Agent:
                 "visitors": self.foreign_agent.visitor_count,
                 "pending": self.foreign_agent.pending_count,
             }
+        if self.proxy is not None:
+            out["proxy"] = self.proxy.counters.as_dict() | {
+                "registered": self.proxy.registered_count
+            }
         out["security"] = {"total-violations": self.violations.total}
         return out
 
-    def close(self) -> None:
+    async def close(self, *, deregister: bool = True) -> None:
+        """Stop every role. The proxy first deregisters the clients it registered
+        (Lifetime 0, best effort: one datagram each) so that no binding outlives
+        the access point that made it."""
+        if deregister and self.proxy is not None and "proxy" in self.runners:
+            now = self.clock()
+            for visitor in self.proxy.visitors():
+                self.proxy.client_disassociated(visitor.mac, now)
+            self.runners["proxy"].poke()
+        for monitor in self._monitors:
+            await monitor.stop()
+        if self._control is not None:
+            await self._control.close()
         for runner in self.runners.values():
             runner.close()
         self.runners.clear()

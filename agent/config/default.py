@@ -1,5 +1,6 @@
 """The embedded default configuration: a loopback demonstration in which one agent
-plays both the home agent and the foreign agent on two loopback addresses.
+plays both the home agent and the foreign agent on two loopback addresses, and
+optionally the proxy (access point) role on a third.
 
 The keys are fixed, published demo keys: this configuration is for trying the agent
 out on one machine, never for a network.
@@ -26,6 +27,9 @@ def demo_config_json(
     fa_address: str = "127.0.0.3",
     ha_port: int = 43400,
     fa_port: int = 43401,
+    *,
+    proxy_address: str | None = None,
+    proxy_port: int = 43402,
 ) -> str:
     """RFC 7951 JSON of the demo: a home agent and a foreign agent on loopback
     (unprivileged ports; agent discovery off, since it needs a raw socket), a host
@@ -33,7 +37,13 @@ def demo_config_json(
 
     The foreign agent relays to ``ha_port``; with ``ha_port=0`` (an ephemeral port,
     known only once bound) ``home-agent-port`` is left at its default and the caller
-    sets ``ForeignAgentSettings.home_agent_port`` after binding."""
+    sets ``ForeignAgentSettings.home_agent_port`` after binding.
+
+    With ``proxy_address``, the proxy role joins in: it listens there, registers
+    through the foreign agent (configured statically: no discovery), and its subnet
+    map sends the home network to the home agent; the host SA range serves it too.
+    The same rule holds for ``fa_port=0``: the static foreign agent's port is left
+    at its default for the caller to set."""
 
     def peer(address: str) -> dict[str, object]:
         return {
@@ -43,7 +53,7 @@ def demo_config_json(
             "algorithm": "hmac-md5",
         }
 
-    document: dict[str, dict[str, dict[str, Any]]] = {
+    document: dict[str, dict[str, Any]] = {
         "proxy-mobile-ip:mobile-ip": {
             "home-agent": {
                 "address": ha_address,
@@ -75,6 +85,18 @@ def demo_config_json(
     }
     if ha_port != 0:
         document["proxy-mobile-ip:mobile-ip"]["foreign-agent"]["home-agent-port"] = ha_port
+    if proxy_address is not None:
+        foreign_agent: dict[str, Any] = {"address": fa_address}
+        if fa_port != 0:
+            foreign_agent["port"] = fa_port
+        document["proxy-mobile-ip:mobile-ip"]["proxy"] = {
+            "listen": {"address": proxy_address, "port": proxy_port},
+            "foreign-agent": foreign_agent,
+            "discovery": {"enabled": False},
+        }
+        document["proxy-mobile-ip:mobile-ip"]["subnet-map"] = [
+            {"prefix": DEMO_HOME_NETWORK, "home-agent": ha_address}
+        ]
     return json.dumps(document, indent=2)
 
 

@@ -9,7 +9,9 @@ from ipaddress import IPv4Address
 from agent.mobileip.foreign_agent import ForeignAgentSettings
 from agent.mobileip.home_agent import HomeAgentSettings
 from agent.mobileip.numbers import MOBILE_IP_PORT
+from agent.mobileip.proxy import ProxySettings
 from agent.mobileip.security import SecurityAssociationTable
+from agent.mobileip.subnet_map import SubnetMap
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,9 +37,33 @@ class ForeignAgentConfig:
 
 
 @dataclass(frozen=True)
+class HostapdSource:
+    """A hostapd control interface to follow for AP-STA-CONNECTED/DISCONNECTED."""
+
+    control_path: str
+    #: The interface / SSID name this hostapd serves (for per-SSID enablement).
+    interface: str
+
+
+@dataclass(frozen=True)
+class ProxyConfig:
+    settings: ProxySettings
+    #: Where the proxy's registration socket binds (replies from the FA come here).
+    listen: Endpoint
+    subnet_map: SubnetMap = field(default_factory=SubnetMap)
+    #: Local control socket (JSON lines) for injecting client events and reading
+    #: state; None disables it.
+    control_socket: str | None = None
+    hostapd: tuple[HostapdSource, ...] = ()
+    #: Listen for ICMP Agent Advertisements / send solicitations (raw socket).
+    discovery: bool = True
+
+
+@dataclass(frozen=True)
 class AgentConfig:
     home_agent: HomeAgentConfig | None = None
     foreign_agent: ForeignAgentConfig | None = None
+    proxy: ProxyConfig | None = None
     #: Mobility security associations with mobile nodes, by home address / range.
     host_associations: SecurityAssociationTable = field(default_factory=SecurityAssociationTable)
     #: Security associations with peer agents (FA-HA), by peer address.

@@ -41,6 +41,7 @@ from agent.mobileip.events import (
 )
 from agent.mobileip.numbers import (
     MOBILE_IP_PORT,
+    ExtensionType,
     MessageType,
     ReplyCode,
     RequestFlag,
@@ -139,6 +140,9 @@ class ProxyVisitor:
     last_code: int | None = None
     attempts: int = 0
     spi: int | None = None
+    #: The SA this client was registered with: kept so that its deregistration
+    #: can still be authenticated after the SA is removed from configuration.
+    sa: SecurityAssociation | None = field(default=None, repr=False)
     identification: int = 0
     sent_identifications: list[int] = field(default_factory=list)
     retransmit_period: float = 0.0
@@ -298,7 +302,12 @@ class ProxyAgent:
             if visitor.state in _REGISTERABLE or visitor.state is VisitorState.DEREGISTERING:
                 entry = self.subnet_map.lookup(visitor.home_address)
                 sa = self.host_associations.preferred(visitor.home_address)
-                if entry is not None and sa is not None and entry.home_agent == visitor.home_agent:
+                if (
+                    entry is not None
+                    and sa is not None
+                    and entry.home_agent == visitor.home_agent
+                    and sa == visitor.sa
+                ):
                     continue
                 self._withdraw(visitor, now, keep=True)
             self._evaluate(visitor, now)
@@ -336,7 +345,7 @@ class ProxyAgent:
             for visitor in list(self._visitors.values()):
                 if visitor.foreign_agent == source and visitor.state in _REGISTERABLE:
                     self._start_registration(visitor, now, fresh=True)
-        if previous is None:
+        if previous is None or previous.advertisement.busy:
             for visitor in list(self._visitors.values()):
                 if visitor.state is VisitorState.WAITING_FOR_AGENT:
                     self._start_registration(visitor, now, fresh=True)
@@ -375,7 +384,24 @@ class ProxyAgent:
                 AuthenticationFailed(source, sa.spi if sa else None, ViolationReason.BAD_AUTHENTICATOR)
             )
             return
+        if sa is not None and sa.replay_method is ReplayMethod.NONCES and reply.extensions_of(
+            ExtensionType.MOBILE_HOME_AUTHENTICATION
+        ):
+            # RFC 5944 §5.7.2: every home agent reply carries the nonce for the next request.
+            self._nonces[reply.home_address] = replay.high32(reply.identification)
         if visitor.state is VisitorState.DEREGISTERING:
+            mismatch = reply.code == ReplyCode.HA_REGISTRATION_IDENTIFICATION_MISMATCH
+            if mismatch and visitor.resyncs < 2:
+                # A denied deregistration is not done: resynchronise, send it again (§5.7).
+                self.counters.denied_due_to_identification += 1
+                self.counters.denied_by_home_agent += 1
+                self._resynchronise(visitor, reply.identification, sa, now)
+                visitor.resyncs += 1
+                visitor.attempts = 0
+                self._send_request(visitor, now, lifetime=0)
+                retry_at = now + self.settings.retransmit_initial
+                self._timers.schedule(("visitor", visitor.mac), retry_at)
+                return
             self._finish_deregistration(visitor)
             return
         self._outstanding_done(visitor, now)
@@ -383,8 +409,12 @@ class ProxyAgent:
         visitor.last_code = code
         if reply.accepted:
             self._accepted(visitor, reply.lifetime, now)
-        elif code == ReplyCode.FA_REQUESTED_LIFETIME_TOO_LONG and reply.lifetime > 0:
-            # RFC 5944 §3.7.2.3 / §3.6.2.2: retry within the FA's limit.
+        elif (
+            code == ReplyCode.FA_REQUESTED_LIFETIME_TOO_LONG
+            and 0 < reply.lifetime < visitor.lifetime_requested
+        ):
+            # RFC 5944 §3.7.2.3 / §3.6.2.2: retry within the FA's limit (only if
+            # that lowers the Lifetime: otherwise a retry would loop, §3.6.1).
             self.counters.denied_by_foreign_agent += 1
             visitor.lifetime_requested = reply.lifetime
             self._start_registration(visitor, now, fresh=False, lifetime=reply.lifetime)
@@ -433,6 +463,8 @@ class ProxyAgent:
 
     def _sa_for(self, visitor: ProxyVisitor) -> SecurityAssociation | None:
         assert visitor.home_address is not None
+        if visitor.sa is not None:
+            return visitor.sa
         if visitor.spi is not None:
             sa = self.host_associations.lookup(visitor.home_address, visitor.spi)
             if sa is not None:
@@ -464,6 +496,7 @@ class ProxyAgent:
             return
         sa = self.host_associations.preferred(address)
         if sa is None:
+            visitor.sa = None
             self.counters.not_proxied_no_security_association += 1
             self._not_proxied(
                 visitor, VisitorState.NO_SECURITY_ASSOCIATION, NotProxiedReason.NO_SECURITY_ASSOCIATION
@@ -471,6 +504,7 @@ class ProxyAgent:
             return
         visitor.home_agent = entry.home_agent
         visitor.spi = sa.spi
+        visitor.sa = sa
         other = self._by_home.get(address)
         if other is not None and other is not visitor:
             # The address moved to another station: it is that station's now.
@@ -487,7 +521,7 @@ class ProxyAgent:
         sa = self.host_associations.preferred(address)
         if entry is None or sa is None:
             return
-        visitor.home_agent, visitor.spi = entry.home_agent, sa.spi
+        visitor.home_agent, visitor.spi, visitor.sa = entry.home_agent, sa.spi, sa
         visitor.foreign_agent, visitor.foreign_agent_port = entry.home_agent, self.settings.home_agent_port
         visitor.care_of_address = address
         self._by_home[address] = visitor
@@ -686,6 +720,7 @@ class ProxyAgent:
         if state in (VisitorState.REGISTERED, VisitorState.PENDING) and can_deregister:
             visitor.sent_identifications = []
             visitor.attempts = 0
+            visitor.resyncs = 0
             self.counters.deregistrations += 1
             self._send_request(visitor, now, lifetime=0)
             if not keep:
