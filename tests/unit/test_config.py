@@ -33,11 +33,14 @@ from agent.config.loader import (
     load_config_text,
     yang_dir,
 )
-from agent.config.model import AgentConfig, Endpoint
+from agent.config.model import AgentConfig, Endpoint, HostapdSource
 from agent.mobileip.events import ViolationReason
 from agent.mobileip.foreign_agent import ForeignAgentCounters, ForeignAgentSettings
 from agent.mobileip.home_agent import HomeAgentCounters, HomeAgentSettings
+from agent.mobileip.numbers import AdvertisementFlag
+from agent.mobileip.proxy import ProxyCounters, ProxySettings, StaticForeignAgent, VisitorState
 from agent.mobileip.security import Algorithm, ReplayMethod, SecurityAssociationTable
+from agent.mobileip.subnet_map import SubnetMap
 
 TOP = "proxy-mobile-ip:mobile-ip"
 NAMESPACE = "urn:proxymip:params:xml:ns:yang:proxy-mobile-ip"
@@ -95,6 +98,35 @@ def full_document() -> dict[str, Any]:
                     "prefix-length": 24,
                 },
             },
+            "proxy": {
+                "listen": {"address": "203.0.113.5", "port": 10436},
+                "local-network": ["203.0.113.0/24", "10.20.0.0/16"],
+                "interface": [
+                    {"name": "wlan0", "hostapd-control-path": "/run/hostapd/wlan0"},
+                    {"name": "guest-ssid"},
+                ],
+                "lifetime": 300,
+                "reregistration-margin": "12.5",
+                "retransmit": {"initial": "1.5", "maximum": "8", "attempts": 3},
+                "retry-backoff": {"initial": "30", "maximum": "300"},
+                "max-outstanding": 64,
+                "foreign-agent": {
+                    "address": "203.0.113.1",
+                    "care-of-address": "203.0.113.2",
+                    "port": 10435,
+                    "max-lifetime": 300,
+                },
+                "foreign-agent-port": 10435,
+                "home-agent-port": 10434,
+                "reverse-tunnel": True,
+                "discovery": {"enabled": False, "solicitation-max-interval": "120"},
+                "control-socket": "/run/proxymip/control.sock",
+            },
+            "subnet-map": [
+                {"prefix": "198.51.100.0/24", "home-agent": "198.51.100.1"},
+                {"prefix": "198.51.100.128/25", "home-agent": "198.51.100.129"},
+                {"prefix": "10.0.0.0/8", "home-agent": "198.51.100.1"},
+            ],
             "security": {
                 "host": [
                     {
@@ -163,6 +195,40 @@ FULL_XML = f"""<?xml version="1.0" encoding="UTF-8"?>
       <prefix-length>24</prefix-length>
     </advertisement>
   </foreign-agent>
+  <proxy>
+    <listen><address>203.0.113.5</address><port>10436</port></listen>
+    <local-network>203.0.113.0/24</local-network>
+    <local-network>10.20.0.0/16</local-network>
+    <interface>
+      <name>wlan0</name>
+      <hostapd-control-path>/run/hostapd/wlan0</hostapd-control-path>
+    </interface>
+    <interface><name>guest-ssid</name></interface>
+    <lifetime>300</lifetime>
+    <reregistration-margin>12.5</reregistration-margin>
+    <retransmit><initial>1.5</initial><maximum>8</maximum><attempts>3</attempts></retransmit>
+    <retry-backoff><initial>30</initial><maximum>300</maximum></retry-backoff>
+    <max-outstanding>64</max-outstanding>
+    <foreign-agent>
+      <address>203.0.113.1</address>
+      <care-of-address>203.0.113.2</care-of-address>
+      <port>10435</port>
+      <max-lifetime>300</max-lifetime>
+    </foreign-agent>
+    <foreign-agent-port>10435</foreign-agent-port>
+    <home-agent-port>10434</home-agent-port>
+    <reverse-tunnel>true</reverse-tunnel>
+    <discovery>
+      <enabled>false</enabled>
+      <solicitation-max-interval>120</solicitation-max-interval>
+    </discovery>
+    <control-socket>/run/proxymip/control.sock</control-socket>
+  </proxy>
+  <subnet-map><prefix>198.51.100.0/24</prefix><home-agent>198.51.100.1</home-agent></subnet-map>
+  <subnet-map>
+    <prefix>198.51.100.128/25</prefix><home-agent>198.51.100.129</home-agent>
+  </subnet-map>
+  <subnet-map><prefix>10.0.0.0/8</prefix><home-agent>198.51.100.1</home-agent></subnet-map>
   <security>
     <host>
       <address>198.51.100.10</address>
@@ -212,6 +278,15 @@ def sa_rows(table: SecurityAssociationTable) -> list[tuple[str, str, int, bytes,
     ]
 
 
+def subnet_rows(subnet_map: SubnetMap) -> list[tuple[str, str]]:
+    return [(str(e.prefix), str(e.home_agent)) for e in subnet_map.entries()]
+
+
+def home_agent_of(subnet_map: SubnetMap, address: str) -> str | None:
+    entry = subnet_map.lookup(IPv4Address(address))
+    return str(entry.home_agent) if entry is not None else None
+
+
 def assert_full_config(config: AgentConfig) -> None:
     assert config.home_agent is not None
     assert config.home_agent.settings == HomeAgentSettings(
@@ -249,6 +324,44 @@ def assert_full_config(config: AgentConfig) -> None:
     )
     assert config.foreign_agent.listen == Endpoint(IPv4Address("203.0.113.1"), 10435)
     assert config.foreign_agent.discovery is False
+
+    assert config.proxy is not None
+    assert config.proxy.settings == ProxySettings(
+        local_networks=(IPv4Network("203.0.113.0/24"), IPv4Network("10.20.0.0/16")),
+        interfaces=frozenset({"wlan0", "guest-ssid"}),
+        lifetime=300,
+        reregistration_margin=12.5,
+        retransmit_initial=1.5,
+        retransmit_max=8.0,
+        max_attempts=3,
+        retry_backoff=30.0,
+        retry_backoff_max=300.0,
+        max_outstanding=64,
+        foreign_agent=StaticForeignAgent(
+            address=IPv4Address("203.0.113.1"),
+            care_of_address=IPv4Address("203.0.113.2"),
+            port=10435,
+            max_lifetime=300,
+        ),
+        foreign_agent_port=10435,
+        home_agent_port=10434,
+        reverse_tunnel=True,
+        solicit=False,
+        solicitation_max_interval=120.0,
+    )
+    assert config.proxy.listen == Endpoint(IPv4Address("203.0.113.5"), 10436)
+    assert config.proxy.hostapd == (HostapdSource("/run/hostapd/wlan0", "wlan0"),)
+    assert config.proxy.control_socket == "/run/proxymip/control.sock"
+    assert config.proxy.discovery is False
+    assert subnet_rows(config.proxy.subnet_map) == [
+        ("10.0.0.0/8", "198.51.100.1"),
+        ("198.51.100.0/24", "198.51.100.1"),
+        ("198.51.100.128/25", "198.51.100.129"),
+    ]
+    # Longest prefix match: the /25 wins over the /24 around it.
+    assert home_agent_of(config.proxy.subnet_map, "198.51.100.200") == "198.51.100.129"
+    assert home_agent_of(config.proxy.subnet_map, "198.51.100.20") == "198.51.100.1"
+    assert home_agent_of(config.proxy.subnet_map, "192.0.2.1") is None
 
     assert sa_rows(config.host_associations) == [
         ("198.51.100.10", "198.51.100.10", 256, HOST_KEY, "hmac-md5", "timestamps", 7.0),
@@ -327,7 +440,7 @@ def test_host_sa_defaults_are_the_engine_defaults() -> None:
 @pytest.mark.parametrize("text", ["", "{}", json.dumps({TOP: {}})])
 def test_empty_document_configures_no_role(text: str) -> None:
     config = load_config_text(text, "json")
-    assert config.home_agent is None and config.foreign_agent is None
+    assert config.home_agent is None and config.foreign_agent is None and config.proxy is None
     assert len(config.host_associations) == 0 and len(config.peer_associations) == 0
 
 
@@ -367,6 +480,107 @@ def test_single_address_range_and_exact_entry_inside_a_range() -> None:
     assert hosts.preferred(IPv4Address("192.0.2.16")).spi == 256  # type: ignore[union-attr]
 
 
+def test_proxy_yang_defaults_are_the_engine_defaults() -> None:
+    """An empty proxy container gets exactly the engine's default settings."""
+    config = load_json({TOP: {"proxy": {}}})
+    assert config.proxy is not None
+    assert config.proxy.settings == ProxySettings()
+    assert config.proxy.listen == Endpoint()
+    assert config.proxy.discovery is True
+    assert config.proxy.hostapd == ()
+    assert config.proxy.control_socket is None
+    assert len(config.proxy.subnet_map) == 0
+    assert config.home_agent is None and config.foreign_agent is None
+
+
+def test_static_foreign_agent_defaults_are_the_engine_defaults() -> None:
+    config = load_json({TOP: {"proxy": {"foreign-agent": {"address": "192.0.2.200"}}}})
+    assert config.proxy is not None
+    assert config.proxy.settings.foreign_agent == StaticForeignAgent(IPv4Address("192.0.2.200"))
+
+
+@pytest.mark.parametrize(
+    ("interfaces", "expected"),
+    [
+        pytest.param([], None, id="empty-list-enables-all"),
+        pytest.param([{"name": "ssid-a"}], frozenset({"ssid-a"}), id="one"),
+        pytest.param(
+            [{"name": "wlan0"}, {"name": "wlan1"}], frozenset({"wlan0", "wlan1"}), id="two"
+        ),
+    ],
+)
+def test_proxy_interfaces(
+    interfaces: list[dict[str, str]], expected: frozenset[str] | None
+) -> None:
+    config = load_json({TOP: {"proxy": {"interface": interfaces}}})
+    assert config.proxy is not None
+    assert config.proxy.settings.interfaces == expected
+    assert config.proxy.hostapd == ()  # no interface names a hostapd socket
+
+
+def test_hostapd_sources_follow_the_interfaces_that_name_one() -> None:
+    interfaces = [
+        {"name": "wlan1", "hostapd-control-path": "/run/hostapd/wlan1"},
+        {"name": "eth0"},
+        {"name": "wlan0", "hostapd-control-path": "/run/hostapd/wlan0"},
+    ]
+    config = load_json({TOP: {"proxy": {"interface": interfaces}}})
+    assert config.proxy is not None
+    assert sorted(config.proxy.hostapd, key=lambda h: h.interface) == [
+        HostapdSource("/run/hostapd/wlan0", "wlan0"),
+        HostapdSource("/run/hostapd/wlan1", "wlan1"),
+    ]
+
+
+def test_discovery_enabled_also_sends_solicitations() -> None:
+    """Advertisements and solicitations share the raw socket: one switch for both."""
+    enabled = load_json({TOP: {"proxy": {"discovery": {"enabled": True}}}}).proxy
+    disabled = load_json({TOP: {"proxy": {"discovery": {"enabled": False}}}}).proxy
+    assert enabled is not None and disabled is not None
+    assert (enabled.discovery, enabled.settings.solicit) == (True, True)
+    assert (disabled.discovery, disabled.settings.solicit) == (False, False)
+
+
+def test_prefixes_are_canonicalised() -> None:
+    """libyang stores an ipv4-prefix with its host bits cleared (documented in the
+    module): what the operator wrote as 10.1.2.3/16 is the network 10.1.0.0/16."""
+    document = {
+        TOP: {
+            "proxy": {"local-network": ["192.0.2.77/24"]},
+            "subnet-map": [{"prefix": "10.1.2.3/16", "home-agent": "192.0.2.1"}],
+        }
+    }
+    config = load_json(document)
+    assert config.proxy is not None
+    assert config.proxy.settings.local_networks == (IPv4Network("192.0.2.0/24"),)
+    assert subnet_rows(config.proxy.subnet_map) == [("10.1.0.0/16", "192.0.2.1")]
+
+
+def test_subnet_map_without_the_proxy_role_is_not_built() -> None:
+    document = {TOP: {"subnet-map": [{"prefix": "10.0.0.0/8", "home-agent": "192.0.2.1"}]}}
+    assert load_json(document).proxy is None
+
+
+def test_large_subnet_map_loads_every_entry() -> None:
+    """Thousands of /24s (10.0.0.0 to 10.19.135.0) sharing a handful of home agents
+    (the loader parses each home agent address once), and a /16 beyond them.
+    Timing: tools/bench/config_load.py."""
+    count = 5_000
+    entries = [
+        {"prefix": f"{IPv4Address(0x0A000000 + 256 * i)}/24", "home-agent": f"192.0.2.{i % 7 + 1}"}
+        for i in range(count)
+    ]
+    entries.append({"prefix": "10.20.0.0/16", "home-agent": "192.0.2.100"})
+    config = load_json({TOP: {"proxy": {}, "subnet-map": entries}})
+    assert config.proxy is not None
+    subnet_map = config.proxy.subnet_map
+    assert len(subnet_map) == count + 1
+    assert home_agent_of(subnet_map, "10.0.19.77") == f"192.0.2.{19 % 7 + 1}"
+    assert home_agent_of(subnet_map, "10.19.135.1") == f"192.0.2.{(count - 1) % 7 + 1}"
+    assert home_agent_of(subnet_map, "10.19.136.1") is None
+    assert home_agent_of(subnet_map, "10.20.5.5") == "192.0.2.100"
+
+
 # -- invalid documents ------------------------------------------------------------------
 
 
@@ -404,6 +618,7 @@ def add_host(**entry: Any) -> Any:
 
 
 HOST_256 = f"{ROOT_PATH}/security/host[address='198.51.100.10'][spi='256']"
+PROXY = f"{ROOT_PATH}/proxy"
 
 INVALID_JSON = [
     pytest.param(
@@ -572,6 +787,141 @@ INVALID_JSON = [
         None,
         id="replay-window-0",
     ),
+    pytest.param(
+        set_leaf("proxy", "lifetime", value=0),  # 0 would be a deregistration
+        f"{PROXY}/lifetime",
+        "out of the allowed range",
+        None,
+        id="proxy-lifetime-0",
+    ),
+    pytest.param(
+        set_leaf("proxy", "retransmit", "initial", value="0.5"),  # RFC 5944 §3.6.3: >= 1 s
+        f"{PROXY}/retransmit/initial",
+        "out of the allowed range",
+        None,
+        id="retransmit-initial-under-1s",
+    ),
+    pytest.param(
+        set_leaf("proxy", "retransmit", "maximum", value="1.25"),
+        f"{PROXY}/retransmit/maximum",
+        "retransmit maximum must not be lower than initial",
+        "retransmit-interval-inconsistent",
+        id="retransmit-maximum-under-initial",
+    ),
+    pytest.param(
+        # Against the default maximum (16) too.
+        set_leaf("proxy", "retransmit", value={"initial": "20"}),
+        f"{PROXY}/retransmit/maximum",
+        "retransmit maximum must not be lower than initial",
+        "retransmit-interval-inconsistent",
+        id="retransmit-initial-over-default-maximum",
+    ),
+    pytest.param(
+        set_leaf("proxy", "retransmit", "attempts", value=21),
+        f"{PROXY}/retransmit/attempts",
+        "out of the allowed range",
+        None,
+        id="retransmit-attempts-21",
+    ),
+    pytest.param(
+        set_leaf("proxy", "retry-backoff", "maximum", value="29"),
+        f"{PROXY}/retry-backoff/maximum",
+        "retry-backoff maximum must not be lower than initial",
+        "retry-backoff-inconsistent",
+        id="retry-backoff-maximum-under-initial",
+    ),
+    pytest.param(
+        set_leaf("proxy", "max-outstanding", value=0),
+        f"{PROXY}/max-outstanding",
+        "out of the allowed range",
+        None,
+        id="max-outstanding-0",
+    ),
+    pytest.param(
+        set_leaf("proxy", "discovery", "solicitation-max-interval", value="0.5"),
+        f"{PROXY}/discovery/solicitation-max-interval",
+        "out of the allowed range",
+        None,
+        id="solicitation-interval-under-1s",
+    ),
+    pytest.param(
+        delete_leaf("proxy", "foreign-agent", "address"),
+        f"{PROXY}/foreign-agent/address",
+        "Mandatory node",
+        None,
+        id="static-foreign-agent-without-address",
+    ),
+    pytest.param(
+        set_leaf("proxy", "foreign-agent", "max-lifetime", value=0),
+        f"{PROXY}/foreign-agent/max-lifetime",
+        "out of the allowed range",
+        None,
+        id="static-foreign-agent-max-lifetime-0",
+    ),
+    pytest.param(
+        set_leaf("proxy", "local-network", value=["203.0.113.0"]),
+        f"{PROXY}/local-network",
+        "Unsatisfied pattern",
+        None,
+        id="local-network-without-length",
+    ),
+    pytest.param(
+        set_leaf("proxy", "interface", 1, "hostapd-control-path", value="/run/hostapd/wlan0"),
+        f"{PROXY}/interface[name='guest-ssid']",
+        'Unique data leaf(s) "hostapd-control-path"',
+        "data-not-unique",  # RFC 7950 §15.1
+        id="two-interfaces-one-hostapd-socket",
+    ),
+    pytest.param(
+        set_leaf("proxy", "control-socket", value=""),
+        f"{PROXY}/control-socket",
+        "length",
+        None,
+        id="empty-control-socket",
+    ),
+    pytest.param(
+        delete_leaf("subnet-map", 1, "home-agent"),
+        f"{ROOT_PATH}/subnet-map[prefix='198.51.100.128/25']",
+        'Mandatory node "home-agent"',
+        None,
+        id="subnet-map-without-home-agent",
+    ),
+    pytest.param(
+        set_leaf("subnet-map", 0, "prefix", value="198.51.100.0/33"),
+        f"{ROOT_PATH}/subnet-map/prefix",
+        "Unsatisfied pattern",
+        None,
+        id="subnet-map-prefix-length-33",
+    ),
+    pytest.param(
+        set_leaf("subnet-map", 0, "prefix", value="198.51.100.0"),
+        f"{ROOT_PATH}/subnet-map/prefix",
+        "Unsatisfied pattern",
+        None,
+        id="subnet-map-prefix-without-length",
+    ),
+    pytest.param(
+        set_leaf("subnet-map", 1, "home-agent", value="198.51.100.0/25"),
+        f"{ROOT_PATH}/subnet-map[prefix='198.51.100.128/25']/home-agent",
+        "Unsatisfied pattern",
+        None,
+        id="subnet-map-home-agent-is-a-prefix",
+    ),
+    pytest.param(
+        # Canonically 198.51.100.0/24 again: the same entry twice.
+        set_leaf("subnet-map", 1, "prefix", value="198.51.100.7/24"),
+        f"{ROOT_PATH}/subnet-map[prefix='198.51.100.0/24']",
+        "Duplicate instance",
+        None,
+        id="subnet-map-same-network-spelt-twice",
+    ),
+    pytest.param(
+        set_leaf("proxy-state", value={"counters": {"accepted": 1}}),
+        f"{ROOT_PATH}/proxy-state",
+        "state",
+        None,
+        id="proxy-state-data",
+    ),
 ]
 
 
@@ -659,6 +1009,33 @@ XML_HOST = """<mobile-ip xmlns="{ns}"><security><host>
             f"{ROOT_PATH}/foreign-agent/advertisement",
             "third",
             id="advertisement-interval",
+        ),
+        pytest.param(
+            f'<mobile-ip xmlns="{NAMESPACE}"><proxy><lifetime>0</lifetime></proxy></mobile-ip>',
+            f"{ROOT_PATH}/proxy/lifetime",
+            "range",
+            id="proxy-lifetime-0",
+        ),
+        pytest.param(
+            f'<mobile-ip xmlns="{NAMESPACE}"><proxy><retransmit>'
+            "<initial>4</initial><maximum>2</maximum></retransmit></proxy></mobile-ip>",
+            f"{ROOT_PATH}/proxy/retransmit/maximum",
+            "must not be lower than initial",
+            id="retransmit-maximum-under-initial",
+        ),
+        pytest.param(
+            f'<mobile-ip xmlns="{NAMESPACE}"><proxy/><subnet-map><prefix>10.0.0.0/8</prefix>'
+            "</subnet-map></mobile-ip>",
+            f"{ROOT_PATH}/subnet-map[prefix='10.0.0.0/8']",
+            'Mandatory node "home-agent"',
+            id="subnet-map-without-home-agent",
+        ),
+        pytest.param(
+            f'<mobile-ip xmlns="{NAMESPACE}"><subnet-map><prefix>10.0.0.0/8x</prefix>'
+            "<home-agent>192.0.2.1</home-agent></subnet-map></mobile-ip>",
+            f"{ROOT_PATH}/subnet-map/prefix",
+            "pattern",
+            id="subnet-map-bad-prefix",
         ),
         pytest.param(
             XML_HOST.format(ns=NAMESPACE, spi=256, key=ASCII_KEY + "&"),
@@ -788,6 +1165,27 @@ def test_demo_config_with_ephemeral_ports() -> None:
     assert config.foreign_agent.settings.home_agent_port == 434
 
 
+def test_demo_config_with_the_proxy_role() -> None:
+    config = load_config_text(demo_config_json(proxy_address="127.0.0.4"), "json")
+    assert config.proxy is not None
+    assert config.proxy.listen == Endpoint(IPv4Address("127.0.0.4"), 43402)
+    assert config.proxy.settings.foreign_agent == StaticForeignAgent(
+        IPv4Address("127.0.0.3"), port=43401
+    )
+    assert config.proxy.discovery is False and config.proxy.settings.solicit is False
+    assert subnet_rows(config.proxy.subnet_map) == [("192.0.2.0/24", "127.0.0.2")]
+    # The clients' SA range serves the proxy as it serves the home agent.
+    assert config.host_associations.preferred(IPv4Address("192.0.2.10")) is not None
+    # With an ephemeral foreign agent port, the static port is left to the caller.
+    ephemeral = load_config_text(demo_config_json(fa_port=0, proxy_address="127.0.0.4"), "json")
+    assert ephemeral.proxy is not None and ephemeral.proxy.settings.foreign_agent is not None
+    assert ephemeral.proxy.settings.foreign_agent.port == 434
+
+
+def test_demo_config_has_no_proxy_unless_asked() -> None:
+    assert load_config_text(demo_config_json(), "json").proxy is None
+
+
 # -- the model agrees with the engine -------------------------------------------------------
 
 
@@ -818,6 +1216,25 @@ def test_foreign_agent_counters_match_the_engine(schema: Any) -> None:
     assert leaves == kebab(ForeignAgentCounters)
 
 
+def test_proxy_counters_match_the_engine(schema: Any) -> None:
+    leaves = child_names(schema, "/proxy-mobile-ip:mobile-ip/proxy-state/counters")
+    assert leaves == kebab(ProxyCounters)
+
+
+def test_visitor_states_match_the_engine(schema: Any) -> None:
+    leaf = next(schema.find_path("/proxy-mobile-ip:mobile-ip/proxy-state/visitor/state"))
+    assert [e.name() for e in leaf.type().enums()] == [s.value for s in VisitorState]
+
+
+def test_advertisement_flag_bits_follow_the_wire_order(schema: Any) -> None:
+    """Bit position p of the YANG type is the flag 0x80 >> p of the octet."""
+    leaf = next(schema.find_path("/proxy-mobile-ip:mobile-ip/proxy-state/foreign-agent/flags"))
+    bits = {bit.name(): bit.position() for bit in leaf.type().bits()}
+    names = {flag: str(flag.name).lower().replace("_", "-") for flag in AdvertisementFlag}
+    names[AdvertisementFlag.RESERVED_R] = "reserved"
+    assert bits == {names[flag]: 8 - int(flag).bit_length() for flag in AdvertisementFlag}
+
+
 def test_violation_reasons_match_mip_mib(schema: Any) -> None:
     leaf = next(schema.find_path("/proxy-mobile-ip:mobile-ip/security-violations/violation/reason"))
     enums = {e.name(): e.value() for e in leaf.type().enums()}
@@ -830,7 +1247,8 @@ def test_settings_fields_are_all_configurable() -> None:
     without a leaf shows up here as an unchanged default."""
     config = load_json(full_document())
     assert config.home_agent is not None and config.foreign_agent is not None
-    cases = (
+    assert config.proxy is not None
+    cases: tuple[tuple[Any, Any, set[str]], ...] = (
         # reverse-tunnel-required true needs reverse-tunnel true (the default).
         (
             config.home_agent.settings,
@@ -843,6 +1261,7 @@ def test_settings_fields_are_all_configurable() -> None:
             ForeignAgentSettings(address=IPv4Address("0.0.0.1")),
             {"reverse_tunnel_required"},
         ),
+        (config.proxy.settings, ProxySettings(), set()),
     )
     for settings, defaults, pinned in cases:
         unchanged = {

@@ -9,6 +9,7 @@ naming rules; they are only there to be imported.
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -62,6 +63,41 @@ def test_yanglint_accepts_the_demo_configuration(tmp_path: Path) -> None:
     module = YANG_DIR / "proxy-mobile-ip.yang"
     result = run([yanglint, "-p", str(YANG_DIR), "-t", "config", str(module), str(data)])
     assert (result.returncode, result.stdout + result.stderr) == (0, "")
+
+
+def test_yanglint_accepts_the_demo_with_the_proxy_role(tmp_path: Path) -> None:
+    yanglint = require_tool("yanglint")
+    data = tmp_path / "demo-proxy.json"
+    data.write_text(demo_config_json(proxy_address="127.0.0.4"), encoding="utf-8")
+    module = YANG_DIR / "proxy-mobile-ip.yang"
+    result = run([yanglint, "-p", str(YANG_DIR), "-t", "config", str(module), str(data)])
+    assert (result.returncode, result.stdout + result.stderr) == (0, "")
+
+
+@pytest.mark.parametrize(
+    ("proxy", "rule"),
+    [
+        pytest.param({"retransmit": {"initial": "0.5"}}, "range", id="retransmit-under-1s"),
+        pytest.param(
+            {"retransmit": {"initial": "4", "maximum": "2"}},
+            "retransmit maximum must not be lower than initial",
+            id="retransmit-maximum-under-initial",
+        ),
+        pytest.param({"lifetime": 0}, "range", id="lifetime-0"),
+    ],
+)
+def test_yanglint_rejects_what_the_loader_rejects(
+    tmp_path: Path, proxy: dict[str, object], rule: str
+) -> None:
+    yanglint = require_tool("yanglint")
+    document = json.loads(demo_config_json(proxy_address="127.0.0.4"))
+    document["proxy-mobile-ip:mobile-ip"]["proxy"].update(proxy)
+    data = tmp_path / "bad-proxy.json"
+    data.write_text(json.dumps(document), encoding="utf-8")
+    module = YANG_DIR / "proxy-mobile-ip.yang"
+    result = run([yanglint, "-p", str(YANG_DIR), "-t", "config", str(module), str(data)])
+    assert result.returncode != 0
+    assert rule in result.stderr
 
 
 def test_yanglint_rejects_a_reserved_spi(tmp_path: Path) -> None:
