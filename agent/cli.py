@@ -111,6 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     lab = sub.add_parser("lab", help="HA, two FAs and two proxy APs on loopback with simulated clients")
     lab.add_argument("--clients", type=int, default=10)
     lab.add_argument("--once", action="store_true", help="run the scenario once and exit")
+    lab.add_argument("--keep", action="store_true", help="keep the generated configs and logs")
 
     client = sub.add_parser("client", help="inject a client event into a running proxy")
     client.add_argument("action", choices=["associate", "disassociate", "address"])
@@ -144,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "lab":
             from agent.lab import main_lab
 
-            return main_lab(args.clients, args.once)
+            return main_lab(args.clients, args.once, args.keep)
         if args.command in ("client", "state"):
             return _control_command(args)
         if args.command == "config":

@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import json
 import os
+import shutil
 import signal
 import sys
 import tempfile
@@ -109,8 +110,12 @@ class LoopbackLab:
     lifetime: int = 600
     workdir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="proxymip-lab-")))
     processes: dict[str, LabProcess] = field(default_factory=dict)
+    #: Keep the generated configurations and logs after the lab stops.
+    keep: bool = False
+    _configs: dict[str, tuple[dict[str, Any], tuple[str, ...]]] = field(default_factory=dict)
 
     async def _spawn(self, name: str, config: dict[str, Any], *extra: str) -> LabProcess:
+        self._configs[name] = (config, extra)
         path = self.workdir / f"{name}.json"
         control = str(self.workdir / f"{name}.sock")
         extra = (*extra, "--control-socket", control)
@@ -143,22 +148,37 @@ class LoopbackLab:
                           self.lifetime),
             )
 
+    async def _terminate(self, name: str) -> None:
+        process = self.processes.get(name)
+        if process is None or process.proc.returncode is not None:
+            return
+        process.proc.send_signal(signal.SIGTERM)
+        try:
+            await asyncio.wait_for(process.proc.wait(), 10)
+        except TimeoutError:
+            process.proc.kill()
+            await process.proc.wait()
+        if process.proc.stdout is not None:  # drain so the pipe does not linger
+            with contextlib.suppress(Exception):
+                await process.proc.stdout.read()
+
+    async def restart(self, name: str) -> None:
+        """Stop one agent and start it again on the same address and port, with
+        its state gone (as after a reboot)."""
+        port = self.processes[name].port
+        config, extra = self._configs[name]
+        role = next(iter(config["proxy-mobile-ip:mobile-ip"]))
+        config = json.loads(json.dumps(config))
+        config["proxy-mobile-ip:mobile-ip"][role]["listen"]["port"] = port
+        await self._terminate(name)
+        await self._spawn(name, config, *extra)
+
     async def stop(self) -> None:
         # Access points first: they deregister their clients on the way out.
         for name in ("ap-a", "ap-b", "fa-a", "fa-b", "ha"):
-            process = self.processes.get(name)
-            if process is None or process.proc.returncode is not None:
-                continue
-            process.proc.send_signal(signal.SIGTERM)
-            try:
-                await asyncio.wait_for(process.proc.wait(), 10)
-            except TimeoutError:
-                process.proc.kill()
-                await process.proc.wait()
-            # drain stdout so the pipe does not linger
-            if process.proc.stdout is not None:
-                with contextlib.suppress(Exception):
-                    await process.proc.stdout.read()
+            await self._terminate(name)
+        if not self.keep:
+            shutil.rmtree(self.workdir, ignore_errors=True)
 
     async def __aenter__(self) -> LoopbackLab:
         try:
@@ -310,8 +330,8 @@ async def scenario(lab: LoopbackLab, *, out: TextIO | None = None, moving: int |
 
 
 async def run_lab(*, clients: int = 10, once: bool = False, out: TextIO = sys.stdout,
-                  interval: float = 1.0) -> int:
-    async with LoopbackLab(clients=clients) as lab:
+                  interval: float = 1.0, keep: bool = False) -> int:
+    async with LoopbackLab(clients=clients, keep=keep) as lab:
         print(f"lab: {', '.join(f'{k}={v.endpoints}' for k, v in lab.processes.items())}",
               file=out, flush=True)
         print(f"lab: configurations and logs in {lab.workdir}", file=out, flush=True)
@@ -328,8 +348,8 @@ async def run_lab(*, clients: int = 10, once: bool = False, out: TextIO = sys.st
             await asyncio.sleep(interval)
 
 
-def main_lab(clients: int, once: bool) -> int:
+def main_lab(clients: int, once: bool, keep: bool = False) -> int:
     try:
-        return asyncio.run(run_lab(clients=clients, once=once))
+        return asyncio.run(run_lab(clients=clients, once=once, keep=keep))
     except KeyboardInterrupt:
         return 0
