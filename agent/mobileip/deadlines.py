@@ -18,34 +18,33 @@ K = TypeVar("K", bound=Hashable)
 class Deadlines(Generic[K]):
     def __init__(self) -> None:
         self._heap: list[tuple[float, int, K]] = []
-        self._when: dict[K, tuple[float, int]] = {}
+        #: key -> sequence number of its live heap entry (a bare int: one
+        #: deadline per binding, so every byte here counts).
+        self._live: dict[K, int] = {}
         self._counter = itertools.count()
 
     def __len__(self) -> int:
-        return len(self._when)
+        return len(self._live)
 
     def __contains__(self, key: object) -> bool:
-        return key in self._when
+        return key in self._live
 
     def schedule(self, key: K, when: float) -> None:
-        stamp = (when, next(self._counter))
-        self._when[key] = stamp
-        heapq.heappush(self._heap, (when, stamp[1], key))
-        if len(self._heap) > 64 and len(self._heap) > 2 * len(self._when):
+        seq = next(self._counter)
+        self._live[key] = seq
+        heapq.heappush(self._heap, (when, seq, key))
+        if len(self._heap) > 64 and len(self._heap) > 2 * len(self._live):
             self._compact()
 
     def cancel(self, key: K) -> None:
-        self._when.pop(key, None)
-
-    def when(self, key: K) -> float | None:
-        stamp = self._when.get(key)
-        return stamp[0] if stamp else None
+        self._live.pop(key, None)
 
     def _drop_stale(self) -> None:
         heap = self._heap
+        live = self._live
         while heap:
-            when, seq, key = heap[0]
-            if self._when.get(key) == (when, seq):
+            _, seq, key = heap[0]
+            if live.get(key) == seq:
                 return
             heapq.heappop(heap)
 
@@ -63,9 +62,10 @@ class Deadlines(Generic[K]):
             if not heap or heap[0][0] > now:
                 return due
             _, _, key = heapq.heappop(heap)
-            del self._when[key]
+            del self._live[key]
             due.append(key)
 
     def _compact(self) -> None:
-        self._heap = [(w, s, k) for k, (w, s) in self._when.items()]
+        live = self._live
+        self._heap = [entry for entry in self._heap if live.get(entry[2]) == entry[1]]
         heapq.heapify(self._heap)

@@ -149,7 +149,14 @@ class MobileNode:
     recent_accepted_time: float | None = None
     recent_denied_time: float | None = None
     recent_denied_code: int = 0
-    bindings: dict[IPv4Address, Binding] = field(default_factory=dict)
+    #: Usually one; a list costs a third of a one-entry dict (RSS per binding).
+    bindings: list[Binding] = field(default_factory=list)
+
+    def binding_for(self, care_of_address: IPv4Address) -> Binding | None:
+        for binding in self.bindings:
+            if binding.care_of_address == care_of_address:
+                return binding
+        return None
 
 
 class _Denied(Exception):
@@ -206,7 +213,7 @@ class HomeAgent:
     def handle_timer(self, now: float) -> None:
         for home, coa in self._expiries.pop_due(now):
             node = self._nodes.get(home)
-            if node is not None and coa in node.bindings:
+            if node is not None and node.binding_for(coa) is not None:
                 self._remove_binding(node, home, coa, RemovalReason.EXPIRED, now)
 
     def receive_datagram(
@@ -262,7 +269,7 @@ class HomeAgent:
     def bindings(self) -> list[Binding]:
         """Every binding, sorted by (home address, care-of address) as the
         haMobilityBindingTable INDEX orders them."""
-        rows = [b for node in self._nodes.values() for b in node.bindings.values()]
+        rows = [b for node in self._nodes.values() for b in node.bindings]
         rows.sort(key=lambda b: (int(b.home_address), int(b.care_of_address)))
         return rows
 
@@ -276,7 +283,7 @@ class HomeAgent:
         node = self._nodes.get(home_address)
         if node is None:
             return 0
-        coas = list(node.bindings)
+        coas = [b.care_of_address for b in node.bindings]
         for coa in coas:
             self._remove_binding(node, home_address, coa, RemovalReason.CLEARED, now)
         return len(coas)
@@ -443,7 +450,8 @@ class HomeAgent:
         home, coa = request.home_address, request.care_of_address
         node = self._nodes[home]
         if request.is_deregistration:
-            targets = list(node.bindings) if coa == home else [c for c in node.bindings if c == coa]
+            coas = [b.care_of_address for b in node.bindings]
+            targets = coas if coa == home else [c for c in coas if c == coa]
             for target in targets:
                 self._remove_binding(node, home, target, RemovalReason.DEREGISTERED, now)
             # haRegistrationAccepted / haServiceRequestsAccepted count every
@@ -460,24 +468,30 @@ class HomeAgent:
         if simultaneous and self.settings.max_simultaneous_bindings <= 1:
             code = ReplyCode.ACCEPTED_NO_SIMULTANEOUS_BINDINGS
             simultaneous = False
-        is_new = coa not in node.bindings
+        existing = node.binding_for(coa)
+        is_new = existing is None
         if is_new and simultaneous and len(node.bindings) >= self.settings.max_simultaneous_bindings:
             raise _Denied(ReplyCode.HA_TOO_MANY_SIMULTANEOUS_BINDINGS)
-        replaced = [] if simultaneous else [c for c in node.bindings if c != coa]
+        replaced = [] if simultaneous else [
+            b.care_of_address for b in node.bindings if b.care_of_address != coa
+        ]
         if is_new and self.binding_count - len(replaced) >= self.settings.max_bindings:
             raise _Denied(ReplyCode.HA_INSUFFICIENT_RESOURCES)
         for old in replaced:
             self._remove_binding(node, home, old, RemovalReason.REPLACED, now)
         expires = now + lifetime
         if is_new:
-            node.bindings[coa] = Binding(
-                home, coa, source, port, int(request.flags), request.identification,
-                lifetime, now, expires,
+            node.bindings.append(
+                Binding(
+                    home, coa, source, port, int(request.flags), request.identification,
+                    lifetime, now, expires,
+                )
             )
             self.binding_count += 1
             self._events.append(BindingCreated(home, coa, lifetime, source))
         else:
-            binding = node.bindings[coa]
+            binding = existing
+            assert binding is not None
             binding.source_address, binding.source_port = source, port
             binding.flags, binding.identification = int(request.flags), request.identification
             binding.lifetime, binding.expires_at = lifetime, expires
@@ -494,7 +508,9 @@ class HomeAgent:
     def _remove_binding(
         self, node: MobileNode, home: IPv4Address, coa: IPv4Address, reason: RemovalReason, now: float
     ) -> None:
-        binding = node.bindings.pop(coa)
+        binding = node.binding_for(coa)
+        assert binding is not None
+        node.bindings.remove(binding)
         self.binding_count -= 1
         node.overall_service_time += max(0.0, min(now, binding.expires_at) - binding.registered_at)
         self._expiries.cancel((home, coa))
