@@ -82,6 +82,8 @@ def proxy_state(agent: ProxyAgent, now: float, *, rows: bool = True) -> dict[str
                 "lifetime-granted": v.lifetime_granted,
                 "lifetime-remaining": _remaining(v.expires_at, now),
                 "last-reply-code": v.last_code,
+                "associated-at": v.associated_at,
+                "registered-at": v.registered_at,
                 "attempts": v.attempts,
             }
             for v in agent.visitors()

@@ -148,6 +148,25 @@ class Agent:
                 ClientAssociated(normalise_mac(request["mac"]), request.get("interface"), address)
             )
             return {"ok": True}
+        if op == "associate-many":
+            # Bulk injection (simulators, benchmarks): one flush for the batch.
+            proxy = self.proxy
+            if proxy is None:
+                raise ControlError("the proxy role is not running")
+            # Validate the whole batch before applying any of it.
+            batch = [
+                (
+                    normalise_mac(client["mac"]),
+                    IPv4Address(client["address"]) if client.get("address") else None,
+                    client.get("interface"),
+                )
+                for client in request["clients"]
+            ]
+            now = self.clock()
+            for mac, address, interface in batch:
+                proxy.client_associated(mac, now, address=address, interface=interface)
+            self.runners["proxy"].poke()
+            return {"ok": True, "count": len(request["clients"])}
         if op == "address":
             self.client_event(
                 ClientAddressLearned(normalise_mac(request["mac"]), IPv4Address(request["address"]))

@@ -135,6 +135,7 @@ class ProxyVisitor:
     state: VisitorState = VisitorState.ASSOCIATED
     lifetime_requested: int = 0
     lifetime_granted: int = 0
+    associated_at: float | None = None
     registered_at: float | None = None
     expires_at: float | None = None
     last_code: int | None = None
@@ -144,7 +145,9 @@ class ProxyVisitor:
     #: can still be authenticated after the SA is removed from configuration.
     sa: SecurityAssociation | None = field(default=None, repr=False)
     identification: int = 0
-    sent_identifications: list[int] = field(default_factory=list)
+    #: Identifications of the current exchange (at most 8; a tuple so that the
+    #: common empty case costs nothing per visitor).
+    sent_identifications: tuple[int, ...] = ()
     retransmit_period: float = 0.0
     backoff: float = 0.0
     deregistration: bool = False
@@ -190,7 +193,9 @@ class HeardForeignAgent:
     expires_at: float
 
 
-TimerKey = tuple[str, object]
+#: A visitor's timer is keyed by its MAC (a plain str, the common case: one per
+#: visitor, so no tuple per key); the others by (kind, value) tuples.
+TimerKey = str | tuple[str, object]
 _SOLICIT: TimerKey = ("solicit", None)
 
 
@@ -236,12 +241,14 @@ class ProxyAgent:
         return self._timers.next()
 
     def handle_timer(self, now: float) -> None:
-        for kind, key in self._timers.pop_due(now):
-            if kind == "visitor":
-                visitor = self._visitors.get(key)  # type: ignore[call-overload]
+        for due in self._timers.pop_due(now):
+            if isinstance(due, str):
+                visitor = self._visitors.get(due)
                 if visitor is not None:
                     self._visitor_timer(visitor, now)
-            elif kind == "fa-expiry":
+                continue
+            kind, key = due
+            if kind == "fa-expiry":
                 self._foreign_agent_expired(key, now)  # type: ignore[arg-type]
             elif kind == "solicit":
                 self._solicit(now)
@@ -255,14 +262,14 @@ class ProxyAgent:
         self.counters.associations += 1
         visitor = self._visitors.get(mac)
         if visitor is not None and visitor.state is VisitorState.DEREGISTERING:
-            self._timers.cancel(("visitor", mac))
+            self._timers.cancel(mac)
             self._forget(visitor)  # it came back before the deregistration finished
             visitor = None
         if visitor is not None and address is not None and visitor.home_address not in (None, address):
             self._withdraw(visitor, now)  # same station, new address: start over
             visitor = None
         if visitor is None:
-            visitor = self._visitors[mac] = ProxyVisitor(mac, interface)
+            visitor = self._visitors[mac] = ProxyVisitor(mac, interface, associated_at=now)
         else:
             visitor.interface = interface
         if address is not None:
@@ -400,7 +407,7 @@ class ProxyAgent:
                 visitor.attempts = 0
                 self._send_request(visitor, now, lifetime=0)
                 retry_at = now + self.settings.retransmit_initial
-                self._timers.schedule(("visitor", visitor.mac), retry_at)
+                self._timers.schedule(visitor.mac, retry_at)
                 return
             self._finish_deregistration(visitor)
             return
@@ -528,7 +535,7 @@ class ProxyAgent:
         self._send_request(visitor, now, lifetime=0)
         visitor.state = VisitorState.DEREGISTERING
         self.counters.deregistrations += 1
-        self._timers.schedule(("visitor", visitor.mac), now + self.settings.retransmit_initial)
+        self._timers.schedule(visitor.mac, now + self.settings.retransmit_initial)
 
     def _choose_foreign_agent(self) -> tuple[IPv4Address, IPv4Address, int, int] | None:
         """(FA address, care-of address, port, max lifetime) to register through."""
@@ -554,7 +561,7 @@ class ProxyAgent:
             if visitor.state is VisitorState.PENDING:
                 self._outstanding_done(visitor, now)
             visitor.state = VisitorState.WAITING_FOR_AGENT
-            self._timers.cancel(("visitor", visitor.mac))
+            self._timers.cancel(visitor.mac)
             if self.settings.solicit and _SOLICIT not in self._timers:
                 self._solicit(now)
             return
@@ -564,7 +571,7 @@ class ProxyAgent:
                     visitor.state = VisitorState.QUEUED
                     self._queue.append(visitor.mac)
                     self.counters.queued += 1
-                self._timers.cancel(("visitor", visitor.mac))
+                self._timers.cancel(visitor.mac)
                 return
             self._outstanding += 1
         fa_address, care_of, port, max_lifetime = agent
@@ -576,11 +583,11 @@ class ProxyAgent:
         requested = lifetime if lifetime is not None else self.settings.lifetime
         visitor.lifetime_requested = min(requested, max_lifetime)
         visitor.attempts = 0
-        visitor.sent_identifications = []
+        visitor.sent_identifications = ()
         visitor.retransmit_period = self.settings.retransmit_initial
         visitor.state = VisitorState.PENDING
         self._send_request(visitor, now, lifetime=visitor.lifetime_requested)
-        self._timers.schedule(("visitor", visitor.mac), now + visitor.retransmit_period)
+        self._timers.schedule(visitor.mac, now + visitor.retransmit_period)
 
     def _identification(self, visitor: ProxyVisitor, sa: SecurityAssociation, now: float) -> int:
         address = visitor.home_address
@@ -603,8 +610,7 @@ class ProxyAgent:
         assert visitor.foreign_agent is not None
         ident = self._identification(visitor, sa, now)
         visitor.identification = ident
-        visitor.sent_identifications.append(ident)
-        del visitor.sent_identifications[:-8]
+        visitor.sent_identifications = (*visitor.sent_identifications[-7:], ident)
         flags = RequestFlag.REVERSE_TUNNELING if self.settings.reverse_tunnel and lifetime else RequestFlag(0)
         data = build_request(
             home_address=visitor.home_address,
@@ -638,7 +644,7 @@ class ProxyAgent:
             self.counters.retransmissions += 1
             lifetime = 0 if state is VisitorState.DEREGISTERING else visitor.lifetime_requested
             self._send_request(visitor, now, lifetime=lifetime)
-            self._timers.schedule(("visitor", visitor.mac), now + visitor.retransmit_period)
+            self._timers.schedule(visitor.mac, now + visitor.retransmit_period)
         elif state in (VisitorState.REGISTERED, VisitorState.DENIED, VisitorState.FAILED):
             self._start_registration(visitor, now, fresh=True)
 
@@ -647,12 +653,13 @@ class ProxyAgent:
         assert visitor.care_of_address is not None
         self.counters.accepted += 1
         visitor.state = VisitorState.REGISTERED
+        visitor.sent_identifications = ()  # the exchange is over
         visitor.lifetime_granted = lifetime
         visitor.registered_at = now
         visitor.expires_at = now + lifetime
         visitor.backoff = 0.0
         margin = min(self.settings.reregistration_margin, lifetime / 2)
-        self._timers.schedule(("visitor", visitor.mac), now + lifetime - margin)
+        self._timers.schedule(visitor.mac, now + lifetime - margin)
         self._events.append(
             ClientRegistered(
                 visitor.mac, visitor.home_address, visitor.home_agent, visitor.care_of_address, lifetime
@@ -668,14 +675,14 @@ class ProxyAgent:
         assert visitor.home_address is not None
         visitor.state = VisitorState.DENIED
         visitor.expires_at = None
-        self._timers.schedule(("visitor", visitor.mac), now + self._next_backoff(visitor))
+        self._timers.schedule(visitor.mac, now + self._next_backoff(visitor))
         self._events.append(ClientRegistrationDenied(visitor.mac, visitor.home_address, code))
 
     def _failed(self, visitor: ProxyVisitor, reason: str, now: float) -> None:
         assert visitor.home_address is not None
         visitor.state = VisitorState.FAILED
         visitor.expires_at = None
-        self._timers.schedule(("visitor", visitor.mac), now + self._next_backoff(visitor))
+        self._timers.schedule(visitor.mac, now + self._next_backoff(visitor))
         self._events.append(ClientRegistrationFailed(visitor.mac, visitor.home_address, reason))
 
     def _resynchronise(
@@ -714,11 +721,11 @@ class ProxyAgent:
                 self._queue.remove(visitor.mac)
             except ValueError:
                 pass
-        self._timers.cancel(("visitor", visitor.mac))
+        self._timers.cancel(visitor.mac)
         visitor.state = VisitorState.ASSOCIATED
         can_deregister = visitor.home_address is not None and self._sa_for(visitor) is not None
         if state in (VisitorState.REGISTERED, VisitorState.PENDING) and can_deregister:
-            visitor.sent_identifications = []
+            visitor.sent_identifications = ()
             visitor.attempts = 0
             visitor.resyncs = 0
             self.counters.deregistrations += 1
@@ -726,13 +733,13 @@ class ProxyAgent:
             if not keep:
                 visitor.state = VisitorState.DEREGISTERING
                 visitor.deregistration = True
-                self._timers.schedule(("visitor", visitor.mac), now + self.settings.retransmit_initial)
+                self._timers.schedule(visitor.mac, now + self.settings.retransmit_initial)
             return
         if not keep:
             self._forget(visitor)
 
     def _finish_deregistration(self, visitor: ProxyVisitor) -> None:
-        self._timers.cancel(("visitor", visitor.mac))
+        self._timers.cancel(visitor.mac)
         assert visitor.home_address is not None
         self._events.append(ClientDeregistered(visitor.mac, visitor.home_address))
         if visitor.deregistration:
