@@ -1,0 +1,512 @@
+"""The datastore: running, candidate and startup configuration, operational state,
+transactions, locks and change subscriptions (NMDA, RFC 8342; the NETCONF
+operations of RFC 6241 §7 map one to one onto its methods).
+
+Every write is one transaction: the edits are applied to a copy, the result is
+validated against the YANG module by libyang, subscribers see the typed changes
+and may veto (change phase), then the new tree replaces the old one and the
+subscribers are told it is done; on any failure nothing changes and they are
+told to abort. Startup is written atomically (temporary file, fsync, rename,
+fsync of the directory).
+
+Validation is incremental for the three big lists whose entries are independent
+in the module (``subnet-map``, ``security/host``, ``security/peer``: no
+``unique``, no element counts, no XPath leaving an entry — checked by
+``tests/unit/test_datastore.py``): only the entries an edit touched are handed to
+libyang with the rest of the configuration, so a small edit stays small with
+100,000 entries present. Key uniqueness is the keyed tree's own property.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path as FilePath
+from typing import Any
+
+from agent.config.loader import TOP_MEMBER, ConfigError, Validator
+from agent.datastore.edits import Edit, Touched, apply_edit
+from agent.datastore.errors import DatastoreError, ErrorTag
+from agent.datastore.paths import Path, Step
+from agent.datastore.tree import Entries, NamePath, Schema, to_json, to_keyed
+
+log = logging.getLogger(__name__)
+
+TOP = "mobile-ip"
+#: Lists validated entry by entry (see the module docstring).
+INDEPENDENT_LISTS: tuple[NamePath, ...] = (
+    (TOP, "subnet-map"),
+    (TOP, "security", "host"),
+    (TOP, "security", "peer"),
+)
+RUNNING, CANDIDATE, STARTUP = "running", "candidate", "startup"
+
+
+@dataclass(frozen=True)
+class Change:
+    """One typed change: ``created`` (new), ``modified`` (old and new) or
+    ``deleted`` (old), at ``path``; values are RFC 7951 JSON."""
+
+    kind: str
+    path: Path
+    old: Any = None
+    new: Any = None
+
+
+@dataclass(frozen=True)
+class ChangeEvent:
+    datastore: str
+    phase: str  # "change" | "done" | "abort"
+    changes: tuple[Change, ...]
+    #: The whole new effective configuration (keyed tree), for subscribers that
+    #: rebuild rather than patch.
+    config: dict[str, Any]
+
+
+class Veto(Exception):
+    """Raised by a subscriber in the change phase to refuse a transaction."""
+
+    def __init__(self, message: str, *, path: str | None = None) -> None:
+        super().__init__(message)
+        self.path = path
+
+
+Subscriber = Callable[[ChangeEvent], None]
+Provider = Callable[[], dict[str, Any]]
+
+
+@dataclass
+class Snapshot:
+    explicit: dict[str, Any]
+    effective: dict[str, Any]
+
+
+@dataclass
+class _Subscription:
+    prefix: NamePath
+    callback: Subscriber
+
+
+class Datastore:
+    def __init__(self, *, startup_file: FilePath | None = None, schema: Schema | None = None) -> None:
+        self.schema = schema or Schema.load()
+        self._validator = Validator()
+        self._startup_file = startup_file
+        empty = Snapshot({}, self._validate_full({}))
+        self._stores: dict[str, Snapshot] = {RUNNING: empty, STARTUP: empty}
+        self._candidate: Snapshot | None = None  # None: same as running (RFC 6241 §8.3)
+        self._locks: dict[str, int] = {}
+        self._subscriptions: list[_Subscription] = []
+        self._providers: list[Provider] = []
+        if startup_file is not None and startup_file.exists():
+            explicit = self._read_startup(startup_file)
+            snapshot = Snapshot(explicit, self._validate_full(explicit))
+            self._stores[STARTUP] = self._stores[RUNNING] = snapshot
+
+    def close(self) -> None:
+        self._validator.close()
+
+    # -- reading -------------------------------------------------------------------
+
+    def snapshot(self, name: str) -> Snapshot:
+        if name == CANDIDATE:
+            return self._candidate or self._stores[RUNNING]
+        if name not in self._stores:
+            raise DatastoreError(ErrorTag.INVALID_VALUE, f"no datastore {name!r}")
+        return self._stores[name]
+
+    def get_config(self, name: str = RUNNING, *, with_defaults: bool = False) -> dict[str, Any]:
+        """RFC 7951 JSON of a configuration datastore (``report-all`` with
+        ``with_defaults``, else only what was set: RFC 6243 ``explicit``)."""
+        snapshot = self.snapshot(name)
+        tree = snapshot.effective if with_defaults else snapshot.explicit
+        return {TOP_MEMBER: to_json(tree)} if tree else {}
+
+    def register_provider(self, provider: Provider) -> None:
+        """Operational state: ``provider()`` returns members of the top container
+        (the ``*-state`` containers), read at request time."""
+        self._providers.append(provider)
+
+    def get_operational(self) -> dict[str, Any]:
+        """Running's effective configuration plus every provider's live state."""
+        content = dict(to_json(self._stores[RUNNING].effective))
+        for provider in self._providers:
+            content.update(provider())
+        return {TOP_MEMBER: content}
+
+    # -- locks (RFC 6241 §7.5) -----------------------------------------------------
+
+    def lock(self, name: str, session: int) -> None:
+        holder = self._locks.get(name)
+        if holder is not None:
+            raise DatastoreError(
+                ErrorTag.LOCK_DENIED, f"{name} is locked", info={"session-id": str(holder)}
+            )
+        if name == CANDIDATE and self._candidate is not None:
+            # RFC 6241 §8.3.5.2: a candidate with uncommitted changes cannot be locked.
+            raise DatastoreError(ErrorTag.LOCK_DENIED, "candidate has uncommitted changes",
+                                 info={"session-id": "0"})
+        self._locks[name] = session
+
+    def unlock(self, name: str, session: int) -> None:
+        if self._locks.get(name) != session:
+            raise DatastoreError(ErrorTag.OPERATION_FAILED, f"{name} is not locked by this session")
+        del self._locks[name]
+
+    def release_session(self, session: int) -> None:
+        """A session ended: its locks go (RFC 6241 §7.5: a lock never outlives its
+        session); a candidate it had locked is discarded."""
+        for name in [n for n, s in self._locks.items() if s == session]:
+            del self._locks[name]
+            if name == CANDIDATE:
+                self._candidate = None
+
+    def lock_holder(self, name: str) -> int | None:
+        return self._locks.get(name)
+
+    def _check_lock(self, name: str, session: int | None) -> None:
+        holder = self._locks.get(name)
+        if holder is not None and holder != session:
+            raise DatastoreError(
+                ErrorTag.IN_USE if session is None else ErrorTag.LOCK_DENIED,
+                f"{name} is locked by session {holder}",
+                info={"session-id": str(holder)},
+            )
+
+    # -- subscriptions ---------------------------------------------------------------
+
+    def subscribe(self, callback: Subscriber, *, prefix: NamePath = (TOP,)) -> Callable[[], None]:
+        """Call ``callback`` for running's transactions that change ``prefix``;
+        returns a function that unsubscribes."""
+        subscription = _Subscription(prefix, callback)
+        self._subscriptions.append(subscription)
+        return lambda: self._subscriptions.remove(subscription)
+
+    # -- writing -----------------------------------------------------------------------
+
+    def edit(self, name: str, edits: Iterable[Edit], *, session: int | None = None) -> tuple[Change, ...]:
+        """Apply ``edits`` to running or candidate as one transaction."""
+        if name not in (RUNNING, CANDIDATE):
+            raise DatastoreError(ErrorTag.OPERATION_NOT_SUPPORTED, f"cannot edit {name}")
+        self._check_lock(name, session)
+        current = self.snapshot(name)
+        explicit = current.explicit
+        touched = Touched()
+        for edit in edits:
+            if not edit.path or edit.path[0].name != TOP:
+                raise DatastoreError(ErrorTag.UNKNOWN_ELEMENT, "unknown top-level node")
+            from agent.datastore.tree import check_path
+
+            check_path(edit.path, self.schema)
+            explicit = apply_edit(explicit, edit, self.schema, touched)
+        effective, changes = self._validate_incremental(current, explicit, touched)
+        new = Snapshot(explicit, effective)
+        if name == CANDIDATE:
+            self._candidate = new
+            return changes
+        self._commit_running(new, changes)
+        return changes
+
+    def replace_config(self, name: str, content: dict[str, Any], *, session: int | None = None) -> tuple[Change, ...]:
+        """Replace a whole datastore (copy-config with an inline ``<config>``)."""
+        if name not in (RUNNING, CANDIDATE, STARTUP):
+            raise DatastoreError(ErrorTag.OPERATION_NOT_SUPPORTED, f"cannot write {name}")
+        self._check_lock(name, session)
+        member = content.get(TOP_MEMBER, content.get(TOP, {})) if content else {}
+        explicit = to_keyed(member, (TOP,), self.schema)
+        effective = self._validate_full(explicit)
+        return self._install(name, Snapshot(explicit, effective))
+
+    def copy_config(self, source: str, target: str, *, session: int | None = None) -> tuple[Change, ...]:
+        self._check_lock(target, session)
+        if target == CANDIDATE and source == RUNNING:
+            self._candidate = None
+            return ()
+        return self._install(target, self.snapshot(source))
+
+    def delete_config(self, name: str, *, session: int | None = None) -> None:
+        """RFC 6241 §7.4: running cannot be deleted; startup can."""
+        if name != STARTUP:
+            raise DatastoreError(ErrorTag.OPERATION_NOT_SUPPORTED, f"cannot delete {name}")
+        self._check_lock(name, session)
+        self._install(STARTUP, Snapshot({}, self._validate_full({})))
+
+    def commit(self, *, session: int | None = None) -> tuple[Change, ...]:
+        self._check_lock(RUNNING, session)
+        if self._candidate is None:
+            return ()
+        candidate = self._candidate
+        changes = self._install(RUNNING, candidate)
+        self._candidate = None
+        return changes
+
+    def discard_changes(self, *, session: int | None = None) -> None:
+        self._check_lock(CANDIDATE, session)
+        self._candidate = None
+
+    def validate(self, name: str) -> None:
+        snapshot = self.snapshot(name)
+        self._validate_full(snapshot.explicit)
+
+    def _install(self, name: str, snapshot: Snapshot) -> tuple[Change, ...]:
+        if name == RUNNING:
+            changes = diff(self._stores[RUNNING].effective, snapshot.effective, self.schema)
+            self._commit_running(snapshot, changes)
+            return changes
+        if name == STARTUP:
+            self._write_startup(snapshot.explicit)
+            self._stores[STARTUP] = snapshot
+            return ()
+        if name == CANDIDATE:
+            self._candidate = snapshot
+            return ()
+        raise DatastoreError(ErrorTag.OPERATION_NOT_SUPPORTED, f"cannot write {name}")
+
+    def _commit_running(self, new: Snapshot, changes: tuple[Change, ...]) -> None:
+        """Two-phase delivery to subscribers: any veto in the change phase aborts
+        the transaction for everyone and leaves running as it was."""
+        interested = [s for s in self._subscriptions if _concerns(s.prefix, changes)]
+        notified: list[_Subscription] = []
+        try:
+            for subscription in interested:
+                notified.append(subscription)
+                subscription.callback(ChangeEvent(RUNNING, "change", changes, new.effective))
+        except Veto as veto:
+            for subscription in notified:
+                subscription.callback(ChangeEvent(RUNNING, "abort", changes, new.effective))
+            raise DatastoreError(ErrorTag.OPERATION_FAILED, str(veto), path=veto.path) from None
+        self._stores[RUNNING] = new
+        for subscription in interested:
+            try:
+                subscription.callback(ChangeEvent(RUNNING, "done", changes, new.effective))
+            except Exception:  # a done-phase failure cannot undo the commit
+                log.exception("subscriber failed in the done phase")
+
+    # -- validation --------------------------------------------------------------------
+
+    def _validate_full(self, explicit: dict[str, Any]) -> dict[str, Any]:
+        document = {TOP_MEMBER: to_json(explicit)} if explicit else {}
+        try:
+            effective = self._validator.validate(json.dumps(document), "json")
+        except ConfigError as exc:
+            raise _config_error(exc) from None
+        return _keyed_effective(effective, self.schema)
+
+    def _validate_incremental(
+        self, current: Snapshot, explicit: dict[str, Any], touched: Touched
+    ) -> tuple[dict[str, Any], tuple[Change, ...]]:
+        trimmed: dict[NamePath, set[tuple[str, ...]]] = {}
+        for names in INDEPENDENT_LISTS:
+            keys = touched.lists.get(names, set())
+            if keys is not None:  # None: the whole list was replaced
+                trimmed[names] = keys
+        document = _trim(explicit, trimmed)
+        try:
+            validated = self._validator.validate(json.dumps({TOP_MEMBER: to_json(document)}), "json")
+        except ConfigError as exc:
+            raise _config_error(exc) from None
+        effective = _keyed_effective(validated, self.schema)
+        # Put back the untouched entries of the trimmed lists, from the old
+        # effective tree (they were valid and did not change).
+        for names, keys in trimmed.items():
+            old_entries = _get(current.effective, names[1:])
+            new_entries = _get(effective, names[1:])
+            explicit_entries = _get(explicit, names[1:])
+            merged = Entries(old_entries) if isinstance(old_entries, Entries) else Entries()
+            for key in keys:
+                merged.pop(key, None)
+            if isinstance(new_entries, Entries):
+                for key, entry in new_entries.items():
+                    if key in merged:
+                        raise DatastoreError(
+                            ErrorTag.DATA_EXISTS,
+                            "an entry with the same key (in canonical form) exists",
+                            path="/" + "/".join(names) + str(list(key)),
+                        )
+                    merged[key] = entry
+            if isinstance(explicit_entries, Entries) and len(explicit_entries) != len(merged):
+                raise DatastoreError(
+                    ErrorTag.DATA_EXISTS,
+                    "two entries have the same key in canonical form",
+                    path="/" + "/".join(names),
+                )
+            effective = _set(effective, names[1:], merged if merged else None)
+        changes = diff(current.effective, effective, self.schema, touched=touched)
+        return effective, changes
+
+    # -- persistence -------------------------------------------------------------------
+
+    def _read_startup(self, path: FilePath) -> dict[str, Any]:
+        try:
+            document = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise DatastoreError(ErrorTag.OPERATION_FAILED, f"cannot read startup {path}: {exc}") from None
+        member = document.get(TOP_MEMBER, {}) if isinstance(document, dict) else {}
+        return to_keyed(member, (TOP,), self.schema)
+
+    def _write_startup(self, explicit: dict[str, Any]) -> None:
+        if self._startup_file is None:
+            return
+        atomic_write(self._startup_file, json.dumps({TOP_MEMBER: to_json(explicit)} if explicit else {},
+                                                    indent=1, sort_keys=False))
+
+
+def atomic_write(path: FilePath, text: str) -> None:
+    """Write so that a crash at any moment leaves either the old file or the new
+    one: temporary file in the same directory, fsync, rename, fsync the directory."""
+    directory = path.parent
+    directory.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=directory)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, 0o600)  # it holds keys
+        os.replace(tmp, path)
+    except BaseException:
+        with _suppress():
+            os.unlink(tmp)
+        raise
+    dir_fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+class _suppress:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> bool:
+        return True
+
+
+def _config_error(exc: ConfigError) -> DatastoreError:
+    detail = exc.detail
+    tag = ErrorTag.INVALID_VALUE
+    if "mandatory" in detail.lower() or "missing" in detail.lower():
+        tag = ErrorTag.MISSING_ELEMENT
+    elif "not found" in detail.lower() or "unknown" in detail.lower():
+        tag = ErrorTag.UNKNOWN_ELEMENT
+    elif "duplicate" in detail.lower():
+        tag = ErrorTag.DATA_EXISTS
+    return DatastoreError(tag, detail, path=exc.path, app_tag=exc.app_tag)
+
+
+def _keyed_effective(member: dict[str, Any], schema: Schema) -> dict[str, Any]:
+    keyed: dict[str, Any] = to_keyed(member, (TOP,), schema)
+    return keyed
+
+
+def _get(tree: dict[str, Any], names: NamePath) -> Any:
+    node: Any = tree
+    for name in names:
+        if not isinstance(node, dict):
+            return None
+        node = node.get(name)
+    return node
+
+
+def _set(tree: dict[str, Any], names: NamePath, value: Any) -> dict[str, Any]:
+    new = dict(tree)
+    if len(names) == 1:
+        if value is None:
+            new.pop(names[0], None)
+        else:
+            new[names[0]] = value
+        return new
+    child = tree.get(names[0])
+    child = child if isinstance(child, dict) else {}
+    updated = _set(child, names[1:], value)
+    if updated:
+        new[names[0]] = updated
+    else:
+        new.pop(names[0], None)
+    return new
+
+
+def _trim(explicit: dict[str, Any], trimmed: dict[NamePath, set[tuple[str, ...]]]) -> dict[str, Any]:
+    document = explicit
+    for names, keys in trimmed.items():
+        entries = _get(explicit, names[1:])
+        if not isinstance(entries, Entries):
+            continue
+        subset = Entries((k, entries[k]) for k in keys if k in entries)
+        document = _set(document, names[1:], subset if subset else None)
+    return document
+
+
+def _concerns(prefix: NamePath, changes: tuple[Change, ...]) -> bool:
+    for change in changes:
+        names = tuple(step.name for step in change.path)
+        if names[: len(prefix)] == prefix or prefix[: len(names)] == names:
+            return True
+    return False
+
+
+# -- diff ----------------------------------------------------------------------------------
+
+
+def diff(old: dict[str, Any], new: dict[str, Any], schema: Schema, *,
+         touched: Touched | None = None) -> tuple[Change, ...]:
+    """Typed changes from ``old`` to ``new`` (keyed effective trees). Shared
+    subtrees are skipped by identity; with ``touched``, the independent lists are
+    compared only at the keys the edits touched."""
+    changes: list[Change] = []
+    _diff(old, new, (Step(TOP),), (TOP,), schema, touched, changes)
+    return tuple(changes)
+
+
+def _diff(old: Any, new: Any, path: Path, names: NamePath, schema: Schema,
+          touched: Touched | None, out: list[Change]) -> None:
+    if old is new:
+        return
+    if isinstance(old, Entries) or isinstance(new, Entries):
+        old_entries = old if isinstance(old, Entries) else Entries()
+        new_entries = new if isinstance(new, Entries) else Entries()
+        keys_touched = touched.lists.get(names, None) if touched is not None and names in INDEPENDENT_LISTS else None
+        if touched is not None and names in INDEPENDENT_LISTS and names not in touched.lists:
+            return  # untouched list: identical by construction
+        keys = keys_touched if keys_touched is not None else (old_entries.keys() | new_entries.keys())
+        key_names = schema.lists[names]
+        for key in sorted(keys) if keys_touched is None else keys:
+            step = Step(names[-1], tuple(zip(key_names, key)))
+            entry_path = (*path[:-1], step)
+            before, after = old_entries.get(key), new_entries.get(key)
+            if before is None and after is not None:
+                out.append(Change("created", entry_path, new=to_json(after)))
+            elif after is None and before is not None:
+                out.append(Change("deleted", entry_path, old=to_json(before)))
+            elif before is not None and after is not None and before != after:
+                _diff_container(before, after, entry_path, names, schema, touched, out)
+        return
+    if isinstance(old, dict) and isinstance(new, dict):
+        _diff_container(old, new, path, names, schema, touched, out)
+        return
+    if old is None:
+        out.append(Change("created", path, new=to_json(new)))
+    elif new is None:
+        out.append(Change("deleted", path, old=to_json(old)))
+    elif old != new:
+        out.append(Change("modified", path, old=to_json(old), new=to_json(new)))
+
+
+def _diff_container(old: dict[str, Any], new: dict[str, Any], path: Path, names: NamePath,
+                    schema: Schema, touched: Touched | None, out: list[Change]) -> None:
+    for name in list(old.keys()) + [k for k in new.keys() if k not in old]:
+        child_names = (*names, name)
+        child_path = (*path, Step(name))
+        before, after = old.get(name), new.get(name)
+        if child_names in schema.lists:
+            _diff(before, after, child_path, child_names, schema, touched, out)
+        elif isinstance(before, dict) and isinstance(after, dict):
+            if before != after:
+                _diff_container(before, after, child_path, child_names, schema, touched, out)
+        else:
+            _diff(before, after, child_path, child_names, schema, touched, out)
