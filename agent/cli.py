@@ -15,12 +15,12 @@ import json
 import logging
 import signal
 import sys
-from dataclasses import replace
 from ipaddress import IPv4Address
 from pathlib import Path
 
-from agent.config.loader import ConfigError, load_config
-from agent.config.model import AgentConfig, Endpoint
+from agent.config.loader import TOP_MEMBER, ConfigError, build_config, load_config
+from agent.config.model import Endpoint
+from agent.datastore.errors import DatastoreError
 
 
 def _endpoint(text: str) -> Endpoint:
@@ -31,27 +31,37 @@ def _endpoint(text: str) -> Endpoint:
         raise argparse.ArgumentTypeError(f"expected ADDRESS:PORT, got {text!r}") from exc
 
 
-def _apply_overrides(config: AgentConfig, args: argparse.Namespace) -> AgentConfig:
-    if args.ha_listen is not None and config.home_agent is not None:
-        config = replace(config, home_agent=replace(config.home_agent, listen=args.ha_listen))
-    if args.fa_listen is not None and config.foreign_agent is not None:
-        config = replace(config, foreign_agent=replace(config.foreign_agent, listen=args.fa_listen))
-    if args.home_agent_port is not None and config.foreign_agent is not None:
-        fa = config.foreign_agent
-        config = replace(
-            config,
-            foreign_agent=replace(
-                fa, settings=replace(fa.settings, home_agent_port=args.home_agent_port)
-            ),
-        )
-    return config
-
-
-async def _run(config: AgentConfig, status_interval: float | None, control: str | None) -> int:
+async def _run(args: argparse.Namespace) -> int:
+    from agent.datastore.edits import Edit, Operation
+    from agent.datastore.paths import parse_path
+    from agent.datastore.store import RUNNING, Datastore
+    from agent.datastore.tree import to_json
+    from agent.live_config import bind
     from agent.runtime import Agent
 
-    agent = Agent(config, control_socket=control)
+    path: Path = args.startup
+    if path.suffix.lower() == ".json":
+        # The file is the startup datastore: copy-config running -> startup
+        # rewrites it atomically (RFC 6241 §8.7 :startup).
+        datastore = Datastore(startup_file=path)
+    else:
+        datastore = Datastore()
+        datastore.replace_config(RUNNING, {TOP_MEMBER: _effective_member(path)})
+    # Command-line endpoints are running-only changes (never written to startup).
+    overrides = []
+    for flag, role in ((args.ha_listen, "home-agent"), (args.fa_listen, "foreign-agent")):
+        if flag is not None and role in to_json(datastore.snapshot(RUNNING).effective):
+            overrides.append(Edit(Operation.MERGE, parse_path(f"/mobile-ip/{role}/listen"),
+                                  {"address": str(flag.address), "port": flag.port}))
+    if args.home_agent_port is not None and "foreign-agent" in to_json(datastore.snapshot(RUNNING).effective):
+        overrides.append(Edit(Operation.MERGE, parse_path("/mobile-ip/foreign-agent"),
+                              {"home-agent-port": args.home_agent_port}))
+    if overrides:
+        datastore.edit(RUNNING, overrides)
+    config = build_config(to_json(datastore.snapshot(RUNNING).effective))
+    agent = Agent(config, control_socket=args.control_socket, datastore=datastore)
     await agent.start()
+    bind(agent, config, datastore)
     # One machine-readable line so that supervisors and tests know we are up.
     ready = {name: f"{host}:{port}" for name, (host, port) in agent.endpoints().items()}
     print("ready " + json.dumps(ready, sort_keys=True), flush=True)
@@ -62,13 +72,24 @@ async def _run(config: AgentConfig, status_interval: float | None, control: str 
     try:
         while not stop.is_set():
             try:
-                await asyncio.wait_for(stop.wait(), timeout=status_interval)
+                await asyncio.wait_for(stop.wait(), timeout=args.status_interval)
             except TimeoutError:
                 print("counters " + json.dumps(agent.counters(), sort_keys=True), flush=True)
     finally:
         print("counters " + json.dumps(agent.counters(), sort_keys=True), flush=True)
         await agent.close()
+        datastore.close()
     return 0
+
+
+def _effective_member(path: Path) -> dict[str, object]:
+    from agent.config.loader import Validator
+
+    validator = Validator()
+    try:
+        return validator.validate(path.read_text(encoding="utf-8"), "xml")
+    finally:
+        validator.close()
 
 
 def _control_command(args: argparse.Namespace) -> int:
@@ -152,10 +173,13 @@ def main(argv: list[str] | None = None) -> int:
             load_config(args.file)
             print(f"{args.file}: valid")
             return 0
-        config = _apply_overrides(load_config(args.startup), args)
-        return asyncio.run(_run(config, args.status_interval, args.control_socket))
+        return asyncio.run(_run(args))
     except ConfigError as exc:
         print(f"proxymip: invalid configuration: {exc}", file=sys.stderr)
+        return 2
+    except DatastoreError as exc:
+        where = f"{exc.path}: " if exc.path else ""
+        print(f"proxymip: invalid configuration: {where}{exc.message}", file=sys.stderr)
         return 2
     except OSError as exc:
         print(f"proxymip: {exc}", file=sys.stderr)

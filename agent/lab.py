@@ -201,6 +201,12 @@ class LoopbackLab:
             raise RuntimeError(f"{ap}: {answer['error']}")
         return answer
 
+    async def control_raw(self, name: str, payload: dict[str, Any]) -> dict[str, Any]:
+        """A control request whose error answers are returned, not raised."""
+        path = self.processes[name].control
+        assert path is not None
+        return await request(path, payload)
+
     async def associate(self, ap: str, index: int) -> None:
         await self.control(ap, {"op": "associate", "mac": client_mac(index),
                                 "address": str(client_address(self.clients, index)),

@@ -54,64 +54,104 @@ class Agent:
     runners: dict[str, EngineRunner] = field(default_factory=dict)
     #: Control channel path (JSON lines); defaults to the proxy's configured one.
     control_socket: str | None = None
+    #: The datastore in front of the engines, when the agent runs with one.
+    datastore: Any = None
     _control: ControlServer | None = None
     _monitors: list[HostapdMonitor] = field(default_factory=list)
 
     async def start(self) -> None:
         cfg = self.config
         if cfg.home_agent is not None:
-            self.home_agent = HomeAgent(
-                cfg.home_agent.settings,
-                mobile_nodes=cfg.host_associations,
-                peers=cfg.peer_associations,
-                violations=self.violations,
-            )
-            self.runners["home-agent"] = await EngineRunner.start(
-                self.home_agent,
-                name="home-agent",
-                address=str(cfg.home_agent.listen.address),
-                port=cfg.home_agent.listen.port,
-                on_event=self._event_handler("home-agent"),
-            )
+            self.start_home_agent()
         if cfg.foreign_agent is not None:
-            self.foreign_agent = ForeignAgent(
-                cfg.foreign_agent.settings,
-                # Host SAs are mobile node - home agent SAs: the FA does not check
-                # them (RFC 5944 §3.7.2.1 needs an MN-FA SA for an MFAE check).
-                home_agents=cfg.peer_associations,
-                violations=self.violations,
-                now=self.clock(),
-            )
-            self.runners["foreign-agent"] = await EngineRunner.start(
-                self.foreign_agent,
-                name="foreign-agent",
-                address=str(cfg.foreign_agent.listen.address),
-                port=cfg.foreign_agent.listen.port,
-                on_event=self._event_handler("foreign-agent"),
-                discovery=cfg.foreign_agent.discovery,
-            )
+            self.start_foreign_agent()
         if cfg.proxy is not None:
-            self.proxy = ProxyAgent(
-                cfg.proxy.settings,
-                subnet_map=cfg.proxy.subnet_map,
-                host_associations=cfg.host_associations,
-            )
-            self.runners["proxy"] = await EngineRunner.start(
-                self.proxy,
-                name="proxy",
-                address=str(cfg.proxy.listen.address),
-                port=cfg.proxy.listen.port,
-                on_event=self._event_handler("proxy"),
-                discovery=cfg.proxy.discovery,
-            )
-            for source in cfg.proxy.hostapd:
-                monitor = HostapdMonitor(source.control_path, source.interface, self.client_event)
-                monitor.start()
-                self._monitors.append(monitor)
+            self.start_proxy()
         path = self.control_socket or (cfg.proxy.control_socket if cfg.proxy else None)
         if path:
             self._control = ControlServer(path, self.handle_control)
             await self._control.start()
+
+    # Roles start and stop synchronously so that a configuration change can
+    # switch them in the datastore's done phase.
+
+    def start_home_agent(self) -> None:
+        cfg = self.config
+        assert cfg.home_agent is not None
+        self.home_agent = HomeAgent(
+            cfg.home_agent.settings,
+            mobile_nodes=cfg.host_associations,
+            peers=cfg.peer_associations,
+            violations=self.violations,
+        )
+        self.runners["home-agent"] = EngineRunner.open(
+            self.home_agent,
+            name="home-agent",
+            address=str(cfg.home_agent.listen.address),
+            port=cfg.home_agent.listen.port,
+            on_event=self._event_handler("home-agent"),
+        )
+
+    def start_foreign_agent(self) -> None:
+        cfg = self.config
+        assert cfg.foreign_agent is not None
+        self.foreign_agent = ForeignAgent(
+            cfg.foreign_agent.settings,
+            # Host SAs are mobile node - home agent SAs: the FA does not check
+            # them (RFC 5944 §3.7.2.1 needs an MN-FA SA for an MFAE check).
+            home_agents=cfg.peer_associations,
+            violations=self.violations,
+            now=self.clock(),
+        )
+        self.runners["foreign-agent"] = EngineRunner.open(
+            self.foreign_agent,
+            name="foreign-agent",
+            address=str(cfg.foreign_agent.listen.address),
+            port=cfg.foreign_agent.listen.port,
+            on_event=self._event_handler("foreign-agent"),
+            discovery=cfg.foreign_agent.discovery,
+        )
+
+    def start_proxy(self) -> None:
+        cfg = self.config
+        assert cfg.proxy is not None
+        self.proxy = ProxyAgent(
+            cfg.proxy.settings,
+            subnet_map=cfg.proxy.subnet_map,
+            host_associations=cfg.host_associations,
+        )
+        self.runners["proxy"] = EngineRunner.open(
+            self.proxy,
+            name="proxy",
+            address=str(cfg.proxy.listen.address),
+            port=cfg.proxy.listen.port,
+            on_event=self._event_handler("proxy"),
+            discovery=cfg.proxy.discovery,
+        )
+        for source in cfg.proxy.hostapd:
+            monitor = HostapdMonitor(source.control_path, source.interface, self.client_event)
+            monitor.start()
+            self._monitors.append(monitor)
+
+    def stop_role(self, role: str) -> None:
+        """Stop one role cleanly: the proxy deregisters its clients first."""
+        if role == "proxy" and self.proxy is not None and "proxy" in self.runners:
+            now = self.clock()
+            for visitor in self.proxy.visitors():
+                self.proxy.client_disassociated(visitor.mac, now)
+            self.runners["proxy"].poke()
+            for monitor in self._monitors:
+                monitor.cancel()
+            self._monitors.clear()
+        runner = self.runners.pop(role, None)
+        if runner is not None:
+            runner.close()
+        if role == "home-agent":
+            self.home_agent = None
+        elif role == "foreign-agent":
+            self.foreign_agent = None
+        elif role == "proxy":
+            self.proxy = None
 
     def _event_handler(self, role: str) -> Callable[[object], None]:
         def handle(event: object) -> None:
@@ -177,12 +217,44 @@ class Agent:
             return {"ok": True}
         if op == "state":
             return self.state(rows=bool(request.get("rows", True)))
+        if op in ("get-config", "edit-config", "copy-config", "commit", "discard-changes"):
+            return self._datastore_op(op, request)
         if op == "clear-counters":
             for engine in (self.home_agent, self.foreign_agent, self.proxy):
                 if engine is not None:
                     engine.clear_counters()
             return {"ok": True}
         raise ControlError(f"unknown op {op!r}")
+
+    def _datastore_op(self, op: str, request: dict[str, Any]) -> dict[str, Any]:
+        from agent.datastore.edits import Edit, Operation
+        from agent.datastore.errors import DatastoreError
+        from agent.datastore.paths import parse_path
+
+        ds = self.datastore
+        if ds is None:
+            raise ControlError("this agent runs without a datastore")
+        try:
+            if op == "get-config":
+                return {"data": ds.get_config(request.get("source", "running"),
+                                              with_defaults=bool(request.get("with-defaults")))}
+            if op == "edit-config":
+                edits = [
+                    Edit(Operation(e.get("operation", "merge")), parse_path(e["path"]), e.get("value"))
+                    for e in request["edits"]
+                ]
+                changes = ds.edit(request.get("target", "running"), edits)
+                return {"ok": True, "changes": len(changes)}
+            if op == "copy-config":
+                ds.copy_config(request["source"], request["target"])
+                return {"ok": True}
+            if op == "commit":
+                return {"ok": True, "changes": len(ds.commit())}
+            ds.discard_changes()
+            return {"ok": True}
+        except DatastoreError as exc:
+            return {"error": exc.message, "error-tag": exc.tag.value, "error-path": exc.path,
+                    "error-app-tag": exc.app_tag}
 
     def state(self, *, rows: bool = True) -> dict[str, Any]:
         """This instant's operational state of every running role."""

@@ -65,7 +65,7 @@ class EngineRunner:
     # -- lifecycle -----------------------------------------------------------------
 
     @classmethod
-    async def start(
+    def open(
         cls,
         engine: Engine,
         *,
@@ -75,6 +75,7 @@ class EngineRunner:
         on_event: Callable[[Event], None] | None = None,
         discovery: bool = False,
     ) -> EngineRunner:
+        """Bind the role's socket and start serving (needs a running loop)."""
         sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         try:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, _RECEIVE_BUFFER)
@@ -90,6 +91,21 @@ class EngineRunner:
                 log.warning("%s: no raw ICMP socket (needs CAP_NET_RAW); agent discovery off", name)
         runner._after_input()
         return runner
+
+    @classmethod
+    async def start(
+        cls,
+        engine: Engine,
+        *,
+        name: str,
+        address: str,
+        port: int,
+        on_event: Callable[[Event], None] | None = None,
+        discovery: bool = False,
+    ) -> EngineRunner:
+        return cls.open(
+            engine, name=name, address=address, port=port, on_event=on_event, discovery=discovery
+        )
 
     @property
     def local_address(self) -> tuple[str, int]:

@@ -36,6 +36,10 @@ class HostapdMonitor:
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._run())
 
+    def cancel(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+
     async def stop(self) -> None:
         if self._task is not None:
             self._task.cancel()

@@ -153,6 +153,26 @@ class SecurityAssociationTable:
         self._ranges.insert(index, _Range(lo, hi, {sa.spi: sa}))
         self._range_lows.insert(index, lo)
 
+    def remove(self, address: IPv4Address, spi: int) -> bool:
+        by_spi = self._exact.get(address)
+        if by_spi is None or by_spi.pop(spi, None) is None:
+            return False
+        if not by_spi:
+            del self._exact[address]
+        return True
+
+    def remove_range(self, low: IPv4Address, high: IPv4Address, spi: int) -> bool:
+        index = bisect.bisect_left(self._range_lows, int(low))
+        if index >= len(self._ranges):
+            return False
+        found = self._ranges[index]
+        if found.low != int(low) or found.high != int(high) or found.by_spi.pop(spi, None) is None:
+            return False
+        if not found.by_spi:
+            del self._ranges[index]
+            del self._range_lows[index]
+        return True
+
     def _for(self, address: IPv4Address) -> dict[int, SecurityAssociation] | None:
         if self._exact:
             exact = self._exact.get(address)

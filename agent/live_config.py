@@ -1,0 +1,255 @@
+"""Configuration changes take effect live: the composition root's subscriber to
+the running datastore.
+
+Change phase: security association edits are tried on the live SA tables (an
+overlapping range or a duplicate vetoes the transaction) and remembered so that
+an abort can undo them; role settings are rebuilt from the new configuration
+(a bad value vetoes). Done phase: roles start, stop or take their new settings,
+the subnet map is patched, and the proxy re-examines its clients: a new subnet-map
+entry makes waiting visitors register, a removed SA deregisters the clients it
+covered, a changed lifetime is used at the next re-registration.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field, replace
+from ipaddress import IPv4Address, IPv4Network
+from typing import Any
+
+from agent.config import loader
+from agent.config.model import AgentConfig
+from agent.datastore.store import TOP, Change, ChangeEvent, Veto
+from agent.datastore.tree import to_json
+from agent.mobileip.errors import ConfigurationError
+from agent.mobileip.security import SecurityAssociation, SecurityAssociationTable
+from agent.runtime import Agent
+
+log = logging.getLogger(__name__)
+
+ROLES = ("home-agent", "foreign-agent", "proxy")
+_ROLE_ATTR = {"home-agent": "home_agent", "foreign-agent": "foreign_agent", "proxy": "proxy"}
+
+
+@dataclass
+class _Plan:
+    undo: list[tuple[str, Any]] = field(default_factory=list)
+    roles: dict[str, Any] = field(default_factory=dict)  # role -> new config record or None
+    subnet_map: list[tuple[str, IPv4Network, IPv4Address | None]] = field(default_factory=list)
+    sa_changed: bool = False
+
+
+def _touched_entries(
+    changes: tuple[Change, ...], list_path: tuple[str, ...], key_names: tuple[str, ...]
+) -> set[tuple[str, ...]]:
+    """Keys (as strings) of the entries of the list at ``list_path`` that the
+    changes touch: by naming the entry or something inside it, or by creating or
+    deleting a container above the list wholesale."""
+    keys: set[tuple[str, ...]] = set()
+    depth = len(list_path)
+    for change in changes:
+        names = tuple(step.name for step in change.path)
+        if names[:depth] == list_path:
+            step_keys = dict(change.path[depth - 1].keys)
+            keys.add(tuple(str(step_keys[k]) for k in key_names))
+        elif list_path[: len(names)] == names:
+            for value in (change.old, change.new):
+                node = value
+                for name in list_path[len(names):]:
+                    node = node.get(name) if isinstance(node, dict) else None
+                for entry in node if isinstance(node, list) else []:
+                    keys.add(tuple(str(entry[k]) for k in key_names))
+    return keys
+
+
+class LiveConfiguration:
+    def __init__(self, agent: Agent) -> None:
+        self.agent = agent
+        self._plan: _Plan | None = None
+        #: The SA entries installed in each live table, by (table, address, spi):
+        #: what to remove when an entry changes or goes.
+        self._installed: dict[tuple[int, str, int], dict[str, Any]] = {}
+
+    def __call__(self, event: ChangeEvent) -> None:
+        if event.phase == "change":
+            self._plan = self._prepare(event)
+        elif event.phase == "abort":
+            if self._plan is not None:
+                self._undo(self._plan)
+            self._plan = None
+        elif event.phase == "done":
+            plan, self._plan = self._plan, None
+            if plan is not None:
+                self._apply(plan, event)
+
+    # -- change phase ---------------------------------------------------------------
+
+    def _prepare(self, event: ChangeEvent) -> _Plan:
+        plan = _Plan()
+        config = to_json(event.config)
+        try:
+            for role in ROLES:
+                if any(c.path[1].name == role for c in event.changes if len(c.path) > 1):
+                    plan.roles[role] = self._role_record(role, config.get(role))
+            for table, list_path in (
+                (self.agent.config.host_associations, (TOP, "security", "host")),
+                (self.agent.config.peer_associations, (TOP, "security", "peer")),
+            ):
+                self._prepare_associations(plan, table, list_path, event)
+            self._prepare_subnet_map(plan, event)
+        except (ConfigurationError, loader.ConfigError) as exc:
+            self._undo(plan)
+            raise Veto(str(exc)) from None
+        except Veto:
+            self._undo(plan)
+            raise
+        return plan
+
+    def _role_record(self, role: str, node: dict[str, Any] | None) -> Any:
+        if node is None:
+            return None
+        if role == "home-agent":
+            return loader._home_agent(node)
+        if role == "foreign-agent":
+            return loader._foreign_agent(node)
+        return loader._proxy(node, [])  # the subnet map is patched, not rebuilt
+
+    def _prepare_associations(
+        self, plan: _Plan, table: SecurityAssociationTable, list_path: tuple[str, ...], event: ChangeEvent
+    ) -> None:
+        current = _find_entries(event.config, list_path)
+        for address, spi in _touched_entries(event.changes, list_path, ("address", "spi")):
+            old_entry = self._installed.get((id(table), address, int(spi)))
+            if old_entry is not None:
+                self._remove_sa(plan, table, old_entry)
+            new_entry = current.get((address, spi))
+            if new_entry is not None:
+                self._add_sa(plan, table, new_entry)
+            plan.sa_changed = True
+
+    def _add_sa(self, plan: _Plan, table: SecurityAssociationTable, entry: dict[str, Any]) -> None:
+        address = IPv4Address(entry["address"])
+        association = _association(entry)
+        last = entry.get("last-address")
+        if last is None:
+            table.add(address, association)
+        else:
+            table.add_range(address, IPv4Address(last), association)
+        self._installed[(id(table), entry["address"], int(entry["spi"]))] = entry
+        plan.undo.append(("added", (table, entry)))
+
+    def _remove_sa(self, plan: _Plan, table: SecurityAssociationTable, entry: dict[str, Any]) -> None:
+        address = IPv4Address(entry["address"])
+        last = entry.get("last-address")
+        spi = int(entry["spi"])
+        removed = (
+            table.remove(address, spi) if last is None else table.remove_range(address, IPv4Address(last), spi)
+        )
+        if removed:
+            self._installed.pop((id(table), entry["address"], spi), None)
+            plan.undo.append(("removed", (table, entry)))
+
+    def _prepare_subnet_map(self, plan: _Plan, event: ChangeEvent) -> None:
+        current = _find_entries(event.config, (TOP, "subnet-map"))
+        for (prefix,) in _touched_entries(event.changes, (TOP, "subnet-map"), ("prefix",)):
+            entry = current.get((prefix,))
+            home_agent = IPv4Address(entry["home-agent"]) if entry else None
+            plan.subnet_map.append((prefix, IPv4Network(prefix), home_agent))
+
+    def _undo(self, plan: _Plan) -> None:
+        for action, (table, entry) in reversed(plan.undo):
+            if action == "added":
+                address, spi, last = IPv4Address(entry["address"]), int(entry["spi"]), entry.get("last-address")
+                if last is None:
+                    table.remove(address, spi)
+                else:
+                    table.remove_range(address, IPv4Address(last), spi)
+                self._installed.pop((id(table), entry["address"], spi), None)
+            else:
+                self._add_sa(_Plan(), table, entry)
+        plan.undo.clear()
+
+    # -- done phase ------------------------------------------------------------------
+
+    def _apply(self, plan: _Plan, event: ChangeEvent) -> None:
+        agent = self.agent
+        now = agent.clock()
+        for role, record in plan.roles.items():
+            running = getattr(agent, _ROLE_ATTR[role]) is not None
+            if record is None:
+                if running:
+                    agent.stop_role(role)
+                agent.config = replace(agent.config, **{_ROLE_ATTR[role]: None})
+                continue
+            if role == "proxy":
+                # Keep the live subnet map object: it is patched below.
+                subnet_map = agent.config.proxy.subnet_map if agent.config.proxy else record.subnet_map
+                record = replace(record, subnet_map=subnet_map)
+            previous = getattr(agent.config, _ROLE_ATTR[role])
+            agent.config = replace(agent.config, **{_ROLE_ATTR[role]: record})
+            if not running:
+                getattr(agent, f"start_{_ROLE_ATTR[role]}")()
+                continue
+            engine = getattr(agent, _ROLE_ATTR[role])
+            engine.settings = record.settings
+            if previous is not None and previous.listen != record.listen:
+                agent.runners.pop(role).close()
+                self._reopen(role, record)  # same engine, its state kept
+        if agent.config.proxy is not None:
+            subnet_map = agent.config.proxy.subnet_map
+            for _, network, home_agent in plan.subnet_map:
+                if home_agent is None:
+                    subnet_map.remove(network)
+                else:
+                    subnet_map.add(network, home_agent)
+        if agent.proxy is not None and (plan.subnet_map or plan.sa_changed or "proxy" in plan.roles):
+            agent.proxy.reevaluate(now)
+            agent.runners["proxy"].poke()
+
+    def _reopen(self, role: str, record: Any) -> None:
+        from agent.aio.engine_runner import EngineRunner
+
+        agent = self.agent
+        engine = getattr(agent, _ROLE_ATTR[role])
+        agent.runners[role] = EngineRunner.open(
+            engine,
+            name=role,
+            address=str(record.listen.address),
+            port=record.listen.port,
+            on_event=agent._event_handler(role),
+            discovery=getattr(record, "discovery", False),
+        )
+
+
+def _find_entries(config: dict[str, Any], list_path: tuple[str, ...]) -> dict[tuple[str, ...], Any]:
+    node: Any = config
+    for name in list_path[1:]:
+        node = node.get(name) if isinstance(node, dict) else None
+    if not isinstance(node, dict):
+        return {}
+    return {key: to_json(entry) for key, entry in node.items()}
+
+
+def _association(entry: dict[str, Any]) -> SecurityAssociation:
+    from agent.mobileip.security import Algorithm, ReplayMethod
+
+    return SecurityAssociation(
+        spi=int(entry["spi"]),
+        key=loader._key(entry),
+        algorithm=Algorithm(entry["algorithm"]),
+        replay_method=ReplayMethod(entry["replay-method"]),
+        replay_window=float(entry["replay-window"]),
+    )
+
+
+def bind(agent: Agent, config: AgentConfig, datastore: Any) -> LiveConfiguration:
+    """Subscribe ``agent`` to running; remember the SAs it was built with."""
+    live = LiveConfiguration(agent)
+    for table, list_path in (
+        (config.host_associations, (TOP, "security", "host")),
+        (config.peer_associations, (TOP, "security", "peer")),
+    ):
+        for (address, spi), entry in _find_entries(datastore.snapshot("running").effective, list_path).items():
+            live._installed[(id(table), address, int(spi))] = entry
+    datastore.subscribe(live)
+    return live
