@@ -49,6 +49,11 @@ def apply_edit(tree: dict[str, Any], edit: Edit, schema: Schema, touched: Touche
     path = edit.path
     if edit.operation in (Operation.MERGE, Operation.REPLACE, Operation.CREATE) and edit.value is None:
         raise DatastoreError(ErrorTag.MISSING_ELEMENT, "this operation needs a value", path=render_path(path))
+    if len(path) == 1:  # the top container itself
+        for list_names in schema.lists:
+            touched.add(list_names, None)
+        result = _terminal(tree or None, names_of(path), edit, schema)
+        return result if isinstance(result, dict) else {}
     return _apply(tree, path[1:], names_of(path[:1]), edit, schema, touched)
 
 
@@ -89,8 +94,10 @@ def _apply(node: dict[str, Any], rest: Path, names: NamePath, edit: Edit, schema
             new.pop(step.name, None)
         return new
     if not tail:
-        if child_names in schema.lists:
-            touched.add(child_names, None)
+        # Every list at or below the target may change as a whole.
+        for list_names in schema.lists:
+            if list_names[: len(child_names)] == child_names:
+                touched.add(list_names, None)
         result = _terminal(child, child_names, edit, schema)
         if result is None:
             new.pop(step.name, None)

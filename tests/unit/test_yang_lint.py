@@ -7,9 +7,10 @@ The modules vendored under ``yang/ietf/`` are IETF's, not linted against our
 naming rules; they are only there to be imported.
 
 The notifications mirror the engine events (``agent/mobileip/events.py``) and the
-``inject-client-event`` RPC the client events (``agent/access/events.py``): a field
-or an enum value added on one side and not the other fails here. The RPCs and the
-key leaves carry NACM's ``default-deny-all`` (RFC 8341).
+``inject-client-event`` RPC the client events (``agent/access/events.py``): an
+event field the module has no leaf for, or an enumeration that differs between
+the two, fails here. The RPCs and the key leaves carry NACM's ``default-deny-all``
+(RFC 8341).
 """
 
 from __future__ import annotations
