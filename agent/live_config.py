@@ -117,7 +117,7 @@ class LiveConfiguration:
     def _prepare_associations(
         self, plan: _Plan, table: SecurityAssociationTable, list_path: tuple[str, ...], event: ChangeEvent
     ) -> None:
-        current = _find_entries(event.config, list_path)
+        current = _EntryView(event.config, list_path)
         for address, spi in _touched_entries(event.changes, list_path, ("address", "spi")):
             old_entry = self._installed.get((id(table), address, int(spi)))
             if old_entry is not None:
@@ -150,7 +150,7 @@ class LiveConfiguration:
             plan.undo.append(("removed", (table, entry)))
 
     def _prepare_subnet_map(self, plan: _Plan, event: ChangeEvent) -> None:
-        current = _find_entries(event.config, (TOP, "subnet-map"))
+        current = _EntryView(event.config, (TOP, "subnet-map"))
         for (prefix,) in _touched_entries(event.changes, (TOP, "subnet-map"), ("prefix",)):
             entry = current.get((prefix,))
             home_agent = IPv4Address(entry["home-agent"]) if entry else None
@@ -219,6 +219,21 @@ class LiveConfiguration:
             on_event=agent._event_handler(role),
             discovery=getattr(record, "discovery", False),
         )
+
+
+class _EntryView:
+    """Entries of one list of a keyed tree, converted to JSON only when asked
+    for (a small change must not touch the other 100,000)."""
+
+    def __init__(self, config: dict[str, Any], list_path: tuple[str, ...]) -> None:
+        node: Any = config
+        for name in list_path[1:]:
+            node = node.get(name) if isinstance(node, dict) else None
+        self._entries = node if isinstance(node, dict) else {}
+
+    def get(self, key: tuple[str, ...]) -> dict[str, Any] | None:
+        entry = self._entries.get(key)
+        return to_json(entry) if entry is not None else None
 
 
 def _find_entries(config: dict[str, Any], list_path: tuple[str, ...]) -> dict[tuple[str, ...], Any]:

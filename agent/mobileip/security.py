@@ -22,6 +22,9 @@ from agent.mobileip.extensions import Extension, encode_authentication_header
 from agent.mobileip.numbers import MIN_SPI
 
 AUTHENTICATOR_LENGTH = 16  # both algorithms produce a 128-bit MAC
+#: RFC 2104 §2: the key XOR ipad (0x36) / opad (0x5c), as translation tables.
+_IPAD = bytes(b ^ 0x36 for b in range(256))
+_OPAD = bytes(b ^ 0x5C for b in range(256))
 
 
 class Algorithm(enum.Enum):
@@ -66,8 +69,8 @@ class SecurityAssociation:
         if self.algorithm is Algorithm.HMAC_MD5:
             block = self.key if len(self.key) <= 64 else hashlib.md5(self.key).digest()
             block = block.ljust(64, b"\x00")
-            inner = hashlib.md5(bytes(b ^ 0x36 for b in block))
-            outer = hashlib.md5(bytes(b ^ 0x5C for b in block))
+            inner = hashlib.md5(block.translate(_IPAD))
+            outer = hashlib.md5(block.translate(_OPAD))
             object.__setattr__(self, "_pads", (inner, outer))
 
     def compute(self, data: bytes) -> bytes:
