@@ -62,6 +62,7 @@ async def _run(args: argparse.Namespace) -> int:
     agent = Agent(config, control_socket=args.control_socket, datastore=datastore)
     await agent.start()
     bind(agent, config, datastore)
+    datastore.register_provider(agent.operational)
     # One machine-readable line so that supervisors and tests know we are up.
     ready = {name: f"{host}:{port}" for name, (host, port) in agent.endpoints().items()}
     print("ready " + json.dumps(ready, sort_keys=True), flush=True)

@@ -1,9 +1,11 @@
-"""Operational state of the role engines as plain data shaped like the YANG
-``*-state`` containers (kebab-case names), read at request time from the engines
-(nothing is copied on a timer). Keys never appear here."""
+"""Operational state of the role engines, shaped exactly as the YANG ``*-state``
+containers (RFC 7951 JSON: uint64 as strings, bits as space-separated names,
+times as yang:date-and-time, absent values omitted), read at request time from
+the engines — nothing is copied on a timer. Keys never appear here."""
 
 from __future__ import annotations
 
+import datetime
 from typing import Any
 
 from agent.mobileip.foreign_agent import ForeignAgent
@@ -11,66 +13,124 @@ from agent.mobileip.home_agent import HomeAgent
 from agent.mobileip.proxy import ProxyAgent
 from agent.mobileip.violations import ViolationLog
 
+#: Registration flags in the YANG ``registration-flags`` bits (RFC 5944 §3.3 wire
+#: order, MSB first; r and x are never reported).
+_REGISTRATION_BITS = (
+    (0x80, "simultaneous-bindings"),
+    (0x40, "broadcast"),
+    (0x20, "decapsulation-by-mobile-node"),
+    (0x10, "minimal-encapsulation"),
+    (0x08, "gre"),
+    (0x02, "reverse-tunneling"),
+)
+#: Mobility Agent Advertisement flags (RFC 5944 §2.1.1) in ``advertisement-flags``.
+_ADVERTISEMENT_BITS = (
+    (0x80, "registration-required"),
+    (0x40, "busy"),
+    (0x20, "home-agent"),
+    (0x10, "foreign-agent"),
+    (0x08, "minimal-encapsulation"),
+    (0x04, "gre"),
+    (0x02, "reserved"),
+    (0x01, "reverse-tunneling"),
+)
+
+
+def _bits(value: int, table: tuple[tuple[int, str], ...]) -> str:
+    return " ".join(name for mask, name in table if value & mask)
+
+
+def date_and_time(posix: float) -> str:
+    """yang:date-and-time (RFC 6991) in UTC with microseconds."""
+    moment = datetime.datetime.fromtimestamp(posix, tz=datetime.timezone.utc)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
 
 def _kebab(counters: dict[str, int]) -> dict[str, int]:
     return {name.replace("_", "-"): value for name, value in counters.items()}
 
 
 def _remaining(expires_at: float | None, now: float) -> int:
-    return 0 if expires_at is None else max(0, int(expires_at - now))
+    return 0 if expires_at is None else min(0xFFFF, max(0, int(expires_at - now)))
+
+
+def _clean(row: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in row.items() if v is not None and v != ""}
 
 
 def home_agent_state(agent: HomeAgent, now: float, *, rows: bool = True) -> dict[str, Any]:
-    state: dict[str, Any] = {"counters": _kebab(agent.counters.as_dict()), "binding-count": agent.binding_count}
+    state: dict[str, Any] = {"counters": _kebab(agent.counters.as_dict())}
     if rows:
         state["binding"] = [
-            {
+            _clean({
                 "home-address": str(b.home_address),
                 "care-of-address": str(b.care_of_address),
                 "source-address": str(b.source_address),
                 "source-port": b.source_port,
-                "flags": b.flags,
-                "identification": b.identification,
+                "flags": _bits(b.flags, _REGISTRATION_BITS),
+                "identification": str(b.identification),
                 "lifetime-granted": b.lifetime,
                 "lifetime-remaining": _remaining(b.expires_at, now),
-            }
+            })
             for b in agent.bindings()
+        ]
+        state["mobile-node-counters"] = [
+            _clean({
+                "home-address": str(address),
+                "service-requests-accepted": node.service_accepted,
+                "service-requests-denied": node.service_denied,
+                "overall-service-time": int(node.overall_service_time + sum(
+                    max(0.0, min(now, b.expires_at) - b.registered_at) for b in node.bindings)),
+                "recent-service-accepted-time": date_and_time(node.recent_accepted_time)
+                if node.recent_accepted_time else None,
+                "recent-service-denied-time": date_and_time(node.recent_denied_time)
+                if node.recent_denied_time else None,
+                "recent-service-denied-code": node.recent_denied_code or None,
+            })
+            for address, node in sorted(agent.mobile_nodes().items(), key=lambda kv: int(kv[0]))
         ]
     return state
 
 
 def foreign_agent_state(agent: ForeignAgent, now: float, *, rows: bool = True) -> dict[str, Any]:
-    state: dict[str, Any] = {
-        "counters": _kebab(agent.counters.as_dict()),
-        "visitor-count": agent.visitor_count,
-        "pending-count": agent.pending_count,
-    }
+    state: dict[str, Any] = {"counters": _kebab(agent.counters.as_dict())}
     if rows:
         state["visitor"] = [
-            {
+            _clean({
                 "home-address": str(v.home_address),
                 "home-agent": str(v.home_agent),
                 "care-of-address": str(v.care_of_address),
                 "source-address": str(v.source_address),
                 "source-port": v.source_port,
-                "flags": v.flags,
-                "identification": v.identification,
+                "flags": _bits(v.flags, _REGISTRATION_BITS),
+                "identification": str(v.identification),
                 "lifetime-granted": v.lifetime,
                 "lifetime-remaining": _remaining(v.expires_at, now),
-            }
+            })
             for v in agent.visitors()
+        ]
+        state["pending"] = [
+            _clean({
+                "home-address": str(p.home_address),
+                "identification": str(p.identification),
+                "home-agent": str(p.home_agent),
+                "care-of-address": str(p.care_of_address),
+                "source-address": str(p.source_address),
+                "source-port": p.source_port,
+                "flags": _bits(p.flags, _REGISTRATION_BITS),
+                "lifetime-requested": p.lifetime,
+                "received": date_and_time(p.received_at),
+            })
+            for p in agent.pending()
         ]
     return state
 
 
 def proxy_state(agent: ProxyAgent, now: float, *, rows: bool = True) -> dict[str, Any]:
-    state: dict[str, Any] = {
-        "counters": _kebab(agent.counters.as_dict()),
-        "registered-count": agent.registered_count,
-    }
+    state: dict[str, Any] = {"counters": _kebab(agent.counters.as_dict())}
     if rows:
         state["visitor"] = [
-            {
+            _clean({
                 "mac": v.mac,
                 "interface": v.interface,
                 "home-address": str(v.home_address) if v.home_address else None,
@@ -82,21 +142,22 @@ def proxy_state(agent: ProxyAgent, now: float, *, rows: bool = True) -> dict[str
                 "lifetime-granted": v.lifetime_granted,
                 "lifetime-remaining": _remaining(v.expires_at, now),
                 "last-reply-code": v.last_code,
-                "associated-at": v.associated_at,
-                "registered-at": v.registered_at,
-                "attempts": v.attempts,
-            }
+                "attempts": min(255, v.attempts),
+                "associated-at": date_and_time(v.associated_at) if v.associated_at else None,
+                "registered-at": date_and_time(v.registered_at) if v.registered_at else None,
+            })
             for v in agent.visitors()
         ]
         state["foreign-agent"] = [
-            {
+            _clean({
                 "address": str(f.address),
                 "care-of-address": [str(a) for a in f.advertisement.care_of_addresses],
                 "registration-lifetime": f.advertisement.registration_lifetime,
                 "sequence": f.advertisement.sequence,
-                "flags": int(f.advertisement.flags),
+                "flags": _bits(int(f.advertisement.flags), _ADVERTISEMENT_BITS),
+                "heard-at": date_and_time(f.heard_at),
                 "expires-in": _remaining(f.expires_at, now),
-            }
+            })
             for f in agent.foreign_agents()
         ]
     return state
@@ -110,7 +171,7 @@ def violations_state(log: ViolationLog) -> dict[str, Any]:
                 "address": str(v.address),
                 "counter": v.counter,
                 "recent-spi": v.recent_spi,
-                "time": v.time,
+                "time": date_and_time(v.time),
                 "identification-low": v.identification_low,
                 "identification-high": v.identification_high,
                 "reason": v.reason.name.lower().replace("_", "-"),

@@ -27,6 +27,7 @@ from agent.mobileip.foreign_agent import ForeignAgent
 from agent.mobileip.home_agent import HomeAgent
 from agent.mobileip.proxy import ProxyAgent
 from agent.mobileip.violations import ViolationLog
+from agent.notifications import notification_for
 from agent.operational import foreign_agent_state, home_agent_state, proxy_state, violations_state
 
 log = logging.getLogger("proxymip")
@@ -157,6 +158,10 @@ class Agent:
         def handle(event: object) -> None:
             if event_log.isEnabledFor(logging.INFO):
                 event_log.info(describe_event(role, event))
+            if self.datastore is not None:
+                notification = notification_for(role, event)
+                if notification is not None:
+                    self.datastore.publish(*notification, self.clock())
             if self.on_event is not None:
                 self.on_event(role, event)
 
@@ -257,15 +262,37 @@ class Agent:
                     "error-app-tag": exc.app_tag}
 
     def state(self, *, rows: bool = True) -> dict[str, Any]:
-        """This instant's operational state of every running role."""
+        """This instant's operational state of every running role (the YANG
+        ``*-state`` content, plus entry counts for quick reads)."""
         now = self.clock()
         out: dict[str, Any] = {}
         if self.home_agent is not None:
-            out["home-agent"] = home_agent_state(self.home_agent, now, rows=rows)
+            out["home-agent"] = home_agent_state(self.home_agent, now, rows=rows) | {
+                "binding-count": self.home_agent.binding_count
+            }
         if self.foreign_agent is not None:
-            out["foreign-agent"] = foreign_agent_state(self.foreign_agent, now, rows=rows)
+            out["foreign-agent"] = foreign_agent_state(self.foreign_agent, now, rows=rows) | {
+                "visitor-count": self.foreign_agent.visitor_count,
+                "pending-count": self.foreign_agent.pending_count,
+            }
         if self.proxy is not None:
-            out["proxy"] = proxy_state(self.proxy, now, rows=rows)
+            out["proxy"] = proxy_state(self.proxy, now, rows=rows) | {
+                "registered-count": self.proxy.registered_count
+            }
+        out["security-violations"] = violations_state(self.violations)
+        return out
+
+    def operational(self) -> dict[str, Any]:
+        """The datastore's operational provider: members of the top container,
+        exactly as the YANG models them, read at request time."""
+        now = self.clock()
+        out: dict[str, Any] = {}
+        if self.home_agent is not None:
+            out["home-agent-state"] = home_agent_state(self.home_agent, now)
+        if self.foreign_agent is not None:
+            out["foreign-agent-state"] = foreign_agent_state(self.foreign_agent, now)
+        if self.proxy is not None:
+            out["proxy-state"] = proxy_state(self.proxy, now)
         out["security-violations"] = violations_state(self.violations)
         return out
 

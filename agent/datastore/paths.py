@@ -29,8 +29,12 @@ def parse_path(text: str) -> Path:
     """Parse a path; raises ``DatastoreError(invalid-value)`` when malformed."""
     if not text.startswith("/"):
         raise DatastoreError(ErrorTag.INVALID_VALUE, "a path starts with '/'", path=text)
+    if text == "/":
+        return ()
     steps = []
     for raw in _split(text[1:]):
+        if not raw:  # '//' (descendant) or a trailing '/': not an instance-identifier
+            raise DatastoreError(ErrorTag.INVALID_VALUE, "empty path step", path=text)
         match = _STEP.fullmatch(raw)
         if match is None:
             raise DatastoreError(ErrorTag.INVALID_VALUE, f"bad path step {raw!r}", path=text)
@@ -64,9 +68,8 @@ def _split(text: str) -> list[str]:
             current = []
             continue
         current.append(char)
-    if current:
-        parts.append("".join(current))
-    return [p for p in parts if p]
+    parts.append("".join(current))
+    return parts
 
 
 def render_path(path: Path, *, module: str = "proxy-mobile-ip") -> str:

@@ -28,10 +28,12 @@ from dataclasses import dataclass, field
 from pathlib import Path as FilePath
 from typing import Any
 
-from agent.config.loader import TOP_MEMBER, ConfigError, Validator
+import libyang
+
+from agent.config.loader import MODULE_NAME, TOP_MEMBER, ConfigError, Validator, yang_dir
 from agent.datastore.edits import Edit, Touched, apply_edit
 from agent.datastore.errors import DatastoreError, ErrorTag
-from agent.datastore.paths import Path, Step
+from agent.datastore.paths import Path, Step, render_path
 from agent.datastore.tree import Entries, NamePath, Schema, to_json, to_keyed
 
 log = logging.getLogger(__name__)
@@ -76,6 +78,8 @@ class Veto(Exception):
 
 
 Subscriber = Callable[[ChangeEvent], None]
+#: (notification name, RFC 7951 content, event time as POSIX seconds)
+NotificationListener = Callable[[str, dict[str, Any], float], None]
 Provider = Callable[[], dict[str, Any]]
 
 
@@ -95,6 +99,7 @@ class Datastore:
     def __init__(self, *, startup_file: FilePath | None = None, schema: Schema | None = None) -> None:
         self.schema = schema or Schema.load()
         self._validator = Validator()
+        self._canonical = _KeyCanonicaliser(self.schema)
         self._startup_file = startup_file
         empty = Snapshot({}, self._validate_full({}))
         self._stores: dict[str, Snapshot] = {RUNNING: empty, STARTUP: empty}
@@ -102,6 +107,7 @@ class Datastore:
         self._locks: dict[str, int] = {}
         self._subscriptions: list[_Subscription] = []
         self._providers: list[Provider] = []
+        self._listeners: list[NotificationListener] = []
         if startup_file is not None and startup_file.exists():
             explicit = self._read_startup(startup_file)
             snapshot = Snapshot(explicit, self._validate_full(explicit))
@@ -109,6 +115,7 @@ class Datastore:
 
     def close(self) -> None:
         self._validator.close()
+        self._canonical.close()
 
     # -- reading -------------------------------------------------------------------
 
@@ -185,6 +192,21 @@ class Datastore:
         subscription = _Subscription(prefix, callback)
         self._subscriptions.append(subscription)
         return lambda: self._subscriptions.remove(subscription)
+
+    # -- notifications -------------------------------------------------------------
+
+    def subscribe_notifications(self, listener: NotificationListener) -> Callable[[], None]:
+        """Receive every notification the engines publish (the NETCONF and SNMP
+        front ends turn them into <notification>s and traps)."""
+        self._listeners.append(listener)
+        return lambda: self._listeners.remove(listener)
+
+    def publish(self, name: str, content: dict[str, Any], when: float) -> None:
+        for listener in list(self._listeners):
+            try:
+                listener(name, content, when)
+            except Exception:  # one broken listener must not starve the others
+                log.exception("notification listener failed")
 
     # -- writing -----------------------------------------------------------------------
 
@@ -275,10 +297,17 @@ class Datastore:
             for subscription in interested:
                 notified.append(subscription)
                 subscription.callback(ChangeEvent(RUNNING, "change", changes, new.effective))
-        except Veto as veto:
+        except Exception as exc:  # a Veto, or a subscriber's bug: either way, abort
+            if not isinstance(exc, Veto):
+                log.exception("subscriber failed in the change phase")
             for subscription in notified:
-                subscription.callback(ChangeEvent(RUNNING, "abort", changes, new.effective))
-            raise DatastoreError(ErrorTag.OPERATION_FAILED, str(veto), path=veto.path) from None
+                try:
+                    subscription.callback(ChangeEvent(RUNNING, "abort", changes, new.effective))
+                except Exception:  # every prepared subscriber must hear of the abort
+                    log.exception("subscriber failed in the abort phase")
+            if isinstance(exc, Veto):
+                raise DatastoreError(ErrorTag.OPERATION_FAILED, str(exc), path=exc.path) from None
+            raise DatastoreError(ErrorTag.OPERATION_FAILED, f"a subscriber failed: {exc!r}") from None
         self._stores[RUNNING] = new
         for subscription in interested:
             try:
@@ -310,22 +339,39 @@ class Datastore:
         except ConfigError as exc:
             raise _config_error(exc) from None
         effective = _keyed_effective(validated, self.schema)
+        # The effective tree is keyed by libyang's canonical key values, the
+        # explicit one as the edits spelled them ('10.1.2.3/16' is the effective
+        # entry 10.1.0.0/16): what an edit touched, in canonical form.
+        canonical_touched = Touched(dict(touched.lists))
         # Put back the untouched entries of the trimmed lists, from the old
         # effective tree (they were valid and did not change).
         for names, keys in trimmed.items():
             old_entries = _get(current.effective, names[1:])
             new_entries = _get(effective, names[1:])
             explicit_entries = _get(explicit, names[1:])
+            old_explicit = _get(current.explicit, names[1:])
             merged = Entries(old_entries) if isinstance(old_entries, Entries) else Entries()
+            canonical_keys: set[tuple[str, ...]] = set()
             for key in keys:
-                merged.pop(key, None)
+                was = isinstance(old_explicit, Entries) and key in old_explicit
+                now = isinstance(explicit_entries, Entries) and key in explicit_entries
+                if not (was or now):
+                    continue  # a removal of nothing
+                canonical = key if key in merged else self._canonical.key(names, key)
+                canonical_keys.add(canonical)
+                if was:  # the old entry it stood for goes (and may come back below)
+                    merged.pop(canonical, None)
+            canonical_touched.lists[names] = canonical_keys
             if isinstance(new_entries, Entries):
                 for key, entry in new_entries.items():
                     if key in merged:
                         raise DatastoreError(
                             ErrorTag.DATA_EXISTS,
                             "an entry with the same key (in canonical form) exists",
-                            path="/" + "/".join(names) + str(list(key)),
+                            path=render_path(
+                                (Step(names[0]), *map(Step, names[1:-1]),
+                                 Step(names[-1], tuple(zip(self.schema.lists[names], key))))
+                            ),
                         )
                     merged[key] = entry
             if isinstance(explicit_entries, Entries) and len(explicit_entries) != len(merged):
@@ -335,7 +381,7 @@ class Datastore:
                     path="/" + "/".join(names),
                 )
             effective = _set(effective, names[1:], merged if merged else None)
-        changes = diff(current.effective, effective, self.schema, touched=touched)
+        changes = diff(current.effective, effective, self.schema, touched=canonical_touched)
         return effective, changes
 
     # -- persistence -------------------------------------------------------------------
@@ -385,6 +431,41 @@ class _suppress:
 
     def __exit__(self, *exc: object) -> bool:
         return True
+
+
+class _KeyCanonicaliser:
+    """libyang's canonical form of a list entry's key values (an ipv4-prefix
+    loses its host bits), through a context of its own."""
+
+    def __init__(self, schema: Schema) -> None:
+        self._schema = schema
+        self._context = libyang.Context(str(yang_dir()))
+        self._context.load_module(MODULE_NAME)
+
+    def close(self) -> None:
+        self._context.destroy()  # type: ignore[no-untyped-call]
+
+    def key(self, names: NamePath, key: tuple[str, ...]) -> tuple[str, ...]:
+        """Only for keys that libyang has accepted before (else: as given)."""
+        predicates = ""
+        for name, value in zip(self._schema.lists[names], key):
+            quote = "'" if "'" not in value else '"'
+            predicates += f"[{name}={quote}{value}{quote}]"
+        path = f"/{TOP_MEMBER}/" + "/".join(names[1:]) + predicates
+        try:
+            node = self._context.create_data_path(path, no_parent_ret=False)
+        except libyang.LibyangError:
+            return key
+        if node is None:
+            return key
+        try:
+            document = json.loads(node.print_mem("json", with_siblings=True))
+        finally:
+            node.free()
+        entries = _get(document.get(TOP_MEMBER, {}), names[1:])
+        if not isinstance(entries, list) or len(entries) != 1:
+            return key
+        return self._schema.key_of(names, entries[0])
 
 
 def _config_error(exc: ConfigError) -> DatastoreError:

@@ -163,13 +163,18 @@ def check_path(path: Path, schema: Schema, *, top: str = "mobile-ip") -> None:
     if not path or path[0].name != top:
         raise DatastoreError(ErrorTag.UNKNOWN_ELEMENT, "unknown top-level node", path=render_path(path))
     names: NamePath = ()
-    for step in path:
+    for depth, step in enumerate(path, start=1):
         names = (*names, step.name)
         if names not in schema.known:
             raise DatastoreError(ErrorTag.UNKNOWN_ELEMENT, f"no node {step.name!r} here", path=render_path(path))
         if names in schema.state:
             raise DatastoreError(
                 ErrorTag.INVALID_VALUE, "state data (config false) cannot be edited", path=render_path(path)
+            )
+        if names in schema.lists and not step.keys and depth < len(path):
+            # Only the last step may name a whole list: below it, an entry is meant.
+            raise DatastoreError(
+                ErrorTag.MISSING_ELEMENT, f"list {step.name!r} needs its keys here", path=render_path(path)
             )
         if step.keys:
             expected = schema.lists.get(names)

@@ -32,6 +32,7 @@ import random
 import statistics
 import sys
 import time
+from datetime import datetime
 from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
 
@@ -52,6 +53,16 @@ def rss_kib(pid: int) -> int:
 def cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _seconds(text: str) -> float:
+    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=__import__("datetime").timezone.utc).timestamp()
+
+
+def waited(row: dict) -> float | None:
+    if row.get("state") != "registered" or "registered-at" not in row or "associated-at" not in row:
+        return None
+    return _seconds(row["registered-at"]) - _seconds(row["associated-at"])
 
 
 def pct(values: list[float], q: float) -> float:
@@ -118,8 +129,7 @@ async def registered_latencies(lab: LoopbackLab, expected: int, timeout: float) 
         await asyncio.sleep(0.05)
     done = time.perf_counter()
     rows = (await lab.state("ap-a"))["proxy"]["visitor"]
-    latencies = [r["registered-at"] - r["associated-at"] for r in rows
-                 if r["state"] == "registered" and r["registered-at"] and r["associated-at"]]
+    latencies = [w for w in map(waited, rows) if w is not None]
     return latencies, done
 
 
@@ -144,8 +154,7 @@ async def run(clients: int, paced: int, rate: float, lifetime: int, steady: floa
         start = await inject(lab, range(clients, total), max(1, int(rate / 100)), rate)
         _, _ = await registered_latencies(lab, total, timeout=600)
         rows = (await lab.state("ap-a"))["proxy"]["visitor"]
-        paced_lat = [r["registered-at"] - r["associated-at"] for r in rows
-                     if r["mac"] not in before and r["state"] == "registered"]
+        paced_lat = [w for w in (waited(r) for r in rows if r["mac"] not in before) if w is not None]
         result["paced"] = {
             "clients": paced, "offered_per_s": rate, "registered": len(paced_lat),
             "p50_ms": round(pct(paced_lat, 0.5) * 1e3, 2), "p99_ms": round(pct(paced_lat, 0.99) * 1e3, 2),
