@@ -5,7 +5,9 @@ the engines — nothing is copied on a timer. Keys never appear here."""
 
 from __future__ import annotations
 
-import datetime
+import functools
+import time
+from ipaddress import IPv4Address
 from typing import Any
 
 from agent.mobileip.foreign_agent import ForeignAgent
@@ -40,10 +42,21 @@ def _bits(value: int, table: tuple[tuple[int, str], ...]) -> str:
     return " ".join(name for mask, name in table if value & mask)
 
 
+# Tables and a text cache: a read of 100,000 bindings must not format the same
+# flags and care-of addresses 100,000 times.
+_REGISTRATION_TEXT = tuple(_bits(v, _REGISTRATION_BITS) for v in range(256))
+
+
+@functools.lru_cache(maxsize=1 << 18)
+def _text(address: IPv4Address) -> str:
+    return str(address)
+
+
 def date_and_time(posix: float) -> str:
     """yang:date-and-time (RFC 6991) in UTC with microseconds."""
-    moment = datetime.datetime.fromtimestamp(posix, tz=datetime.timezone.utc)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    seconds = int(posix)
+    micro = int((posix - seconds) * 1_000_000)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{micro:06d}Z"
 
 
 def _kebab(counters: dict[str, int]) -> dict[str, int]:
@@ -61,22 +74,25 @@ def _clean(row: dict[str, Any]) -> dict[str, Any]:
 def home_agent_state(agent: HomeAgent, now: float, *, rows: bool = True) -> dict[str, Any]:
     state: dict[str, Any] = {"counters": _kebab(agent.counters.as_dict())}
     if rows:
-        state["binding"] = [
-            _clean({
-                "home-address": str(b.home_address),
-                "care-of-address": str(b.care_of_address),
-                "source-address": str(b.source_address),
+        text = _text
+        rows_out = []
+        for b in agent.bindings():
+            row = {
+                "home-address": text(b.home_address),
+                "care-of-address": text(b.care_of_address),
+                "source-address": text(b.source_address),
                 "source-port": b.source_port,
-                "flags": _bits(b.flags, _REGISTRATION_BITS),
                 "identification": str(b.identification),
                 "lifetime-granted": b.lifetime,
                 "lifetime-remaining": _remaining(b.expires_at, now),
-            })
-            for b in agent.bindings()
-        ]
+            }
+            if b.flags & 0xFB:  # some reportable flag (r/x are never reported)
+                row["flags"] = _REGISTRATION_TEXT[b.flags & 0xFF]
+            rows_out.append(row)
+        state["binding"] = rows_out
         state["mobile-node-counters"] = [
             _clean({
-                "home-address": str(address),
+                "home-address": _text(address),
                 "service-requests-accepted": node.service_accepted,
                 "service-requests-denied": node.service_denied,
                 "overall-service-time": int(node.overall_service_time + sum(
@@ -102,7 +118,7 @@ def foreign_agent_state(agent: ForeignAgent, now: float, *, rows: bool = True) -
                 "care-of-address": str(v.care_of_address),
                 "source-address": str(v.source_address),
                 "source-port": v.source_port,
-                "flags": _bits(v.flags, _REGISTRATION_BITS),
+                "flags": _REGISTRATION_TEXT[v.flags & 0xFF],
                 "identification": str(v.identification),
                 "lifetime-granted": v.lifetime,
                 "lifetime-remaining": _remaining(v.expires_at, now),
@@ -117,7 +133,7 @@ def foreign_agent_state(agent: ForeignAgent, now: float, *, rows: bool = True) -
                 "care-of-address": str(p.care_of_address),
                 "source-address": str(p.source_address),
                 "source-port": p.source_port,
-                "flags": _bits(p.flags, _REGISTRATION_BITS),
+                "flags": _REGISTRATION_TEXT[p.flags & 0xFF],
                 "lifetime-requested": p.lifetime,
                 "received": date_and_time(p.received_at),
             })

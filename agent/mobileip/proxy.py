@@ -577,7 +577,8 @@ class ProxyAgent:
         fa_address, care_of, port, max_lifetime = agent
         if fresh:
             visitor.resyncs = 0
-            if visitor.state is VisitorState.REGISTERED:
+            if visitor.registered_at is not None:
+                # Registered before (now renewing, or after a reboot or a queue).
                 self.counters.reregistrations += 1
         visitor.foreign_agent, visitor.care_of_address, visitor.foreign_agent_port = fa_address, care_of, port
         requested = lifetime if lifetime is not None else self.settings.lifetime

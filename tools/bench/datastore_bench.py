@@ -9,7 +9,8 @@ run (this machine is noisy: ratios travel, absolute times do not).
    100,000 entries present — reference: a full libyang validation of the
    configuration with that many entries (what a non-incremental datastore pays);
 3. read of the operational state with 100,000 HA bindings (provider read at
-   request time, as JSON text) — reference: json.dumps of an equally sized list;
+   request time, as JSON text: bindings and the per-node counters) — reference:
+   json.dumps alone of the same content (serialisation without the engine walk);
 4. configuration change to first registration on the wire: a proxy has a
    waiting visitor; a subnet-map entry is created through the datastore; time
    until the foreign agent's socket receives the Registration Request (p50/p99)
@@ -121,11 +122,11 @@ def bench_operational(bindings: int) -> dict:
     ds = Datastore()
     ds.register_provider(lambda: {"home-agent-state": home_agent_state(ha, time.time())})
     read = min(timed(lambda: json.dumps(ds.get_operational()), 3))
-    rows = home_agent_state(ha, time.time())["binding"]
-    reference = min(timed(lambda: json.dumps({"binding": rows}), 3))
+    content = ds.get_operational()
+    reference = min(timed(lambda: json.dumps(content), 3))
     ds.close()
     return {"bindings": ha.binding_count, "get_operational_s": round(read, 3),
-            "json_dumps_same_rows_s": round(reference, 3), "ratio_to_json": round(read / reference, 2)}
+            "json_dumps_same_content_s": round(reference, 3), "ratio_to_json": round(read / reference, 2)}
 
 
 async def bench_change_to_wire(rounds: int = 40) -> dict:
