@@ -112,7 +112,10 @@ class LoopbackLab:
     processes: dict[str, LabProcess] = field(default_factory=dict)
     #: Keep the generated configurations and logs after the lab stops.
     keep: bool = False
-    _configs: dict[str, tuple[dict[str, Any], tuple[str, ...]]] = field(default_factory=dict)
+    #: Generated configurations (they hold keys: never in a repr).
+    _configs: dict[str, tuple[dict[str, Any], tuple[str, ...]]] = field(
+        default_factory=dict, repr=False
+    )
 
     async def _spawn(self, name: str, config: dict[str, Any], *extra: str) -> LabProcess:
         self._configs[name] = (config, extra)
@@ -229,7 +232,7 @@ class LoopbackLab:
             fa = (await self.state(name))["foreign-agent"]
             out[name] = {(v["home-address"], address) for v in fa["visitor"]}
         for name in ACCESS_POINTS:
-            ap = (await self.state(name))["proxy"]
+            ap = (await self.state(name)).get("proxy", {"visitor": []})
             out[name] = {
                 (v["home-address"], v["care-of-address"])
                 for v in ap["visitor"] if v["state"] == "registered"

@@ -83,3 +83,29 @@ def test_subnet_map_and_sa_edits_take_effect_live() -> None:
             await wait_for(lambda: bindings(0))
 
     asyncio.run(run())
+
+
+def test_disabling_the_proxy_role_deregisters_and_stops_it() -> None:
+    """Deleting the proxy container stops the role cleanly: its clients are
+    deregistered first (no binding outlives the AP), then its socket closes."""
+
+    async def run() -> None:
+        async with LoopbackLab(clients=5) as lab:
+            for i in range(lab.clients):
+                await lab.associate("ap-a", i)
+
+            async def bindings(expected: int) -> bool:
+                return len((await lab.snapshot())["ha"]) == expected
+
+            await wait_for(lambda: bindings(5))
+            answer = await lab.control_raw("ap-a", {"op": "edit-config", "edits": [
+                {"operation": "delete", "path": "/mobile-ip/proxy"}]})
+            assert answer.get("ok"), answer
+            await wait_for(lambda: bindings(0))
+            state = await lab.state("ap-a")
+            assert "proxy" not in state
+            refused = await lab.control_raw("ap-a", {"op": "associate", "mac": "02:00:00:00:09:09",
+                                                     "address": "192.0.2.99"})
+            assert "not running" in refused["error"]
+
+    asyncio.run(run())

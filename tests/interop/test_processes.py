@@ -208,3 +208,21 @@ def test_live_capture_decodes_cleanly_in_tshark(
     assert [r[0] for r in rows] == ["1", "1", "3", "3", "1", "1", "3", "3"]
     assert all(r[2] == "192.0.2.77" for r in rows)
     assert [r[1] for r in rows if r[0] == "3"] == ["0", "0", "0", "0"]
+
+
+def test_invalid_startup_is_refused_naming_the_path_and_left_untouched(tmp_path: Path) -> None:
+    """An invalid startup file stops the agent before it binds anything, with a
+    one-line error naming the data path and the rule (issue: datastore, item 8)."""
+    path = tmp_path / "bad.json"
+    config = _config("ha")
+    config["proxy-mobile-ip:mobile-ip"]["security"]["host"][0]["spi"] = 5  # type: ignore[index]
+    text = json.dumps(config)
+    path.write_text(text)
+    proc = subprocess.run([sys.executable, "-m", "agent.cli", "run", "--startup", str(path)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=TIMEOUT)
+    assert proc.returncode == 2
+    assert "ready" not in proc.stdout
+    assert "/security/host" in proc.stderr and "spi" in proc.stderr and "range" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert MN_KEY.hex() not in proc.stderr  # no key in the message
+    assert path.read_text() == text
