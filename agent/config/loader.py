@@ -51,6 +51,7 @@ from agent.mobileip.security import (
     SecurityAssociationTable,
 )
 from agent.mobileip.subnet_map import SubnetMap
+from agent.netconf.settings import NetconfSettings, NetconfUser
 
 MODULE_NAME = "proxy-mobile-ip"
 TOP_MEMBER = f"{MODULE_NAME}:mobile-ip"  # RFC 7951 §4: module-qualified top-level name
@@ -60,14 +61,19 @@ YANG_DIR_ENV = "PROXYMIP_YANG_DIR"
 DataFormat = Literal["json", "xml"]
 _SUFFIX_FORMATS: dict[str, DataFormat] = {".json": "json", ".xml": "xml"}
 
-_KEY_LEAVES = ("key-hex", "key-ascii")
+_KEY_LEAVES = ("key-hex", "key-ascii", "password", "shared-secret", "user-password")
 _QUOTED = re.compile(r'"(?:[^"\\]|\\.)*"')
 _LOCATION = re.compile(r'(Data|Schema) location "([^"]*)"')
 _LINE = re.compile(r"line number (\d+)")
 # Best effort: key values as written in the document, scrubbed from any message
 # that slipped through the redaction rules above.
-_KEY_IN_JSON = re.compile(r'"(?:[\w-]+:)?key-(?:hex|ascii)"\s*:\s*"((?:[^"\\]|\\.)*)"')
-_KEY_IN_XML = re.compile(r"<(?:[\w-]+:)?key-(?:hex|ascii)\b[^>]*>(.*?)</", re.DOTALL)
+_KEY_IN_JSON = re.compile(
+    r'"(?:[\w-]+:)?(?:key-hex|key-ascii|password|shared-secret|user-password)"\s*:\s*"((?:[^"\\]|\\.)*)"'
+)
+_KEY_IN_XML = re.compile(
+    r"<(?:[\w-]+:)?(?:key-hex|key-ascii|password|shared-secret|user-password)\b[^>]*>(.*?)</",
+    re.DOTALL,
+)
 _MIN_SCRUBBED_LENGTH = 4
 REDACTED = "<redacted>"
 
@@ -378,13 +384,35 @@ def _build(document: dict[str, Any]) -> AgentConfig:
     foreign_agent = document.get("foreign-agent")
     proxy = document.get("proxy")
     security = document.get("security", {})
+    netconf = document.get("netconf-server")
     return AgentConfig(
+        netconf=_netconf(netconf) if netconf is not None else None,
         home_agent=_home_agent(home_agent) if home_agent is not None else None,
         foreign_agent=_foreign_agent(foreign_agent) if foreign_agent is not None else None,
         # The subnet map is the proxy's alone: without the role it is not built.
         proxy=_proxy(proxy, document.get("subnet-map", [])) if proxy is not None else None,
         host_associations=_associations(security.get("host", []), "host"),
         peer_associations=_associations(security.get("peer", []), "peer"),
+    )
+
+
+def _netconf(node: dict[str, Any]) -> NetconfSettings:
+    listen = node.get("listen", {})
+    return NetconfSettings(
+        address=str(listen.get("address", "0.0.0.0")),
+        port=int(listen.get("port", 830)),
+        host_key_file=str(node.get("host-key-file", "ssh_host_ed25519_key")),
+        users=tuple(
+            NetconfUser(
+                name=str(user["name"]),
+                password_hash=user.get("password"),
+                authorized_keys=tuple(user.get("authorized-key", [])),
+            )
+            for user in node.get("user", [])
+        ),
+        idle_timeout=float(node.get("idle-timeout", 3600)),
+        max_sessions=int(node.get("max-sessions", 32)),
+        max_message_size=int(node.get("max-message-size", 16 * 1024 * 1024)),
     )
 
 

@@ -10,6 +10,7 @@ from agent.mobileip.foreign_agent import ForeignAgentSettings
 from agent.mobileip.home_agent import HomeAgentSettings
 from agent.mobileip.numbers import MOBILE_IP_PORT
 from agent.mobileip.proxy import ProxySettings
+from agent.netconf.settings import NetconfSettings
 from agent.mobileip.security import SecurityAssociationTable
 from agent.mobileip.subnet_map import SubnetMap
 
@@ -61,6 +62,7 @@ class ProxyConfig:
 
 @dataclass(frozen=True)
 class AgentConfig:
+    netconf: NetconfSettings | None = None
     home_agent: HomeAgentConfig | None = None
     foreign_agent: ForeignAgentConfig | None = None
     proxy: ProxyConfig | None = None
