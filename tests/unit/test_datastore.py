@@ -782,8 +782,20 @@ def test_canonical_key_duplicates_are_data_exists(base: Datastore) -> None:
         with pytest.raises(DatastoreError) as caught:
             base.edit(RUNNING, edits)
         assert caught.value.tag is ErrorTag.DATA_EXISTS
+        assert caught.value.path is not None and "subnet-map" in caught.value.path
         assert base.snapshot(RUNNING) is before
     assert recorder.events == []
+    # A second spelling in one transaction is the same duplicate.
+    with pytest.raises(DatastoreError) as caught:
+        base.edit(
+            RUNNING,
+            [
+                edit(CREATE, subnet("10.5.0.0/16"), {"home-agent": "192.0.2.2"}),
+                edit(CREATE, subnet("10.5.0.1/16"), {"home-agent": "192.0.2.2"}),
+            ],
+        )
+    assert caught.value.tag is ErrorTag.DATA_EXISTS
+    assert base.snapshot(RUNNING) is before
 
 
 def test_non_canonical_key_is_created_and_deleted_by_its_spelling(ds: Datastore) -> None:
@@ -796,7 +808,8 @@ def test_non_canonical_key_is_created_and_deleted_by_its_spelling(ds: Datastore)
     ]
     deleted = ds.edit(RUNNING, [edit(DELETE, subnet("10.2.2.3/16"))])
     assert [(c.kind, render_path(c.path)) for c in deleted] == [("deleted", subnet("10.2.0.0/16"))]
-    assert ds.get_config(RUNNING, with_defaults=True) == {}
+    assert ds.get_config(RUNNING) == {}
+    assert "subnet-map" not in member(ds, with_defaults=True)
     assert recorder.phases == ["change", "done", "change", "done"]
 
 
@@ -1343,17 +1356,19 @@ def test_copy_running_to_startup_persists(schema: Schema, tmp_path: Path) -> Non
         assert [p.name for p in startup_file.parent.iterdir()] == [
             "startup.json"
         ]  # no temp file left
-        running = datastore.get_config(RUNNING, with_defaults=True)
+        # Compared keyed: the entries of an ordered-by system list have no
+        # meaningful order (RFC 7950 §7.7.7).
+        running = datastore.snapshot(RUNNING).effective
     finally:
         datastore.close()
     reborn = Datastore(schema=schema, startup_file=startup_file)
     try:
-        assert reborn.get_config(RUNNING, with_defaults=True) == running
+        assert reborn.snapshot(RUNNING).effective == running
         assert reborn.get_config(STARTUP) == reborn.get_config(RUNNING)
         # RFC 6241 §7.4: startup can be deleted, running cannot.
         reborn.delete_config(STARTUP)
         assert reborn.get_config(STARTUP) == {}
-        assert reborn.get_config(RUNNING, with_defaults=True) == running
+        assert reborn.snapshot(RUNNING).effective == running
         for name in (RUNNING, CANDIDATE):
             with pytest.raises(DatastoreError) as caught:
                 reborn.delete_config(name)
