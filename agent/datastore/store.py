@@ -248,7 +248,10 @@ class Datastore:
         if target == CANDIDATE and source == RUNNING:
             self._candidate = None
             return ()
-        return self._install(target, self.snapshot(source))
+        changes = self._install(target, self.snapshot(source))
+        if source == CANDIDATE and target == RUNNING:
+            self._candidate = None  # committed: the candidate is clean again
+        return changes
 
     def delete_config(self, name: str, *, session: int | None = None) -> None:
         """RFC 6241 §7.4: running cannot be deleted; startup can."""
@@ -258,7 +261,10 @@ class Datastore:
         self._install(STARTUP, Snapshot({}, self._validate_full({})))
 
     def commit(self, *, session: int | None = None) -> tuple[Change, ...]:
+        # Another session's locked candidate is its work in progress: not ours
+        # to commit (RFC 6241 §7.5, §8.3.4).
         self._check_lock(RUNNING, session)
+        self._check_lock(CANDIDATE, session)
         if self._candidate is None:
             return ()
         candidate = self._candidate
