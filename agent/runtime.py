@@ -231,6 +231,70 @@ class Agent:
             return {"ok": True}
         raise ControlError(f"unknown op {op!r}")
 
+    # -- the module's RPCs (yang: clear-binding, clear-visitor, clear-counters,
+    #    inject-client-event), RFC 7951 JSON input and output ------------------
+
+    def rpc_handlers(self) -> dict[str, Callable[[dict[str, Any]], dict[str, Any]]]:
+        return {
+            "clear-binding": self._rpc_clear_binding,
+            "clear-visitor": self._rpc_clear_visitor,
+            "clear-counters": self._rpc_clear_counters,
+            "inject-client-event": self._rpc_inject_client_event,
+        }
+
+    def _rpc_clear_binding(self, given: dict[str, Any]) -> dict[str, Any]:
+        """Cisco ``clear ip mobile binding [<address>]``."""
+        if self.home_agent is None:
+            raise ControlError("the home agent role is not running")
+        now = self.clock()
+        if given.get("home-address"):
+            cleared = self.home_agent.clear_binding(IPv4Address(given["home-address"]), now)
+        else:
+            cleared = sum(
+                self.home_agent.clear_binding(address, now)
+                for address in list(self.home_agent.mobile_nodes())
+            )
+        self.runners["home-agent"].poke()
+        return {"cleared": cleared}
+
+    def _rpc_clear_visitor(self, given: dict[str, Any]) -> dict[str, Any]:
+        """Cisco ``clear ip mobile visitor`` (FA, by home address) or the proxy's
+        visitor by MAC (deregistered first)."""
+        if "mac" in given:
+            if self.proxy is None:
+                raise ControlError("the proxy role is not running")
+            cleared = self.proxy.clear_visitor(normalise_mac(given["mac"]), self.clock())
+            self.runners["proxy"].poke()
+            return {"cleared": int(cleared)}
+        if self.foreign_agent is None:
+            raise ControlError("the foreign agent role is not running")
+        cleared = self.foreign_agent.clear_visitor(IPv4Address(given["home-address"]))
+        self.runners["foreign-agent"].poke()
+        return {"cleared": int(cleared)}
+
+    def _rpc_clear_counters(self, given: dict[str, Any]) -> dict[str, Any]:
+        role = given.get("role", "all")
+        engines = {"home-agent": self.home_agent, "foreign-agent": self.foreign_agent,
+                   "proxy": self.proxy}
+        for name, engine in engines.items():
+            if engine is not None and role in ("all", name):
+                engine.clear_counters()
+        return {}
+
+    def _rpc_inject_client_event(self, given: dict[str, Any]) -> dict[str, Any]:
+        mac = normalise_mac(given["mac"])
+        address = IPv4Address(given["address"]) if given.get("address") else None
+        kind = given["event"]
+        if kind == "associated":
+            self.client_event(ClientAssociated(mac, given.get("interface"), address))
+        elif kind == "address-learned":
+            if address is None:
+                raise ControlError("address-learned needs an address")
+            self.client_event(ClientAddressLearned(mac, address))
+        else:
+            self.client_event(ClientDisassociated(mac))
+        return {}
+
     def _datastore_op(self, op: str, request: dict[str, Any]) -> dict[str, Any]:
         from agent.datastore.edits import Edit, Operation
         from agent.datastore.errors import DatastoreError
