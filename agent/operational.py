@@ -159,6 +159,7 @@ def proxy_state(agent: ProxyAgent, now: float, *, rows: bool = True) -> dict[str
                 "lifetime-remaining": _remaining(v.expires_at, now),
                 "last-reply-code": v.last_code,
                 "attempts": min(255, v.attempts),
+                "reason": v.reason,
                 "associated-at": date_and_time(v.associated_at) if v.associated_at else None,
                 "registered-at": date_and_time(v.registered_at) if v.registered_at else None,
             })

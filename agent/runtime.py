@@ -28,6 +28,8 @@ from agent.mobileip.home_agent import HomeAgent
 from agent.mobileip.proxy import ProxyAgent
 from agent.mobileip.violations import ViolationLog
 from agent.notifications import notification_for
+from agent.radius.client import RadiusClient
+from agent.radius.resolver import SecurityAssociationResolver
 from agent.operational import foreign_agent_state, home_agent_state, proxy_state, violations_state
 
 log = logging.getLogger("proxymip")
@@ -57,11 +59,14 @@ class Agent:
     control_socket: str | None = None
     #: The datastore in front of the engines, when the agent runs with one.
     datastore: Any = None
+    radius_client: Any = None
     _control: ControlServer | None = None
     _monitors: list[HostapdMonitor] = field(default_factory=list)
 
     async def start(self) -> None:
         cfg = self.config
+        if cfg.radius is not None and cfg.proxy is not None:
+            self.radius_client = await RadiusClient.open(cfg.radius.client)
         if cfg.home_agent is not None:
             self.start_home_agent()
         if cfg.foreign_agent is not None:
@@ -116,10 +121,14 @@ class Agent:
     def start_proxy(self) -> None:
         cfg = self.config
         assert cfg.proxy is not None
+        resolver = None
+        if cfg.radius is not None and self.radius_client is not None:
+            resolver = SecurityAssociationResolver(cfg.radius.resolver)
         self.proxy = ProxyAgent(
             cfg.proxy.settings,
             subnet_map=cfg.proxy.subnet_map,
             host_associations=cfg.host_associations,
+            sa_resolver=resolver,
         )
         self.runners["proxy"] = EngineRunner.open(
             self.proxy,
@@ -129,10 +138,26 @@ class Agent:
             on_event=self._event_handler("proxy"),
             discovery=cfg.proxy.discovery,
         )
+        if resolver is not None:
+            self.runners["proxy"].after_flush = self._dispatch_sa_lookups
         for source in cfg.proxy.hostapd:
             monitor = HostapdMonitor(source.control_path, source.interface, self.client_event)
             monitor.start()
             self._monitors.append(monitor)
+
+    def _dispatch_sa_lookups(self) -> None:
+        """Send the proxy's pending SA lookups to RADIUS; each outcome goes back
+        into the engine (sa_answer) and the engine is flushed again."""
+        proxy, client = self.proxy, self.radius_client
+        if proxy is None or client is None:
+            return
+        for address in proxy.sa_requests_to_send():
+            client.submit(address, self._sa_outcome)
+
+    def _sa_outcome(self, address: IPv4Address, outcome: Any) -> None:
+        if self.proxy is not None and "proxy" in self.runners:
+            self.proxy.sa_answer(address, outcome, self.clock())
+            self.runners["proxy"].poke()
 
     def stop_role(self, role: str) -> None:
         """Stop one role cleanly: the proxy deregisters its clients first."""
@@ -398,3 +423,5 @@ class Agent:
         for runner in self.runners.values():
             runner.close()
         self.runners.clear()
+        if self.radius_client is not None:
+            self.radius_client.close()

@@ -60,6 +60,9 @@ class EngineRunner:
         self._armed_at: float | None = None
         self._sources: dict[str, IPv4Address] = {}
         self.send_errors = 0
+        #: Called after every flush: the composition root hangs side channels of
+        #: an engine here (the proxy's RADIUS lookups).
+        self.after_flush: Callable[[], None] | None = None
         self._loop.add_reader(sock.fileno(), self._readable)
 
     # -- lifecycle -----------------------------------------------------------------
@@ -169,6 +172,8 @@ class EngineRunner:
         engine = self.engine
         for transmit in engine.datagrams_to_send():
             self._send(transmit)
+        if self.after_flush is not None:
+            self.after_flush()
         on_event = self._on_event
         while (event := engine.next_event()) is not None:
             if on_event is not None:

@@ -33,6 +33,7 @@ import libyang
 from _libyang import ffi, lib  # type: ignore[import-not-found]  # libyang-python's cffi module
 
 from agent.config.model import (
+    RadiusConfig,
     AgentConfig,
     Endpoint,
     ForeignAgentConfig,
@@ -52,6 +53,8 @@ from agent.mobileip.security import (
 )
 from agent.mobileip.subnet_map import SubnetMap
 from agent.netconf.settings import NetconfSettings, NetconfUser
+from agent.radius.client import RadiusClientSettings, RadiusServer
+from agent.radius.resolver import ResolverSettings
 
 MODULE_NAME = "proxy-mobile-ip"
 TOP_MEMBER = f"{MODULE_NAME}:mobile-ip"  # RFC 7951 §4: module-qualified top-level name
@@ -385,8 +388,10 @@ def _build(document: dict[str, Any]) -> AgentConfig:
     proxy = document.get("proxy")
     security = document.get("security", {})
     netconf = document.get("netconf-server")
+    radius = document.get("radius", {})
     return AgentConfig(
         netconf=_netconf(netconf) if netconf is not None else None,
+        radius=_radius(radius) if radius.get("server") and radius.get("user-password") else None,
         home_agent=_home_agent(home_agent) if home_agent is not None else None,
         foreign_agent=_foreign_agent(foreign_agent) if foreign_agent is not None else None,
         # The subnet map is the proxy's alone: without the role it is not built.
@@ -414,6 +419,25 @@ def _netconf(node: dict[str, Any]) -> NetconfSettings:
         max_sessions=int(node.get("max-sessions", 32)),
         max_message_size=int(node.get("max-message-size", 16 * 1024 * 1024)),
     )
+
+
+def _radius(node: dict[str, Any]) -> RadiusConfig:
+    client = RadiusClientSettings(
+        servers=tuple(
+            RadiusServer(_address(server["address"]), str(server["shared-secret"]).encode(),
+                         int(server.get("port", 1812)))
+            for server in node["server"]
+        ),
+        user_password=str(node["user-password"]),
+        timeout=float(node.get("timeout", 3)),
+        retries=int(node.get("retries", 2)),
+        dead_time=float(node.get("dead-time", 60)),
+    )
+    resolver = ResolverSettings(
+        cache_lifetime=float(node.get("cache-lifetime", 3600)),
+        negative_cache_lifetime=float(node.get("negative-cache-lifetime", 60)),
+    )
+    return RadiusConfig(client, resolver)
 
 
 def _address(text: str) -> IPv4Address:

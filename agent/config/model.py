@@ -11,6 +11,8 @@ from agent.mobileip.home_agent import HomeAgentSettings
 from agent.mobileip.numbers import MOBILE_IP_PORT
 from agent.mobileip.proxy import ProxySettings
 from agent.netconf.settings import NetconfSettings
+from agent.radius.client import RadiusClientSettings
+from agent.radius.resolver import ResolverSettings
 from agent.mobileip.security import SecurityAssociationTable
 from agent.mobileip.subnet_map import SubnetMap
 
@@ -61,8 +63,18 @@ class ProxyConfig:
 
 
 @dataclass(frozen=True)
+class RadiusConfig:
+    """RADIUS servers holding mobility SAs (YANG ``radius``); the client and
+    resolver settings they become."""
+
+    client: RadiusClientSettings
+    resolver: ResolverSettings
+
+
+@dataclass(frozen=True)
 class AgentConfig:
     netconf: NetconfSettings | None = None
+    radius: RadiusConfig | None = None
     home_agent: HomeAgentConfig | None = None
     foreign_agent: ForeignAgentConfig | None = None
     proxy: ProxyConfig | None = None

@@ -11,6 +11,18 @@ Otherwise the subnet map (longest prefix match) gives its home agent and the hos
 SA table its mobility security association; then a Registration Request goes to
 the foreign agent, is retransmitted with a doubling period (§3.6.3), renewed
 before the lifetime ends, and withdrawn (lifetime 0) when the client leaves.
+
+SAs from RADIUS (Cisco "aaa authorization ipmobile"): with an ``sa_resolver``
+(``agent.radius.resolver``, sans-IO), a client that no local SA covers waits in
+state ``sa-pending`` while the resolver asks the RADIUS servers; the adapter
+takes the addresses to ask for from :meth:`ProxyAgent.sa_requests_to_send` and
+feeds the outcomes back with :meth:`ProxyAgent.sa_answer`. The SAs learnt are
+kept on the visitor (``visitor.sa``, ``sa_from_radius``), not put into the host
+SA table: that table is configuration (the datastore patches it, SNMP and
+NETCONF show it), while a learnt SA belongs to one visit and to the resolver's
+cache. An Access-Reject (or a malformed reply) leaves the client in
+``no-security-association`` with ``visitor.reason`` saying why, and it is
+looked up again when the resolver's negative-cache entry lapses.
 """
 
 from __future__ import annotations
@@ -50,6 +62,15 @@ from agent.mobileip.outputs import Channel, Transmit
 from agent.mobileip.registration import decode_reply
 from agent.mobileip.security import ReplayMethod, SecurityAssociation, SecurityAssociationTable
 from agent.mobileip.subnet_map import SubnetMap
+from agent.radius.resolver import (
+    Failed,
+    FailureReason,
+    Outcome,
+    Pending,
+    Rejected,
+    Resolved,
+    SecurityAssociationResolver,
+)
 
 ALL_MOBILITY_AGENTS = IPv4Address("224.0.0.11")
 
@@ -101,6 +122,8 @@ class VisitorState(enum.Enum):
     AT_HOME = "at-home"
     NO_HOME_AGENT = "no-home-agent"
     NO_SECURITY_ASSOCIATION = "no-security-association"
+    #: No local SA; waiting for the RADIUS servers (retried with backoff).
+    SA_PENDING = "sa-pending"
     NOT_ENABLED = "not-enabled"
     WAITING_FOR_AGENT = "waiting-for-agent"
     QUEUED = "queued"
@@ -152,6 +175,14 @@ class ProxyVisitor:
     backoff: float = 0.0
     deregistration: bool = False
     resyncs: int = 0
+    #: ``sa`` came from RADIUS (kept for this visit; see the module docstring).
+    sa_from_radius: bool = False
+    #: Why the client waits or is not proxied, when RADIUS is the cause
+    #: (e.g. "RADIUS: Access-Reject"); None otherwise.
+    reason: str | None = None
+    #: The last RADIUS refusal, kept while it is asked again: a client refused
+    #: again for the same reason is not counted or reported again.
+    sa_refusal: str | None = None
 
 
 @dataclass
@@ -207,10 +238,14 @@ class ProxyAgent:
         subnet_map: SubnetMap,
         host_associations: SecurityAssociationTable,
         rng: random.Random | None = None,
+        sa_resolver: SecurityAssociationResolver | None = None,
     ) -> None:
         self.settings = settings
         self.subnet_map = subnet_map
         self.host_associations = host_associations
+        self.sa_resolver = sa_resolver
+        #: Home address -> MACs of the visitors in SA_PENDING for it.
+        self._sa_waiting: dict[IPv4Address, set[str]] = {}
         self.counters = ProxyCounters()
         self._rng = rng or random.SystemRandom()
         self._visitors: dict[str, ProxyVisitor] = {}
@@ -238,9 +273,40 @@ class ProxyAgent:
         return self._events.popleft() if self._events else None
 
     def get_timer(self) -> float | None:
-        return self._timers.next()
+        deadline = self._timers.next()
+        if self.sa_resolver is not None:
+            retry = self.sa_resolver.get_timer()
+            if retry is not None and (deadline is None or retry < deadline):
+                return retry
+        return deadline
+
+    def sa_requests_to_send(self) -> list[IPv4Address]:
+        """Home addresses to send an Access-Request for now (the resolver keeps
+        at most its ``max_outstanding`` in flight). Call after every input,
+        :meth:`sa_answer` included: an answer frees a slot for a queued one."""
+        resolver = self.sa_resolver
+        if resolver is None:
+            return []
+        out: list[IPv4Address] = []
+        while (address := resolver.next_request()) is not None:
+            out.append(address)
+        return out
+
+    def sa_answer(self, address: IPv4Address, outcome: Outcome, now: float) -> bool:
+        """The outcome of the RADIUS exchange for ``address`` (from the adapter)."""
+        if self.sa_resolver is None:
+            return False
+        accepted = self.sa_resolver.answer(address, outcome, now)
+        self._resolver_events(now)
+        return accepted
 
     def handle_timer(self, now: float) -> None:
+        resolver = self.sa_resolver
+        if resolver is not None:
+            retry = resolver.get_timer()
+            if retry is not None and retry <= now:
+                resolver.handle_timer(now)
+                self._resolver_events(now)
         for due in self._timers.pop_due(now):
             if isinstance(due, str):
                 visitor = self._visitors.get(due)
@@ -309,6 +375,8 @@ class ProxyAgent:
             if visitor.state in _REGISTERABLE or visitor.state is VisitorState.DEREGISTERING:
                 entry = self.subnet_map.lookup(visitor.home_address)
                 sa = self.host_associations.preferred(visitor.home_address)
+                if sa is None and visitor.sa_from_radius:
+                    sa = visitor.sa  # learnt from RADIUS: kept for the visit
                 if (
                     entry is not None
                     and sa is not None
@@ -480,10 +548,19 @@ class ProxyAgent:
 
     def _not_proxied(self, visitor: ProxyVisitor, state: VisitorState, reason: NotProxiedReason) -> None:
         visitor.state = state
+        visitor.reason = None
         assert visitor.home_address is not None
         self._events.append(ClientNotProxied(visitor.mac, visitor.home_address, reason))
 
-    def _evaluate(self, visitor: ProxyVisitor, now: float) -> None:
+    def _evaluate(
+        self,
+        visitor: ProxyVisitor,
+        now: float,
+        *,
+        radius_sas: tuple[SecurityAssociation, ...] | None = None,
+    ) -> None:
+        """Decide what to do with a client whose address is known. ``radius_sas``:
+        the SAs a RADIUS lookup for it just returned."""
         address = visitor.home_address
         assert address is not None
         s = self.settings
@@ -502,8 +579,26 @@ class ProxyAgent:
             self._not_proxied(visitor, VisitorState.NO_HOME_AGENT, NotProxiedReason.NO_HOME_AGENT)
             return
         sa = self.host_associations.preferred(address)
+        from_radius = False
+        if sa is None and self.sa_resolver is not None:
+            if radius_sas is None:
+                result = self.sa_resolver.lookup(address, now)
+                if isinstance(result, Pending):
+                    self._wait_for_sa(visitor)
+                    return
+                if isinstance(result, Rejected):
+                    self._sa_refused(visitor, result.detail, result.until)
+                    return
+                radius_sas = result.sas
+            if not radius_sas:
+                self._sa_refused(visitor, "no SA in the Access-Accept", None)
+                return
+            # The lowest SPI, as SecurityAssociationTable.preferred() picks (spi#0).
+            sa = min(radius_sas, key=lambda candidate: candidate.spi)
+            from_radius = True
         if sa is None:
             visitor.sa = None
+            visitor.sa_from_radius = False
             self.counters.not_proxied_no_security_association += 1
             self._not_proxied(
                 visitor, VisitorState.NO_SECURITY_ASSOCIATION, NotProxiedReason.NO_SECURITY_ASSOCIATION
@@ -512,12 +607,88 @@ class ProxyAgent:
         visitor.home_agent = entry.home_agent
         visitor.spi = sa.spi
         visitor.sa = sa
+        visitor.sa_from_radius = from_radius
+        visitor.reason = visitor.sa_refusal = None
         other = self._by_home.get(address)
         if other is not None and other is not visitor:
             # The address moved to another station: it is that station's now.
             self._withdraw(other, now)
         self._by_home[address] = visitor
         self._start_registration(visitor, now, fresh=True)
+
+    # -- SAs from RADIUS -------------------------------------------------------------
+
+    def _wait_for_sa(self, visitor: ProxyVisitor) -> None:
+        assert visitor.home_address is not None
+        self._timers.cancel(visitor.mac)
+        visitor.state = VisitorState.SA_PENDING
+        visitor.reason = "waiting for the RADIUS server"
+        self._sa_waiting.setdefault(visitor.home_address, set()).add(visitor.mac)
+
+    def _stop_waiting_for_sa(self, visitor: ProxyVisitor) -> None:
+        address = visitor.home_address
+        assert address is not None
+        waiting = self._sa_waiting.get(address)
+        if waiting is None:
+            return
+        waiting.discard(visitor.mac)
+        if not waiting:
+            del self._sa_waiting[address]
+            if self.sa_resolver is not None:
+                self.sa_resolver.cancel(address)  # nobody else needs it
+
+    def _sa_refused(self, visitor: ProxyVisitor, detail: str, retry_at: float | None) -> None:
+        """RADIUS refused (or sent garbage): not proxied, and asked again once the
+        negative-cache entry lapses (``retry_at``)."""
+        reason = f"RADIUS: {detail}"
+        visitor.sa = None
+        visitor.sa_from_radius = False
+        if visitor.sa_refusal != reason:  # refused again for the same reason: not news
+            self.counters.not_proxied_no_security_association += 1
+            self._not_proxied(
+                visitor, VisitorState.NO_SECURITY_ASSOCIATION, NotProxiedReason.NO_SECURITY_ASSOCIATION
+            )
+        visitor.state = VisitorState.NO_SECURITY_ASSOCIATION
+        visitor.reason = visitor.sa_refusal = reason
+        if retry_at is not None:
+            self._timers.schedule(visitor.mac, retry_at)
+        else:
+            self._timers.cancel(visitor.mac)
+
+    def _waiting_visitors(self, address: IPv4Address) -> list[ProxyVisitor]:
+        found = []
+        for mac in sorted(self._sa_waiting.get(address, ())):
+            visitor = self._visitors.get(mac)
+            if (
+                visitor is not None
+                and visitor.state is VisitorState.SA_PENDING
+                and visitor.home_address == address
+            ):
+                found.append(visitor)
+        return found
+
+    def _resolver_events(self, now: float) -> None:
+        resolver = self.sa_resolver
+        assert resolver is not None
+        while (event := resolver.next_event()) is not None:
+            waiting = self._waiting_visitors(event.address)
+            if isinstance(event, Resolved):
+                self._sa_waiting.pop(event.address, None)
+                for visitor in waiting:
+                    self._evaluate(visitor, now, radius_sas=event.sas)
+            elif isinstance(event, Failed) and event.reason is FailureReason.NO_SERVER:
+                # The resolver retries by itself; the clients keep waiting.
+                if not waiting:
+                    self._sa_waiting.pop(event.address, None)
+                    resolver.cancel(event.address)
+                    continue
+                self._sa_waiting[event.address] = {v.mac for v in waiting}
+                for visitor in waiting:
+                    visitor.reason = "no RADIUS server answered; asked again with backoff"
+            else:
+                self._sa_waiting.pop(event.address, None)
+                for visitor in waiting:
+                    self._sa_refused(visitor, event.detail, event.retry_at)
 
     def _deregister_at_home(self, visitor: ProxyVisitor, now: float) -> None:
         """A node back on its home network deregisters directly with its home agent,
@@ -526,6 +697,10 @@ class ProxyAgent:
         assert address is not None
         entry = self.subnet_map.lookup(address)
         sa = self.host_associations.preferred(address)
+        if sa is None and self.sa_resolver is not None:
+            # Only what the cache already holds: no lookup for a client at home.
+            learnt = self.sa_resolver.peek(address, now)
+            sa = min(learnt, key=lambda candidate: candidate.spi) if learnt else None
         if entry is None or sa is None:
             return
         visitor.home_agent, visitor.spi, visitor.sa = entry.home_agent, sa.spi, sa
@@ -648,6 +823,9 @@ class ProxyAgent:
             self._timers.schedule(visitor.mac, now + visitor.retransmit_period)
         elif state in (VisitorState.REGISTERED, VisitorState.DENIED, VisitorState.FAILED):
             self._start_registration(visitor, now, fresh=True)
+        elif state is VisitorState.NO_SECURITY_ASSOCIATION:
+            # Refused by RADIUS; the negative-cache entry lapsed: ask again.
+            self._evaluate(visitor, now)
 
     def _accepted(self, visitor: ProxyVisitor, lifetime: int, now: float) -> None:
         assert visitor.home_address is not None and visitor.home_agent is not None
@@ -722,6 +900,8 @@ class ProxyAgent:
                 self._queue.remove(visitor.mac)
             except ValueError:
                 pass
+        elif state is VisitorState.SA_PENDING:
+            self._stop_waiting_for_sa(visitor)
         self._timers.cancel(visitor.mac)
         visitor.state = VisitorState.ASSOCIATED
         can_deregister = visitor.home_address is not None and self._sa_for(visitor) is not None
