@@ -10,6 +10,7 @@ from lxml import etree
 from agent.datastore.errors import DatastoreError
 
 BASE_NS = "urn:ietf:params:xml:ns:netconf:base:1.0"
+MODULE_NS = "urn:proxymip:params:xml:ns:yang:proxy-mobile-ip"
 
 
 @dataclass
@@ -39,7 +40,12 @@ class RpcError(Exception):
         if self.app_tag:
             etree.SubElement(error, q + "error-app-tag").text = self.app_tag
         if self.path:
-            etree.SubElement(error, q + "error-path").text = self.path
+            # RFC 6241 §4.3: the prefixes in error-path resolve through the
+            # namespaces in scope of the element.
+            path = etree.SubElement(
+                error, q + "error-path", nsmap={"proxy-mobile-ip": MODULE_NS}
+            )
+            path.text = self.path
         message = etree.SubElement(error, q + "error-message")
         message.text = self.message
         message.set("{http://www.w3.org/XML/1998/namespace}lang", "en")
