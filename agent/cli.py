@@ -59,7 +59,8 @@ async def _run(args: argparse.Namespace) -> int:
     if overrides:
         datastore.edit(RUNNING, overrides)
     config = build_config(to_json(datastore.snapshot(RUNNING).effective))
-    agent = Agent(config, control_socket=args.control_socket, datastore=datastore)
+    agent = Agent(config, control_socket=args.control_socket, datastore=datastore,
+                  state_dir=str(path.resolve().parent))
     await agent.start()
     bind(agent, config, datastore)
     datastore.register_provider(agent.operational)

@@ -61,12 +61,26 @@ def _security(clients: int, peers: list[str], *, hosts: bool) -> dict[str, Any]:
     return section
 
 
-def ha_config(clients: int) -> dict[str, Any]:
-    return {"proxy-mobile-ip:mobile-ip": {
+NETCONF_USER = ("admin", "admin")
+
+
+def _netconf(address: str) -> dict[str, Any]:
+    from agent.netconf.server import sha_crypt
+
+    user, password = NETCONF_USER
+    return {"listen": {"address": address, "port": 0},
+            "user": [{"name": user, "password": sha_crypt(password, "$6$proxymiplab")}]}
+
+
+def ha_config(clients: int, *, netconf: bool = False) -> dict[str, Any]:
+    config = {"proxy-mobile-ip:mobile-ip": {
         "home-agent": {"address": HA, "home-network": str(home_network(clients)),
                        "listen": {"address": HA, "port": 0}, "max-bindings": clients + 100},
         "security": _security(clients, list(FOREIGN_AGENTS.values()), hosts=True),
     }}
+    if netconf:
+        config["proxy-mobile-ip:mobile-ip"]["netconf-server"] = _netconf(HA)
+    return config
 
 
 def fa_config(name: str, clients: int) -> dict[str, Any]:
@@ -80,9 +94,9 @@ def fa_config(name: str, clients: int) -> dict[str, Any]:
 
 
 def ap_config(name: str, clients: int, fa_port: int, ha_port: int,
-              lifetime: int) -> dict[str, Any]:
+              lifetime: int, *, netconf: bool = False) -> dict[str, Any]:
     address, fa_name, local = ACCESS_POINTS[name]
-    return {"proxy-mobile-ip:mobile-ip": {
+    config = {"proxy-mobile-ip:mobile-ip": {
         "proxy": {"listen": {"address": address, "port": 0}, "local-network": [local],
                   "lifetime": lifetime,
                   "foreign-agent": {"address": FOREIGN_AGENTS[fa_name], "port": fa_port},
@@ -90,6 +104,9 @@ def ap_config(name: str, clients: int, fa_port: int, ha_port: int,
         "subnet-map": [{"prefix": str(home_network(clients)), "home-agent": HA}],
         "security": _security(clients, [], hosts=True),
     }}
+    if netconf:
+        config["proxy-mobile-ip:mobile-ip"]["netconf-server"] = _netconf(address)
+    return config
 
 
 @dataclass
@@ -101,7 +118,15 @@ class LabProcess:
 
     @property
     def port(self) -> int:
-        return int(next(iter(self.endpoints.values())).rsplit(":", 1)[1])
+        """The role's registration port."""
+        for name, endpoint in self.endpoints.items():
+            if name != "netconf":
+                return int(endpoint.rsplit(":", 1)[1])
+        raise KeyError("no registration endpoint")
+
+    @property
+    def netconf_port(self) -> int:
+        return int(self.endpoints["netconf"].rsplit(":", 1)[1])
 
 
 @dataclass
@@ -112,6 +137,8 @@ class LoopbackLab:
     processes: dict[str, LabProcess] = field(default_factory=dict)
     #: Keep the generated configurations and logs after the lab stops.
     keep: bool = False
+    #: Serve NETCONF (over SSH, high ports) on the HA and on AP-A.
+    netconf: bool = False
     #: Generated configurations (they hold keys: never in a repr).
     _configs: dict[str, tuple[dict[str, Any], tuple[str, ...]]] = field(
         default_factory=dict, repr=False
@@ -141,14 +168,14 @@ class LoopbackLab:
         return started
 
     async def start(self) -> None:
-        ha = await self._spawn("ha", ha_config(self.clients))
+        ha = await self._spawn("ha", ha_config(self.clients, netconf=self.netconf))
         for name in FOREIGN_AGENTS:
             await self._spawn(name, fa_config(name, self.clients), "--home-agent-port", str(ha.port))
         for name, (_, fa_name, _) in ACCESS_POINTS.items():
             await self._spawn(
                 name,
                 ap_config(name, self.clients, self.processes[fa_name].port, ha.port,
-                          self.lifetime),
+                          self.lifetime, netconf=self.netconf and name == "ap-a"),
             )
 
     async def _terminate(self, name: str) -> None:
@@ -170,7 +197,7 @@ class LoopbackLab:
         its state gone (as after a reboot)."""
         port = self.processes[name].port
         config, extra = self._configs[name]
-        role = next(iter(config["proxy-mobile-ip:mobile-ip"]))
+        role = next(r for r in config["proxy-mobile-ip:mobile-ip"] if r in ("home-agent", "foreign-agent", "proxy"))
         config = json.loads(json.dumps(config))
         config["proxy-mobile-ip:mobile-ip"][role]["listen"]["port"] = port
         await self._terminate(name)

@@ -60,6 +60,9 @@ class Agent:
     #: The datastore in front of the engines, when the agent runs with one.
     datastore: Any = None
     radius_client: Any = None
+    netconf_server: Any = None
+    #: Where relative state files (the SSH host key) live.
+    state_dir: str = "."
     _control: ControlServer | None = None
     _monitors: list[HostapdMonitor] = field(default_factory=list)
 
@@ -73,6 +76,8 @@ class Agent:
             self.start_foreign_agent()
         if cfg.proxy is not None:
             self.start_proxy()
+        if cfg.netconf is not None and self.datastore is not None:
+            await self._start_netconf()
         path = self.control_socket or (cfg.proxy.control_socket if cfg.proxy else None)
         if path:
             self._control = ControlServer(path, self.handle_control)
@@ -144,6 +149,40 @@ class Agent:
             monitor = HostapdMonitor(source.control_path, source.interface, self.client_event)
             monitor.start()
             self._monitors.append(monitor)
+
+    async def _start_netconf(self) -> None:
+        """The NETCONF server in front of the datastore; a session's end releases
+        its locks (RFC 6241 §7.5)."""
+        import os
+        from dataclasses import replace as _replace
+
+        from agent.netconf.errors import RpcError
+        from agent.netconf.operations import Operations
+        from agent.netconf.server import NetconfServer
+
+        settings = self.config.netconf
+        assert settings is not None
+        if not os.path.isabs(settings.host_key_file):
+            settings = _replace(settings, host_key_file=os.path.join(self.state_dir, settings.host_key_file))
+
+        def wrap(handler: Callable[[dict[str, Any]], dict[str, Any]]) -> Callable[[dict[str, Any]], dict[str, Any]]:
+            def call(given: dict[str, Any]) -> dict[str, Any]:
+                try:
+                    return handler(given)
+                except ControlError as exc:
+                    raise RpcError("operation-failed", str(exc)) from None
+
+            return call
+
+        operations = Operations(
+            self.datastore, rpc_handlers={name: wrap(fn) for name, fn in self.rpc_handlers().items()}
+        )
+        self.netconf_server = NetconfServer(
+            settings, operations.capabilities(), operations,
+            on_session_end=self.datastore.release_session,
+        )
+        await self.netconf_server.start()
+        self._netconf_operations = operations
 
     def _dispatch_sa_lookups(self) -> None:
         """Send the proxy's pending SA lookups to RADIUS; each outcome goes back
@@ -386,7 +425,10 @@ class Agent:
         return out
 
     def endpoints(self) -> dict[str, tuple[str, int]]:
-        return {name: runner.local_address for name, runner in self.runners.items()}
+        out = {name: runner.local_address for name, runner in self.runners.items()}
+        if self.netconf_server is not None:
+            out["netconf"] = (self.config.netconf.address, self.netconf_server.port)  # type: ignore[union-attr]
+        return out
 
     def counters(self) -> dict[str, dict[str, int]]:
         """This instant's counters, read from the engines (no copies)."""
@@ -418,6 +460,10 @@ class Agent:
             self.runners["proxy"].poke()
         for monitor in self._monitors:
             await monitor.stop()
+        if self.netconf_server is not None:
+            self.netconf_server.close()
+            await self.netconf_server.wait_closed()
+            self._netconf_operations.close()
         if self._control is not None:
             await self._control.close()
         for runner in self.runners.values():
