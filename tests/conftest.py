@@ -21,9 +21,18 @@ if str(ROOT) not in sys.path:
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
+def find_tool(name: str) -> str | None:
+    """An executable from the running interpreter's environment (a venv's bin/
+    is not on PATH when tests run as .venv/bin/python -m pytest), else PATH."""
+    beside = Path(sys.executable).parent / name
+    if beside.is_file() and os.access(beside, os.X_OK):
+        return str(beside)
+    return shutil.which(name)
+
+
 def require_tool(name: str) -> str:
     """Path of an external executable, or fail (CI) / skip (elsewhere)."""
-    path = shutil.which(name)
+    path = find_tool(name)
     if path is None:
         message = f"external tool {name!r} is not installed"
         if IN_CI:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -19,13 +18,13 @@ from pathlib import Path
 import pytest
 
 from agent.lab import _netconf
-from tests.conftest import IN_CI, ROOT
+from tests.conftest import IN_CI, ROOT, find_tool
 
 PLAYBOOK = ROOT / "examples" / "ansible" / "configure-proxy.yml"
 
 
 def test_playbook_configures_subnet_map_and_reads_state(tmp_path: Path) -> None:
-    ansible = shutil.which("ansible-playbook")
+    ansible = find_tool("ansible-playbook")
     if ansible is None:
         if IN_CI:
             pytest.fail("ansible-playbook is not installed (tools/setup.sh --test installs it)")

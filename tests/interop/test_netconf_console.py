@@ -5,7 +5,6 @@ item 6 smoke run)."""
 from __future__ import annotations
 
 import json
-import shutil
 import signal
 import subprocess
 import sys
@@ -14,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from agent.lab import NETCONF_USER, _netconf
-from tests.conftest import IN_CI, ROOT
+from tests.conftest import IN_CI, ROOT, find_tool
 
 NS = "urn:proxymip:params:xml:ns:yang:proxy-mobile-ip"
 
@@ -41,7 +40,7 @@ def agent_with_netconf(tmp_path: Path):  # type: ignore[no-untyped-def]
 
 
 def _console() -> str:
-    path = shutil.which("netconf-console2")
+    path = find_tool("netconf-console2")
     if path is None:
         if IN_CI:
             pytest.fail("netconf-console2 is not installed (pyproject test extras)")
