@@ -136,21 +136,34 @@ def _terminal(current: Any, names: NamePath, edit: Edit, schema: Schema,
     incoming = to_keyed(value, names, schema)
     if op is Operation.REPLACE or current is None:
         return incoming
-    return merge(current, incoming)
+    base = names[:-1] if names and names[-1] == "" else names
+    return merge(current, incoming, base, schema)
 
 
-def merge(current: Any, incoming: Any) -> Any:
+def merge(current: Any, incoming: Any, names: NamePath = (), schema: Schema | None = None) -> Any:
     """RFC 6241 §7.2 merge: containers and list entries recursively, leaf-lists
-    as a union, leaves replaced."""
+    as a union, leaves replaced. Creating a member of one case of a choice
+    removes the members of the other cases (RFC 7950 §7.9)."""
     if isinstance(current, Entries) and isinstance(incoming, Entries):
         out = Entries(current)
         for key, entry in incoming.items():
-            out[key] = merge(out[key], entry) if key in out else entry
+            out[key] = merge(out[key], entry, names, schema) if key in out else entry
         return out
     if isinstance(current, dict) and isinstance(incoming, dict):
         out_dict = dict(current)
+        if schema is not None:
+            for choice in schema.choices.get(names, ()):
+                for case in choice:
+                    if case & incoming.keys():
+                        for other in choice:
+                            if other is not case:
+                                for member in other:
+                                    out_dict.pop(member, None)
         for name, value in incoming.items():
-            out_dict[name] = merge(out_dict[name], value) if name in out_dict else value
+            child = (*names, name)
+            out_dict[name] = (
+                merge(out_dict[name], value, child, schema) if name in out_dict else value
+            )
         return out_dict
     if isinstance(current, list) and isinstance(incoming, list):
         return current + [v for v in incoming if v not in current]

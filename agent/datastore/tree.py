@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import libyang
+from _libyang import ffi, lib
 
 from agent.config.loader import MODULE_NAME, yang_dir
 from agent.datastore.errors import DatastoreError, ErrorTag
@@ -31,6 +32,9 @@ class Schema:
     #: List keys whose RFC 7951 encoding is a JSON number (8-32 bit integers).
     numeric_keys: dict[NamePath, frozenset[str]]
     leaf_lists: frozenset[NamePath]
+    #: For a container or list entry (by its path): the member names of each
+    #: case of each choice directly inside it (RFC 7950 §7.9).
+    choices: dict[NamePath, tuple[tuple[frozenset[str], ...], ...]]
     state: frozenset[NamePath]
     known: frozenset[NamePath]
 
@@ -42,15 +46,26 @@ class Schema:
             lists: dict[NamePath, tuple[str, ...]] = {}
             numeric: dict[NamePath, frozenset[str]] = {}
             leaf_lists: set[NamePath] = set()
+            choices: dict[NamePath, list[tuple[frozenset[str], ...]]] = {}
             state: set[NamePath] = set()
             known: set[NamePath] = set()
 
             def walk(node: Any, prefix: NamePath) -> None:
+                # libyang-python's children() and parent() step over choice
+                # and case nodes: read the case from the compiled node itself.
+                by_choice: dict[str, dict[str, set[str]]] = {}
+                for child in node.children():
+                    parent = child.cdata.parent
+                    if parent != ffi.NULL and parent.nodetype == lib.LYS_CASE:
+                        choice = ffi.string(parent.parent.name).decode()
+                        case = ffi.string(parent.name).decode()
+                        by_choice.setdefault(choice, {}).setdefault(case, set()).add(child.name())
+                for cases in by_choice.values():
+                    choices.setdefault(prefix, []).append(
+                        tuple(frozenset(members) for members in cases.values())
+                    )
                 for child in node.children():
                     keyword = child.keyword()
-                    if keyword in ("choice", "case"):
-                        walk(child, prefix)
-                        continue
                     path = (*prefix, child.name())
                     known.add(path)
                     if child.config_false():
@@ -69,7 +84,10 @@ class Schema:
                 if top.keyword() in ("container", "list"):
                     known.add((top.name(),))
                     walk(top, (top.name(),))
-            return cls(lists, numeric, frozenset(leaf_lists), frozenset(state), frozenset(known))
+            return cls(
+                lists, numeric, frozenset(leaf_lists),
+                {k: tuple(v) for k, v in choices.items()}, frozenset(state), frozenset(known),
+            )
         finally:
             context.destroy()
 

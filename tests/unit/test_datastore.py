@@ -444,12 +444,8 @@ def test_operations_that_write_need_a_value(ds: Datastore, operation: Operation)
     assert caught.value.tag is ErrorTag.MISSING_ELEMENT
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="RFC 7950 §7.9: creating a node of one case must delete the nodes of the "
-    "other cases; the datastore refuses the edit instead (known bug)",
-)
 def test_creating_a_case_replaces_the_other_case(base: Datastore) -> None:
+    """RFC 7950 §7.9: creating a node of one case deletes the other cases' nodes."""
     base.edit(RUNNING, [edit(MERGE, host("198.51.100.1", 256), {"key-ascii": "now ascii"})])
     assert member(base)["security"]["host"] == [
         {"address": "198.51.100.1", "spi": 256, "key-ascii": "now ascii"}
