@@ -345,6 +345,7 @@ class EditPlan:
         if node.is_key:
             return
         operation = node.effective
+        done: set[int] = set()
         if operation is None:
             self._check_level(node, path)
         elif node.is_root and node.schema.kind is NodeKind.LEAF_LIST:
@@ -359,11 +360,20 @@ class EditPlan:
             if not node.roots_below:
                 self.add(Edit(Operation.MERGE, path, node.value))
                 return
+            # Removals first: a merge that switches a choice to another case
+            # removes the old case's nodes (RFC 7950 §7.9), so a delete of
+            # them in the same request must come before it.
+            for child in node.children:
+                if child.is_root and not child.is_key and child.effective in _REMOVING:
+                    self.emit(child, (*path, self._step(child)))
+                    done.add(id(child))
             self._emit_split_merge(node, path)
         elif node.is_root:
             self.add(Edit(operation, path, _value(node)))
         created: dict[str, list[_Node]] = {}
         for child in node.children:
+            if id(child) in done:
+                continue
             if child.is_key or not (child.is_root or child.roots_below or child.effective is None):
                 continue
             if (child.is_root and child.effective is Operation.CREATE
