@@ -128,12 +128,26 @@ def _canonical(value: Any) -> str:
     return str(value)
 
 
+def _flat(node: dict[str, Any]) -> bool:
+    """A node whose members are all leaves (no container, list or leaf-list):
+    the common list entry, converted without recursion."""
+    for value in node.values():
+        if isinstance(value, (dict, list)):
+            return False
+    return True
+
+
 def to_keyed(value: Any, names: NamePath, schema: Schema) -> Any:
     """RFC 7951 JSON (lists as arrays) -> keyed tree below ``names``."""
     if names in schema.lists and isinstance(value, list):
         entries = Entries()
+        key_of = schema.key_of
+        entry_names = names + ("",)
         for entry in value:
-            entries[schema.key_of(names, entry)] = to_keyed(entry, names + ("",), schema)
+            if isinstance(entry, dict) and _flat(entry) and not any(":" in k for k in entry):
+                entries[key_of(names, entry)] = dict(entry)
+            else:
+                entries[key_of(names, entry)] = to_keyed(entry, entry_names, schema)
         return entries
     if isinstance(value, dict):
         base = names[:-1] if names and names[-1] == "" else names
@@ -146,10 +160,13 @@ def _local(member: str) -> str:
 
 
 def to_json(value: Any) -> Any:
-    """Keyed tree -> RFC 7951 JSON (lists as arrays, in user order)."""
+    """Keyed tree -> RFC 7951 JSON (lists as arrays, in user order). Trees are
+    never modified in place, so leaf-only nodes are shared, not copied."""
     if isinstance(value, Entries):
-        return [to_json(entry) for entry in value.values()]
+        return [entry if _flat(entry) else to_json(entry) for entry in value.values()]
     if isinstance(value, dict):
+        if _flat(value):
+            return value
         return {k: to_json(v) for k, v in value.items()}
     return value
 
