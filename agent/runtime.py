@@ -151,12 +151,18 @@ class Agent:
             self._monitors.append(monitor)
 
     async def _start_netconf(self) -> None:
-        """The NETCONF server in front of the datastore; a session's end releases
-        its locks (RFC 6241 §7.5)."""
+        """The NETCONF server in front of the datastore: a session's end rolls
+        back its unconfirmed confirmed commit (RFC 6241 §8.4.1), then releases
+        its locks (§7.5); the engines' notifications, as the datastore
+        publishes them, go to subscribed sessions (RFC 5277); the server's
+        sessions and statistics feed /netconf-state (RFC 6022)."""
         import os
         from dataclasses import replace as _replace
 
+        from agent.netconf.confirmed_commit import ConfirmedCommits
         from agent.netconf.errors import RpcError
+        from agent.netconf.loop_timer import LoopTimer
+        from agent.netconf.notifications import NotificationFeed
         from agent.netconf.operations import Operations
         from agent.netconf.server import NetconfServer
 
@@ -174,15 +180,42 @@ class Agent:
 
             return call
 
+        datastore = self.datastore
+        confirmed_commits = ConfirmedCommits(datastore, clock=self.clock)
+        commit_timer = LoopTimer(confirmed_commits, clock=self.clock)
+        confirmed_commits.on_timer_change = commit_timer.rearm
+
+        def server_state() -> Any:
+            return server.state()
+
         operations = Operations(
-            self.datastore, rpc_handlers={name: wrap(fn) for name, fn in self.rpc_handlers().items()}
+            datastore, rpc_handlers={name: wrap(fn) for name, fn in self.rpc_handlers().items()},
+            confirmed_commits=confirmed_commits, notifications=True,
+            netconf_state=server_state, clock=self.clock,
         )
-        self.netconf_server = NetconfServer(
+
+        def session_ended(session_id: int) -> None:
+            confirmed_commits.session_ended(session_id)
+            datastore.release_session(session_id)
+
+        server = NetconfServer(
             settings, operations.capabilities(), operations,
-            on_session_end=self.datastore.release_session,
+            on_session_end=session_ended, clock=self.clock,
         )
-        await self.netconf_server.start()
+        feed = NotificationFeed(operations.codec, server.notify,
+                                wanted=lambda: server.has_subscribers)
+        unsubscribe = datastore.subscribe_notifications(feed)
+        try:
+            await server.start()
+        except BaseException:
+            unsubscribe()
+            commit_timer.close()
+            operations.close()
+            raise
+        self.netconf_server = server
         self._netconf_operations = operations
+        self._netconf_confirmed_commits = confirmed_commits
+        self._netconf_stop = (unsubscribe, commit_timer.close)
 
     def _dispatch_sa_lookups(self) -> None:
         """Send the proxy's pending SA lookups to RADIUS; each outcome goes back
@@ -461,8 +494,12 @@ class Agent:
         for monitor in self._monitors:
             await monitor.stop()
         if self.netconf_server is not None:
+            for stop in self._netconf_stop:
+                stop()
             self.netconf_server.close()
             await self.netconf_server.wait_closed()
+            # RFC 6241 §8.4.1: an unconfirmed commit does not survive a restart.
+            self._netconf_confirmed_commits.shutdown()
             self._netconf_operations.close()
         if self._control is not None:
             await self._control.close()

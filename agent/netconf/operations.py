@@ -1,5 +1,6 @@
-"""The NETCONF operations (RFC 6241 §7, RFC 6022 §3.1 get-schema, RFC 6243
-with-defaults) and the module's own RPCs, on the datastore.
+"""The NETCONF operations (RFC 6241 §7, §8.4 confirmed commit, RFC 6022 §3.1
+get-schema and §2 /netconf-state, RFC 6243 with-defaults) and the module's own
+RPCs, on the datastore.
 
 ``Operations`` is the session's handler: ``handler(rpc_child, session)`` gets
 the operation element inside ``<rpc>`` and returns the content of
@@ -12,12 +13,21 @@ Reads go JSON -> XML through libyang (``xmldata``), then through
 ``_readable`` (the one place every read result passes: NACM, RFC 8341 §3.4.5,
 goes there), then through the subtree filter (``subtree``). Writes go XML ->
 edits (``editconfig``) -> one datastore transaction.
+
+Optional parts, each announced in :meth:`Operations.capabilities` only when
+wired: ``confirmed_commits`` (:confirmed-commit:1.1, the state lives in
+``agent.netconf.confirmed_commit``), ``notifications`` (:notification: and
+:interleave:; <create-subscription> itself is the session's), and
+``netconf_state`` (the transport's sessions and statistics for RFC 6022's
+``/netconf-state``, which <get> always carries with capabilities, datastores
+and schemas).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Protocol
@@ -36,16 +46,28 @@ from agent.datastore.store import (
     _config_error,  # the datastore's one mapping of validation errors
 )
 from agent.datastore.tree import to_json
+from agent.netconf.confirmed_commit import (
+    DEFAULT_CONFIRM_TIMEOUT,
+    CommitRequest,
+    ConfirmedCommits,
+)
 from agent.netconf.editconfig import ConfigReader
 from agent.netconf.errors import BASE_NS, RpcError, from_datastore
+from agent.netconf.monitoring import (
+    LIST_KEYS,
+    MONITORING_NS,  # RFC 6022 §2: get-schema lives in the monitoring namespace
+    MONITORING_REVISION,
+    GlobalLock,
+    SchemaRecord,
+    ServerState,
+    netconf_state,
+    selects_netconf_state,
+)
+from agent.netconf.notifications import INTERLEAVE_1_0, NOTIFICATION_1_0
 from agent.netconf.subtree import apply_filter, wanted_members
 from agent.netconf.xmldata import DataCodec
 
 log = logging.getLogger(__name__)
-
-#: RFC 6022 §2: get-schema lives in the monitoring module's namespace.
-MONITORING_NS = "urn:ietf:params:xml:ns:yang:ietf-netconf-monitoring"
-MONITORING_REVISION = "2010-10-04"
 #: RFC 6243 §4.5.1: the with-defaults parameter's namespace.
 WITH_DEFAULTS_NS = "urn:ietf:params:xml:ns:yang:ietf-netconf-with-defaults"
 
@@ -78,16 +100,30 @@ class SessionInfo(Protocol):
 class Operations:
     """The operations on one datastore. ``rpc_handlers`` run the module's RPCs
     (name -> function of the RFC 7951 JSON input, returning the output's
-    content or None); ``yang_dir`` holds the module (the datastore's)."""
+    content or None); ``yang_dir`` holds the module (the datastore's).
+    ``confirmed_commits`` enables RFC 6241 §8.4 (its datastore must be this
+    one); ``notifications`` announces RFC 5277 (the server must feed the
+    sessions); ``netconf_state()`` returns the transport's sessions and
+    statistics (RFC 6022); ``clock`` (POSIX seconds) dates locks."""
 
     def __init__(self, datastore: Datastore, *,
                  rpc_handlers: Mapping[str, RpcHandler] | None = None,
-                 yang_dir: Path | None = None) -> None:
+                 yang_dir: Path | None = None,
+                 confirmed_commits: ConfirmedCommits | None = None,
+                 notifications: bool = False,
+                 netconf_state: Callable[[], ServerState] | None = None,
+                 clock: Callable[[], float] = time.time) -> None:
         self._datastore = datastore
         self._rpc_handlers = dict(rpc_handlers or {})
         self._codec = DataCodec(yang_dir or default_yang_dir())
         self._reader = ConfigReader(self._codec)
         self._validator: Validator | None = None
+        self._confirmed = confirmed_commits
+        self._notifications = notifications
+        self._netconf_state = netconf_state
+        self._clock = clock
+        #: datastore -> (session, when) of the locks taken here (RFC 6022 locked-time).
+        self._locked_at: dict[str, tuple[int, float]] = {}
         base: dict[str, Callable[[etree._Element, SessionInfo], list[etree._Element]]] = {
             "get": self._get,
             "get-config": self._get_config,
@@ -100,8 +136,15 @@ class Operations:
             "discard-changes": self._discard_changes,
             "validate": self._validate,
         }
+        if confirmed_commits is not None:
+            base["cancel-commit"] = self._cancel_commit
         self._operations = {(BASE_NS, name): op for name, op in base.items()}
         self._operations[(MONITORING_NS, "get-schema")] = self._get_schema
+
+    @property
+    def codec(self) -> DataCodec:
+        """The libyang codec (the notification feed converts with it too)."""
+        return self._codec
 
     def close(self) -> None:
         self._codec.close()
@@ -112,7 +155,7 @@ class Operations:
         """The server's <hello> capabilities (RFC 6241 §8)."""
         module = (f"{self._codec.namespace}?module={self._codec.module_name}"
                   + (f"&revision={self._codec.revision}" if self._codec.revision else ""))
-        return [
+        capabilities = [
             BASE_1_0,
             BASE_1_1,
             CAPABILITY + "writable-running:1.0",
@@ -124,6 +167,11 @@ class Operations:
             module,
             f"{MONITORING_NS}?module=ietf-netconf-monitoring&revision={MONITORING_REVISION}",
         ]
+        if self._confirmed is not None:
+            capabilities.append(CAPABILITY + "confirmed-commit:1.1")  # RFC 6241 §8.4.3
+        if self._notifications:
+            capabilities += [NOTIFICATION_1_0, INTERLEAVE_1_0]  # RFC 5277 §3.1, §6.3
+        return capabilities
 
     # -- dispatch ------------------------------------------------------------------
 
@@ -170,7 +218,26 @@ class Operations:
         if wanted is None or wanted & state_members:
             live = self._datastore.get_operational().get(TOP_MEMBER, {})
             content.update((k, v) for k, v in live.items() if k in state_members)
-        return [self._read_result(content, wanted, filter_element, mode, session, source=None)]
+        extra = [self._monitoring()] if selects_netconf_state(filter_element) else []
+        return [self._read_result(content, wanted, filter_element, mode, session, source=None,
+                                  extra=extra)]
+
+    def _monitoring(self) -> etree._Element:
+        """RFC 6022 §2: /netconf-state."""
+        locks: dict[str, GlobalLock | None] = {}
+        for name in _DATASTORES:
+            holder = self._datastore.lock_holder(name)
+            if holder is None:
+                locks[name] = None
+                continue
+            recorded = self._locked_at.get(name)
+            when = recorded[1] if recorded is not None and recorded[0] == holder else self._clock()
+            locks[name] = GlobalLock(holder, when)
+        schema = SchemaRecord(self._codec.module_name, self._codec.revision or "",
+                              self._codec.namespace)
+        return netconf_state(capabilities=self.capabilities(), datastores=locks,
+                             schemas=[schema],
+                             server=self._netconf_state() if self._netconf_state else None)
 
     def _get_config(self, element: etree._Element, session: SessionInfo) -> list[etree._Element]:
         """RFC 6241 §7.1, with RFC 6243 with-defaults."""
@@ -192,14 +259,22 @@ class Operations:
 
     def _read_result(self, content: dict[str, Any], wanted: set[str] | None,
                      filter_element: etree._Element | None, mode: str, session: SessionInfo,
-                     *, source: str | None) -> etree._Element:
+                     *, source: str | None,
+                     extra: list[etree._Element] | None = None) -> etree._Element:
+        """``<data>``: the module's ``content`` and the ``extra`` top-level
+        nodes of other modules, through the filter."""
         if wanted is not None:
             content = {k: v for k, v in content.items() if k in wanted}
         content = self._readable(content, session=session, source=source)
         data = self._codec.to_data({TOP_MEMBER: content} if content else {}, trim=mode == "trim")
+        for element in extra or ():
+            data.append(element)
         if filter_element is not None:
-            data = apply_filter(data, filter_element, keys_of=self._codec.list_keys)
+            data = apply_filter(data, filter_element, keys_of=self._list_keys)
         return data
+
+    def _list_keys(self, names: tuple[str, ...]) -> tuple[str, ...]:
+        return LIST_KEYS.get(names) or self._codec.list_keys(names)
 
     def _readable(self, content: dict[str, Any], *, session: SessionInfo,
                   source: str | None) -> dict[str, Any]:
@@ -274,10 +349,18 @@ class Operations:
         return []
 
     def _lock(self, element: etree._Element, session: SessionInfo) -> list[etree._Element]:
-        """RFC 6241 §7.5: lock-denied names the holder's session-id."""
+        """RFC 6241 §7.5: lock-denied names the holder's session-id; running
+        cannot be locked while another session's confirmed commit is pending
+        (0 names a persistent one, which no session holds)."""
         params = _parameters(element, {"target": BASE_NS})
         target = _datastore_name(_required(params, "target", element), _DATASTORES)
+        if target == RUNNING and self._confirmed is not None:
+            holder = self._confirmed.lock_conflict(session.session_id)
+            if holder is not None:
+                raise RpcError("lock-denied", "a confirmed commit is pending",
+                               error_type="protocol", info={"session-id": str(holder)})
         self._datastore.lock(target, session.session_id)
+        self._locked_at[target] = (session.session_id, self._clock())
         return []
 
     def _unlock(self, element: etree._Element, session: SessionInfo) -> list[etree._Element]:
@@ -288,9 +371,39 @@ class Operations:
         return []
 
     def _commit(self, element: etree._Element, session: SessionInfo) -> list[etree._Element]:
-        """RFC 6241 §8.3.4.1 (no confirmed commit: :confirmed-commit is not offered)."""
-        _parameters(element, {})
-        self._datastore.commit(session=session.session_id)
+        """RFC 6241 §8.3.4.1, and §8.4.5.1 when :confirmed-commit is offered.
+
+        ``confirm-timeout`` without ``<confirmed/>`` is accepted and means
+        nothing (the leaf has a default, so it is always there in the
+        model); ``persist`` without it is refused: the client would believe it
+        made a persistent confirmed commit."""
+        if self._confirmed is None:
+            _parameters(element, {})
+            self._datastore.commit(session=session.session_id)
+            return []
+        params = _parameters(element, {"confirmed": BASE_NS, "confirm-timeout": BASE_NS,
+                                       "persist": BASE_NS, "persist-id": BASE_NS})
+        confirmed = "confirmed" in params
+        if confirmed:
+            _empty(params["confirmed"])
+        elif "persist" in params:
+            raise RpcError("missing-element", "persist needs <confirmed/>", error_type="protocol",
+                           info={"bad-element": "confirmed"})
+        request = CommitRequest(
+            confirmed=confirmed,
+            confirm_timeout=_confirm_timeout(params.get("confirm-timeout")),
+            persist=_string(params.get("persist")),
+            persist_id=_string(params.get("persist-id")))
+        self._confirmed.commit(request, session=session.session_id)
+        return []
+
+    def _cancel_commit(self, element: etree._Element,
+                       session: SessionInfo) -> list[etree._Element]:
+        """RFC 6241 §8.4.4.1."""
+        assert self._confirmed is not None
+        params = _parameters(element, {"persist-id": BASE_NS})
+        self._confirmed.cancel(persist_id=_string(params.get("persist-id")),
+                               session=session.session_id)
         return []
 
     def _discard_changes(self, element: etree._Element,
@@ -477,6 +590,30 @@ def _check_format(param: etree._Element) -> None:
     if name != "yang" or namespace != MONITORING_NS:
         raise RpcError("invalid-value", f"format {text!r} is not served (only yang)",
                        info={"bad-element": "format"})
+
+
+def _empty(param: etree._Element) -> None:
+    """A leaf of type empty (RFC 7950 §9.11)."""
+    if (param.text or "").strip() or any(isinstance(c.tag, str) for c in param):
+        name = etree.QName(param).localname
+        raise RpcError("invalid-value", f"<{name}> takes no value", error_type="protocol",
+                       info={"bad-element": name})
+
+
+def _string(param: etree._Element | None) -> str | None:
+    """A string leaf's value, exactly as sent (a persist token may hold spaces)."""
+    return None if param is None else (param.text or "")
+
+
+def _confirm_timeout(param: etree._Element | None) -> int:
+    """RFC 6241 §8.4.5.1: uint32, 1..max, seconds; default 600."""
+    if param is None:
+        return DEFAULT_CONFIRM_TIMEOUT
+    text = (param.text or "").strip()
+    if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= 0xFFFFFFFF:
+        raise RpcError("invalid-value", f"confirm-timeout {text!r} is not 1..4294967295 seconds",
+                       error_type="protocol", info={"bad-element": "confirm-timeout"})
+    return int(text)
 
 
 def _url_not_supported() -> RpcError:

@@ -17,7 +17,17 @@ Per connection it also enforces what only the transport can see:
 * every session end, whatever the cause (close-session, kill-session,
   connection loss, idle timeout, server close), calls
   ``on_session_end(session_id)`` exactly once, so the datastore can release
-  the session's locks (RFC 6241 §7.5, §7.9).
+  the session's locks (RFC 6241 §7.5, §7.9) and an unconfirmed confirmed
+  commit of the session can roll back (§8.4.1).
+* notifications (RFC 5277): :meth:`NetconfServer.notify` offers one
+  <notification> to every session (each keeps it if its subscription
+  selects it) and writes what each has queued, outside any request; a
+  session whose client stops reading keeps queueing (bounded, oldest dropped:
+  see ``agent.netconf.session``) and resumes when the SSH channel drains, so
+  a slow subscriber never blocks the agent or the other sessions.
+* monitoring (RFC 6022): :meth:`NetconfServer.state` gives the sessions
+  (user, client address, login time, counters) and the statistics since
+  start.
 
 Passwords are checked against crypt(3) SHA-crypt hashes (``$5$`` SHA-256,
 ``$6$`` SHA-512, Drepper's specification) implemented here on ``hashlib``:
@@ -34,12 +44,22 @@ import hmac
 import logging
 import os
 import stat
+import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 import asyncssh
+from lxml import etree
 
-from agent.netconf.session import Handler, NetconfSession
+from agent.netconf.monitoring import ServerState, SessionRecord, Statistics
+from agent.netconf.session import (
+    DEFAULT_MAX_PENDING_NOTIFICATIONS,
+    CloseReason,
+    Handler,
+    NetconfSession,
+    SessionCounters,
+)
 from agent.netconf.settings import NetconfSettings
 
 logger = logging.getLogger(__name__)
@@ -48,15 +68,35 @@ logger = logging.getLogger(__name__)
 NETCONF_SUBSYSTEM = "netconf"
 
 
+@dataclass
+class _Totals:
+    """RFC 6022 statistics kept by the server (the rest are summed over sessions)."""
+
+    in_sessions: int = 0
+    in_bad_hellos: int = 0
+    dropped_sessions: int = 0
+
+
 class NetconfServer:
-    """Listens for NETCONF/SSH clients; one :class:`NetconfSession` per channel."""
+    """Listens for NETCONF/SSH clients; one :class:`NetconfSession` per channel.
+    ``clock`` (POSIX seconds) dates logins and the start (RFC 6022) and judges
+    RFC 5277 start times; ``max_pending_notifications`` bounds each session's
+    queue of unsent notifications."""
 
     def __init__(self, settings: NetconfSettings, capabilities: Sequence[str], handler: Handler,
-                 *, on_session_end: Callable[[int], None] | None = None) -> None:
+                 *, on_session_end: Callable[[int], None] | None = None,
+                 clock: Callable[[], float] = time.time,
+                 max_pending_notifications: int = DEFAULT_MAX_PENDING_NOTIFICATIONS) -> None:
         self.settings = settings
         self.capabilities = tuple(capabilities)
         self.handler = handler
         self._on_session_end = on_session_end
+        self._clock = clock
+        self._max_pending_notifications = max_pending_notifications
+        self._start_time = clock()
+        self._totals = _Totals()
+        #: Counters of the sessions that ended.
+        self._ended = SessionCounters()
         self._users = {user.name: user for user in settings.users}
         self._authorized_keys: dict[str, asyncssh.SSHAuthorizedKeys] = {}
         self._listener: asyncssh.SSHAcceptor | None = None
@@ -69,6 +109,53 @@ class NetconfServer:
     @property
     def session_ids(self) -> list[int]:
         return sorted(self._sessions)
+
+    # -- notifications (RFC 5277) ------------------------------------------------
+
+    @property
+    def has_subscribers(self) -> bool:
+        """Whether any session holds a subscription (else a notification
+        need not even be converted)."""
+        return any(channel.subscribed for channel in self._sessions.values())
+
+    def notify(self, message: etree._Element) -> None:
+        """Offer one <notification> to every session and write what can be
+        written now. Call on the server's event loop."""
+        for channel in list(self._sessions.values()):
+            channel.notify(message)
+
+    def session_counters(self, session_id: int) -> SessionCounters | None:
+        """One live session's counters (with the notifications it dropped)."""
+        channel = self._sessions.get(session_id)
+        return channel.counters if channel is not None else None
+
+    def pending_notifications(self, session_id: int) -> int:
+        """Notifications queued for one session and not yet written."""
+        channel = self._sessions.get(session_id)
+        session = channel.session if channel is not None else None
+        return session.pending_notifications if session is not None else 0
+
+    # -- monitoring (RFC 6022) --------------------------------------------------
+
+    def state(self) -> ServerState:
+        """The established sessions and the statistics since start."""
+        sessions = []
+        totals = SessionCounters(**{f.name: getattr(self._ended, f.name)
+                                    for f in fields(SessionCounters)})
+        for session_id in sorted(self._sessions):
+            channel = self._sessions[session_id]
+            for field in fields(SessionCounters):
+                setattr(totals, field.name,
+                        getattr(totals, field.name) + getattr(channel.counters, field.name))
+            record = channel.record()
+            if record is not None:
+                sessions.append(record)
+        statistics = Statistics(
+            netconf_start_time=self._start_time, in_bad_hellos=self._totals.in_bad_hellos,
+            in_sessions=self._totals.in_sessions, dropped_sessions=self._totals.dropped_sessions,
+            in_rpcs=totals.in_rpcs, in_bad_rpcs=totals.in_bad_rpcs,
+            out_rpc_errors=totals.out_rpc_errors, out_notifications=totals.out_notifications)
+        return ServerState(tuple(sessions), statistics)
 
     async def start(self) -> None:
         for user in self.settings.users:
@@ -126,10 +213,26 @@ class NetconfServer:
         self._sessions[session_id] = channel
         return session_id
 
+    def _session_started(self) -> None:
+        # RFC 6022: in-sessions counts every <hello> with a session-id sent.
+        self._totals.in_sessions += 1
+
     def _session_ended(self, session_id: int) -> None:
-        if self._sessions.pop(session_id, None) is None:
+        channel = self._sessions.pop(session_id, None)
+        if channel is None:
             return
         logger.info("netconf session %d ended", session_id)
+        session = channel.session
+        if session is not None:
+            for field in fields(SessionCounters):
+                setattr(self._ended, field.name,
+                        getattr(self._ended, field.name) + getattr(session.counters, field.name))
+            if session.close_reason is CloseReason.BAD_HELLO:
+                self._totals.in_bad_hellos += 1
+            elif (session.was_established and not channel.killed
+                  and session.close_reason is not CloseReason.CLOSE_SESSION):
+                # RFC 6022: abnormal ends; not close-session, not kill-session.
+                self._totals.dropped_sessions += 1
         if self._on_session_end is not None:
             try:
                 self._on_session_end(session_id)
@@ -142,6 +245,7 @@ class NetconfServer:
         channel = self._sessions.get(session_id)
         if channel is None:
             return False
+        channel.killed = True
         channel.end_session()
         channel.close_connection()
         return True
@@ -156,12 +260,15 @@ class _SshConnection(asyncssh.SSHServer):
         self._idle_timer: asyncio.TimerHandle | None = None
         self._channels: set[_NetconfChannel] = set()
         self.peer = "?"
+        #: The client's address (RFC 6022 source-host), when known.
+        self.host: str | None = None
 
     def connection_made(self, conn: asyncssh.SSHServerConnection) -> None:
         self._conn = conn
         self._server._connections.add(self)
         peer = conn.get_extra_info("peername")
         self.peer = f"{peer[0]}:{peer[1]}" if peer else "?"
+        self.host = str(peer[0]) if peer else None
         self.touch()
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -239,6 +346,61 @@ class _NetconfChannel(asyncssh.SSHServerSession[bytes]):
         self._connection = connection
         self._chan: asyncssh.SSHServerChannel[bytes] | None = None
         self._session: NetconfSession | None = None
+        self._writing_paused = False
+        self._login_time: float | None = None
+        #: Ended by another session's <kill-session> (RFC 6022 dropped-sessions).
+        self.killed = False
+
+    @property
+    def session(self) -> NetconfSession | None:
+        return self._session
+
+    @property
+    def counters(self) -> SessionCounters:
+        return self._session.counters if self._session is not None else SessionCounters()
+
+    @property
+    def subscribed(self) -> bool:
+        return self._session is not None and self._session.subscription is not None
+
+    def record(self) -> SessionRecord | None:
+        """This session for /netconf-state/sessions, once established."""
+        session = self._session
+        if session is None or session.closed or not session.was_established \
+                or self._login_time is None:
+            return None
+        counters = session.counters
+        return SessionRecord(
+            session_id=session.session_id, username=session.username,
+            source_host=self._connection.host, login_time=self._login_time,
+            in_rpcs=counters.in_rpcs, in_bad_rpcs=counters.in_bad_rpcs,
+            out_rpc_errors=counters.out_rpc_errors,
+            out_notifications=counters.out_notifications)
+
+    def notify(self, message: etree._Element) -> None:
+        if self._session is None or self._session.closed:
+            return
+        self._session.notify(message)
+        self._flush_notifications()
+
+    def _flush_notifications(self) -> None:
+        """Write queued notifications until the channel pushes back
+        (pause_writing is called from inside write when it does)."""
+        session, chan = self._session, self._chan
+        if session is None or chan is None:
+            return
+        wrote = False
+        while not self._writing_paused and not session.closed:
+            frame = session.next_notification()
+            if frame is None:
+                break
+            try:
+                chan.write(frame)
+            except OSError:  # the channel is closing: the session ends with it
+                break
+            wrote = True
+        if wrote:
+            self._connection.touch()  # data our way: the connection is not idle
 
     def connection_made(self, chan: asyncssh.SSHServerChannel[bytes]) -> None:
         self._chan = chan
@@ -266,7 +428,8 @@ class _NetconfChannel(asyncssh.SSHServerSession[bytes]):
             session_id, self._server.capabilities, self._server.handler,
             username=self._chan.get_extra_info("username"),
             max_message_size=self._server.settings.max_message_size,
-            on_kill_request=self._server._kill)
+            on_kill_request=self._server._kill, clock=self._server._clock,
+            max_pending_notifications=self._server._max_pending_notifications)
         self._connection.session_opened(self)
         return True
 
@@ -274,6 +437,8 @@ class _NetconfChannel(asyncssh.SSHServerSession[bytes]):
         assert self._chan is not None and self._session is not None
         logger.info("netconf session %d started for %s from %s", self._session.session_id,
                     self._session.username, self._connection.peer)
+        self._login_time = self._server._clock()
+        self._server._session_started()
         self._chan.write(self._session.start())
 
     def data_received(self, data: bytes, datatype: int | None) -> None:
@@ -291,13 +456,17 @@ class _NetconfChannel(asyncssh.SSHServerSession[bytes]):
         return False  # close the channel
 
     def pause_writing(self) -> None:
-        # The client is not reading our replies: stop reading its requests.
+        # The client is not reading our replies: stop reading its requests;
+        # notifications wait in the session's bounded queue.
+        self._writing_paused = True
         if self._chan is not None:
             self._chan.pause_reading()
 
     def resume_writing(self) -> None:
+        self._writing_paused = False
         if self._chan is not None:
             self._chan.resume_reading()
+        self._flush_notifications()
 
     def connection_lost(self, exc: Exception | None) -> None:
         # The channel is fully closed here, so queued replies were flushed.

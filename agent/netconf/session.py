@@ -27,12 +27,31 @@ resynchronise; ending the session also releases its locks):
 
 Errors inside a well-formed <rpc> (no message-id, not exactly one operation)
 are ordinary <rpc-error> replies and the session continues.
+
+Notifications (RFC 5277): when the server offers :notification:, the session
+itself answers <create-subscription> (one subscription per session, ending
+with it) and :meth:`NetconfSession.notify` queues the encoded <notification>s
+the subscription selects; the adapter writes them whenever it can
+(:meth:`NetconfSession.next_notification`), between replies and outside any
+request (:interleave:, RFC 5277 §6). The queue is bounded: a subscriber that
+does not read loses its *oldest* notifications, counted in
+``counters.dropped_notifications`` and logged, rather than the session being
+closed: closing it would also end its locks and roll back its unconfirmed
+confirmed commit (RFC 6241 §8.4.1) because its reader is slow, and a
+management station that falls behind would rather see the latest events.
+
+Counters are those of RFC 6022 (``/netconf-state/sessions/session``):
+``in_rpcs`` counts <rpc>s that reached an operation, ``in_bad_rpcs`` every
+message that was not a correct <rpc> (malformed XML, framing, no message-id,
+not exactly one operation), ``out_rpc_errors`` the replies carrying an
+<rpc-error>, ``out_notifications`` the notifications handed to the adapter.
 """
 
 from __future__ import annotations
 
 import enum
 import logging
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -40,6 +59,12 @@ from lxml import etree
 
 from agent.netconf.errors import BASE_NS, RpcError
 from agent.netconf.framing import Framer, FramingError, FramingMode, FramingReason
+from agent.netconf.notifications import (
+    NOTIFICATION_1_0,
+    NOTIFICATION_NS,
+    Subscription,
+    parse_create_subscription,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -48,6 +73,9 @@ BASE_1_0 = "urn:ietf:params:netconf:base:1.0"
 BASE_1_1 = "urn:ietf:params:netconf:base:1.1"
 _BASE_CAPABILITIES = frozenset((BASE_1_0, BASE_1_1))
 _Q = f"{{{BASE_NS}}}"
+_CREATE_SUBSCRIPTION = f"{{{NOTIFICATION_NS}}}create-subscription"
+#: Encoded notifications a session keeps for a client that is not reading.
+DEFAULT_MAX_PENDING_NOTIFICATIONS = 1024
 
 
 class SessionState(enum.Enum):
@@ -73,6 +101,18 @@ class SessionInfo:
     username: str | None = None
     #: The client's capabilities from its <hello> (empty before it).
     capabilities: tuple[str, ...] = ()
+
+
+@dataclass
+class SessionCounters:
+    """RFC 6022 §2 session counters (zero-based-counter32 on the wire), plus
+    the notifications dropped for a subscriber that did not read."""
+
+    in_rpcs: int = 0
+    in_bad_rpcs: int = 0
+    out_rpc_errors: int = 0
+    out_notifications: int = 0
+    dropped_notifications: int = 0
 
 
 #: Runs one operation: given the single child of <rpc>, returns the content of
@@ -107,17 +147,26 @@ class NetconfSession:
     :meth:`receive_data` call must still be written, then the transport closed.
     ``on_kill_request(session_id)`` asks the server to end another session
     (RFC 6241 §7.9) and returns False when there is no such session.
+    ``clock`` (POSIX seconds) is read only to refuse a <create-subscription>
+    ``startTime`` in the future (RFC 5277 §2.1.1); without it that case gets
+    the replay-not-supported error like any other ``startTime``.
+    ``max_pending_notifications`` bounds the notifications queued for a
+    client that is not reading (the oldest go first).
     """
 
     def __init__(self, session_id: int, capabilities: Sequence[str], handler: Handler, *,
                  max_message_size: int, username: str | None = None,
                  on_close_request: Callable[[CloseReason], None] | None = None,
-                 on_kill_request: Callable[[int], bool] | None = None) -> None:
+                 on_kill_request: Callable[[int], bool] | None = None,
+                 clock: Callable[[], float] | None = None,
+                 max_pending_notifications: int = DEFAULT_MAX_PENDING_NOTIFICATIONS) -> None:
         # RFC 6241 session-id-type: uint32, 1..4294967295.
         if not 1 <= session_id <= 0xFFFFFFFF:
             raise ValueError(f"session-id {session_id} outside 1..4294967295")
         if not _BASE_CAPABILITIES.intersection(capabilities):
             raise ValueError("server capabilities must include base:1.0 or base:1.1")
+        if max_pending_notifications < 1:
+            raise ValueError("max_pending_notifications must be positive")
         self.session_id = session_id
         self.capabilities = tuple(capabilities)
         self.username = username
@@ -130,6 +179,12 @@ class NetconfSession:
         self._started = False
         self._info = SessionInfo(session_id, username)
         self._close_after_reply = False
+        self._clock = clock
+        self._was_established = False
+        self._subscription: Subscription | None = None
+        self._pending: deque[bytes] = deque()
+        self._max_pending = max_pending_notifications
+        self.counters = SessionCounters()
         self.close_reason: CloseReason | None = None
 
     @property
@@ -147,6 +202,21 @@ class NetconfSession:
     @property
     def closed(self) -> bool:
         return self._state is SessionState.CLOSED
+
+    @property
+    def was_established(self) -> bool:
+        """True once the <hello> exchange succeeded (stays True after close)."""
+        return self._was_established
+
+    @property
+    def subscription(self) -> Subscription | None:
+        """The RFC 5277 subscription; None before one, and after the session
+        ended (a subscription never outlives its session, §2.1.1)."""
+        return self._subscription
+
+    @property
+    def pending_notifications(self) -> int:
+        return len(self._pending)
 
     # -- input --------------------------------------------------------------
 
@@ -189,6 +259,39 @@ class NetconfSession:
         session, server shutdown). No callback is made."""
         if self._state is not SessionState.CLOSED:
             self._state = SessionState.CLOSED
+        self._end_subscription()
+
+    # -- notifications (RFC 5277) ----------------------------------------------
+
+    def notify(self, message: etree._Element) -> None:
+        """Offer one <notification> (shared by every session: never modified).
+        Queued, encoded, when this session subscribes and its filter selects
+        something; else ignored. A full queue loses its oldest entry."""
+        if self._state is not SessionState.ESTABLISHED or self._subscription is None:
+            return
+        selected = self._subscription.select(message)
+        if selected is None:
+            return
+        if len(self._pending) >= self._max_pending:
+            self._pending.popleft()
+            self.counters.dropped_notifications += 1
+            if self.counters.dropped_notifications == 1 or \
+                    self.counters.dropped_notifications % self._max_pending == 0:
+                logger.warning("netconf session %d is not reading its notifications: "
+                               "%d dropped so far (oldest first)", self.session_id,
+                               self.counters.dropped_notifications)
+        self._pending.append(self._framer.encode(_serialize(selected)))
+
+    def next_notification(self) -> bytes | None:
+        """The next queued notification frame to write, or None."""
+        if not self._pending:
+            return None
+        self.counters.out_notifications += 1
+        return self._pending.popleft()
+
+    def _end_subscription(self) -> None:
+        self._subscription = None
+        self._pending.clear()
 
     def encode_message(self, message: etree._Element) -> bytes:
         """Frame a server-originated message (e.g. a RFC 5277 <notification>)."""
@@ -223,6 +326,7 @@ class NetconfSession:
             return
         self._info = SessionInfo(self.session_id, self.username, client_capabilities)
         self._state = SessionState.ESTABLISHED
+        self._was_established = True
         if BASE_1_1 in common:
             # RFC 6242 §4.1: chunked framing for every message after the hellos.
             self._framer.mode = FramingMode.CHUNKED
@@ -237,23 +341,36 @@ class NetconfSession:
             if rpc.tag != _Q + "rpc":
                 raise _Malformed(f"expected <rpc>, got {rpc.tag}")
         except _Malformed as exc:
+            self.counters.in_bad_rpcs += 1
+            self.counters.out_rpc_errors += 1
             reply = self._reply(exc.rpc, [self._malformed_error(exc.detail).to_xml()])
             self._end(CloseReason.MALFORMED_MESSAGE, exc.detail)
             return reply
         try:
-            content = self._dispatch(rpc)
+            operation = self._operation(rpc)
         except RpcError as exc:
+            self.counters.in_bad_rpcs += 1
             content = exc.to_xml()
-        except Exception:  # a bug in one operation must not take the session down
-            logger.exception("netconf session %d: operation failed", self.session_id)
-            content = RpcError("operation-failed", "internal error while running the operation",
-                               error_type="application").to_xml()
+        else:
+            self.counters.in_rpcs += 1
+            try:
+                content = self._dispatch(operation)
+            except RpcError as exc:
+                content = exc.to_xml()
+            except Exception:  # a bug in one operation must not take the session down
+                logger.exception("netconf session %d: operation failed", self.session_id)
+                content = RpcError("operation-failed",
+                                   "internal error while running the operation",
+                                   error_type="application").to_xml()
+        if content.tag == _Q + "rpc-error":
+            self.counters.out_rpc_errors += 1
         reply = self._reply(rpc, [content])
         if self._close_after_reply:
             self._end(CloseReason.CLOSE_SESSION, "close-session")
         return reply
 
-    def _dispatch(self, rpc: etree._Element) -> etree._Element:
+    def _operation(self, rpc: etree._Element) -> etree._Element:
+        """The one operation of a well-formed <rpc> (RFC 6241 §4.1)."""
         if "message-id" not in rpc.attrib:
             # RFC 6241 §4.1.
             raise RpcError("missing-attribute", "<rpc> has no message-id attribute",
@@ -270,13 +387,18 @@ class NetconfSession:
             raise RpcError("unknown-element", "<rpc> must contain exactly one operation",
                            error_type="protocol",
                            info={"bad-element": etree.QName(operations[1]).localname})
-        operation = operations[0]
+        return operations[0]
+
+    def _dispatch(self, operation: etree._Element) -> etree._Element:
         if operation.tag == _Q + "close-session":
             # §7.8: answer <ok/>, then end the session (after the reply is sent).
             self._close_after_reply = True
             return _ok()
         if operation.tag == _Q + "kill-session":
             self._kill_session(operation)
+            return _ok()
+        if operation.tag == _CREATE_SUBSCRIPTION and NOTIFICATION_1_0 in self.capabilities:
+            self._create_subscription(operation)
             return _ok()
         content = self._handler(operation, self._info)
         return _ok() if content is None else content
@@ -301,12 +423,26 @@ class NetconfSession:
                            info={"bad-element": "session-id"})
         logger.info("netconf session %d killed session %d", self.session_id, target)
 
+    def _create_subscription(self, operation: etree._Element) -> None:
+        """RFC 5277 §2.1.1. A second one while the session's subscription is
+        active is operation-failed, error-type protocol (§6.5, the
+        :interleave: capability's change to <create-subscription>)."""
+        if self._subscription is not None:
+            raise RpcError("operation-failed", "this session already has a subscription",
+                           error_type="protocol")
+        self._subscription = parse_create_subscription(
+            operation, now=self._clock() if self._clock is not None else None)
+        logger.info("netconf session %d subscribed to notifications%s", self.session_id,
+                    " (filtered)" if self._subscription.filter is not None else "")
+
     # -- errors and replies ---------------------------------------------------
 
     def _framing_failed(self, exc: FramingError) -> list[bytes]:
         if self._state is SessionState.HELLO_WAIT:
             self._end(CloseReason.FRAMING_ERROR, f"before <hello>: {exc}")
             return []
+        self.counters.in_bad_rpcs += 1
+        self.counters.out_rpc_errors += 1
         if exc.reason is FramingReason.MESSAGE_TOO_BIG:
             error = RpcError("too-big", f"message exceeds {self._framer.max_message_size} bytes",
                              error_type="rpc")
@@ -362,6 +498,7 @@ class NetconfSession:
             return
         self._state = SessionState.CLOSED
         self.close_reason = reason
+        self._end_subscription()
         log = logger.info if reason is CloseReason.CLOSE_SESSION else logger.warning
         log("netconf session %d closing: %s (%s)", self.session_id, reason.value, detail)
         if self._on_close_request is not None:
