@@ -87,6 +87,17 @@ Provider = Callable[[], dict[str, Any]]
 class Snapshot:
     explicit: dict[str, Any]
     effective: dict[str, Any]
+    #: RFC 7951 JSON of each tree, built on first read: a snapshot never
+    #: changes, so every later read (a small get-config with 10,000 entries
+    #: present) shares it. Callers must not modify what they get.
+    _json: dict[bool, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    def as_json(self, *, with_defaults: bool) -> Any:
+        cached = self._json.get(with_defaults)
+        if cached is None:
+            tree = self.effective if with_defaults else self.explicit
+            cached = self._json[with_defaults] = to_json(tree)
+        return cached
 
 
 @dataclass
@@ -131,7 +142,7 @@ class Datastore:
         ``with_defaults``, else only what was set: RFC 6243 ``explicit``)."""
         snapshot = self.snapshot(name)
         tree = snapshot.effective if with_defaults else snapshot.explicit
-        return {TOP_MEMBER: to_json(tree)} if tree else {}
+        return {TOP_MEMBER: snapshot.as_json(with_defaults=with_defaults)} if tree else {}
 
     def register_provider(self, provider: Provider) -> None:
         """Operational state: ``provider()`` returns members of the top container
@@ -140,7 +151,7 @@ class Datastore:
 
     def get_operational(self) -> dict[str, Any]:
         """Running's effective configuration plus every provider's live state."""
-        content = dict(to_json(self._stores[RUNNING].effective))
+        content = dict(self._stores[RUNNING].as_json(with_defaults=True))
         for provider in self._providers:
             content.update(provider())
         return {TOP_MEMBER: content}
