@@ -56,7 +56,8 @@ def date_and_time(posix: float) -> str:
     """yang:date-and-time (RFC 6991) in UTC with microseconds."""
     seconds = int(posix)
     micro = int((posix - seconds) * 1_000_000)
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{micro:06d}Z"
+    # RFC 6991 canonical form: a numeric offset (UTC here).
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{micro:06d}+00:00"
 
 
 def _kebab(counters: dict[str, int]) -> dict[str, int]:

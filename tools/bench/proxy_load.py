@@ -56,7 +56,7 @@ def cpu_seconds(pid: int) -> float:
 
 
 def _seconds(text: str) -> float:
-    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=__import__("datetime").timezone.utc).timestamp()
+    return datetime.fromisoformat(text).timestamp()
 
 
 def waited(row: dict) -> float | None:
