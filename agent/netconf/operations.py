@@ -270,19 +270,10 @@ class Operations:
         state_members = {n[1] for n in self._datastore.schema.state if len(n) == 2}
         state = {k: v for k, v in content.items() if k in state_members}
         config = {k: v for k, v in content.items() if k not in state_members}
-        data = self._codec.to_data({TOP_MEMBER: config} if config else {}, trim=mode == "trim")
-        if state:
-            # Live state is the agent's own, already in schema order: written
-            # directly (statexml), not round-tripped through libyang.
-            top = next((e for e in data if isinstance(e.tag, str)
-                        and etree.QName(e).localname == TOP_MEMBER.split(":", 1)[1]), None)
-            if top is None:
-                top = etree.SubElement(data, f"{{{self._codec.namespace}}}{TOP_MEMBER.split(':', 1)[1]}")
-            fragment = etree.fromstring(
-                f'<wrap xmlns="{self._codec.namespace}">{state_xml(state)}</wrap>'
-            )
-            for element in fragment:
-                top.append(element)
+        # Live state is the agent's own, already in schema order: written
+        # directly (statexml), not round-tripped through libyang.
+        data = self._codec.to_data({TOP_MEMBER: config} if config else {}, trim=mode == "trim",
+                                   inner_xml=state_xml(state) if state else "")
         for element in extra or ():
             data.append(element)
         if filter_element is not None:

@@ -14,18 +14,28 @@ def _text(value: Any) -> str:
         return "true"
     if value is False:
         return "false"
-    return escape(str(value))
+    if isinstance(value, str):
+        if "&" in value or "<" in value or ">" in value:
+            return escape(value)
+        return value
+    return str(value)
 
 
 def _write(name: str, value: Any, out: list[str]) -> None:
     if isinstance(value, dict):
         out.append(f"<{name}>")
         for child, child_value in value.items():
-            _write(child, child_value, out)
+            if isinstance(child_value, (dict, list)):
+                _write(child, child_value, out)
+            elif child_value is not None:
+                out.append(f"<{child}>{_text(child_value)}</{child}>")
         out.append(f"</{name}>")
     elif isinstance(value, list):
         for item in value:  # a list's entries or a leaf-list's values
-            _write(name, item, out)
+            if isinstance(item, dict):
+                _write(name, item, out)
+            elif item is not None:
+                out.append(f"<{name}>{_text(item)}</{name}>")
     elif value is not None:
         out.append(f"<{name}>{_text(value)}</{name}>")
 

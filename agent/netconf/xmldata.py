@@ -77,6 +77,11 @@ class SchemaNode:
     leafy: bool = False
 
 
+#: Replies can hold 100,000 list entries: lift libxml2's node-count guard (the
+#: text is our own, printed by libyang or statexml, never a client's).
+_LARGE_PARSER = etree.XMLParser(huge_tree=True, resolve_entities=False, no_network=True)
+
+
 class DataCodec:
     """One libyang context with the module loaded, for conversions and parsing."""
 
@@ -123,7 +128,8 @@ class DataCodec:
 
     # -- JSON -> XML -------------------------------------------------------------
 
-    def to_data(self, document: Mapping[str, Any], *, trim: bool = False) -> etree._Element:
+    def to_data(self, document: Mapping[str, Any], *, trim: bool = False,
+                inner_xml: str = "") -> etree._Element:
         """``<data>`` (NETCONF base namespace) holding ``document`` (RFC 7951 JSON,
         the top container's member) in XML; ``trim`` drops every leaf equal to
         its default (RFC 6243 §3.2)."""
@@ -140,7 +146,18 @@ class DataCodec:
                 # The server's own data does not fit its module: a bug, not the client's.
                 failure.message = f"the server's data does not fit its YANG module: {failure.message}"
                 raise
-        data = etree.fromstring(f'<data xmlns="{BASE_NS}">{xml}</data>')
+        if inner_xml:
+            # More children of the module's top element, already XML (live
+            # state): spliced into the text so that lxml parses everything
+            # once — moving subtrees between lxml documents costs O(n^2).
+            top = self.top.name
+            closing = f"</{top}>"
+            at = xml.rfind(closing)
+            if at >= 0:
+                xml = xml[:at] + inner_xml + xml[at:]
+            else:
+                xml += f'<{top} xmlns="{self.namespace}">{inner_xml}</{top}>'
+        data = etree.fromstring(f'<data xmlns="{BASE_NS}">{xml}</data>', _LARGE_PARSER)
         if trim:
             # libyang keeps a non-presence container whose leaves were all
             # trimmed; it holds nothing (RFC 7950 §7.5.1), so it goes too.
