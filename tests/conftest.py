@@ -48,4 +48,22 @@ def require_module(name: str) -> object:
         message = f"Python package {name!r} is not installed"
         if IN_CI:
             pytest.fail(message)
-        pytest.skip(message)
+        pytest.skip(message, allow_module_level=True)
+
+
+def require_root() -> None:
+    """Lab tests build network namespaces: they need root (CAP_NET_ADMIN, raw
+    sockets), iproute2, /dev/net/tun and pyroute2. Elsewhere they skip with the
+    reason; in CI (CI=true) they fail."""
+    problem = None
+    if os.geteuid() != 0:
+        problem = "network-namespace lab tests need root (CAP_NET_ADMIN, CAP_NET_RAW)"
+    elif shutil.which("ip") is None:
+        problem = "iproute2 'ip' is not installed"
+    elif not os.path.exists("/dev/net/tun"):
+        problem = "/dev/net/tun is missing (CONFIG_TUN)"
+    if problem is not None:
+        if IN_CI:
+            pytest.fail(problem + " (CI must run the lab tests as root)")
+        pytest.skip(problem)
+    require_module("pyroute2")

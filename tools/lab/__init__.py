@@ -1,0 +1,1 @@
+"""Network-namespace labs for the data path (root only)."""
