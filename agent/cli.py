@@ -4,7 +4,9 @@
 ``proxymip run --startup FILE`` run the roles a startup configuration enables
 ``proxymip lab``                HA, two FAs, two proxy APs on loopback with simulated clients
 ``proxymip client associate ...`` inject a client event; ``proxymip state`` read state
-``proxymip config validate FILE``
+``proxymip config validate FILE``  ``proxymip config diff FILE``
+``proxymip show | clear | watch | events``  operator commands over NETCONF
+(``agent.operator``; see docs/operator-guide.md)
 """
 
 from __future__ import annotations
@@ -64,13 +66,14 @@ async def _run(args: argparse.Namespace) -> int:
     await agent.start()
     bind(agent, config, datastore)
     datastore.register_provider(agent.operational)
-    # One machine-readable line so that supervisors and tests know we are up.
-    ready = {name: f"{host}:{port}" for name, (host, port) in agent.endpoints().items()}
-    print("ready " + json.dumps(ready, sort_keys=True), flush=True)
+    # Signal handlers first: whoever reads "ready" may stop us at once.
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    # One machine-readable line so that supervisors and tests know we are up.
+    ready = {name: f"{host}:{port}" for name, (host, port) in agent.endpoints().items()}
+    print("ready " + json.dumps(ready, sort_keys=True), flush=True)
     try:
         while not stop.is_set():
             try:
@@ -151,11 +154,17 @@ def main(argv: list[str] | None = None) -> int:
     validate = config_sub.add_parser("validate", help="validate a startup file against the YANG")
     validate.add_argument("file", type=Path)
 
+    from agent.operator import commands as operator_commands
+
+    operator_commands.add_parsers(sub, config_sub)
+
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.WARNING - 10 * min(args.verbose, 2),
         format="%(asctime)s %(name)s %(levelname)s %(message)s",
     )
+    if operator_commands.handles(args):
+        return operator_commands.run(args)
     try:
         if args.command == "demo":
             from agent.demo import run_demo
