@@ -37,6 +37,9 @@ class _Plan:
     roles: dict[str, Any] = field(default_factory=dict)  # role -> new config record or None
     subnet_map: list[tuple[str, IPv4Network, IPv4Address | None]] = field(default_factory=list)
     sa_changed: bool = False
+    #: The data-plane container changed: its new record (None: removed).
+    data_plane_changed: bool = False
+    data_plane: Any = None
 
 
 def _touched_entries(
@@ -60,6 +63,14 @@ def _touched_entries(
                 for entry in node if isinstance(node, list) else []:
                     keys.add(tuple(str(entry[k]) for k in key_names))
     return keys
+
+
+def _touches(change: Change, member: str) -> bool:
+    """Whether ``change`` is at or below the top container's ``member``, or
+    replaces the top container with or without it."""
+    if len(change.path) > 1:
+        return change.path[1].name == member
+    return any(isinstance(v, dict) and member in v for v in (change.old, change.new))
 
 
 class LiveConfiguration:
@@ -97,6 +108,10 @@ class LiveConfiguration:
             ):
                 self._prepare_associations(plan, table, list_path, event)
             self._prepare_subnet_map(plan, event)
+            if any(_touches(c, "data-plane") for c in event.changes):
+                plan.data_plane_changed = True
+                node = config.get("data-plane")
+                plan.data_plane = loader._data_plane(node) if node is not None else None
         except (ConfigurationError, loader.ConfigError) as exc:
             self._undo(plan)
             raise Veto(str(exc)) from None
@@ -195,6 +210,15 @@ class LiveConfiguration:
             if previous is not None and previous.listen != record.listen:
                 agent.runners.pop(role).close()
                 self._reopen(role, record)  # same engine, its state kept
+        if plan.data_plane_changed:
+            # A new data-plane configuration: the old one's kernel state goes,
+            # the new one is built from the engines' bindings and visitors.
+            agent.stop_data_plane()
+            agent.config = replace(agent.config, data_plane=plan.data_plane)
+            if plan.data_plane is not None:
+                agent.start_data_plane()
+        elif agent.data_plane is not None and plan.roles:
+            agent.data_plane.plane.restore(agent)
         if agent.config.proxy is not None:
             subnet_map = agent.config.proxy.subnet_map
             for _, network, home_agent in plan.subnet_map:

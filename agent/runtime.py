@@ -33,6 +33,7 @@ from agent.radius.resolver import SecurityAssociationResolver
 from agent.operational import foreign_agent_state, home_agent_state, proxy_state, violations_state
 
 log = logging.getLogger("proxymip")
+
 event_log = logging.getLogger("proxymip.events")
 
 
@@ -61,6 +62,9 @@ class Agent:
     datastore: Any = None
     radius_client: Any = None
     netconf_server: Any = None
+    #: The kernel data path (``agent.dataplane.service.DataPlaneService``) when
+    #: the configuration has a ``data-plane`` container.
+    data_plane: Any = None
     #: Where relative state files (the SSH host key) live.
     state_dir: str = "."
     _control: ControlServer | None = None
@@ -76,6 +80,8 @@ class Agent:
             self.start_foreign_agent()
         if cfg.proxy is not None:
             self.start_proxy()
+        if cfg.data_plane is not None:
+            self.start_data_plane()
         if cfg.netconf is not None and self.datastore is not None:
             await self._start_netconf()
         path = self.control_socket or (cfg.proxy.control_socket if cfg.proxy else None)
@@ -149,6 +155,46 @@ class Agent:
             monitor = HostapdMonitor(source.control_path, source.interface, self.client_event)
             monitor.start()
             self._monitors.append(monitor)
+
+    def start_data_plane(self) -> None:
+        """Tunnels, routes and proxy ARP that follow the HA's bindings and the
+        FA's visitors (``agent.dataplane``), rebuilt at once from what the
+        engines hold (after a restart: from the state they restored)."""
+        from agent.dataplane.plane import DataPlaneSettings
+        from agent.dataplane.service import DataPlaneService
+
+        cfg = self.config.data_plane
+        assert cfg is not None
+        local = cfg.tunnel_source
+        if local is None and self.config.home_agent is not None:
+            local = self.config.home_agent.settings.address
+        if local is None and self.config.foreign_agent is not None:
+            local = self.config.foreign_agent.settings.offered_care_of_addresses[0]
+        if local is None:
+            raise ControlError("data-plane needs tunnel-source when neither the home nor "
+                               "the foreign agent role runs")
+        settings = DataPlaneSettings(
+            home_interface=cfg.home_interface,
+            access_interface=cfg.access_interface,
+            reverse_table_base=cfg.reverse_table_base,
+            reverse_rule_priority=cfg.reverse_rule_priority,
+            gratuitous_arp=cfg.gratuitous_arp,
+        )
+
+        def flags(home: IPv4Address) -> int | None:
+            engine = self.foreign_agent
+            visitor = engine.visitor(home) if engine is not None else None
+            return visitor.flags if visitor is not None else None
+
+        self.data_plane = DataPlaneService.open(
+            backend=cfg.backend, local=local, settings=settings, visitor_flags=flags)
+        self.data_plane.plane.restore(self)
+
+    def stop_data_plane(self) -> None:
+        """Remove every tunnel, route, rule and proxy entry the data plane made."""
+        if self.data_plane is not None:
+            self.data_plane.close()
+            self.data_plane = None
 
     async def _start_netconf(self) -> None:
         """The NETCONF server in front of the datastore: a session's end rolls
@@ -250,11 +296,15 @@ class Agent:
             self.foreign_agent = None
         elif role == "proxy":
             self.proxy = None
+        if self.data_plane is not None:
+            self.data_plane.plane.restore(self)  # what the stopped role had goes
 
     def _event_handler(self, role: str) -> Callable[[object], None]:
         def handle(event: object) -> None:
             if event_log.isEnabledFor(logging.INFO):
                 event_log.info(describe_event(role, event))
+            if self.data_plane is not None:
+                self.data_plane.handle(role, event)
             if self.datastore is not None:
                 notification = notification_for(role, event)
                 if notification is not None:
@@ -441,6 +491,8 @@ class Agent:
                 "registered-count": self.proxy.registered_count
             }
         out["security-violations"] = violations_state(self.violations)
+        if self.data_plane is not None:
+            out["data-plane"] = self.data_plane.describe()
         return out
 
     def operational(self) -> dict[str, Any]:
@@ -455,6 +507,8 @@ class Agent:
         if self.proxy is not None:
             out["proxy-state"] = proxy_state(self.proxy, now)
         out["security-violations"] = violations_state(self.violations)
+        if self.data_plane is not None:
+            out["data-plane-state"] = self.data_plane.state()
         return out
 
     def endpoints(self) -> dict[str, tuple[str, int]]:
@@ -506,5 +560,6 @@ class Agent:
         for runner in self.runners.values():
             runner.close()
         self.runners.clear()
+        self.stop_data_plane()
         if self.radius_client is not None:
             self.radius_client.close()

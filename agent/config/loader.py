@@ -34,6 +34,7 @@ from _libyang import ffi, lib  # type: ignore[import-not-found]  # libyang-pytho
 
 from agent.config.model import (
     RadiusConfig,
+    DataPlaneConfig,
     AgentConfig,
     Endpoint,
     ForeignAgentConfig,
@@ -398,6 +399,20 @@ def _build(document: dict[str, Any]) -> AgentConfig:
         proxy=_proxy(proxy, document.get("subnet-map", [])) if proxy is not None else None,
         host_associations=_associations(security.get("host", []), "host"),
         peer_associations=_associations(security.get("peer", []), "peer"),
+        data_plane=_data_plane(document["data-plane"]) if "data-plane" in document else None,
+    )
+
+
+def _data_plane(node: dict[str, Any]) -> DataPlaneConfig:
+    source = node.get("tunnel-source")
+    return DataPlaneConfig(
+        backend=str(node.get("tunnel-backend", "auto")),
+        tunnel_source=_address(source) if source is not None else None,
+        home_interface=node.get("home-interface"),
+        access_interface=node.get("access-interface"),
+        gratuitous_arp=bool(node.get("gratuitous-arp", True)),
+        reverse_table_base=int(node.get("reverse-table-base", 100)),
+        reverse_rule_priority=int(node.get("reverse-rule-priority", 1000)),
     )
 
 

@@ -72,6 +72,22 @@ class RadiusConfig:
 
 
 @dataclass(frozen=True)
+class DataPlaneConfig:
+    """The YANG ``data-plane`` container: the kernel side of the HA and FA roles
+    (tunnels, routes, proxy ARP) that ``agent.dataplane`` drives."""
+
+    #: ``auto`` (kernel ipip where the kernel has it), ``kernel-ipip`` or ``userspace``.
+    backend: str = "auto"
+    #: Outer source of the tunnels; None: the HA address, else the first care-of address.
+    tunnel_source: IPv4Address | None = None
+    home_interface: str | None = None
+    access_interface: str | None = None
+    gratuitous_arp: bool = True
+    reverse_table_base: int = 100
+    reverse_rule_priority: int = 1000
+
+
+@dataclass(frozen=True)
 class AgentConfig:
     netconf: NetconfSettings | None = None
     radius: RadiusConfig | None = None
@@ -82,3 +98,4 @@ class AgentConfig:
     host_associations: SecurityAssociationTable = field(default_factory=SecurityAssociationTable)
     #: Security associations with peer agents (FA-HA), by peer address.
     peer_associations: SecurityAssociationTable = field(default_factory=SecurityAssociationTable)
+    data_plane: DataPlaneConfig | None = None

@@ -17,7 +17,7 @@ Proxy (access point) events need nothing: the access point bridges.
 
 It consumes ``(role, event)`` as ``Agent.on_event`` delivers them; ``restore``
 rebuilds from the engines after an agent restart, ``reconcile`` from any
-description of the wanted state (``tools/lab/dataplane_follower.py``), and
+description of the wanted state (``tools/lab/dataplane_helper.py``), and
 ``close`` removes everything made."""
 
 from __future__ import annotations
@@ -269,20 +269,25 @@ class DataPlane:
 
     def restore(self, agent: Any) -> None:
         """Rebuild from the engines of ``agent`` (an ``agent.runtime.Agent``): after
-        an agent restart, or to repair after a kernel error."""
-        bindings = None
+        an agent restart, to repair after a kernel error, or after a role
+        stopped (what a stopped role had is removed)."""
+        bindings: dict[IPv4Address, IPv4Address] | None = {} if self._bindings else None
         if agent.home_agent is not None:
             bindings = {}
             # With simultaneous bindings, the newest one carries the traffic.
             for binding in sorted(agent.home_agent.bindings(), key=lambda b: b.registered_at):
                 bindings[binding.home_address] = binding.care_of_address
-        visitors = None
+        visitors: dict[IPv4Address, VisitorRoute] | None = {} if self._visitors else None
         if agent.foreign_agent is not None:
             visitors = {
                 v.home_address: VisitorRoute(v.home_agent, bool(v.flags & REVERSE_TUNNEL_FLAG))
                 for v in agent.foreign_agent.visitors()
             }
         self.reconcile(bindings=bindings, visitors=visitors)
+
+    def tunnel_users(self, remote: IPv4Address) -> int:
+        """Bindings and visitors routed through the tunnel towards ``remote``."""
+        return self._tunnel_users.get(remote, 0)
 
     @property
     def bindings(self) -> dict[IPv4Address, IPv4Address]:

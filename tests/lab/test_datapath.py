@@ -58,7 +58,7 @@ def _leftovers(lab, name: str) -> list[str]:
 
 
 def _diagnostics(lab) -> dict:
-    out: dict = {name: helper.call("counters") for name, helper in lab.helpers.items()}
+    out: dict = {name: lab.data_plane_counters(name) for name in lab.data_planes()}
     for name, argv in (("mn", ["ip", "neigh"]), ("fa-b", ["ip", "neigh"]), ("fa-b", ["ip", "rule"]),
                        ("ha", ["ip", "route"]), ("fa-b", ["ip", "route", "show", "table", "all"]),
                        ("mn", ["ip", "-s", "link"]), ("mn", ["ss", "-tin"])):
@@ -131,12 +131,12 @@ def test_register_roam_and_deregister(lab) -> None:
     assert not ready, f"the CN saw another connection: {server.stdout.readline()}"
 
     # -- IP-in-IP from a node that is no tunnel endpoint ------------------------------------
-    before = lab.helpers["ha"].call("counters")
+    before = lab.data_plane_counters("ha")
     lab.namespaces.check("rt", [sys.executable, "-m", "tools.lab.traffic", "spoof",
                                 "--outer-source", "198.51.100.2", "--outer-destination", "192.0.2.1",
                                 "--inner-source", MN, "--inner-destination", CN, "--count", "5"])
     deadline = time.monotonic() + 5
-    while lab.helpers["ha"].call("counters")["unknown_endpoint_dropped"] < \
+    while lab.data_plane_counters("ha")["unknown_endpoint_dropped"] < \
             before["unknown_endpoint_dropped"] + 5:
         assert time.monotonic() < deadline, "spoofed IP-in-IP not counted"
         time.sleep(0.02)
@@ -145,11 +145,11 @@ def test_register_roam_and_deregister(lab) -> None:
                                   "--outer-source", CARE_OF["fa-a"], "--outer-destination", "192.0.2.1",
                                   "--inner-source", MN, "--inner-destination", CN, "--count", "2"])
     deadline = time.monotonic() + 5
-    while lab.helpers["ha"].call("counters")["unknown_endpoint_dropped"] < \
+    while lab.data_plane_counters("ha")["unknown_endpoint_dropped"] < \
             before["unknown_endpoint_dropped"] + 7:
         assert time.monotonic() < deadline, "IP-in-IP from the old care-of address not dropped"
         time.sleep(0.02)
-    assert lab.helpers["ha"].call("counters")["decapsulated"] >= before["decapsulated"]
+    assert lab.data_plane_counters("ha")["decapsulated"] >= before["decapsulated"]
 
     client.stdin.close()
     lab.namespaces.stop(client)
@@ -163,3 +163,34 @@ def test_register_roam_and_deregister(lab) -> None:
     for name in ("ha", "fa-a", "fa-b"):
         assert _leftovers(lab, name) == [], name
     lab.namespaces.stop(server)
+
+
+def test_data_plane_follows_live_configuration(lab) -> None:
+    """The data-plane container edited live: removing it removes every tunnel,
+    route and rule at once while the visitor stays registered; putting it back
+    rebuilds them from the engine's visitors (what a restarted data plane does,
+    DataPlane.restore); the tunnel backend in use is reported."""
+    from tools.lab.netns_lab import CARE_OF, MN
+
+    fa = "fa-b" if lab.mn_at == "ap-b" else "fa-a"
+    lab.associate(lab.mn_at)
+    lab.wait(lambda: lab.settled_at(fa), timeout=10, what="registration")
+    assert lab.data_plane_state(fa)["backend"] == "userspace"  # this kernel has no ipip
+    answer = lab.control(fa, {"op": "edit-config", "edits": [
+        {"operation": "delete", "path": "/mobile-ip/data-plane"}]})
+    assert answer.get("ok"), answer
+    assert _leftovers(lab, fa) == []
+    assert "data-plane" not in lab.control(fa, {"op": "state", "rows": False})
+    assert lab.binding() == CARE_OF[fa]  # registration untouched
+    answer = lab.control(fa, {"op": "edit-config", "edits": [
+        {"operation": "create", "path": "/mobile-ip/data-plane",
+         "value": {"access-interface": "acc0"}}]})
+    assert answer.get("ok"), answer
+    state = lab.data_plane_state(fa)
+    assert MN in state["visitors"] and state["rules"], state
+    ping = lab.ping("mn", MN, "192.0.2.100")
+    assert ping["received"] == 3, ping
+    lab.disassociate(lab.mn_at)
+    lab.wait(lambda: lab.binding() is None and not lab.data_plane_state(fa)["visitors"],
+             timeout=10, what="deregistration")
+    assert _leftovers(lab, fa) == []

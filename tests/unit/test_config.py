@@ -1283,3 +1283,40 @@ def test_cisco_style_plain_hex_key_is_accepted() -> None:
     config = load_config_text(plain, "json")
     sa = config.host_associations.preferred(IPv4Address("192.0.2.10"))
     assert sa is not None and sa.key == bytes.fromhex("00112233445566778899aabbccddeeff")
+
+
+def test_data_plane_absent_means_no_data_plane() -> None:
+    assert load_json({TOP: {"home-agent": {"address": "192.0.2.1"}}}).data_plane is None
+
+
+def test_data_plane_yang_defaults_are_the_record_defaults() -> None:
+    """An empty presence container (RFC 7950 §7.5.1) turns the data plane on
+    with exactly the record's defaults (YANG and dataclass cannot drift)."""
+    from agent.config.model import DataPlaneConfig
+
+    config = load_json({TOP: {"home-agent": {"address": "192.0.2.1"}, "data-plane": {}}})
+    assert config.data_plane == DataPlaneConfig()
+
+
+def test_data_plane_settings_load() -> None:
+    from agent.config.model import DataPlaneConfig
+
+    config = load_json({TOP: {"foreign-agent": {"address": "198.51.100.6"}, "data-plane": {
+        "tunnel-backend": "userspace", "tunnel-source": "198.51.100.6",
+        "access-interface": "acc0", "gratuitous-arp": False,
+        "reverse-table-base": 200, "reverse-rule-priority": 900}}})
+    assert config.data_plane == DataPlaneConfig(
+        backend="userspace", tunnel_source=IPv4Address("198.51.100.6"), access_interface="acc0",
+        gratuitous_arp=False, reverse_table_base=200, reverse_rule_priority=900)
+
+
+@pytest.mark.parametrize("bad", [
+    {"tunnel-backend": "gre"},
+    {"reverse-table-base": 254},  # the main table: Linux reserves 253-255
+    {"reverse-rule-priority": 32766},  # the main table's rule
+    {"home-interface": "a-name-longer-than-ifnamsiz"},
+])
+def test_data_plane_bad_values_are_refused(bad: dict[str, Any]) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_json({TOP: {"home-agent": {"address": "192.0.2.1"}, "data-plane": bad}})
+    assert "data-plane" in str(caught.value)

@@ -14,11 +14,11 @@ The mobile node (mn) has its home address 192.0.2.10/24 and its home agent as
 gateway wherever it is; the access points are layer-2 bridges; the foreign
 agents' care-of addresses are their uplink addresses (198.51.100.6 and .10).
 Every role runs as ``python3 -m agent.cli run --startup <generated>.json`` on UDP
-434 in its namespace. The agents' runtime does not drive the data plane yet,
-so each HA/FA namespace also runs ``tools.lab.dataplane_helper --follow``: it
-polls the agent's control socket (op ``state``, every 20 ms) and reconciles the
-userspace IP-in-IP tunnels, routes, proxy ARP and reverse-tunnel rules with the
-bindings and visitors it reads.
+434 in its namespace; the home and foreign agents' configurations have a
+``data-plane`` container, so the agents themselves keep the userspace IP-in-IP
+tunnels, routes, proxy ARP and reverse-tunnel rules in step with their
+bindings and visitors (the lab kernel has no ``ipip``: ``tunnel-backend auto``
+picks the userspace tunnel).
 
 Roaming: the access point's port towards the mobile node (``mn0``) moves from
 ap-a's bridge to ap-b's, as a Wi-Fi client re-associates: the mobile node's
@@ -35,7 +35,6 @@ SIGTERM or failure.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import select
 import shutil
@@ -48,7 +47,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tools.lab.dataplane_helper import HelperProcess, start_helper
 from tools.lab.netns import Namespaces
 
 HA = "192.0.2.1"
@@ -80,6 +78,7 @@ def agent_configs(*, reverse_tunnel: bool, lifetime: int) -> dict[str, dict[str,
         "home-agent": {"address": HA, "home-network": HOME_NETWORK,
                        "listen": {"address": HA, "port": PORT}},
         "security": _security(list(CARE_OF.values()), hosts=True),
+        "data-plane": {"home-interface": "br-home"},
     }}}
     for fa, address in CARE_OF.items():
         configs[fa] = {top: {
@@ -87,6 +86,7 @@ def agent_configs(*, reverse_tunnel: bool, lifetime: int) -> dict[str, dict[str,
                               "home-agent-port": PORT,
                               "advertisement": {"enabled": False, "interval": "0"}},
             "security": _security([HA], hosts=False),
+            "data-plane": {"access-interface": "acc0"},
         }}
     for ap, (fa, _, address, local) in ACCESS.items():
         configs[ap] = {top: {
@@ -108,7 +108,6 @@ class NetnsLab:
     namespaces: Namespaces = field(default_factory=Namespaces)
     workdir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="pmip-netns-")))
     agents: dict[str, subprocess.Popen[str]] = field(default_factory=dict)
-    helpers: dict[str, HelperProcess] = field(default_factory=dict)
     #: Where the mobile node's access-point port is now.
     mn_at: str = "ap-a"
     _logs: list[Any] = field(default_factory=list)
@@ -168,15 +167,6 @@ class NetnsLab:
                 log = (self.workdir / f"{name}.log").read_text()[-2000:]
                 raise RuntimeError(f"agent {name} did not start: {line!r} {log}")
 
-    def start_helpers(self) -> None:
-        self.helpers["ha"] = start_helper(self.namespaces, "ha", "--local", HA,
-                                          "--home-interface", "br-home",
-                                          "--follow", self.control_path("ha"))
-        for fa, address in CARE_OF.items():
-            self.helpers[fa] = start_helper(self.namespaces, fa, "--local", address,
-                                            "--access-interface", "acc0",
-                                            "--follow", self.control_path(fa))
-
     def control_path(self, name: str) -> str:
         return str(self.workdir / f"{name}.sock")
 
@@ -184,18 +174,14 @@ class NetnsLab:
         try:
             self.build()
             self.start_agents()
-            self.start_helpers()
         except BaseException:
             self.close()
             raise
         return self
 
     def close(self) -> None:
-        # Data planes first (each removes what it made), then the agents, access
-        # points first: they deregister their clients on the way out.
-        for helper in self.helpers.values():
-            with contextlib.suppress(Exception):  # a dead helper made nothing more
-                helper.close()
+        # Access points first: they deregister their clients on the way out;
+        # each agent removes its data plane as it stops.
         for name in ("ap-a", "ap-b", "fa-a", "fa-b", "ha"):
             process = self.agents.get(name)
             if process is not None:
@@ -237,7 +223,16 @@ class NetnsLab:
         return next((b["care-of-address"] for b in rows if b["home-address"] == MN), None)
 
     def data_plane_state(self, name: str) -> dict[str, Any]:
-        return self.helpers[name].call("state")
+        """What agent ``name``'s data plane holds (its control channel's state)."""
+        state: dict[str, Any] = self.control(name, {"op": "state", "rows": False})["data-plane"]
+        return state
+
+    def data_plane_counters(self, name: str) -> dict[str, Any]:
+        counters: dict[str, Any] = self.data_plane_state(name)["counters"]
+        return counters
+
+    def data_planes(self) -> tuple[str, ...]:
+        return ("ha", *CARE_OF)
 
     def wait(self, predicate: Any, *, timeout: float = 10.0, what: str = "condition") -> float:
         start = time.monotonic()
@@ -303,7 +298,7 @@ def scenario(lab: NetnsLab, out: Any = sys.stdout) -> dict[str, Any]:
     lab.disassociate("ap-b")
     lab.wait(lambda: lab.binding() is None and not lab.data_plane_state("ha")["bindings"],
              what="deregistration")
-    report["counters"] = {name: helper.call("counters") for name, helper in lab.helpers.items()}
+    report["counters"] = {name: lab.data_plane_counters(name) for name in lab.data_planes()}
     return report
 
 
