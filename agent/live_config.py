@@ -242,6 +242,7 @@ class LiveConfiguration:
             port=record.listen.port,
             on_event=agent._event_handler(role),
             discovery=getattr(record, "discovery", False),
+            discovery_interface=getattr(record, "discovery_interface", None),
         )
 
 

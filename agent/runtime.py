@@ -127,6 +127,7 @@ class Agent:
             port=cfg.foreign_agent.listen.port,
             on_event=self._event_handler("foreign-agent"),
             discovery=cfg.foreign_agent.discovery,
+            discovery_interface=cfg.foreign_agent.discovery_interface,
         )
 
     def start_proxy(self) -> None:

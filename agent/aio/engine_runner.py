@@ -77,8 +77,10 @@ class EngineRunner:
         port: int,
         on_event: Callable[[Event], None] | None = None,
         discovery: bool = False,
+        discovery_interface: str | None = None,
     ) -> EngineRunner:
-        """Bind the role's socket and start serving (needs a running loop)."""
+        """Bind the role's socket and start serving (needs a running loop).
+        ``discovery_interface`` ties agent discovery to one link."""
         sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         try:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, _RECEIVE_BUFFER)
@@ -89,7 +91,7 @@ class EngineRunner:
         sock.setblocking(False)
         runner = cls(engine, sock, name=name, on_event=on_event)
         if discovery:
-            runner._icmp = IcmpSocket.open(runner._icmp_received)
+            runner._icmp = IcmpSocket.open(runner._icmp_received, interface=discovery_interface)
             if runner._icmp is None:
                 log.warning("%s: no raw ICMP socket (needs CAP_NET_RAW); agent discovery off", name)
         runner._after_input()

@@ -23,12 +23,24 @@ class IcmpSocket:
 
     @classmethod
     def open(
-        cls, receive: Callable[[bytes, IPv4Address], None], *, interface_address: str | None = None
+        cls,
+        receive: Callable[[bytes, IPv4Address], None],
+        *,
+        interface_address: str | None = None,
+        interface: str | None = None,
     ) -> IcmpSocket | None:
+        """``interface``: send and receive on that link only (SO_BINDTODEVICE),
+        so multicast advertisements go out where the visitors are."""
         try:
             sock = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
         except PermissionError:
             return None
+        try:
+            if interface:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, interface.encode())
+        except OSError:
+            sock.close()
+            raise
         sock.setblocking(False)
         sock.setsockopt(socket.IPPROTO_IP, socket.IP_TTL, 1)
         sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, 1)

@@ -517,6 +517,7 @@ def _foreign_agent(node: dict[str, Any]) -> ForeignAgentConfig:
         settings=settings,
         listen=_endpoint(node["listen"]),
         discovery=bool(advertisement["enabled"]),
+        discovery_interface=advertisement.get("interface"),
     )
 
 

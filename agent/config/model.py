@@ -37,6 +37,8 @@ class ForeignAgentConfig:
     listen: Endpoint
     #: Send and answer ICMP agent discovery messages (needs a raw socket).
     discovery: bool = True
+    #: The link advertisements go out on (SO_BINDTODEVICE); None: routing decides.
+    discovery_interface: str | None = None
 
 
 @dataclass(frozen=True)

@@ -78,6 +78,17 @@ def test_register_roam_and_deregister(lab) -> None:
                                    "--port", str(ECHO_PORT), stdout=subprocess.PIPE, text=True)
     assert _line(server, 10) == "listening"
 
+    # -- agent discovery: AP-A hears FA-A's advertisements (ICMP, TTL 1) ---------------------
+    def heard(ap: str) -> list[dict]:
+        return lab.control(ap, {"op": "state"})["proxy"].get("foreign-agent", [])
+
+    lab.wait(lambda: heard("ap-a") and heard("ap-b"), timeout=5, what="advertisements heard")
+    fa_a_heard = heard("ap-a")
+    # One advertiser per access link: TTL 1 keeps FA-B's off network A.
+    assert [f["address"] for f in fa_a_heard] == ["203.0.113.1"], fa_a_heard
+    assert fa_a_heard[0]["care-of-address"] == [CARE_OF["fa-a"]]
+    assert [f["address"] for f in heard("ap-b")] == ["203.0.113.129"]
+
     # -- at foreign network A ------------------------------------------------------------
     lab.associate("ap-a")
     lab.wait(lambda: lab.settled_at("fa-a"), timeout=10, what="registration at A")

@@ -61,6 +61,8 @@ MN_KEY = "5a:5a:01:02:03:04:05:06:07:08:09:0a:0b:0c:0d:0e"
 PEER_KEY = "a5:a5:10:20:30:40:50:60:70:80:90:a0:b0:c0:d0:e0"
 START_TIMEOUT = 30.0
 PORT = 434
+#: Agent Advertisements every second (RFC 5944 §2.3), TTL 1, on the access links.
+ADVERTISE_INTERVAL = "1"
 
 
 def _security(peers: list[str], *, hosts: bool) -> dict[str, Any]:
@@ -82,9 +84,13 @@ def agent_configs(*, reverse_tunnel: bool, lifetime: int) -> dict[str, dict[str,
     }}}
     for fa, address in CARE_OF.items():
         configs[fa] = {top: {
-            "foreign-agent": {"address": address, "listen": {"address": address, "port": PORT},
+            # Any local address: access points register with the address the
+            # advertisements come from (the access link's), the HA answers
+            # the care-of address.
+            "foreign-agent": {"address": address, "listen": {"address": "0.0.0.0", "port": PORT},
                               "home-agent-port": PORT,
-                              "advertisement": {"enabled": False, "interval": "0"}},
+                              "advertisement": {"enabled": True, "interval": ADVERTISE_INTERVAL,
+                                                "lifetime": 3, "interface": "acc0"}},
             "security": _security([HA], hosts=False),
             "data-plane": {"access-interface": "acc0"},
         }}
@@ -92,8 +98,8 @@ def agent_configs(*, reverse_tunnel: bool, lifetime: int) -> dict[str, dict[str,
         configs[ap] = {top: {
             "proxy": {"listen": {"address": address, "port": PORT}, "local-network": [local],
                       "lifetime": lifetime, "reverse-tunnel": reverse_tunnel,
-                      "foreign-agent": {"address": CARE_OF[fa], "port": PORT},
-                      "home-agent-port": PORT, "discovery": {"enabled": False}},
+                      "foreign-agent-port": PORT, "home-agent-port": PORT,
+                      "discovery": {"enabled": True}},
             "subnet-map": [{"prefix": HOME_NETWORK, "home-agent": HA}],
             "security": _security([], hosts=True),
         }}
