@@ -69,6 +69,7 @@ class Agent:
     state_dir: str = "."
     _control: ControlServer | None = None
     _monitors: list[HostapdMonitor] = field(default_factory=list)
+    _snoopers: list[Any] = field(default_factory=list)
 
     async def start(self) -> None:
         cfg = self.config
@@ -152,10 +153,42 @@ class Agent:
         )
         if resolver is not None:
             self.runners["proxy"].after_flush = self._dispatch_sa_lookups
+        snoopers: dict[str, Any] = {}
+        for snoop in cfg.proxy.snoop:
+            from agent.access.snoop import ClientSnooper
+            from agent.aio.snoop import SnoopSocket
+
+            snooper = ClientSnooper(snoop.interface, associates=snoop.associates,
+                                    inactivity=snoop.inactivity)
+            self._snoopers.append(
+                SnoopSocket(snoop.device, snooper, self._client_event_quiet, self.clock))
+            snoopers[snoop.interface] = snooper
         for source in cfg.proxy.hostapd:
-            monitor = HostapdMonitor(source.control_path, source.interface, self.client_event)
+            on_event = self.client_event
+            snooper = snoopers.get(source.interface)
+            if snooper is not None:
+                on_event = self._forgetting(snooper)
+            monitor = HostapdMonitor(source.control_path, source.interface, on_event)
             monitor.start()
             self._monitors.append(monitor)
+
+    def _forgetting(self, snooper: Any) -> Callable[[ClientEvent], None]:
+        """hostapd's events for a link that is also snooped: an association
+        gets the address already seen from that MAC (its frames may come before
+        802.1X completes); a departed client's next frame is news again."""
+        def on_event(event: ClientEvent) -> None:
+            if isinstance(event, ClientAssociated):
+                event = ClientAssociated(event.mac, event.interface,
+                                         event.address or snooper.associated(event.mac, self.clock()))
+            elif isinstance(event, ClientDisassociated):
+                snooper.forget(event.mac)
+            self.client_event(event)
+
+        return on_event
+
+    def _client_event_quiet(self, event: ClientEvent) -> None:
+        if self.proxy is not None:
+            self.client_event(event)
 
     def start_data_plane(self) -> None:
         """Tunnels, routes and proxy ARP that follow the HA's bindings and the
@@ -288,6 +321,9 @@ class Agent:
             for monitor in self._monitors:
                 monitor.cancel()
             self._monitors.clear()
+            for snooper in self._snoopers:
+                snooper.close()
+            self._snoopers.clear()
         runner = self.runners.pop(role, None)
         if runner is not None:
             runner.close()
@@ -548,6 +584,9 @@ class Agent:
             self.runners["proxy"].poke()
         for monitor in self._monitors:
             await monitor.stop()
+        for snooper in self._snoopers:
+            snooper.close()
+        self._snoopers.clear()
         if self.netconf_server is not None:
             for stop in self._netconf_stop:
                 stop()

@@ -41,6 +41,7 @@ from agent.config.model import (
     HomeAgentConfig,
     HostapdSource,
     ProxyConfig,
+    SnoopSource,
 )
 from agent.mobileip.errors import ConfigurationError
 from agent.mobileip.foreign_agent import ForeignAgentSettings
@@ -556,6 +557,13 @@ def _proxy(node: dict[str, Any], subnet_map_entries: list[dict[str, Any]]) -> Pr
             HostapdSource(control_path=i["hostapd-control-path"], interface=i["name"])
             for i in interfaces
             if "hostapd-control-path" in i
+        ),
+        snoop=tuple(
+            SnoopSource(device=i["snoop-interface"], interface=i["name"],
+                        associates="hostapd-control-path" not in i,
+                        inactivity=float(i.get("inactivity-timeout", 300)))
+            for i in interfaces
+            if "snoop-interface" in i
         ),
         discovery=bool(discovery["enabled"]),
     )

@@ -51,6 +51,18 @@ class HostapdSource:
 
 
 @dataclass(frozen=True)
+class SnoopSource:
+    """A link whose clients' first ARP/IPv4 frames tell their addresses (and,
+    without hostapd, their arrival and, by silence, their departure)."""
+
+    device: str
+    #: The interface / SSID name events are reported with.
+    interface: str
+    associates: bool
+    inactivity: float = 300.0
+
+
+@dataclass(frozen=True)
 class ProxyConfig:
     settings: ProxySettings
     #: Where the proxy's registration socket binds (replies from the FA come here).
@@ -60,6 +72,7 @@ class ProxyConfig:
     #: state; None disables it.
     control_socket: str | None = None
     hostapd: tuple[HostapdSource, ...] = ()
+    snoop: tuple[SnoopSource, ...] = ()
     #: Listen for ICMP Agent Advertisements / send solicitations (raw socket).
     discovery: bool = True
 
