@@ -11,6 +11,7 @@ import faulthandler
 import os
 import stat
 import threading
+import time
 import warnings
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
@@ -216,6 +217,12 @@ def test_ncclient_kill_session(start_server: Callable[..., RunningServer]) -> No
         # The victim's locks are released before the killer hears <ok/>.
         assert victim_id in running.ended.ids
         assert running.server.session_ids == [int(killer.session_id)]
+        # The server closed the victim's channel; ncclient's transport thread
+        # notices it asynchronously, then every request fails at once.
+        deadline = time.monotonic() + WAIT
+        while victim.connected and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert not victim.connected
         with pytest.raises(TransportError):
             victim.get_config(source="running")
         assert killer.get_config(source="running").ok
