@@ -873,7 +873,8 @@ class ProxyAgent:
         if sa is not None and sa.replay_method is ReplayMethod.NONCES:
             self._nonces[visitor.home_address] = replay.high32(identification)
         else:
-            ha_time = replay.high32(identification) - replay.NTP_EPOCH_OFFSET
+            # Whole seconds of the HA's clock, in the era nearest ours (RFC 5905 §6).
+            ha_time = replay.ntp_seconds(replay.high32(identification) << 32, near=now)
             self._clock_offset[visitor.home_agent] = ha_time - now
             self._last_identification.pop(visitor.home_address, None)
 

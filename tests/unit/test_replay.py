@@ -177,12 +177,22 @@ def test_high_and_low_halves() -> None:
     assert low32(0x0123_4567_89AB_CDEF) == 0x89AB_CDEF
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="NTP era rollover (2036-02-07) not handled: the seconds are not taken "
-    "modulo 2**32, so the Identification no longer fits 64 bits (RFC 5905 §6 eras)",
-)
 def test_identification_after_ntp_era_0_still_fits_64_bits() -> None:
     """RFC 5944 §5.7.1: the Identification is a 64-bit NTP timestamp, whose
-    seconds field wraps at the end of era 0."""
-    assert ntp_identification(ERA0_LAST_POSIX_SECOND + 1.0) < 2**64
+    seconds field wraps at the end of era 0 (RFC 5905 §6)."""
+    after = ntp_identification(ERA0_LAST_POSIX_SECOND + 1.0)
+    assert after < 2**64
+    assert high32(after) == 0  # era 1, second 0
+    assert ntp_seconds(after, near=ERA0_LAST_POSIX_SECOND) == ERA0_LAST_POSIX_SECOND + 1.0
+
+
+def test_timestamps_accepted_across_the_era_wrap() -> None:
+    """A request stamped just after the wrap is newer than one just before it,
+    and within the window of a clock on either side (RFC 5944 §5.7.1)."""
+    before = ntp_identification(ERA0_LAST_POSIX_SECOND - 0.5)
+    after = ntp_identification(ERA0_LAST_POSIX_SECOND + 1.5)
+    assert timestamp_acceptable(after, ERA0_LAST_POSIX_SECOND + 2, 7.0, before)
+    assert not timestamp_acceptable(before, ERA0_LAST_POSIX_SECOND + 2, 7.0, after)  # replay
+    assert timestamp_acceptable(before, ERA0_LAST_POSIX_SECOND + 2, 7.0, None)
+    ident = mismatch_identification_for_timestamps(after, ERA0_LAST_POSIX_SECOND + 3)
+    assert ident < 2**64 and high32(ident) == 2
