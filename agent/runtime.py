@@ -65,6 +65,8 @@ class Agent:
     #: The kernel data path (``agent.dataplane.service.DataPlaneService``) when
     #: the configuration has a ``data-plane`` container.
     data_plane: Any = None
+    #: ``agent.aio.checkpoint.CheckpointWriter`` with a ``state-checkpoint``.
+    checkpoint: Any = None
     #: Where relative state files (the SSH host key) live.
     state_dir: str = "."
     _control: ControlServer | None = None
@@ -81,6 +83,8 @@ class Agent:
             self.start_foreign_agent()
         if cfg.proxy is not None:
             self.start_proxy()
+        if cfg.checkpoint is not None:
+            self.start_checkpoint()
         if cfg.data_plane is not None:
             self.start_data_plane()
         if cfg.netconf is not None and self.datastore is not None:
@@ -223,6 +227,48 @@ class Agent:
         self.data_plane = DataPlaneService.open(
             backend=cfg.backend, local=local, settings=settings, visitor_flags=flags)
         self.data_plane.plane.restore(self)
+
+    def start_checkpoint(self) -> None:
+        """Take back the bindings and visitors of the last run (those still
+        alive), then keep the file current (YANG ``state-checkpoint``)."""
+        import os
+        from pathlib import Path
+
+        from agent.aio.checkpoint import CheckpointWriter, read_checkpoint
+
+        cfg = self.config.checkpoint
+        assert cfg is not None
+        path = Path(cfg.file if os.path.isabs(cfg.file) else os.path.join(self.state_dir, cfg.file))
+        document = read_checkpoint(path)
+        now = self.clock()
+        for role, engine in (("home-agent", self.home_agent), ("foreign-agent", self.foreign_agent)):
+            saved = document.get(role) if document is not None else None
+            if engine is None or saved is None:
+                continue
+            try:
+                restored = engine.restore_state(saved, now)
+            except (ValueError, KeyError, TypeError) as exc:
+                log.warning("state checkpoint %s: %s part unusable (%s): not restored",
+                            path, role, type(exc).__name__)
+                continue
+            log.info("state checkpoint %s: %s restored %d entries", path, role, restored)
+            self.runners[role].poke()  # announce them (data plane, notifications)
+
+        def content() -> dict[str, Any]:
+            out: dict[str, Any] = {}
+            if self.home_agent is not None:
+                out["home-agent"] = self.home_agent.export_state()
+            if self.foreign_agent is not None:
+                out["foreign-agent"] = self.foreign_agent.export_state()
+            return out
+
+        def version() -> tuple[int, ...]:
+            return (id(self.home_agent), getattr(self.home_agent, "state_version", 0),
+                    id(self.foreign_agent), getattr(self.foreign_agent, "state_version", 0))
+
+        self.checkpoint = CheckpointWriter(path, cfg.interval, content=content, version=version,
+                                           clock=self.clock)
+        self.checkpoint.start()
 
     def stop_data_plane(self) -> None:
         """Remove every tunnel, route, rule and proxy entry the data plane made."""
@@ -597,6 +643,9 @@ class Agent:
             self._netconf_operations.close()
         if self._control is not None:
             await self._control.close()
+        if self.checkpoint is not None:
+            await self.checkpoint.close()  # before the engines go: their last state
+            self.checkpoint = None
         for runner in self.runners.values():
             runner.close()
         self.runners.clear()

@@ -34,6 +34,7 @@ from _libyang import ffi, lib  # type: ignore[import-not-found]  # libyang-pytho
 
 from agent.config.model import (
     RadiusConfig,
+    CheckpointConfig,
     DataPlaneConfig,
     AgentConfig,
     Endpoint,
@@ -401,7 +402,13 @@ def _build(document: dict[str, Any]) -> AgentConfig:
         host_associations=_associations(security.get("host", []), "host"),
         peer_associations=_associations(security.get("peer", []), "peer"),
         data_plane=_data_plane(document["data-plane"]) if "data-plane" in document else None,
+        checkpoint=_checkpoint(document["state-checkpoint"]) if "state-checkpoint" in document else None,
     )
+
+
+def _checkpoint(node: dict[str, Any]) -> CheckpointConfig:
+    # RFC 7951 §6.1: decimal64 is a JSON string.
+    return CheckpointConfig(file=str(node["file"]), interval=float(node.get("interval", 1)))
 
 
 def _data_plane(node: dict[str, Any]) -> DataPlaneConfig:

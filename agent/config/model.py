@@ -103,6 +103,15 @@ class DataPlaneConfig:
 
 
 @dataclass(frozen=True)
+class CheckpointConfig:
+    """The YANG ``state-checkpoint`` container: bindings and visitors kept in a
+    file across restarts."""
+
+    file: str
+    interval: float = 1.0
+
+
+@dataclass(frozen=True)
 class AgentConfig:
     netconf: NetconfSettings | None = None
     radius: RadiusConfig | None = None
@@ -114,3 +123,4 @@ class AgentConfig:
     #: Security associations with peer agents (FA-HA), by peer address.
     peer_associations: SecurityAssociationTable = field(default_factory=SecurityAssociationTable)
     data_plane: DataPlaneConfig | None = None
+    checkpoint: CheckpointConfig | None = None

@@ -12,6 +12,7 @@ import random
 from collections import deque
 from dataclasses import dataclass, fields
 from ipaddress import IPv4Address
+from typing import Any
 
 from agent.mobileip import replay
 from agent.mobileip.advertisement import (
@@ -219,6 +220,8 @@ class ForeignAgent:
         self._outbox: list[Transmit] = []
         self._events: deque[Event] = deque()
         self.sequence = 0  # RFC 5944 §2.3.2: the first advertisement after start is 0
+        #: Bumped by every visitor change (a checkpoint writer saves on change).
+        self.state_version = 0
         if settings.advertisement_interval > 0:
             self._timers.schedule(_ADVERTISE, now)
 
@@ -280,6 +283,47 @@ class ForeignAgent:
     @property
     def visitor_count(self) -> int:
         return len(self._visitors)
+
+    # -- checkpoint (visitors across a restart) ------------------------------------
+
+    def export_state(self) -> dict[str, Any]:
+        """The visitor list as JSON-ready data: what a restarted foreign agent
+        needs to keep delivering to its visitors (RFC 5944 §3.7.3.2) until they
+        re-register. Pending requests are not kept (their requesters
+        retransmit, §3.6.3)."""
+        return {"visitors": [
+            {"home-address": str(v.home_address), "home-agent": str(v.home_agent),
+             "care-of-address": str(v.care_of_address), "source-address": str(v.source_address),
+             "source-port": v.source_port, "flags": v.flags, "identification": v.identification,
+             "lifetime": v.lifetime, "registered-at": v.registered_at, "expires-at": v.expires_at}
+            for v in self._visitors.values()
+        ]}
+
+    def restore_state(self, state: dict[str, Any], now: float) -> int:
+        """Take back what ``export_state`` saved: visitors still alive at ``now``,
+        each announced as VisitorAdded so the data plane follows; bounded by
+        max-visitors; only into an empty list. ValueError/KeyError/TypeError
+        for a document that is not ours (nothing is restored then)."""
+        if self._visitors:
+            raise ValueError("restore_state needs an empty foreign agent")
+        rows = [
+            Visitor(IPv4Address(v["home-address"]), IPv4Address(v["home-agent"]),
+                    IPv4Address(v["care-of-address"]), IPv4Address(v["source-address"]),
+                    int(v["source-port"]), int(v["flags"]), int(v["identification"]),
+                    int(v["lifetime"]), float(v["registered-at"]), float(v["expires-at"]))
+            for v in state["visitors"]
+        ]
+        restored = 0
+        for visitor in rows:
+            if visitor.expires_at <= now or len(self._visitors) >= self.settings.max_visitors:
+                continue
+            self._visitors[visitor.home_address] = visitor
+            self._timers.schedule(("visitor", visitor.home_address), visitor.expires_at)
+            self._events.append(VisitorAdded(visitor.home_address, visitor.home_agent,
+                                             visitor.care_of_address, int(visitor.expires_at - now)))
+            restored += 1
+        self.state_version += 1
+        return restored
 
     @property
     def pending_count(self) -> int:
@@ -562,6 +606,7 @@ class ForeignAgent:
             pending.source_port, pending.flags, pending.identification, lifetime, now, expires,
         )
         self._visitors[home] = visitor
+        self.state_version += 1
         self._timers.schedule(("visitor", home), expires)
         if existing is None or existing.care_of_address != visitor.care_of_address:
             self._events.append(
@@ -570,6 +615,7 @@ class ForeignAgent:
 
     def _remove_visitor(self, visitor: Visitor, reason: RemovalReason) -> None:
         del self._visitors[visitor.home_address]
+        self.state_version += 1
         self._timers.cancel(("visitor", visitor.home_address))
         self._events.append(VisitorRemoved(visitor.home_address, visitor.home_agent, reason))
 

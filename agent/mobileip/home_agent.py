@@ -12,6 +12,7 @@ import random
 from collections import deque
 from dataclasses import dataclass, field, fields
 from ipaddress import IPv4Address, IPv4Network
+from typing import Any
 
 from agent.mobileip import replay
 from agent.mobileip.deadlines import Deadlines
@@ -197,6 +198,9 @@ class HomeAgent:
         self._outbox: list[Transmit] = []
         self._events: deque[Event] = deque()
         self.binding_count = 0
+        #: Bumped by every binding change (creation, refresh, removal): a
+        #: checkpoint writer saves the table only when it moved.
+        self.state_version = 0
 
     # -- adapter interface -------------------------------------------------------
 
@@ -290,6 +294,71 @@ class HomeAgent:
 
     def clear_counters(self) -> None:
         self.counters = HomeAgentCounters()
+
+    # -- checkpoint (bindings across a restart) ------------------------------------
+
+    def export_state(self) -> dict[str, Any]:
+        """The binding table and each node's replay state, as JSON-ready data:
+        what a restarted home agent needs to keep tunnelling (RFC 5944 §4.2.3)
+        and to keep refusing replays (§5.7) without waiting for every mobile
+        node to register again. Counters are not kept (RFC 2006 counters
+        restart at zero with the agent)."""
+        nodes = []
+        for home, node in self._nodes.items():
+            if not node.bindings and node.last_identification is None and node.nonce is None:
+                continue
+            nodes.append({
+                "home-address": str(home),
+                "last-identification": node.last_identification,
+                "nonce": node.nonce,
+                "bindings": [
+                    {"care-of-address": str(b.care_of_address), "source-address": str(b.source_address),
+                     "source-port": b.source_port, "flags": b.flags,
+                     "identification": b.identification, "lifetime": b.lifetime,
+                     "registered-at": b.registered_at, "expires-at": b.expires_at}
+                    for b in node.bindings
+                ],
+            })
+        return {"nodes": nodes}
+
+    def restore_state(self, state: dict[str, Any], now: float) -> int:
+        """Take back what ``export_state`` saved: bindings still alive at ``now``
+        (each announced as BindingCreated, so the data plane follows), replay
+        state for every node. Only into an empty table (just started); bounded
+        by max-bindings. Returns the bindings restored; ValueError/KeyError/
+        TypeError for a document that is not ours."""
+        if self._nodes:
+            raise ValueError("restore_state needs an empty home agent")
+        restored = 0
+        parsed = []
+        for entry in state["nodes"]:
+            home = IPv4Address(entry["home-address"])
+            last = entry.get("last-identification")
+            nonce = entry.get("nonce")
+            rows = []
+            for row in entry.get("bindings", []):
+                rows.append(Binding(
+                    home, IPv4Address(row["care-of-address"]), IPv4Address(row["source-address"]),
+                    int(row["source-port"]), int(row["flags"]), int(row["identification"]),
+                    int(row["lifetime"]), float(row["registered-at"]), float(row["expires-at"]),
+                ))
+            parsed.append((home, None if last is None else int(last),
+                           None if nonce is None else int(nonce), rows))
+        for home, last, nonce, rows in parsed:  # all parsed: nothing half-restored
+            node = self._node(home)
+            node.last_identification, node.nonce = last, nonce
+            for binding in rows:
+                if binding.expires_at <= now or self.binding_count >= self.settings.max_bindings:
+                    continue
+                node.bindings.append(binding)
+                self.binding_count += 1
+                restored += 1
+                self._expiries.schedule((home, binding.care_of_address), binding.expires_at)
+                self._events.append(BindingCreated(
+                    home, binding.care_of_address, int(binding.expires_at - now),
+                    binding.source_address))
+        self.state_version += 1
+        return restored
 
     # -- processing ---------------------------------------------------------------
 
@@ -488,6 +557,7 @@ class HomeAgent:
                 )
             )
             self.binding_count += 1
+            self.state_version += 1
             self._events.append(BindingCreated(home, coa, lifetime, source))
         else:
             binding = existing
@@ -495,6 +565,7 @@ class HomeAgent:
             binding.source_address, binding.source_port = source, port
             binding.flags, binding.identification = int(request.flags), request.identification
             binding.lifetime, binding.expires_at = lifetime, expires
+            self.state_version += 1
             self._events.append(BindingRefreshed(home, coa, lifetime))
         self._expiries.schedule((home, coa), expires)
         node.service_accepted += 1
@@ -512,6 +583,7 @@ class HomeAgent:
         assert binding is not None
         node.bindings.remove(binding)
         self.binding_count -= 1
+        self.state_version += 1
         node.overall_service_time += max(0.0, min(now, binding.expires_at) - binding.registered_at)
         self._expiries.cancel((home, coa))
         self._events.append(BindingDeleted(home, coa, reason))

@@ -205,3 +205,43 @@ def test_data_plane_follows_live_configuration(lab) -> None:
     lab.wait(lambda: lab.binding() is None and not lab.data_plane_state(fa)["visitors"],
              timeout=10, what="deregistration")
     assert _leftovers(lab, fa) == []
+
+
+def test_agents_killed_and_restarted_rebuild_from_their_state(lab) -> None:
+    """RFC 5944 §4.2.3 / §3.7.3.2 across a crash: an agent SIGKILLed (its TUN
+    devices and the routes through them vanish with it) and started again
+    takes its bindings / visitors back from its state checkpoint and rebuilds
+    tunnels and routes. The home agent's restart is invisible to the access
+    point (nothing is registered anew); the foreign agent's restarts its
+    advertisement sequence at 0, so the access point re-registers through it
+    (RFC 5944 §2.3.2, §2.4.2) — counted as a reboot — and traffic flows."""
+    from tools.lab.netns_lab import CARE_OF, CN, MN
+
+    ap = lab.mn_at
+    fa = "fa-b" if ap == "ap-b" else "fa-a"
+    lab.associate(ap)
+    lab.wait(lambda: lab.settled_at(fa), timeout=10, what="registration")
+    assert lab.ping("mn", MN, CN)["received"] == 3
+
+    def counters() -> dict:
+        return lab.control(ap, {"op": "state", "rows": False})["proxy"]["counters"]
+
+    before = counters()
+    time.sleep(0.3)  # the checkpoint interval is 0.1 s
+    lab.crash_and_restart("ha")
+    lab.wait(lambda: lab.settled_at(fa), timeout=10, what="HA state rebuilt after its restart")
+    assert lab.binding() == CARE_OF[fa]
+    assert lab.data_plane_state("ha")["proxy-arp"] == [f"{MN} dev br-home"]
+    assert lab.ping("mn", MN, CN)["received"] == 3
+    assert counters()["requests-sent"] == before["requests-sent"]  # nothing re-registered
+
+    lab.crash_and_restart(fa)
+    lab.wait(lambda: lab.settled_at(fa), timeout=10, what="FA state rebuilt after its restart")
+    assert lab.ping("mn", MN, CN)["received"] == 3
+    lab.wait(lambda: counters()["agent-reboots-detected"] == before["agent-reboots-detected"] + 1,
+             timeout=5, what="the access point noticing the FA's reboot")
+    lab.disassociate(ap)
+    lab.wait(lambda: lab.binding() is None and not lab.data_plane_state(fa)["visitors"],
+             timeout=10, what="deregistration")
+    for name in ("ha", fa):
+        assert _leftovers(lab, name) == [], name

@@ -81,6 +81,7 @@ def agent_configs(*, reverse_tunnel: bool, lifetime: int) -> dict[str, dict[str,
                        "listen": {"address": HA, "port": PORT}},
         "security": _security(list(CARE_OF.values()), hosts=True),
         "data-plane": {"home-interface": "br-home"},
+        "state-checkpoint": {"file": "ha-state.json", "interval": "0.1"},
     }}}
     for fa, address in CARE_OF.items():
         configs[fa] = {top: {
@@ -93,6 +94,7 @@ def agent_configs(*, reverse_tunnel: bool, lifetime: int) -> dict[str, dict[str,
                                                 "lifetime": 3, "interface": "acc0"}},
             "security": _security([HA], hosts=False),
             "data-plane": {"access-interface": "acc0"},
+            "state-checkpoint": {"file": f"{fa}-state.json", "interval": "0.1"},
         }}
     for ap, (fa, _, address, local) in ACCESS.items():
         configs[ap] = {top: {
@@ -159,19 +161,36 @@ class NetnsLab:
                                           lifetime=self.lifetime).items():
             path = self.workdir / f"{name}.json"
             path.write_text(json.dumps(config, indent=1))
-            log = open(self.workdir / f"{name}.log", "wb")  # noqa: SIM115 (closed in close())
-            self._logs.append(log)
-            self.agents[name] = self.namespaces.python(
-                name, "agent.cli", "run", "--startup", str(path),
-                "--control-socket", self.control_path(name),
-                stdout=subprocess.PIPE, stderr=log, text=True)
+            self._spawn(name)
         deadline = time.monotonic() + START_TIMEOUT
-        for name, process in self.agents.items():
-            ready, _, _ = select.select([process.stdout], [], [], max(0.0, deadline - time.monotonic()))
-            line = process.stdout.readline() if ready else ""  # type: ignore[union-attr]
-            if not line.startswith("ready "):
-                log = (self.workdir / f"{name}.log").read_text()[-2000:]
-                raise RuntimeError(f"agent {name} did not start: {line!r} {log}")
+        for name in list(self.agents):
+            self._wait_ready(name, deadline)
+
+    def _spawn(self, name: str) -> None:
+        log = open(self.workdir / f"{name}.log", "ab")  # noqa: SIM115 (closed in close())
+        self._logs.append(log)
+        self.agents[name] = self.namespaces.python(
+            name, "agent.cli", "run", "--startup", str(self.workdir / f"{name}.json"),
+            "--control-socket", self.control_path(name),
+            stdout=subprocess.PIPE, stderr=log, text=True)
+
+    def _wait_ready(self, name: str, deadline: float) -> None:
+        process = self.agents[name]
+        ready, _, _ = select.select([process.stdout], [], [], max(0.0, deadline - time.monotonic()))
+        line = process.stdout.readline() if ready else ""  # type: ignore[union-attr]
+        if not line.startswith("ready "):
+            log = (self.workdir / f"{name}.log").read_text()[-2000:]
+            raise RuntimeError(f"agent {name} did not start: {line!r} {log}")
+
+    def crash_and_restart(self, name: str) -> None:
+        """SIGKILL agent ``name`` (no clean-up at all: its TUN devices and the
+        routes through them vanish with it) and start it again on the same
+        configuration; it takes its state back from its checkpoint file."""
+        process = self.agents[name]
+        process.kill()
+        process.wait(10)
+        self._spawn(name)
+        self._wait_ready(name, time.monotonic() + START_TIMEOUT)
 
     def control_path(self, name: str) -> str:
         return str(self.workdir / f"{name}.sock")
