@@ -266,6 +266,7 @@ TUNNEL_COLUMNS = (
     Column("Encap", field("encapsulation")),
     Column("Mode", field("mode")),
     Column("Users", field("users"), right=True),
+    Column("Interface", field("interface")),
 )
 
 
@@ -282,8 +283,15 @@ def render_foreign_agents(rows: Sequence[Row]) -> str:
     return "\n".join(listing("Foreign Agents:", FOREIGN_AGENT_COLUMNS, rows))
 
 
-def render_tunnels(rows: Sequence[Row]) -> str:
+def render_tunnels(rows: Sequence[Row], *, data_plane: Mapping[str, Any] | None = None) -> str:
     lines = listing("Mobile Tunnels (derived from registrations):", TUNNEL_COLUMNS, rows)
+    if data_plane is not None:
+        c = data_plane.get("counters", {})
+        lines.append(
+            f"Data plane ({data_plane.get('backend', '-')}): encapsulated {c.get('encapsulated', 0)}, "
+            f"decapsulated {c.get('decapsulated', 0)}; dropped: unknown endpoint "
+            f"{c.get('unknown-endpoint-dropped', 0)}, inner address "
+            f"{c.get('inner-address-dropped', 0)}, malformed {c.get('malformed-dropped', 0)}")
     return "\n".join(lines)
 
 

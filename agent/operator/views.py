@@ -172,10 +172,14 @@ def build_foreign_agents(content: Mapping[str, Any], where: RowFilter) -> Report
 
 def build_tunnels(content: Mapping[str, Any], where: RowFilter) -> Report:
     """One row per tunnel end pair the registrations imply (RFC 5944 §4.2.3:
-    HA -> care-of address; with reverse tunnelling, RFC 3024, the way back);
-    the data path does not exist yet, so these are the tunnels it would use."""
+    HA -> care-of address; with reverse tunnelling, RFC 3024, the way back),
+    with the kernel interface carrying it where the agent runs a data plane
+    (``data-plane-state``), whose backend and counters come along."""
     _require(content, ROLE_NAMES, "tunnels come from registrations")
     groups: dict[tuple[str, str, str], Row] = {}
+    data_plane = content.get("data-plane-state")
+    interfaces = {t["remote"]: t.get("interface", "-")
+                  for t in (data_plane or {}).get("tunnel", [])}
 
     def add(role: str, source: str, destination: str, row: Mapping[str, Any]) -> None:
         if not where.matches(row):
@@ -184,7 +188,9 @@ def build_tunnels(content: Mapping[str, Any], where: RowFilter) -> Report:
         entry = groups.setdefault(key, {"role": role, "source": source, "destination": destination,
                                         "encapsulation": _encapsulation(row.get("flags")),
                                         "mode": _mode(row.get("flags")), "users": 0,
-                                        "home-address": []})
+                                        "interface": "-", "home-address": []})
+        if role != "proxy" and destination in interfaces:
+            entry["interface"] = interfaces[destination]
         entry["users"] += 1
         entry["home-address"].append(row.get("home-address"))
 
@@ -198,7 +204,11 @@ def build_tunnels(content: Mapping[str, Any], where: RowFilter) -> Report:
     for visitor in content.get("proxy-state", {}).get("visitor", []):
         if visitor.get("state") == "registered":
             add("proxy", visitor.get("care-of-address", "-"), visitor.get("home-agent", "-"), visitor)
-    return {"tunnels": list(groups.values())}
+    report: Report = {"tunnels": list(groups.values())}
+    if data_plane is not None:
+        report["data-plane"] = {"backend": data_plane.get("backend"),
+                                "counters": dict(data_plane.get("counters", {}))}
+    return report
 
 
 def _encapsulation(bits: Any) -> str:
@@ -265,8 +275,9 @@ VIEWS: dict[str, View] = {view.name: view for view in (
          "get", build_foreign_agents, lambda r, d: render.render_foreign_agents(r["foreign-agents"])),
     View("tunnels", "tunnels implied by the registrations (show ip mobile tunnel)",
          {**ROLES, "home-agent-state": {"binding": None}, "foreign-agent-state": {"visitor": None},
-          "proxy-state": {"visitor": None}},
-         "get", build_tunnels, lambda r, d: render.render_tunnels(r["tunnels"]),
+          "proxy-state": {"visitor": None}, "data-plane-state": None},
+         "get", build_tunnels,
+         lambda r, d: render.render_tunnels(r["tunnels"], data_plane=r.get("data-plane")),
          ("home-address", "home-agent")),
     View("traffic", "counters of every role (show ip mobile traffic)",
          {**ROLES, "home-agent-state": {"counters": None}, "foreign-agent-state": {"counters": None},

@@ -271,6 +271,24 @@ def test_tunnels_one_row_per_end_pair() -> None:
     assert [r["destination"] for r in only["tunnels"]] == ["127.0.0.5"]
 
 
+def test_tunnels_show_the_data_plane_interface_and_counters() -> None:
+    """With a data plane (YANG data-plane-state) each tunnel row names the
+    kernel interface carrying it, and the backend's counters follow the table."""
+    content = {"home-agent": {"address": "127.0.0.2"},
+               "home-agent-state": {"binding": [BINDING]},
+               "data-plane-state": {"backend": "userspace",
+                                    "counters": {"encapsulated": "7", "decapsulated": "5",
+                                                 "unknown-endpoint-dropped": "2"},
+                                    "tunnel": [{"remote": "127.0.0.3", "local": "127.0.0.2",
+                                                "interface": "pmip7f000003", "users": 1}]}}
+    report = views.build_tunnels(content, views.RowFilter())
+    assert [r["interface"] for r in report["tunnels"]] == ["pmip7f000003"]
+    text = views.VIEWS["tunnels"].render(report, False)
+    assert "pmip7f000003" in text.splitlines()[3]
+    assert text.splitlines()[-1] == ("Data plane (userspace): encapsulated 7, decapsulated 5; "
+                                     "dropped: unknown endpoint 2, inner address 0, malformed 0")
+
+
 def test_traffic_reports_every_running_role() -> None:
     content = {"proxy": {}, "proxy-state": {"counters": {"accepted": 3}},
                "security-violations": {"total": 0}}
