@@ -62,6 +62,8 @@ class Agent:
     datastore: Any = None
     radius_client: Any = None
     netconf_server: Any = None
+    #: The SNMP agent (agent.snmp.server.SnmpAgent), when snmp-agent is configured.
+    snmp_agent: Any = None
     #: The kernel data path (``agent.dataplane.service.DataPlaneService``) when
     #: the configuration has a ``data-plane`` container.
     data_plane: Any = None
@@ -89,6 +91,8 @@ class Agent:
             self.start_data_plane()
         if cfg.netconf is not None and self.datastore is not None:
             await self._start_netconf()
+        if cfg.snmp is not None:
+            await self._start_snmp()
         path = self.control_socket or (cfg.proxy.control_socket if cfg.proxy else None)
         if path:
             self._control = ControlServer(path, self.handle_control)
@@ -342,6 +346,38 @@ class Agent:
         self._netconf_operations = operations
         self._netconf_confirmed_commits = confirmed_commits
         self._netconf_stop = (unsubscribe, commit_timer.close)
+
+    async def _start_snmp(self) -> None:
+        """The SNMP agent: MIP-MIB and PROXY-MOBILE-IP-MIB read from the engines
+        and running at request time; Sets are datastore transactions; the
+        engines' notifications become traps and informs."""
+        from agent.snmp.instrumentation import build_tree
+        from agent.snmp.server import SnmpAgent
+        from agent.snmp.sources import Sources
+
+        settings = self.config.snmp
+        assert settings is not None
+        datastore = self.datastore
+
+        def running() -> dict[str, Any]:
+            return datastore.snapshot("running").effective if datastore is not None else {}
+
+        sources = Sources(
+            home_agent=lambda: self.home_agent,
+            foreign_agent=lambda: self.foreign_agent,
+            proxy=lambda: self.proxy,
+            violations=lambda: self.violations,
+            config=running,
+            started_at=self.clock(),
+        )
+        agent = SnmpAgent(
+            settings,
+            lambda stats: build_tree(sources, stats=stats, name=settings.system_name,
+                                     contact=settings.system_contact, location=settings.system_location),
+            datastore=datastore, clock=self.clock,
+        )
+        await agent.start()
+        self.snmp_agent = agent
 
     def _dispatch_sa_lookups(self) -> None:
         """Send the proxy's pending SA lookups to RADIUS; each outcome goes back
@@ -598,6 +634,8 @@ class Agent:
         out = {name: runner.local_address for name, runner in self.runners.items()}
         if self.netconf_server is not None:
             out["netconf"] = (self.config.netconf.address, self.netconf_server.port)  # type: ignore[union-attr]
+        if self.snmp_agent is not None:
+            out["snmp"] = (self.snmp_agent.settings.address, self.snmp_agent.port)
         return out
 
     def counters(self) -> dict[str, dict[str, int]]:
@@ -641,6 +679,9 @@ class Agent:
             # RFC 6241 §8.4.1: an unconfirmed commit does not survive a restart.
             self._netconf_confirmed_commits.shutdown()
             self._netconf_operations.close()
+        if self.snmp_agent is not None:
+            self.snmp_agent.close()
+            self.snmp_agent = None
         if self._control is not None:
             await self._control.close()
         if self.checkpoint is not None:

@@ -58,6 +58,7 @@ from agent.mobileip.subnet_map import SubnetMap
 from agent.netconf.settings import NetconfSettings, NetconfUser
 from agent.radius.client import RadiusClientSettings, RadiusServer
 from agent.radius.resolver import ResolverSettings
+from agent.snmp.settings import SnmpCommunity, SnmpReceiver, SnmpSettings, SnmpUser, SnmpView
 
 MODULE_NAME = "proxy-mobile-ip"
 TOP_MEMBER = f"{MODULE_NAME}:mobile-ip"  # RFC 7951 §4: module-qualified top-level name
@@ -392,7 +393,9 @@ def _build(document: dict[str, Any]) -> AgentConfig:
     security = document.get("security", {})
     netconf = document.get("netconf-server")
     radius = document.get("radius", {})
+    snmp = document.get("snmp-agent")
     return AgentConfig(
+        snmp=_snmp(snmp) if snmp is not None else None,
         netconf=_netconf(netconf) if netconf is not None else None,
         radius=_radius(radius) if radius.get("server") and radius.get("user-password") else None,
         home_agent=_home_agent(home_agent) if home_agent is not None else None,
@@ -441,6 +444,43 @@ def _netconf(node: dict[str, Any]) -> NetconfSettings:
         idle_timeout=float(node.get("idle-timeout", 3600)),
         max_sessions=int(node.get("max-sessions", 32)),
         max_message_size=int(node.get("max-message-size", 16 * 1024 * 1024)),
+    )
+
+
+def _snmp(node: dict[str, Any]) -> SnmpSettings:
+    listen = node.get("listen", {})
+    engine_id = node.get("engine-id")
+    return SnmpSettings(
+        address=str(listen.get("address", "0.0.0.0")),
+        port=int(listen.get("port", 161)),
+        engine_id=bytes.fromhex(engine_id.replace(":", "")) if engine_id else None,
+        communities=tuple(
+            SnmpCommunity(str(c["index"]), str(c["secret"]), str(c.get("access", "read-only")),
+                          c.get("view"))
+            for c in node.get("community", [])
+        ),
+        users=tuple(
+            SnmpUser(str(u["name"]), str(u["auth-protocol"]), str(u["auth-passphrase"]),
+                     str(u.get("priv-protocol", "aes-128")), u.get("priv-passphrase"),
+                     str(u.get("access", "read-only")), u.get("view"))
+            for u in node.get("user", [])
+        ),
+        views=tuple(
+            SnmpView(str(view["name"]), tuple(
+                (tuple(int(part) for part in s["oid"].split(".")), s.get("type", "included") == "included")
+                for s in view.get("subtree", [])
+            ))
+            for view in node.get("view", [])
+        ),
+        receivers=tuple(
+            SnmpReceiver(str(r["name"]), str(r["address"]), int(r.get("port", 162)),
+                         r.get("trap-community"), r.get("inform-user"))
+            for r in node.get("notification-receiver", [])
+        ),
+        system_name=str(node.get("system-name", "")),
+        system_contact=str(node.get("system-contact", "")),
+        system_location=str(node.get("system-location", "")),
+        max_varbinds=int(node.get("max-varbinds", 1000)),
     )
 
 

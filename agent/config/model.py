@@ -11,6 +11,7 @@ from agent.mobileip.home_agent import HomeAgentSettings
 from agent.mobileip.numbers import MOBILE_IP_PORT
 from agent.mobileip.proxy import ProxySettings
 from agent.netconf.settings import NetconfSettings
+from agent.snmp.settings import SnmpSettings
 from agent.radius.client import RadiusClientSettings
 from agent.radius.resolver import ResolverSettings
 from agent.mobileip.security import SecurityAssociationTable
@@ -115,6 +116,7 @@ class CheckpointConfig:
 class AgentConfig:
     netconf: NetconfSettings | None = None
     radius: RadiusConfig | None = None
+    snmp: SnmpSettings | None = None
     home_agent: HomeAgentConfig | None = None
     foreign_agent: ForeignAgentConfig | None = None
     proxy: ProxyConfig | None = None

@@ -1,0 +1,376 @@
+"""The pysnmp 7 adapter (the only module that imports pysnmp): UDP transport,
+message processing (RFC 3412), community and USM security (RFC 3584, RFC 3414)
+and the counters they keep. Each request's PDU goes to the sans-IO
+instrumentation (``agent.snmp.tree``, ``agent.snmp.writes``) with the view of
+its principal (RFC 3415 §3.2 isAccessAllowed, evaluated over the configured
+views in ``agent.snmp.tree.View``); this module holds no MIB decisions.
+
+Bad input is the message processing's business: malformed BER is counted
+(snmpInASNParseErrs) and dropped by pysnmp, a wrong community is counted
+(snmpInBadCommunityNames), USM failures are reported and counted (usmStats);
+none of them reaches the instrumentation. Every handler is synchronous and
+bounded (max-varbinds, GetBulk cut), so one request never stalls the loop.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from pyasn1.error import PyAsn1Error
+from pysnmp.carrier.asyncio.dgram import udp
+from pysnmp.entity import config, engine
+from pysnmp.entity.rfc3413 import context
+from pysnmp.proto import error as proto_error
+from pysnmp.proto import rfc1902, rfc1905
+from pysnmp.proto.api import v2c
+from pysnmp.proto.proxy import rfc2576
+
+from agent.snmp import ber
+from agent.snmp import values as v
+from agent.snmp.settings import READ_WRITE, SnmpSettings
+from agent.snmp.tree import MibTree, SetError, View
+from agent.snmp.writes import apply_set
+
+log = logging.getLogger("proxymip.snmp")
+
+_AUTH = {"sha": config.USM_AUTH_HMAC96_SHA, "sha-256": config.USM_AUTH_HMAC192_SHA256}
+_PRIV = {
+    "none": config.USM_PRIV_NONE,
+    "aes-128": config.USM_PRIV_CFB128_AES,
+    "aes-256": config.USM_PRIV_CFB256_AES_BLUMENTHAL,
+}
+_NO_AUTH, _AUTH_NO_PRIV, _AUTH_PRIV = 1, 2, 3
+#: Community principals get a security name of their own (RFC 3584 §5.1,
+#: snmpCommunitySecurityName), kept apart from USM user names.
+_COMMUNITY_PREFIX = "community:"
+
+_GET = rfc1905.GetRequestPDU.tagSet
+_NEXT = rfc1905.GetNextRequestPDU.tagSet
+_BULK = rfc1905.GetBulkRequestPDU.tagSet
+_SET = rfc1905.SetRequestPDU.tagSet
+
+_ERROR_STATUS = {
+    name: number for number, name in enumerate((
+        "noError", "tooBig", "noSuchName", "badValue", "readOnly", "genErr", "noAccess",
+        "wrongType", "wrongLength", "wrongEncoding", "wrongValue", "noCreation",
+        "inconsistentValue", "resourceUnavailable", "commitFailed", "undoFailed",
+        "authorizationError", "notWritable", "inconsistentName",
+    ))
+}
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who may do what: the view reached, whether Sets are allowed, and the
+    lowest security level accepted (USM users with a privacy protocol need
+    authPriv)."""
+
+    view: View
+    writable: bool
+    min_level: int
+
+
+def engine_id_for(settings: SnmpSettings) -> bytes:
+    """RFC 3411 §5 snmpEngineID, format 5 (octets, administratively assigned),
+    under the RFC 5612 example enterprise: stable for a given listen address and
+    port, so USM keys localised by managers stay valid across restarts."""
+    if settings.engine_id is not None:
+        return settings.engine_id
+    digest = hashlib.sha256(f"proxymip {settings.address}:{settings.port}".encode()).digest()[:8]
+    return bytes((0x80, 0x00, 0x7E, 0xD9, 0x05)) + digest
+
+
+# -- value conversion at the edge -------------------------------------------------
+
+_NO_SUCH_OBJECT = rfc1905.noSuchObject
+_NO_SUCH_INSTANCE = rfc1905.noSuchInstance
+_END_OF_MIB_VIEW = rfc1905.endOfMibView
+_PROTOTYPES: dict[int, Any] = {
+    v.INTEGER: rfc1902.Integer32(),
+    v.OCTET_STRING: rfc1902.OctetString(),
+    v.OBJECT_IDENTIFIER: rfc1902.ObjectIdentifier(),
+    v.IP_ADDRESS: rfc1902.IpAddress(),
+    v.COUNTER32: rfc1902.Counter32(),
+    v.GAUGE32: rfc1902.Gauge32(),
+    v.TIME_TICKS: rfc1902.TimeTicks(),
+    v.COUNTER64: rfc1902.Counter64(),
+}
+_OID = rfc1902.ObjectName()
+
+
+def to_wire(value: v.Value) -> Any:
+    tag, payload = value
+    if tag == v.NO_SUCH_OBJECT:
+        return _NO_SUCH_OBJECT
+    if tag == v.NO_SUCH_INSTANCE:
+        return _NO_SUCH_INSTANCE
+    if tag == v.END_OF_MIB_VIEW:
+        return _END_OF_MIB_VIEW
+    return _PROTOTYPES[tag].clone(payload)
+
+
+_TAGS = (
+    (rfc1902.IpAddress, v.IP_ADDRESS),
+    (rfc1902.Counter32, v.COUNTER32),
+    (rfc1902.Gauge32, v.GAUGE32),  # Unsigned32 shares the tag (RFC 2578 §7.1.11)
+    (rfc1902.TimeTicks, v.TIME_TICKS),
+    (rfc1902.Counter64, v.COUNTER64),
+    (rfc1902.Opaque, 0x44),
+    (rfc1902.Integer, v.INTEGER),
+    (rfc1902.OctetString, v.OCTET_STRING),
+    (rfc1902.ObjectIdentifier, v.OBJECT_IDENTIFIER),
+)
+
+
+def from_wire(value: Any) -> v.Value:
+    """A Set value as ``(tag, payload)``; tags are compared, not Python classes,
+    since IpAddress is an OctetString subclass in pyasn1."""
+    tag_set = value.tagSet
+    for cls, tag in _TAGS:
+        if tag_set == cls.tagSet:
+            if tag in (v.OCTET_STRING, v.IP_ADDRESS, 0x44):
+                return (tag, value.asOctets())
+            if tag == v.OBJECT_IDENTIFIER:
+                return (tag, tuple(value))
+            return (tag, int(value))
+    return (v.NULL, None)
+
+
+class _Transport(udp.UdpAsyncioTransport):  # type: ignore[misc]
+    """pysnmp's UDP transport with a first look at each datagram: a v2c read
+    request the BER fast path takes is answered here; everything else goes to
+    pysnmp's message processing."""
+
+    fast_path: Callable[[bytes], bytes | None] | None = None
+
+    def datagram_received(self, datagram: bytes, transport_address: Any) -> None:
+        fast_path = self.fast_path
+        if fast_path is not None:
+            reply = fast_path(datagram)
+            if reply is not None:
+                self.transport.sendto(reply, transport_address)
+                return
+        super().datagram_received(datagram, transport_address)
+
+
+#: Largest UDP payload over IPv4, the engine's snmpEngineMaxMessageSize.
+MAX_MESSAGE = 65507
+
+
+class SnmpAgent:
+    """The command responder in front of one MIB tree."""
+
+    def __init__(self, settings: SnmpSettings, tree_factory: Callable[[Callable[[str, str], int]], MibTree], *,
+                 datastore: Any = None, clock: Callable[[], float]) -> None:
+        self.settings = settings
+        self._datastore = datastore
+        self._clock = clock
+        self._engine = engine.SnmpEngine(rfc1902.OctetString(engine_id_for(settings)))
+        self.tree = tree_factory(self._stat)
+        self._principals: dict[tuple[int, str], Principal] = {}
+        #: v2c community -> principal, for the BER fast path.
+        self._communities: dict[bytes, Principal] = {}
+        self._oid_encoder = ber.OidEncoder()
+        self._in_packets: Any = None
+        self._transport: Any = None
+        self._socket: socket.socket | None = None
+        self.port = settings.port
+        self._configure()
+
+    # -- set-up -------------------------------------------------------------------
+
+    def _view(self, name: str | None) -> View:
+        if name is None:
+            return View.everything()
+        for view in self.settings.views:
+            if view.name == name:
+                return View(view.subtrees)
+        return View([])  # a dangling name (YANG leafref forbids it): nothing
+
+    def _configure(self) -> None:
+        snmp_engine = self._engine
+        for community in self.settings.communities:
+            security_name = _COMMUNITY_PREFIX + community.index
+            config.add_v1_system(snmp_engine, community.index, community.secret,
+                                 securityName=security_name)
+            principal = Principal(self._view(community.view), community.access == READ_WRITE, _NO_AUTH)
+            self._principals[(1, security_name)] = principal  # SNMPv1
+            self._principals[(2, security_name)] = principal  # SNMPv2c
+            self._communities[community.secret.encode("utf-8")] = principal
+        for user in self.settings.users:
+            priv = user.priv_protocol
+            config.add_v3_user(
+                snmp_engine, user.name, _AUTH[user.auth_protocol], user.auth_passphrase,
+                _PRIV[priv], (user.priv_passphrase or user.auth_passphrase) if priv != "none" else None,
+            )
+            self._principals[(3, user.name)] = Principal(
+                self._view(user.view), user.access == READ_WRITE,
+                _AUTH_PRIV if priv != "none" else _AUTH_NO_PRIV,
+            )
+        snmp_context = context.SnmpContext(snmp_engine)
+        snmp_engine.message_dispatcher.register_context_engine_id(
+            snmp_context.contextEngineId, (_GET, _NEXT, _BULK, _SET), self._process_pdu,
+        )
+
+    def _stat(self, module: str, name: str) -> int:
+        try:
+            (symbol,) = self._engine.get_mib_builder().import_symbols(module, name)
+        except Exception:  # a counter pysnmp does not keep reads as 0
+            return 0
+        return int(symbol.syntax)
+
+    # -- life cycle ---------------------------------------------------------------------
+
+    async def start(self) -> None:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 21)
+            sock.bind((self.settings.address, self.settings.port))
+            sock.setblocking(False)
+        except OSError:
+            sock.close()
+            raise
+        self._socket = sock
+        self.port = sock.getsockname()[1]
+        transport = _Transport().open_server_mode(sock=sock)
+        transport.fast_path = self._fast_path
+        (self._in_packets,) = self._engine.get_mib_builder().import_symbols("__SNMPv2-MIB", "snmpInPkts")
+        config.add_transport(self._engine, udp.DOMAIN_NAME, transport)
+        await transport._lport  # the datagram endpoint exists once this is done
+        self._transport = transport
+        log.info("snmp agent listening on %s:%d", self.settings.address, self.port)
+
+    def close(self) -> None:
+        if self._engine.transport_dispatcher is not None:
+            self._engine.transport_dispatcher.close_dispatcher()
+        if self._socket is not None:
+            self._socket.close()
+            self._socket = None
+
+    @property
+    def engine_id(self) -> bytes:
+        return engine_id_for(self.settings)
+
+    # -- requests (RFC 3416 §4.2) ------------------------------------------------------------
+
+    def _fast_path(self, datagram: bytes) -> bytes | None:
+        """A v2c Get/GetNext/GetBulk with a known community, answered without
+        pyasn1 (``agent.snmp.ber``); None hands the datagram to pysnmp."""
+        request = ber.decode_request(datagram)
+        if request is None:
+            return None
+        principal = self._communities.get(request.community)
+        if principal is None:
+            return None  # pysnmp counts snmpInBadCommunityNames (RFC 3584 §5.2.1)
+        self._in_packets.syntax += 1  # snmpInPkts (RFC 3418), as pysnmp counts its own
+        try:
+            return self._answer(request, principal)
+        except Exception:
+            log.exception("snmp request failed")
+            return ber.encode_response(request.community, request.request_id, _ERROR_STATUS["genErr"], 1,
+                                       [ber.encode_varbind(self._oid_encoder.encode(oid, 0), v.NULL_VALUE)
+                                        for oid in request.oids])
+
+    def _answer(self, request: ber.Request, principal: Principal) -> bytes:
+        now = self._clock()
+        tree, view, encode_oid = self.tree, principal.view, self._oid_encoder.encode
+        encode_varbind = ber.encode_varbind
+        if request.pdu_type == ber.GET_REQUEST:
+            varbinds = [encode_varbind(encode_oid(oid, 0), tree.get(oid, now, view)) for oid in request.oids]
+        elif request.pdu_type == ber.GET_NEXT_REQUEST:
+            varbinds = []
+            for oid in request.oids:
+                found, value, prefix = tree.next_instance(oid, now, view)
+                varbinds.append(encode_varbind(encode_oid(found, prefix), value))
+        else:
+            found_all = tree.get_bulk(
+                request.oids, request.first, request.second, now, view,
+                max_varbinds=self.settings.max_varbinds, max_bytes=MAX_MESSAGE - 200 - len(request.community),
+            )
+            varbinds = [encode_varbind(encode_oid(oid, prefix), value) for oid, value, prefix in found_all]
+        reply = ber.encode_response(request.community, request.request_id, 0, 0, varbinds)
+        if len(reply) > MAX_MESSAGE:
+            # RFC 3416 §4.2.1: tooBig, error-index 0, no varbinds.
+            reply = ber.encode_response(request.community, request.request_id, _ERROR_STATUS["tooBig"], 0, [])
+        return reply
+
+    def _process_pdu(self, snmp_engine: Any, message_processing_model: int, security_model: int,
+                     security_name: Any, security_level: int, context_engine_id: Any, context_name: Any,
+                     pdu_version: int, pdu: Any, max_size: int, state_reference: Any) -> None:
+        original = None
+        if message_processing_model == 0:
+            original, pdu = pdu, rfc2576.v1_to_v2(pdu)
+        response = v2c.apiPDU.get_response(pdu)
+        principal = self._principals.get((security_model, str(security_name)))
+        try:
+            status, index, varbinds = self._handle(pdu, principal, security_level, max_size)
+        except Exception:  # a bug must cost one genErr, never the agent
+            log.exception("snmp request failed")
+            status, index, varbinds = _ERROR_STATUS["genErr"], 1, list(v2c.apiPDU.get_varbinds(pdu))
+        v2c.apiPDU.set_error_status(response, status)
+        v2c.apiPDU.set_error_index(response, index)
+        v2c.apiPDU.set_varbinds(response, varbinds)
+        if message_processing_model == 0:
+            response = rfc2576.v2_to_v1(response, original)
+        try:
+            snmp_engine.message_dispatcher.return_response_pdu(
+                snmp_engine, message_processing_model, security_model, security_name, security_level,
+                context_engine_id, context_name, pdu_version, response, max_size, state_reference, {},
+            )
+        except proto_error.StatusInformation:
+            # The response does not fit (RFC 3416 §4.2.1: tooBig, no varbinds).
+            v2c.apiPDU.set_error_status(response, _ERROR_STATUS["tooBig"])
+            v2c.apiPDU.set_error_index(response, 0)
+            v2c.apiPDU.set_varbinds(response, [])
+            try:
+                snmp_engine.message_dispatcher.return_response_pdu(
+                    snmp_engine, message_processing_model, security_model, security_name,
+                    security_level, context_engine_id, context_name, pdu_version, response, max_size,
+                    state_reference, {},
+                )
+            except (proto_error.StatusInformation, PyAsn1Error):
+                log.debug("snmp response dropped: too big even empty")
+
+    def _handle(self, pdu: Any, principal: Principal | None, security_level: int,
+                max_size: int) -> tuple[int, int, list[tuple[Any, Any]]]:
+        request = list(v2c.apiPDU.get_varbinds(pdu))
+        names = [tuple(name) for name, _ in request]
+        tag_set = pdu.tagSet
+        if principal is None or security_level < principal.min_level:
+            # RFC 3415 §3.2: no access entry -> authorizationError (RFC 3416 §4.2).
+            return _ERROR_STATUS["authorizationError"], 1, request
+        now = self._clock()
+        tree = self.tree
+        view = principal.view
+        if tag_set == _GET:
+            return 0, 0, [(name, to_wire(tree.get(oid, now, view))) for (name, _), oid in zip(request, names)]
+        if tag_set == _NEXT:
+            out = []
+            for oid in names:
+                found, value = tree.get_next(oid, now, view)
+                out.append((_OID.clone(found), to_wire(value)))
+            return 0, 0, out
+        if tag_set == _BULK:
+            non_repeaters = max(0, int(v2c.apiBulkPDU.get_non_repeaters(pdu)))
+            max_repetitions = max(0, int(v2c.apiBulkPDU.get_max_repetitions(pdu)))
+            found_all = tree.get_bulk(
+                names, non_repeaters, max_repetitions, now, view,
+                max_varbinds=self.settings.max_varbinds, max_bytes=max(484, max_size - 100),
+            )
+            return 0, 0, [(_OID.clone(oid), to_wire(value)) for oid, value, _ in found_all]
+        # SetRequest (RFC 3416 §4.2.5)
+        if not principal.writable:
+            return _ERROR_STATUS["noAccess"], 1, request
+        try:
+            apply_set(tree, self._datastore, [(oid, from_wire(value)) for oid, (_, value) in zip(names, request)],
+                      view)
+        except SetError as exc:
+            log.info("snmp set refused: %s (varbind %d)", exc.status, exc.index + 1)
+            return _ERROR_STATUS[exc.status], exc.index + 1, request
+        # The response of a successful Set echoes the request's varbinds (§4.2.5).
+        return 0, 0, request

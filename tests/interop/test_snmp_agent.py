@@ -1,0 +1,234 @@
+"""The SNMP agent against net-snmp's own tools, on loopback, in the lab of
+``proxymip run`` processes (HA on 127.0.0.2, FA-A 127.0.0.3, AP-A 127.0.0.4, ...)
+with an ``snmp-agent`` container in the HA's, FA-A's and AP-A's configuration:
+
+- end to end: visitors registered through AP -> FA -> HA show in ``snmptable``
+  of haMobilityBindingTable (HA) and faVisitorTable (FA), and pmipVisitorTable
+  (AP), with counters equal to the engines' (RFC 2006);
+- ``snmpget`` / ``snmpwalk`` / ``snmpbulkwalk`` over SNMPv2c and SNMPv3
+  authPriv (RFC 3414 USM: SHA + AES-128, SHA-256 + AES-256);
+- a wrong community gets nothing and is counted in snmpInBadCommunityNames
+  (RFC 3584 §5.2.1, RFC 3418); a wrong privacy key fails and is counted in
+  usmStatsDecryptionErrors (RFC 3414 §3.2 step 8);
+- malformed BER and a huge max-repetitions (RFC 3416 §4.2.3) do not stop the
+  agent from answering;
+- ``snmpset`` of RowStatus (RFC 2579) becomes running configuration, seen
+  through the control channel; a community without write access gets
+  noAccess; a NETCONF <lock> on running (RFC 6241 §7.5) makes Sets fail with
+  resourceUnavailable (RFC 3416 §4.2.5) until it is released.
+"""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from agent.lab import ACCESS_POINTS, FOREIGN_AGENTS, HA, LoopbackLab, wait_for
+from tests.conftest import ROOT, require_tool
+from tests.interop.test_netconf_end_to_end import Background, netconf
+
+CLIENTS = 4
+MIBS = ["-M", f"{ROOT / 'mibs' / 'base'}:{ROOT / 'mibs'}", "-m", "MIP-MIB:PROXY-MOBILE-IP-MIB"]
+V2C = ["-v2c", "-c", "public"]
+V2C_RW = ["-v2c", "-c", "private"]
+V3_SHA_AES = ["-v3", "-l", "authPriv", "-u", "ops", "-a", "SHA", "-A", "authpass123",
+              "-x", "AES", "-X", "privpass123"]
+V3_SHA256_AES256 = ["-v3", "-l", "authPriv", "-u", "ops256", "-a", "SHA-256", "-A", "authpass256",
+                    "-x", "AES-256", "-X", "privpass256"]
+ADDRESSES = {"ha": HA, "fa-a": FOREIGN_AGENTS["fa-a"], "ap-a": ACCESS_POINTS["ap-a"][0]}
+
+
+def snmp_config(address: str) -> dict[str, Any]:
+    return {
+        "listen": {"address": address, "port": 0},
+        "system-name": f"lab {address}",
+        "view": [{"name": "mobile-ip", "subtree": [{"oid": "1.3.6.1.2.1.44"},
+                                                   {"oid": "1.3.6.1.4.1.32473.2"}]}],
+        "community": [{"index": "ro", "secret": "public"},
+                      {"index": "rw", "secret": "private", "access": "read-write"},
+                      {"index": "mip-only", "secret": "mip", "view": "mobile-ip"}],
+        "user": [{"name": "ops", "auth-protocol": "sha", "auth-passphrase": "authpass123",
+                  "priv-protocol": "aes-128", "priv-passphrase": "privpass123", "access": "read-write"},
+                 {"name": "ops256", "auth-protocol": "sha-256", "auth-passphrase": "authpass256",
+                  "priv-protocol": "aes-256", "priv-passphrase": "privpass256"}],
+    }
+
+
+class SnmpLab(LoopbackLab):
+    """The loopback lab with an SNMP agent in the HA, FA-A and AP-A."""
+
+    async def _spawn(self, name: str, config: dict[str, Any], *extra: str) -> Any:
+        if name in ADDRESSES:
+            config["proxy-mobile-ip:mobile-ip"]["snmp-agent"] = snmp_config(ADDRESSES[name])
+        return await super()._spawn(name, config, *extra)
+
+
+@pytest.fixture(scope="module")
+def lab() -> Iterator[tuple[SnmpLab, Background]]:
+    for tool in ("snmpget", "snmpwalk", "snmpbulkwalk", "snmptable", "snmpset", "snmpbulkget"):
+        require_tool(tool)
+    the_lab = SnmpLab(clients=CLIENTS, netconf=True)
+    with Background(the_lab) as background:
+        for index in range(CLIENTS):
+            background.run(the_lab.associate("ap-a", index))
+
+        async def registered() -> bool:
+            state = await the_lab.state("ha")
+            return len(state["home-agent"]["binding"]) == CLIENTS
+
+        background.run(wait_for(registered, timeout=30))
+        yield the_lab, background
+
+
+def target(lab: SnmpLab, name: str) -> str:
+    return lab.processes[name].endpoints["snmp"]
+
+
+def tool(name: str, *args: str, check: bool = True, timeout: float = 20) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run([require_tool(name), "-t", "2", "-r", "1", *args], capture_output=True,
+                            text=True, timeout=timeout)
+    if check:
+        assert result.returncode == 0, result.stderr
+    return result
+
+
+def value(lab: SnmpLab, name: str, oid: str, *security: str) -> str:
+    out = tool("snmpget", *(security or V2C), *MIBS, "-Oqv", target(lab, name), oid).stdout.strip()
+    return out
+
+
+def table(lab: SnmpLab, name: str, table_name: str, *security: str) -> list[list[str]]:
+    out = tool("snmptable", *(security or V2C), *MIBS, "-Cf", "|", "-CH", "-Ci", "-OX",
+               target(lab, name), table_name).stdout
+    return [line.split("|") for line in out.splitlines() if "|" in line]
+
+
+def test_bindings_and_visitors_in_snmptable_match_the_engines(lab: tuple[SnmpLab, Background]) -> None:
+    the_lab, bg = lab
+    ha = bg.run(the_lab.state("ha"))["home-agent"]
+    fa = bg.run(the_lab.state("fa-a"))["foreign-agent"]
+    ap = bg.run(the_lab.state("ap-a"))["proxy"]
+    # haMobilityBindingTable (RFC 2006), over SNMPv3 authPriv SHA + AES-128.
+    rows = table(the_lab, "ha", "MIP-MIB::haMobilityBindingTable", *V3_SHA_AES)
+    engine_rows = sorted((b["home-address"], b["care-of-address"]) for b in ha["binding"])
+    assert len(rows) == CLIENTS
+    assert sorted((r[1], r[2]) for r in rows) == engine_rows
+    granted = {b["home-address"]: b["lifetime-granted"] for b in ha["binding"]}
+    for row in rows:
+        assert int(row[7].split()[0]) == granted[row[1]]  # haMobilityBindingTimeGranted
+        assert 0 < int(row[8].split()[0]) <= granted[row[1]]  # ...TimeRemaining, live
+    # faVisitorTable, over SNMPv3 SHA-256 + AES-256.
+    rows = table(the_lab, "fa-a", "MIP-MIB::faVisitorTable", *V3_SHA256_AES256)
+    assert sorted(r[2] for r in rows) == sorted(x["home-address"] for x in fa["visitor"])
+    assert {r[3] for r in rows} == {HA} and {r[9] for r in rows} == {"true"}
+    # PROXY-MOBILE-IP-MIB pmipVisitorTable at the access point.
+    rows = table(the_lab, "ap-a", "PROXY-MOBILE-IP-MIB::pmipVisitorTable")
+    assert sorted(r[2] for r in rows) == sorted(x["home-address"] for x in ap["visitor"])
+    assert {r[6] for r in rows} == {"registered"} and {r[3] for r in rows} == {HA}
+    # The counters are the engines', exactly.
+    counters = bg.run(the_lab.state("ha", rows=False))["home-agent"]["counters"]
+    assert int(value(the_lab, "ha", "MIP-MIB::haRegistrationAccepted.0")) == counters["registration-accepted"]
+    assert int(value(the_lab, "ha", "MIP-MIB::haRegRequestsReceived.0")) == counters["reg-requests-received"]
+    fa_counters = bg.run(the_lab.state("fa-a", rows=False))["foreign-agent"]["counters"]
+    assert int(value(the_lab, "fa-a", "MIP-MIB::faRegRequestsRelayed.0")) == fa_counters["reg-requests-relayed"]
+    assert int(value(the_lab, "fa-a", "MIP-MIB::faRegRepliesRecieved.0")) == fa_counters["reg-replies-received"]
+    ap_counters = bg.run(the_lab.state("ap-a", rows=False))["proxy"]["counters"]
+    assert int(value(the_lab, "ap-a", "PROXY-MOBILE-IP-MIB::pmipAccepted.0")) == ap_counters["accepted"]
+    per_node = table(the_lab, "ha", "MIP-MIB::haCounterTable")
+    assert sorted(int(r[1]) for r in per_node) == [1] * CLIENTS  # haServiceRequestsAccepted
+
+
+def test_walks_v2c_and_v3(lab: tuple[SnmpLab, Background]) -> None:
+    the_lab, _ = lab
+    address = target(the_lab, "ha")
+    walked = tool("snmpwalk", *V2C, *MIBS, "-On", address, "MIP-MIB::mipMIB").stdout.splitlines()
+    bulk = tool("snmpbulkwalk", *V2C, *MIBS, "-On", "-Cr25", address, "MIP-MIB::mipMIB").stdout.splitlines()
+    v3 = tool("snmpbulkwalk", *V3_SHA256_AES256, *MIBS, "-On", address, "MIP-MIB::mipMIB").stdout.splitlines()
+    assert walked == bulk
+    assert [line.split(" = ")[0] for line in v3] == [line.split(" = ")[0] for line in walked]
+    assert len(walked) > 8 * CLIENTS
+    # RFC 2006 mipSecKey: always a zero-length value.
+    keys = [line for line in walked if line.startswith(".1.3.6.1.2.1.44.1.2.1.1.5.")]
+    assert keys and all(line.endswith('= ""') for line in keys)
+    # The system group and the names from the configuration (RFC 3418).
+    assert value(the_lab, "ha", "1.3.6.1.2.1.1.5.0") == f'"lab {HA}"' or \
+        value(the_lab, "ha", "1.3.6.1.2.1.1.5.0") == f"lab {HA}"
+    # A view: the mip-only community reaches the Mobile IP MIBs, not the system group.
+    only = tool("snmpbulkwalk", "-v2c", "-c", "mip", "-On", address, ".1").stdout.splitlines()
+    assert only and all(line.startswith((".1.3.6.1.2.1.44.", ".1.3.6.1.4.1.32473.2.")) for line in only)
+    denied = tool("snmpget", "-v2c", "-c", "mip", "-On", address, "1.3.6.1.2.1.1.5.0").stdout
+    assert "No Such Object" in denied
+
+
+def test_bad_credentials_get_nothing_and_are_counted(lab: tuple[SnmpLab, Background]) -> None:
+    the_lab, _ = lab
+    address = target(the_lab, "ha")
+    before = int(value(the_lab, "ha", "1.3.6.1.2.1.11.4.0"))  # snmpInBadCommunityNames
+    wrong = tool("snmpget", "-v2c", "-c", "not-the-community", address, "1.3.6.1.2.1.1.5.0", check=False)
+    assert wrong.returncode != 0 and "Timeout" in wrong.stderr + wrong.stdout
+    assert int(value(the_lab, "ha", "1.3.6.1.2.1.11.4.0")) == before + 2  # the try and its retry
+    errors_before = int(value(the_lab, "ha", "1.3.6.1.6.3.15.1.1.6.0"))  # usmStatsDecryptionErrors
+    bad_priv = [*V3_SHA_AES[:-1], "not-the-priv-key"]
+    result = tool("snmpget", *bad_priv, address, "1.3.6.1.2.1.1.5.0", check=False)
+    assert result.returncode != 0 and "1.3.6.1.2.1.1.5.0 =" not in result.stdout
+    assert int(value(the_lab, "ha", "1.3.6.1.6.3.15.1.1.6.0")) > errors_before
+    unknown = tool("snmpget", "-v3", "-l", "authPriv", "-u", "nobody", "-a", "SHA", "-A", "authpass123",
+                   "-x", "AES", "-X", "privpass123", address, "1.3.6.1.2.1.1.5.0", check=False)
+    assert unknown.returncode != 0 and "Unknown user name" in unknown.stderr
+
+
+def test_malformed_ber_and_huge_max_repetitions(lab: tuple[SnmpLab, Background]) -> None:
+    the_lab, _ = lab
+    host, port = target(the_lab, "ha").rsplit(":", 1)
+    before = int(value(the_lab, "ha", "1.3.6.1.2.1.11.6.0"))  # snmpInASNParseErrs
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        for garbage in (b"\x30\x80\x02\x01", b"\x30\x03\x02\x01\x01", b"\xff" * 1400, b"\x30" + b"\x84" * 8,
+                        b"\x30\x0b\x02\x01\x01\x04\x06public\xa0", b"", bytes(range(256)) * 4):
+            sock.sendto(garbage, (host, int(port)))
+    assert int(value(the_lab, "ha", "1.3.6.1.2.1.11.6.0")) > before
+    # RFC 3416 §4.2.3: max-repetitions 2^31-1 gets a bounded answer, not a stall.
+    bulk = tool("snmpbulkget", *V2C, "-On", "-Cr2147483647", target(the_lab, "ha"), "1.3.6.1.2.1.44")
+    lines = bulk.stdout.splitlines()
+    assert 8 * CLIENTS < len(lines) <= 1000
+    assert value(the_lab, "ha", "MIP-MIB::mipEnable.0") == "enabled"
+
+
+def test_row_status_sets_are_transactions_and_respect_netconf_locks(lab: tuple[SnmpLab, Background]) -> None:
+    the_lab, bg = lab
+    address = target(the_lab, "ap-a")
+    row = "10.77.0.0.16"
+    home_agent = f"PROXY-MOBILE-IP-MIB::pmipSubnetMapHomeAgent.{row}"
+    status = f"PROXY-MOBILE-IP-MIB::pmipSubnetMapRowStatus.{row}"
+
+    def subnet_map() -> list[dict[str, Any]]:
+        answer = bg.run(the_lab.control("ap-a", {"op": "get-config", "source": "running"}))
+        return answer["data"]["proxy-mobile-ip:mobile-ip"].get("subnet-map", [])
+
+    refused = tool("snmpset", *V2C, *MIBS, address, status, "i", "4", check=False)
+    assert refused.returncode != 0 and "noAccess" in refused.stderr  # a read-only community
+    tool("snmpset", *V2C_RW, *MIBS, address, home_agent, "a", HA, status, "i", "4")  # createAndGo
+    assert {"prefix": "10.77.0.0/16", "home-agent": HA} in subnet_map()
+    assert value(the_lab, "ap-a", status) == "active"
+    # A prefix with host bits set names no row (PROXY-MOBILE-IP-MIB).
+    bad = tool("snmpset", *V2C_RW, *MIBS, address, "PROXY-MOBILE-IP-MIB::pmipSubnetMapRowStatus.10.77.1.0.16",
+               "i", "4", check=False)
+    assert "inconsistentName" in bad.stderr
+    with netconf(ACCESS_POINTS["ap-a"][0], the_lab.processes["ap-a"].netconf_port) as session:
+        with session.locked("running"):
+            locked = tool("snmpset", *V3_SHA_AES, *MIBS, address, status, "i", "6", check=False)
+            assert locked.returncode != 0 and "resourceUnavailable" in locked.stderr
+            assert {"prefix": "10.77.0.0/16", "home-agent": HA} in subnet_map()
+    tool("snmpset", *V3_SHA_AES, *MIBS, address, status, "i", "6")  # destroy, over SNMPv3
+    assert all(entry["prefix"] != "10.77.0.0/16" for entry in subnet_map())
+    # A host SA written over SNMP reads its key back as zero-length.
+    sa = "10.0.0.9.4000"
+    tool("snmpset", *V3_SHA_AES, *MIBS, address,
+         f"PROXY-MOBILE-IP-MIB::pmipHostSaKey.{sa}", "x", "00112233445566778899aabbccddeeff",
+         f"PROXY-MOBILE-IP-MIB::pmipHostSaRowStatus.{sa}", "i", "4")
+    assert value(the_lab, "ap-a", f"PROXY-MOBILE-IP-MIB::pmipHostSaKey.{sa}") in ("", '""')
+    assert value(the_lab, "ap-a", f"MIP-MIB::mipSecKey.{sa}") in ("", '""')
+    tool("snmpset", *V3_SHA_AES, *MIBS, address, f"PROXY-MOBILE-IP-MIB::pmipHostSaRowStatus.{sa}", "i", "6")
