@@ -423,7 +423,9 @@ class Agent:
             if event_log.isEnabledFor(logging.INFO):
                 event_log.info(describe_event(role, event))
             if self.data_plane is not None:
-                self.data_plane.handle(role, event)
+                announced = self.data_plane.handle(role, event)
+                if announced and self.home_agent is not None:
+                    self.home_agent.counters.gratuitous_arps_sent += announced
             if self.datastore is not None:
                 notification = notification_for(role, event)
                 if notification is not None:

@@ -82,8 +82,13 @@ class DataPlaneService:
         log.info("data plane up: %s tunnels from %s", backend, local)
         return cls(plane, netlink, backend)
 
-    def handle(self, role: str, event: object) -> None:
+    def handle(self, role: str, event: object) -> int:
+        """One engine event; returns the gratuitous ARPs it sent (the home
+        agent counts them: haGratuitiousARPsSent, RFC 2006)."""
+        arp = self.plane.arp
+        before = arp.sent if arp is not None else 0
         self.plane.handle(role, event)
+        return (arp.sent - before) if arp is not None else 0
 
     def state(self) -> dict[str, Any]:
         """``data-plane-state`` (RFC 7951 JSON: 64-bit counters as strings)."""

@@ -95,6 +95,11 @@ def test_register_roam_and_deregister(lab) -> None:
     assert lab.binding() == CARE_OF["fa-a"]
     ha = lab.data_plane_state("ha")
     assert ha["proxy-arp"] == ["192.0.2.10 dev br-home"]
+    # RFC 5944 §4.6: one gratuitous ARP on the home link, counted by the home
+    # agent (haGratuitiousARPsSent, RFC 2006).
+    assert ha["counters"]["gratuitous-arps"] == 1
+    ha_counters = lab.control("ha", {"op": "state", "rows": False})["home-agent"]["counters"]
+    assert ha_counters["gratuitous-arps-sent"] == 1
     fa_a = lab.data_plane_state("fa-a")
     assert "0.0.0.0/0 table 100 dev pmipc0000201" in fa_a["routes"]  # reverse tunnel to the HA
     assert fa_a["rules"] == ["from 192.0.2.10 iif acc0 table 100 pref 1000"]
