@@ -129,8 +129,6 @@ WATCH_SELECTION = {
     "foreign-agent-state": {"visitor": None, "pending": None, "counters": None},
     "proxy-state": {"visitor": None, "counters": None},
 }
-#: ANSI: cursor home, then erase the whole screen.
-CLEAR_SCREEN = "\x1b[H\x1b[2J"
 #: After a notification, how long further ones are gathered before redrawing.
 _SETTLE = 0.1
 
@@ -147,16 +145,54 @@ async def watch(client: NetconfClient, decoder: Decoder, screen: Screen, *, inte
                 count: int | None) -> None:
     # Notifications need :interleave: (RFC 5277 §6) to keep reading on the same
     # session; without it the screen is refreshed by periodic reads only.
-    live = client.offers_notifications and INTERLEAVE_1_0 in client.capabilities
-    if live:
+    live_notifications = client.offers_notifications and INTERLEAVE_1_0 in client.capabilities
+    if live_notifications:
         await client.subscribe()
     events: deque[str] = deque(maxlen=6)
-    if live:
+    if live_notifications:
         mode = "notifications + reads"
     elif client.offers_notifications:
         mode = "periodic reads (notifications offered without :interleave:)"
     else:
         mode = "periodic reads (no notifications offered)"
+    live = _LiveScreen(screen) if screen.in_place else None
+    try:
+        await _watch_frames(client, decoder, screen, live, interval=interval, count=count,
+                            notifications=live_notifications, mode=mode, events=events)
+    finally:
+        if live is not None:
+            live.close()
+
+
+class _LiveScreen:
+    """In-place redraws on a terminal, by rich's Live display (it moves the
+    cursor back over the previous frame and erases only what it drew)."""
+
+    def __init__(self, screen: Screen) -> None:
+        from rich.console import Console
+        from rich.live import Live
+
+        width, height = screen.size()
+        self.console = Console(file=screen.out, force_terminal=True, width=width, height=height,
+                               highlight=False, soft_wrap=False)
+        self.live = Live(console=self.console, auto_refresh=False, transient=False,
+                         redirect_stdout=False, redirect_stderr=False,
+                         vertical_overflow="crop")
+        self.live.start()
+
+    def show(self, text: str) -> None:
+        from rich.text import Text
+
+        self.live.update(Text(text), refresh=True)
+
+    def close(self) -> None:
+        self.live.stop()
+
+
+async def _watch_frames(client: NetconfClient, decoder: Decoder, screen: Screen,
+                        live_screen: _LiveScreen | None, *, interval: float, count: int | None,
+                        notifications: bool, mode: str, events: deque[str]) -> None:
+    live = notifications
     frames = 0
     loop = asyncio.get_running_loop()
     while count is None or frames < count:
@@ -167,11 +203,11 @@ async def watch(client: NetconfClient, decoder: Decoder, screen: Screen, *, inte
                   f"{time.strftime('%H:%M:%S')}")
         text = render.render_watch(content, header=header, events=list(events),
                                    width=width, height=height)
-        if screen.in_place:
-            screen.out.write(CLEAR_SCREEN + text + "\n")
+        if live_screen is not None:
+            live_screen.show(text)
         else:
             screen.out.write(text + "\n\n")
-        screen.out.flush()
+            screen.out.flush()
         frames += 1
         if count is not None and frames >= count:
             return
