@@ -20,7 +20,7 @@ import sys
 from ipaddress import IPv4Address
 from pathlib import Path
 
-from agent.config.loader import TOP_MEMBER, ConfigError, build_config, load_config
+from agent.config.loader import ConfigError, build_config, load_config
 from agent.config.model import Endpoint
 from agent.datastore.errors import DatastoreError
 
@@ -42,13 +42,12 @@ async def _run(args: argparse.Namespace) -> int:
     from agent.runtime import Agent
 
     path: Path = args.startup
-    if path.suffix.lower() == ".json":
-        # The file is the startup datastore: copy-config running -> startup
-        # rewrites it atomically (RFC 6241 §8.7 :startup).
-        datastore = Datastore(startup_file=path)
-    else:
-        datastore = Datastore()
-        datastore.replace_config(RUNNING, {TOP_MEMBER: _effective_member(path)})
+    if path.suffix.lower() not in (".json", ".xml"):
+        raise ConfigError(str(path), "unknown file type (expected .json or .xml)")
+    # The file is the startup datastore: copy-config running -> startup
+    # rewrites it atomically (RFC 6241 §8.7 :startup), in its own encoding
+    # (RFC 7951 JSON or RFC 7950 XML).
+    datastore = Datastore(startup_file=path)
     # Command-line endpoints are running-only changes (never written to startup).
     overrides = []
     for flag, role in ((args.ha_listen, "home-agent"), (args.fa_listen, "foreign-agent")):
@@ -85,16 +84,6 @@ async def _run(args: argparse.Namespace) -> int:
         await agent.close()
         datastore.close()
     return 0
-
-
-def _effective_member(path: Path) -> dict[str, object]:
-    from agent.config.loader import Validator
-
-    validator = Validator()
-    try:
-        return validator.validate(path.read_text(encoding="utf-8"), "xml")
-    finally:
-        validator.close()
 
 
 def _control_command(args: argparse.Namespace) -> int:

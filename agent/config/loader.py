@@ -32,6 +32,7 @@ from typing import Any, Literal
 import libyang
 from _libyang import ffi, lib  # type: ignore[import-not-found]  # libyang-python's cffi module
 
+from agent.config import violations
 from agent.config.model import (
     RadiusConfig,
     CheckpointConfig,
@@ -44,6 +45,7 @@ from agent.config.model import (
     ProxyConfig,
     SnoopSource,
 )
+from agent.datastore.errors import Violation
 from agent.mobileip.errors import ConfigurationError
 from agent.mobileip.foreign_agent import ForeignAgentSettings
 from agent.mobileip.home_agent import HomeAgentSettings
@@ -92,10 +94,20 @@ class ConfigError(ValueError):
     the document or the YANG modules cannot be read); ``detail`` libyang's rule or
     the engine's reason; ``app_tag`` the RFC 7950 error-app-tag when there is one
     (a ``must`` rule's, or a built-in one such as ``missing-choice``); ``line`` the
-    line libyang stopped at, when it says. Never holds key material."""
+    line libyang stopped at, when it says. ``violation`` is the YANG rule broken
+    (``agent.config.violations``), ``info`` / ``yang_info`` the <error-info>
+    children RFC 6241 Appendix A / RFC 7950 §15 ask for. Never holds key material."""
 
     def __init__(
-        self, path: str, detail: str, *, app_tag: str | None = None, line: int | None = None
+        self,
+        path: str,
+        detail: str,
+        *,
+        app_tag: str | None = None,
+        line: int | None = None,
+        violation: Violation | None = None,
+        info: dict[str, str] | None = None,
+        yang_info: tuple[tuple[str, str], ...] = (),
     ) -> None:
         where = f" (line {line})" if line is not None else ""
         super().__init__(f"{path}: {detail}{where}")
@@ -103,6 +115,9 @@ class ConfigError(ValueError):
         self.detail = detail
         self.app_tag = app_tag
         self.line = line
+        self.violation = violation
+        self.info = info or {}
+        self.yang_info = yang_info
 
 
 def yang_dir() -> Path:
@@ -270,6 +285,16 @@ class _PathFinder:
         self._text = text
         self._fmt = fmt
 
+    @property
+    def context(self) -> _RecordingContext:
+        return self._context
+
+    def must_app_tags(self) -> frozenset[str]:
+        try:
+            return violations.must_app_tags(self._context, MODULE_NAME)
+        finally:
+            self._context.recorded.clear()
+
     def data_path(self, location: str) -> str:
         found = {kind: path for kind, path in _LOCATION.findall(location)}
         if "Data" in found:
@@ -366,11 +391,22 @@ def _validation_error(errors: list[_LibyangError], text: str, finder: _PathFinde
         if message not in messages:
             messages.append(message)
     detail = _scrub_keys("; ".join(messages), text)
+    locations = {kind: where for kind, where in _LOCATION.findall(first.location)}
+    violation = violations.classify(
+        code=first.code, message=first.message, app_tag=first.app_tag,
+        schema_only="Schema" in locations and "Data" not in locations,
+        must_app_tags=finder.must_app_tags(),
+    )
+    found = violations.details(violation, path=path, schema_path=locations.get("Schema"),
+                               message=first.message, context=finder.context)
     return ConfigError(
-        path,
+        found.path,
         detail,
         app_tag=first.app_tag,
         line=int(line_match.group(1)) if line_match else None,
+        violation=violation,
+        info=found.info,
+        yang_info=found.yang_info if not redact else (),
     )
 
 

@@ -29,10 +29,11 @@ from pathlib import Path as FilePath
 from typing import Any
 
 import libyang
+from _libyang import ffi  # type: ignore[import-not-found]  # libyang-python's cffi module
 
 from agent.config.loader import MODULE_NAME, TOP_MEMBER, ConfigError, Validator, yang_dir
 from agent.datastore.edits import Edit, Touched, apply_edit
-from agent.datastore.errors import DatastoreError, ErrorTag
+from agent.datastore.errors import VIOLATIONS, DatastoreError, ErrorTag, Violation
 from agent.datastore.paths import Path, Step, render_path
 from agent.datastore.tree import Entries, NamePath, Schema, to_json, to_keyed
 
@@ -112,6 +113,7 @@ class Datastore:
         self._validator = Validator()
         self._canonical = _KeyCanonicaliser(self.schema)
         self._startup_file = startup_file
+        self._xml: _XmlStartup | None = None
         empty = Snapshot({}, self._validate_full({}))
         self._stores: dict[str, Snapshot] = {RUNNING: empty, STARTUP: empty}
         self._candidate: Snapshot | None = None  # None: same as running (RFC 6241 §8.3)
@@ -127,6 +129,8 @@ class Datastore:
     def close(self) -> None:
         self._validator.close()
         self._canonical.close()
+        if self._xml is not None:
+            self._xml.close()
 
     # -- reading -------------------------------------------------------------------
 
@@ -403,19 +407,42 @@ class Datastore:
 
     # -- persistence -------------------------------------------------------------------
 
+    # The startup file keeps the encoding it came in: ``.xml`` is RFC 7950 XML
+    # (read and written through libyang), anything else RFC 7951 JSON. Writing
+    # rewrites the whole file from the datastore: comments in it are not kept.
+
     def _read_startup(self, path: FilePath) -> dict[str, Any]:
         try:
-            document = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
             raise DatastoreError(ErrorTag.OPERATION_FAILED, f"cannot read startup {path}: {exc}") from None
-        member = document.get(TOP_MEMBER, {}) if isinstance(document, dict) else {}
+        if _is_xml(path):
+            try:
+                self._validator.validate(text, "xml")  # errors name the path and rule, keys scrubbed
+            except ConfigError as exc:
+                raise _config_error(exc) from None
+            member = self._xml_codec().member(text)
+        else:
+            try:
+                document = json.loads(text)
+            except ValueError as exc:
+                raise DatastoreError(ErrorTag.OPERATION_FAILED, f"cannot read startup {path}: {exc}") from None
+            member = document.get(TOP_MEMBER, {}) if isinstance(document, dict) else {}
         return to_keyed(member, (TOP,), self.schema)
 
     def _write_startup(self, explicit: dict[str, Any]) -> None:
         if self._startup_file is None:
             return
-        atomic_write(self._startup_file, json.dumps({TOP_MEMBER: to_json(explicit)} if explicit else {},
-                                                    indent=1, sort_keys=False))
+        if _is_xml(self._startup_file):
+            text = self._xml_codec().xml(to_json(explicit) if explicit else {})
+        else:
+            text = json.dumps({TOP_MEMBER: to_json(explicit)} if explicit else {}, indent=1, sort_keys=False)
+        atomic_write(self._startup_file, text)
+
+    def _xml_codec(self) -> _XmlStartup:
+        if self._xml is None:
+            self._xml = _XmlStartup()
+        return self._xml
 
 
 def atomic_write(path: FilePath, text: str) -> None:
@@ -448,6 +475,54 @@ class _suppress:
 
     def __exit__(self, *exc: object) -> bool:
         return True
+
+
+def _is_xml(path: FilePath) -> bool:
+    return path.suffix.lower() == ".xml"
+
+
+class _XmlStartup:
+    """An XML startup file (RFC 7950 §14 encoding) to and from the RFC 7951 JSON
+    the datastore keeps, through a libyang context of its own. Only documents
+    libyang has validated before pass here, so no libyang message (which may
+    quote a key) is ever shown."""
+
+    def __init__(self) -> None:
+        self._context = libyang.Context(str(yang_dir()))
+        self._context.load_module(MODULE_NAME)
+
+    def close(self) -> None:
+        self._context.destroy()  # type: ignore[no-untyped-call]
+
+    def member(self, text: str) -> dict[str, Any]:
+        """The top container's explicit content (no defaults added)."""
+        printed = self._convert(text, "xml", "json")
+        document = json.loads(printed) if printed.strip() else {}
+        member: dict[str, Any] = document.get(TOP_MEMBER, {})
+        return member
+
+    def xml(self, member: dict[str, Any]) -> str:
+        if not member:  # an empty configuration is still a document of the module
+            return f'<mobile-ip xmlns="{self._namespace()}"/>\n'
+        return self._convert(json.dumps({TOP_MEMBER: member}), "json", "xml")
+
+    def _namespace(self) -> str:
+        module = self._context.get_module(MODULE_NAME)
+        return str(ffi.string(module.cdata.ns).decode())
+
+    def _convert(self, text: str, source: str, target: str) -> str:
+        tree = None
+        try:
+            tree = self._context.parse_data_mem(text, source, strict=True, no_state=True, parse_only=True)
+            printed = tree.print_mem(target, with_siblings=True, pretty=True) if tree is not None else ""
+        except libyang.LibyangError:
+            failure = "libyang could not convert a validated startup configuration"
+        else:
+            return printed.decode() if isinstance(printed, bytes) else str(printed or "")
+        finally:
+            if tree is not None:
+                tree.free()
+        raise DatastoreError(ErrorTag.OPERATION_FAILED, failure)
 
 
 class _KeyCanonicaliser:
@@ -486,15 +561,15 @@ class _KeyCanonicaliser:
 
 
 def _config_error(exc: ConfigError) -> DatastoreError:
-    detail = exc.detail
-    tag = ErrorTag.INVALID_VALUE
-    if "mandatory" in detail.lower() or "missing" in detail.lower():
-        tag = ErrorTag.MISSING_ELEMENT
-    elif "not found" in detail.lower() or "unknown" in detail.lower():
-        tag = ErrorTag.UNKNOWN_ELEMENT
-    elif "duplicate" in detail.lower():
-        tag = ErrorTag.DATA_EXISTS
-    return DatastoreError(tag, detail, path=exc.path, app_tag=exc.app_tag)
+    """The one mapping of a YANG validation failure to a datastore error: the
+    violation libyang reported (``agent.config.violations``, read from its
+    error-app-tag and codes) gives the error-tag and default error-app-tag of
+    RFC 7950 §15 / §8.3.1 (``VIOLATIONS``); a module's own error-app-tag wins
+    (§15)."""
+    violation = exc.violation or Violation.TYPE
+    tag, default_app_tag = VIOLATIONS[violation]
+    return DatastoreError(tag, exc.detail, path=exc.path, app_tag=exc.app_tag or default_app_tag,
+                          info=dict(exc.info), yang_info=exc.yang_info, violation=violation)
 
 
 def _keyed_effective(member: dict[str, Any], schema: Schema) -> dict[str, Any]:

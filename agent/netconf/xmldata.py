@@ -33,6 +33,7 @@ from lxml import etree
 
 # The loader's libyang plumbing: a context that keeps libyang's structured
 # errors, and the "log nothing, record paths" switch.
+from agent.config import violations
 from agent.config.loader import (
     MODULE_NAME,
     TOP_MEMBER,
@@ -40,7 +41,8 @@ from agent.config.loader import (
     _quiet_libyang,
     _RecordingContext,
 )
-from agent.netconf.errors import BASE_NS, RpcError
+from agent.datastore.errors import VIOLATIONS
+from agent.netconf.errors import BASE_NS, RpcError, yang_info_elements
 
 _DATA_LOCATION = re.compile(r'Data location "([^"]*)"')
 _SCHEMA_LOCATION = re.compile(r'Schema location "([^"]*)"')
@@ -292,18 +294,35 @@ class DataCodec:
             value = value.strip()
             if len(value) >= _MIN_SCRUBBED:
                 message = message.replace(value, REDACTED)
-        tag, info = default_tag, {}
-        lowered = first.message.lower()
+        tag, info, app_tag = default_tag, {}, first.app_tag
+        yang_info: tuple[tuple[str, str], ...] = ()
         if default_tag == "invalid-value":
-            if "not found as a child" in lowered or "unknown element" in lowered:
-                tag = "unknown-element"
-            elif "mandatory" in lowered or "missing" in lowered:
-                tag = "missing-element"
-        if tag in ("unknown-element", "missing-element"):
+            # What the client sent broke a YANG rule: the datastore's one
+            # mapping (RFC 7950 §15, §8.3.1; agent/config/violations.py).
+            violation = violations.classify(
+                code=first.code, message=first.message, app_tag=first.app_tag,
+                schema_only=data_path is None and schema_path is not None,
+                must_app_tags=self._must_app_tags(),
+            )
+            error_tag, default_app_tag = VIOLATIONS[violation]
+            tag, app_tag = error_tag.value, first.app_tag or default_app_tag
+            found = violations.details(
+                violation, path=path or "/", message=first.message, context=self._context,
+                schema_path=schema_path.group(1) if schema_path else None)
+            path, info = (found.path if path else None), dict(found.info)
+            yang_info = found.yang_info if not redact else ()
+        if tag in ("unknown-element", "missing-element") and "bad-element" not in info:
             quoted = _QUOTED.search(first.message)
             if quoted:
                 info["bad-element"] = quoted.group(0)[1:-1]
-        return RpcError(tag, message, app_tag=first.app_tag, path=path, info=info)
+        return RpcError(tag, message, app_tag=app_tag, path=path, info=info,
+                        info_elements=yang_info_elements(yang_info))
+
+    def _must_app_tags(self) -> frozenset[str]:
+        try:
+            return violations.must_app_tags(self._context, MODULE_NAME)
+        finally:
+            self._context.recorded.clear()
 
 
 def _schema_node(snode: Any, parent_names: tuple[str, ...]) -> SchemaNode:

@@ -465,7 +465,7 @@ INVALID_EDITS = [
     ),
     pytest.param(
         [edit(MERGE, host("198.51.100.9", 300), {})],
-        ErrorTag.MISSING_ELEMENT,
+        ErrorTag.DATA_MISSING,  # RFC 7950 §15.6: a mandatory choice with no case
         host("198.51.100.9", 300),
         "missing-choice",
         id="key-missing",
@@ -479,28 +479,28 @@ INVALID_EDITS = [
     ),
     pytest.param(
         [edit(MERGE, f"{MIP}/proxy/retransmit", {"initial": "10", "maximum": "5"})],
-        ErrorTag.INVALID_VALUE,
+        ErrorTag.OPERATION_FAILED,  # RFC 7950 §15.4, with the must's own error-app-tag
         f"{PROXY}/retransmit/maximum",
         "retransmit-interval-inconsistent",
         id="must-retransmit",
     ),
     pytest.param(
         [edit(MERGE, HOME_AGENT, {"reverse-tunnel": False, "reverse-tunnel-required": True})],
-        ErrorTag.INVALID_VALUE,
+        ErrorTag.OPERATION_FAILED,  # RFC 7950 §15.4
         f"{HOME_AGENT}/reverse-tunnel-required",
         "reverse-tunnel-disabled",
         id="must-reverse-tunnel",
     ),
     pytest.param(
         [edit(MERGE, f"{FOREIGN_AGENT}/advertisement", {"interval": "20", "lifetime": 30})],
-        ErrorTag.INVALID_VALUE,
+        ErrorTag.OPERATION_FAILED,  # RFC 7950 §15.4
         f"{FOREIGN_AGENT}/advertisement",
         "advertisement-interval-too-long",
         id="must-advertisement",
     ),
     pytest.param(
         [edit(MERGE, f"{host('198.51.100.1', 256)}/last-address", "198.51.100.0")],
-        ErrorTag.INVALID_VALUE,
+        ErrorTag.OPERATION_FAILED,  # RFC 7950 §15.4
         f"{host('198.51.100.1', 256)}/last-address",
         "address-range-reversed",
         id="must-address-range",

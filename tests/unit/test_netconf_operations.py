@@ -517,7 +517,8 @@ def test_set_options_validate_before_storing(agent: Agent, test_option: str) -> 
     error = agent.edit_error(
         "<proxy><retransmit><initial>5</initial><maximum>1</maximum></retransmit></proxy>",
         options=f"<test-option>{test_option}</test-option>")
-    assert_error(error, "invalid-value", app_tag="retransmit-interval-inconsistent")
+    # RFC 7950 §15.4: a must violation is operation-failed, with the must's error-app-tag.
+    assert_error(error, "operation-failed", app_tag="retransmit-interval-inconsistent")
     assert agent.member() == {}
     agent.edit("<proxy><retransmit><initial>1</initial><maximum>5</maximum></retransmit></proxy>",
                options=f"<test-option>{test_option}</test-option>")
@@ -612,7 +613,7 @@ def test_bad_and_unknown_attributes(agent: Agent) -> None:
 def test_validation_errors_carry_the_app_tag(agent: Agent) -> None:
     error = agent.edit_error("<security>" + host("10.1.0.9", 300, extra="<last-address>10.1.0.1"
                                                  "</last-address>") + "</security>")
-    assert_error(error, "invalid-value", app_tag="address-range-reversed")
+    assert_error(error, "operation-failed", app_tag="address-range-reversed")  # RFC 7950 §15.4
 
 
 def test_edit_config_parameter_errors(agent: Agent) -> None:
@@ -746,7 +747,7 @@ def test_validate(agent: Agent) -> None:
     invalid = (f'<config><mobile-ip xmlns="{NS}"><proxy><retransmit><initial>5</initial>'
                "<maximum>1</maximum></retransmit></proxy></mobile-ip></config>")
     error = agent.error(f"<validate><source>{invalid}</source></validate>")
-    assert_error(error, "invalid-value", app_tag="retransmit-interval-inconsistent")
+    assert_error(error, "operation-failed", app_tag="retransmit-interval-inconsistent")  # §15.4
     error = agent.error("<validate><source><url>file:///x</url></source></validate>")
     assert_error(error, "operation-not-supported", error_type="protocol")
     assert agent.member(RUNNING) == {}
@@ -863,12 +864,15 @@ def test_module_rpc_errors(rpc_agent: tuple[Agent, list[Any]]) -> None:
     assert_error(error, "unknown-element", bad_element="bogus")
     error = agent.error(f'<inject-client-event xmlns="{NS}"><event>address-learned</event>'
                         "<mac>00:11:22:33:44:55</mac></inject-client-event>")
-    assert_error(error, "invalid-value", app_tag="client-address-required")
+    assert_error(error, "operation-failed", app_tag="client-address-required")  # RFC 7950 §15.4
     error = agent.error(f'<inject-client-event xmlns="{NS}"><event>associated</event>'
                         "</inject-client-event>")
     assert_error(error, "missing-element", bad_element="mac")
     error = agent.error(f'<clear-visitor xmlns="{NS}"/>')
-    assert_error(error, "missing-element", app_tag="missing-choice")
+    # RFC 7950 §15.6: data-missing, missing-choice, <missing-choice> names the choice.
+    assert_error(error, "data-missing", app_tag="missing-choice")
+    assert [(e.tag, e.text) for e in error.info_elements] == [
+        ("{urn:ietf:params:xml:ns:yang:1}missing-choice", "visitor")]
     assert calls == []
     error = agent.error(f'<clear-visitor xmlns="{NS}"><mac>00:11:22:33:44:55</mac>'
                         "</clear-visitor>")
