@@ -374,10 +374,12 @@ class Agent:
             settings,
             lambda stats: build_tree(sources, stats=stats, name=settings.system_name,
                                      contact=settings.system_contact, location=settings.system_location),
-            datastore=datastore, clock=self.clock,
+            datastore=datastore, clock=self.clock, sources=sources,
         )
         await agent.start()
         self.snmp_agent = agent
+        if datastore is not None and settings.receivers:
+            self._snmp_unsubscribe = datastore.subscribe_notifications(agent.notify)
 
     def _dispatch_sa_lookups(self) -> None:
         """Send the proxy's pending SA lookups to RADIUS; each outcome goes back
@@ -682,6 +684,8 @@ class Agent:
             self._netconf_confirmed_commits.shutdown()
             self._netconf_operations.close()
         if self.snmp_agent is not None:
+            if getattr(self, "_snmp_unsubscribe", None) is not None:
+                self._snmp_unsubscribe()
             self.snmp_agent.close()
             self.snmp_agent = None
         if self._control is not None:

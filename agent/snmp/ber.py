@@ -37,6 +37,7 @@ GET_REQUEST = 0xA0
 GET_NEXT_REQUEST = 0xA1
 RESPONSE = 0xA2
 GET_BULK_REQUEST = 0xA5
+SNMPV2_TRAP = 0xA7
 SNMP_V2C = 1
 _FAST_PDUS = frozenset((GET_REQUEST, GET_NEXT_REQUEST, GET_BULK_REQUEST))
 _MAX_SUBIDS = 128  # RFC 2578 §3.5: at most 128 sub-identifiers
@@ -270,6 +271,12 @@ class OidEncoder:
 def encode_response(community: bytes, request_id: bytes, error_status: int, error_index: int,
                     varbinds: list[bytes]) -> bytes:
     """An SNMPv2c Response (RFC 3416 §3) around already encoded VarBind TLVs."""
+    return encode_message(community, RESPONSE, request_id, error_status, error_index, varbinds)
+
+
+def encode_message(community: bytes, pdu_type: int, request_id: bytes, error_status: int, error_index: int,
+                   varbinds: list[bytes]) -> bytes:
+    """An SNMPv2c message (RFC 1901) carrying one PDU of ``pdu_type``."""
     body = b"".join(varbinds)
     varbind_list = b"\x30" + _length(len(body)) + body
     pdu_content = (
@@ -278,9 +285,16 @@ def encode_response(community: bytes, request_id: bytes, error_status: int, erro
         + b"\x02" + _length(len(_encode_integer(error_index))) + _encode_integer(error_index)
         + varbind_list
     )
-    pdu = bytes((RESPONSE,)) + _length(len(pdu_content)) + pdu_content
+    pdu = bytes((pdu_type,)) + _length(len(pdu_content)) + pdu_content
     message = b"\x02\x01\x01" + b"\x04" + _length(len(community)) + community + pdu
     return b"\x30" + _length(len(message)) + message
+
+
+def encode_trap(community: bytes, request_id: int, varbinds: list[tuple[Oid, Value]]) -> bytes:
+    """An SNMPv2-Trap-PDU (RFC 3416 §4.2.6) in an SNMPv2c message."""
+    encoder = OidEncoder()
+    return encode_message(community, SNMPV2_TRAP, _encode_integer(request_id), 0, 0,
+                          [encode_varbind(encoder.encode(oid, 0), value) for oid, value in varbinds])
 
 
 def encode_varbind(oid_tlv: bytes, value: Value) -> bytes:

@@ -14,6 +14,7 @@ bounded (max-varbinds, GetBulk cut), so one request never stalls the loop.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import socket
@@ -166,8 +167,15 @@ class SnmpAgent:
     """The command responder in front of one MIB tree."""
 
     def __init__(self, settings: SnmpSettings, tree_factory: Callable[[Callable[[str, str], int]], MibTree], *,
-                 datastore: Any = None, clock: Callable[[], float]) -> None:
+                 datastore: Any = None, clock: Callable[[], float], sources: Any = None) -> None:
         self.settings = settings
+        self._sources = sources
+        self._started_at = clock()
+        self._trap_id = 0
+        self._informs: set[Any] = set()
+        self._notifier: Any = None  # the SnmpEngine that sends informs, made on first use
+        self.notifications_sent = 0
+        self.notifications_dropped = 0
         self._datastore = datastore
         self._clock = clock
         self._engine = engine.SnmpEngine(rfc1902.OctetString(engine_id_for(settings)))
@@ -246,6 +254,10 @@ class SnmpAgent:
         log.info("snmp agent listening on %s:%d", self.settings.address, self.port)
 
     def close(self) -> None:
+        for task in list(self._informs):
+            task.cancel()
+        if self._notifier is not None and self._notifier.transport_dispatcher is not None:
+            self._notifier.transport_dispatcher.close_dispatcher()
         if self._engine.transport_dispatcher is not None:
             self._engine.transport_dispatcher.close_dispatcher()
         if self._socket is not None:
@@ -255,6 +267,74 @@ class SnmpAgent:
     @property
     def engine_id(self) -> bytes:
         return engine_id_for(self.settings)
+
+    # -- notifications (RFC 3416 §4.2.6 SNMPv2-Trap, §4.2.7 InformRequest) -------------------
+
+    def notify(self, name: str, content: dict[str, Any], when: float) -> None:
+        """A datastore notification listener: the engines' notifications that the
+        MIBs define go to every configured receiver."""
+        from agent.snmp.notifications import notification, with_header
+
+        if not self.settings.receivers or self._sources is None:
+            return
+        found = notification(name, content, self._sources)
+        if found is None:
+            return
+        oid, objects = found
+        varbinds = with_header(oid, objects, int(max(0.0, self._clock() - self._started_at) * 100))
+        for receiver in self.settings.receivers:
+            if receiver.community is not None:
+                self._trap_id = (self._trap_id + 1) & 0x7FFFFFFF
+                message = ber.encode_trap(receiver.community.encode("utf-8"), self._trap_id, varbinds)
+                if self._transport is not None and self._transport.transport is not None:
+                    self._transport.transport.sendto(message, (receiver.address, receiver.port))
+                    self.notifications_sent += 1
+            elif receiver.user is not None:
+                if len(self._informs) >= 64:
+                    # Informs wait for their acknowledgement: bounded, the
+                    # excess is dropped (and counted) rather than queued.
+                    self.notifications_dropped += 1
+                    continue
+                task = asyncio.get_running_loop().create_task(self._inform(receiver, varbinds))
+                self._informs.add(task)
+                task.add_done_callback(self._informs.discard)
+
+    async def _inform(self, receiver: Any, varbinds: list[tuple[v.Oid, v.Value]]) -> None:
+        from pysnmp.hlapi.v3arch.asyncio import (
+            ContextData,
+            ObjectIdentity,
+            ObjectType,
+            SnmpEngine,
+            UdpTransportTarget,
+            UsmUserData,
+            send_notification,
+        )
+
+        user = next((u for u in self.settings.users if u.name == receiver.user), None)
+        if user is None:
+            return
+        if self._notifier is None:
+            self._notifier = SnmpEngine()
+        priv = user.priv_protocol
+        auth = UsmUserData(
+            user.name, user.auth_passphrase,
+            (user.priv_passphrase or user.auth_passphrase) if priv != "none" else None,
+            authProtocol=_AUTH[user.auth_protocol], privProtocol=_PRIV[priv],
+        )
+        target = await UdpTransportTarget.create((receiver.address, receiver.port), timeout=2, retries=2)
+        objects = [ObjectType(ObjectIdentity(oid), to_wire(value)) for oid, value in varbinds[1:]]
+        try:
+            error_indication, error_status, _, _ = await send_notification(
+                self._notifier, auth, target, ContextData(), "inform", *objects)
+        except Exception:  # a receiver's failure must not reach the engines
+            log.exception("snmp inform to %s failed", receiver.name)
+            self.notifications_dropped += 1
+            return
+        if error_indication or error_status:
+            log.info("snmp inform to %s: %s", receiver.name, error_indication or error_status)
+            self.notifications_dropped += 1
+        else:
+            self.notifications_sent += 1
 
     # -- requests (RFC 3416 §4.2) ------------------------------------------------------------
 

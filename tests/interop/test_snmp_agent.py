@@ -15,19 +15,29 @@ with an ``snmp-agent`` container in the HA's, FA-A's and AP-A's configuration:
 - ``snmpset`` of RowStatus (RFC 2579) becomes running configuration, seen
   through the control channel; a community without write access gets
   noAccess; a NETCONF <lock> on running (RFC 6241 §7.5) makes Sets fail with
-  resourceUnavailable (RFC 3416 §4.2.5) until it is released.
+  resourceUnavailable (RFC 3416 §4.2.5) until it is released;
+- ``snmptrapd`` receives mipAuthFailure (RFC 2006) from the HA, for a
+  Registration Request with a bad authenticator, as an SNMPv2c trap and as an
+  SNMPv3 authPriv inform (RFC 3416 §4.2.6, §4.2.7).
 """
 
 from __future__ import annotations
 
+import select
 import socket
 import subprocess
+import time
 from collections.abc import Iterator
+from ipaddress import IPv4Address
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from agent.lab import ACCESS_POINTS, FOREIGN_AGENTS, HA, LoopbackLab, wait_for
+from agent.lab import ACCESS_POINTS, FOREIGN_AGENTS, HA, LoopbackLab, client_address, wait_for
+from agent.mobileip import replay
+from agent.mobileip.builder import build_request
+from agent.mobileip.security import SecurityAssociation
 from tests.conftest import ROOT, require_tool
 from tests.interop.test_netconf_end_to_end import Background, netconf
 
@@ -58,20 +68,77 @@ def snmp_config(address: str) -> dict[str, Any]:
     }
 
 
+class TrapReceiver:
+    """net-snmp's snmptrapd on a loopback port, printing what it receives: v2c
+    traps with community "public", v3 informs from user ops (authPriv). It
+    cannot be given port 0, so a port is taken from the system first."""
+
+    def __init__(self, workdir: Path) -> None:
+        probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        probe.bind(("127.0.0.1", 0))
+        self.port = probe.getsockname()[1]
+        probe.close()
+        conf = workdir / "snmptrapd.conf"
+        conf.write_text("authCommunity log public\n"
+                        "createUser ops SHA authpass123 AES privpass123\n"
+                        "authUser log ops priv\n")
+        self.proc = subprocess.Popen(
+            [require_tool("snmptrapd"), "-f", "-Lo", "-C", "-c", str(conf), "-On", "-F", "%P\\t%v\\n", *MIBS,
+             f"udp:127.0.0.1:{self.port}"],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        )
+        self.lines: list[str] = []
+        self.wait_for("NET-SNMP version")  # snmptrapd prints this once it listens
+
+    def wait_for(self, text: str, *, count: int = 1, timeout: float = 15) -> list[str]:
+        assert self.proc.stdout is not None
+        deadline = time.monotonic() + timeout
+        while sum(text in line for line in self.lines) < count:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([self.proc.stdout], [], [], left)[0]:
+                raise AssertionError(f"snmptrapd did not print {text!r}: {self.lines[-10:]}")
+            self.lines.append(self.proc.stdout.readline())
+        return [line for line in self.lines if text in line]
+
+    def close(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(10)
+
+
 class SnmpLab(LoopbackLab):
-    """The loopback lab with an SNMP agent in the HA, FA-A and AP-A."""
+    """The loopback lab with an SNMP agent in the HA, FA-A and AP-A; the HA
+    sends its notifications to ``trap_port`` (a trap and an inform each)."""
+
+    trap_port: int = 0
 
     async def _spawn(self, name: str, config: dict[str, Any], *extra: str) -> Any:
         if name in ADDRESSES:
-            config["proxy-mobile-ip:mobile-ip"]["snmp-agent"] = snmp_config(ADDRESSES[name])
+            snmp = snmp_config(ADDRESSES[name])
+            if name == "ha" and self.trap_port:
+                snmp["notification-receiver"] = [
+                    {"name": "trapd-v2c", "address": "127.0.0.1", "port": self.trap_port,
+                     "trap-community": "public"},
+                    {"name": "trapd-v3", "address": "127.0.0.1", "port": self.trap_port, "inform-user": "ops"},
+                ]
+            config["proxy-mobile-ip:mobile-ip"]["snmp-agent"] = snmp
         return await super()._spawn(name, config, *extra)
 
 
 @pytest.fixture(scope="module")
-def lab() -> Iterator[tuple[SnmpLab, Background]]:
+def trap_receiver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TrapReceiver]:
+    receiver = TrapReceiver(tmp_path_factory.mktemp("snmptrapd"))
+    try:
+        yield receiver
+    finally:
+        receiver.close()
+
+
+@pytest.fixture(scope="module")
+def lab(trap_receiver: TrapReceiver) -> Iterator[tuple[SnmpLab, Background]]:
     for tool in ("snmpget", "snmpwalk", "snmpbulkwalk", "snmptable", "snmpset", "snmpbulkget"):
         require_tool(tool)
     the_lab = SnmpLab(clients=CLIENTS, netconf=True)
+    the_lab.trap_port = trap_receiver.port
     with Background(the_lab) as background:
         for index in range(CLIENTS):
             background.run(the_lab.associate("ap-a", index))
@@ -232,3 +299,28 @@ def test_row_status_sets_are_transactions_and_respect_netconf_locks(lab: tuple[S
     assert value(the_lab, "ap-a", f"PROXY-MOBILE-IP-MIB::pmipHostSaKey.{sa}") in ("", '""')
     assert value(the_lab, "ap-a", f"MIP-MIB::mipSecKey.{sa}") in ("", '""')
     tool("snmpset", *V3_SHA_AES, *MIBS, address, f"PROXY-MOBILE-IP-MIB::pmipHostSaRowStatus.{sa}", "i", "6")
+
+
+def test_mip_auth_failure_as_v2c_trap_and_v3_inform(lab: tuple[SnmpLab, Background],
+                                                     trap_receiver: TrapReceiver) -> None:
+    the_lab, _ = lab
+    # A Registration Request whose authenticator was computed with another key:
+    # the HA denies it with 131 and logs a violation (RFC 5944 §3.8.2.1).
+    forged = SecurityAssociation(256, bytes(16))
+    home = client_address(CLIENTS, 0)
+    data = build_request(home_address=home, home_agent=IPv4Address(HA), care_of_address=IPv4Address("127.0.0.9"),
+                         identification=replay.ntp_identification(time.time(), 1), lifetime=60, sa=forged)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind(("127.0.0.9", 0))
+        sock.settimeout(5)
+        sock.sendto(data, (HA, the_lab.processes["ha"].port))
+        sock.recv(2048)
+    trap_oid = ".1.3.6.1.6.3.1.1.4.1.0 = OID: .1.3.6.1.2.1.44.2.0.1"
+    received = trap_receiver.wait_for(trap_oid, count=2, timeout=30)
+    assert len(received) == 2
+    assert any(line.startswith("TRAP2, SNMP v2c, community public") for line in received)
+    assert any(line.startswith("INFORM, SNMP v3, user ops") for line in received)  # authPriv
+    for line in received:
+        # The objects of mipAuthFailure, instanced by the violator (the home address).
+        assert f".1.3.6.1.2.1.44.1.2.3.1.1.{home} = IpAddress: {home}" in line
+        assert f".1.3.6.1.2.1.44.1.2.3.1.7.{home} = INTEGER: badAuthenticator(2)" in line

@@ -306,3 +306,66 @@ def test_mip_sec_assoc_table_writes(datastore: Datastore) -> None:
     set_(tree, datastore, (SA_ENTRY + (5,) + new, v.octets(KEY)))
     assert tree.get(SA_ENTRY + (5,) + new, NOW) == v.EMPTY_STRING
     assert tree.get(SA_ENTRY + (6,) + new, NOW) == (v.INTEGER, 2)
+
+
+# -- layering and notifications ------------------------------------------------------------
+
+
+def test_only_the_adapter_imports_pysnmp() -> None:
+    """DESIGN.md rule 5: pysnmp (and pyasn1) stay behind one adapter,
+    agent/snmp/server.py; the rest of agent/snmp is sans-IO (no asyncio,
+    socket, time: STYLE.md convention 1)."""
+    import ast
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2] / "agent"
+    offenders = []
+    for path in sorted(root.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else (
+                [node.module] if isinstance(node, ast.ImportFrom) and node.module and node.level == 0 else [])
+            for name in names:
+                top = name.split(".")[0]
+                relative = path.relative_to(root).as_posix()
+                if top in ("pysnmp", "pyasn1") and relative != "snmp/server.py":
+                    offenders.append((relative, name))
+                if relative.startswith("snmp/") and relative != "snmp/server.py" and top in (
+                        "asyncio", "socket", "time", "selectors", "threading"):
+                    offenders.append((relative, name))
+    assert offenders == []
+
+
+def test_notifications_carry_the_mib_objects() -> None:
+    from agent.snmp.notifications import SNMP_TRAP_OID, SYS_UP_TIME, notification, with_header
+    from agent.snmp.proxy_mib import PMIP_BINDING_LOST, PMIP_REGISTRATION_DENIED
+
+    log = ViolationLog()
+    log.record(IPv4Address("10.0.0.5"), spi=300, identification=(5 << 32) | 0xFFFFFFFF,
+               reason=__import__("agent.mobileip.events", fromlist=["ViolationReason"]).ViolationReason.BAD_SPI,
+               now=NOW)
+    sources = Sources(lambda: None, lambda: None, lambda: None, lambda: log, dict, started_at=NOW - 10)
+    oid, objects = notification("authentication-failure", {"peer-address": "10.0.0.5", "reason": "bad-spi",
+                                                           "spi": 300}, sources)
+    assert oid == (1, 3, 6, 1, 2, 1, 44, 2, 0, 1)  # mipAuthFailure
+    index = ip("10.0.0.5")
+    assert objects == [
+        (MIP_OBJECTS + (2, 3, 1, 1) + index, v.ip_address(IPv4Address("10.0.0.5").packed)),
+        (MIP_OBJECTS + (2, 3, 1, 3) + index, v.integer(300)),
+        (MIP_OBJECTS + (2, 3, 1, 5) + index, v.integer(-1)),  # 0xFFFFFFFF as Integer32
+        (MIP_OBJECTS + (2, 3, 1, 6) + index, v.integer(5)),
+        (MIP_OBJECTS + (2, 3, 1, 7) + index, v.integer(4)),  # badSPI(4)
+    ]
+    header = with_header(oid, objects, 1000)
+    assert header[0] == (SYS_UP_TIME, (v.TIME_TICKS, 1000)) and header[1] == (SNMP_TRAP_OID, (v.OBJECT_IDENTIFIER, oid))
+    mac = (2, 0, 0, 0, 0, 7)
+    oid, objects = notification("registration-denied", {"role": "proxy", "mac": "02:00:00:00:00:07",
+                                                        "home-address": "192.0.2.7", "code": 131}, sources)
+    assert oid == PMIP_REGISTRATION_DENIED
+    assert objects[0] == (PMIP_MIB + (1, 4, 1, 3) + mac, v.ip_address(IPv4Address("192.0.2.7").packed))
+    assert objects[-1] == (PMIP_MIB + (1, 4, 1, 11) + mac, v.integer(131))
+    oid, objects = notification("client-registration-failed", {"mac": "02:00:00:00:00:07",
+                                                               "home-address": "192.0.2.7",
+                                                               "reason": "no reply after 5 attempts"}, sources)
+    assert oid == PMIP_BINDING_LOST and objects[-1] == (PMIP_MIB + (1, 6, 4, 0), v.integer(2))  # noReply
+    assert notification("binding-created", {}, sources) is None
+    assert notification("registration-denied", {"role": "home-agent"}, sources) is None
