@@ -17,8 +17,9 @@ from typing import Any
 from agent.mobileip import replay
 from agent.mobileip.advertisement import (
     ALL_SYSTEMS,
+    PREFERENCE_NOT_A_DEFAULT_ROUTER,
     AgentAdvertisement,
-    is_solicitation,
+    decode_solicitation,
     next_sequence,
 )
 from agent.mobileip.deadlines import Deadlines
@@ -39,6 +40,7 @@ from agent.mobileip.numbers import (
     MOBILE_IP_PORT,
     AdvertisementFlag,
     ExtensionType,
+    IcmpType,
     MessageType,
     ReplyCode,
     RequestFlag,
@@ -265,9 +267,17 @@ class ForeignAgent:
     def receive_icmp(self, data: bytes, source: IPv4Address, now: float) -> None:
         """An ICMP message from the discovery socket: answer Agent Solicitations
         (RFC 5944 §2.4) with a unicast advertisement."""
-        if is_solicitation(data):
-            self.counters.solicitations_received += 1
-            self._advertise(source, solicited=True)
+        if not data or data[0] != IcmpType.ROUTER_SOLICITATION:
+            return  # other ICMP on the raw socket is not for the agent
+        try:
+            decode_solicitation(data)
+        except DecodeError as exc:
+            # RFC 1256 §4.2: silently discarded (no advertisement), but counted.
+            self.counters.datagrams_discarded += 1
+            self._events.append(DatagramDropped(source, f"agent solicitation: {exc}"))
+            return
+        self.counters.solicitations_received += 1
+        self._advertise(source, solicited=True)
 
     # -- management ---------------------------------------------------------------
 
@@ -363,6 +373,14 @@ class ForeignAgent:
             flags=flags,
             care_of_addresses=s.offered_care_of_addresses,
             advertisement_lifetime=s.advertisement_lifetime,
+            # RFC 5944 §2.1.2: one prefix length per router address of the RFC
+            # 1256 part, so with one the agent lists its own address (RFC 1256
+            # §3: preference 0x80000000, not a default router, as code 16 says).
+            router_addresses=(
+                ((s.address, PREFERENCE_NOT_A_DEFAULT_ROUTER),)
+                if s.prefix_length is not None
+                else ()
+            ),
             prefix_lengths=(s.prefix_length,) if s.prefix_length is not None else None,
         )
 
