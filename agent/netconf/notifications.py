@@ -39,6 +39,7 @@ from lxml import etree
 
 from agent.netconf.errors import BASE_NS, RpcError
 from agent.netconf.subtree import apply_filter
+from agent.netconf.xpath import XPathFilter, apply_xpath, filter_of
 
 logger = logging.getLogger(__name__)
 
@@ -77,9 +78,11 @@ def parse_rfc3339(text: str) -> float:
 class Subscription:
     """One session's RFC 5277 subscription (stream NETCONF, no replay)."""
 
-    #: The <filter> element (type subtree), None for every notification.
+    #: The <filter> element, None for every notification.
     filter: etree._Element | None = None
     stream: str = NETCONF_STREAM
+    #: The filter's expression when it is of type xpath (RFC 6241 §8.9).
+    xpath: XPathFilter | None = None
 
     def select(self, message: etree._Element) -> etree._Element | None:
         """``message`` (a <notification>) as this subscriber gets it: itself
@@ -94,7 +97,10 @@ class Subscription:
             if isinstance(child.tag, str) and child.tag != _EVENT_TIME:
                 scratch.append(copy.deepcopy(child))
         # Notification content holds no list of ours, so no key to keep.
-        apply_filter(scratch, self.filter, keys_of=lambda names: ())
+        if self.xpath is not None:
+            scratch = apply_xpath(scratch, self.xpath, keys_of=lambda names: ())
+        else:
+            apply_filter(scratch, self.filter, keys_of=lambda names: ())
         if len(scratch) == 0:
             return None
         selected = etree.Element(message.tag, nsmap=message.nsmap)
@@ -132,10 +138,12 @@ def parse_create_subscription(element: etree._Element, *, now: float | None) -> 
         raise RpcError("invalid-value", f"no stream {stream!r} (only {NETCONF_STREAM})",
                        error_type="protocol", info={"bad-element": "stream"})
     filter_element = found.get("filter")
+    xpath = None
     if filter_element is not None:
         kind = filter_element.get("type", "subtree")
-        if kind != "subtree":
-            # RFC 6241 §8.9: xpath filters need :xpath, which is not offered.
+        if kind == "xpath":
+            xpath = filter_of(filter_element)  # RFC 6241 §8.9, as the server offers :xpath
+        elif kind != "subtree":
             raise RpcError("operation-not-supported", f"filter type {kind!r} is not supported",
                            error_type="protocol",
                            info={"bad-attribute": "type", "bad-element": "filter"})
@@ -155,7 +163,7 @@ def parse_create_subscription(element: etree._Element, *, now: float | None) -> 
         raise RpcError("operation-failed",
                        f"stream {NETCONF_STREAM} does not support replay (no startTime)",
                        error_type="protocol")
-    return Subscription(filter=filter_element)
+    return Subscription(filter=filter_element, xpath=xpath)
 
 
 def _time(element: etree._Element | None, name: str) -> float | None:

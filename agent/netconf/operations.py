@@ -21,6 +21,11 @@ wired: ``confirmed_commits`` (:confirmed-commit:1.1, the state lives in
 ``netconf_state`` (the transport's sessions and statistics for RFC 6022's
 ``/netconf-state``, which <get> always carries with capabilities, datastores
 and schemas).
+
+Also served: XPath filters on get and get-config (RFC 6241 §8.9,
+``agent.netconf.xpath``), the NMDA operations (RFC 8526, ``agent.netconf.nmda``)
+and the YANG library (RFC 8525, ``agent.netconf.yanglib``: ``self.library``,
+in <get> and the operational datastore, its modules served by get-schema).
 """
 
 from __future__ import annotations
@@ -67,6 +72,11 @@ from agent.netconf.notifications import INTERLEAVE_1_0, NOTIFICATION_1_0
 from agent.netconf.statexml import state_xml
 from agent.netconf.subtree import apply_filter, wanted_members
 from agent.netconf.xmldata import DataCodec
+from agent.netconf.nmda import DATASTORES as NMDA_DATASTORES
+from agent.netconf.nmda import NmdaOperations
+from agent.netconf.xpath import XPATH_1_0, with_xpath_filter
+from agent.netconf.yanglib import LIST_KEYS as YANG_LIBRARY_KEYS
+from agent.netconf.yanglib import server_library
 
 log = logging.getLogger(__name__)
 #: RFC 6243 §4.5.1: the with-defaults parameter's namespace.
@@ -141,6 +151,20 @@ class Operations:
             base["cancel-commit"] = self._cancel_commit
         self._operations = {(BASE_NS, name): op for name, op in base.items()}
         self._operations[(MONITORING_NS, "get-schema")] = self._get_schema
+        # RFC 6241 §8.9: XPath filters on get and get-config (agent.netconf.xpath).
+        for name in ("get", "get-config"):
+            self._operations[(BASE_NS, name)] = with_xpath_filter(
+                self._operations[(BASE_NS, name)], keys_of=self._list_keys)
+        # RFC 8526: get-data, edit-data, NMDA datastores on lock/unlock/validate.
+        self._operations.update(NmdaOperations(self).table(self._operations))
+        #: RFC 8525: what this server implements (agent.netconf.yanglib).
+        self.library = server_library(
+            yang_dir=yang_dir or default_yang_dir(), module_name=self._codec.module_name,
+            module_revision=self._codec.revision or "", module_namespace=self._codec.namespace,
+            module_file=self._codec.yang_file, confirmed_commit=confirmed_commits is not None,
+            # NACM's policy lives in this module's nacm container, not in
+            # ietf-netconf-acm's /nacm: that module is still only imported.
+            xpath=True, nacm=False, datastores=NMDA_DATASTORES)
 
     @property
     def codec(self) -> DataCodec:
@@ -164,9 +188,12 @@ class Operations:
             CAPABILITY + "rollback-on-error:1.0",
             CAPABILITY + "validate:1.1",
             CAPABILITY + "startup:1.0",
+            XPATH_1_0,  # RFC 6241 §8.9.3
             CAPABILITY + "with-defaults:1.0?basic-mode=explicit&also-supported=report-all,trim",
             module,
             f"{MONITORING_NS}?module=ietf-netconf-monitoring&revision={MONITORING_REVISION}",
+            # RFC 8526 §2 (RFC 7950 §5.6.4): the modules are in /yang-library.
+            self.library.capability(),
         ]
         if self._confirmed is not None:
             capabilities.append(CAPABILITY + "confirmed-commit:1.1")  # RFC 6241 §8.4.3
@@ -220,6 +247,7 @@ class Operations:
             live = self._datastore.get_operational().get(TOP_MEMBER, {})
             content.update((k, v) for k, v in live.items() if k in state_members)
         extra = [self._monitoring()] if selects_netconf_state(filter_element) else []
+        extra += self.library.elements(filter_element)  # RFC 8525 /yang-library
         return [self._read_result(content, wanted, filter_element, mode, session, source=None,
                                   extra=extra)]
 
@@ -234,10 +262,10 @@ class Operations:
             recorded = self._locked_at.get(name)
             when = recorded[1] if recorded is not None and recorded[0] == holder else self._clock()
             locks[name] = GlobalLock(holder, when)
-        schema = SchemaRecord(self._codec.module_name, self._codec.revision or "",
-                              self._codec.namespace)
+        # Every module of the YANG library, as <get-schema> serves them.
+        schemas = [SchemaRecord(m.name, m.revision, m.namespace) for m in self.library.modules()]
         return netconf_state(capabilities=self.capabilities(), datastores=locks,
-                             schemas=[schema],
+                             schemas=schemas,
                              server=self._netconf_state() if self._netconf_state else None)
 
     def _get_config(self, element: etree._Element, session: SessionInfo) -> list[etree._Element]:
@@ -281,7 +309,8 @@ class Operations:
         return data
 
     def _list_keys(self, names: tuple[str, ...]) -> tuple[str, ...]:
-        return LIST_KEYS.get(names) or self._codec.list_keys(names)
+        return (LIST_KEYS.get(names) or YANG_LIBRARY_KEYS.get(names)
+                or self._codec.list_keys(names))
 
     def _readable(self, content: dict[str, Any], *, session: SessionInfo,
                   source: str | None) -> dict[str, Any]:
@@ -446,16 +475,18 @@ class Operations:
                                        "format": MONITORING_NS})
         identifier = (_required(params, "identifier", element).text or "").strip()
         version = (params["version"].text or "").strip() if "version" in params else None
-        if identifier != self._codec.module_name:
+        # Every module of the YANG library (RFC 8525) is served, from yang/.
+        if self.library.find(identifier) is None:
             raise RpcError("invalid-value", f"no schema {identifier!r}",
                            info={"bad-element": "identifier"})
-        if version and version != self._codec.revision:
+        module = self.library.find(identifier, version)
+        if module is None or module.file is None:
             raise RpcError("invalid-value", f"no version {version!r} of {identifier!r}",
                            info={"bad-element": "version"})
         if "format" in params:
             _check_format(params["format"])
         data = etree.Element(f"{{{MONITORING_NS}}}data", nsmap={None: MONITORING_NS})
-        data.text = self._codec.yang_file.read_text(encoding="utf-8")
+        data.text = module.file.read_text(encoding="utf-8")
         return [data]
 
     # -- the module's RPCs ---------------------------------------------------------

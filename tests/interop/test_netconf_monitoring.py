@@ -111,7 +111,10 @@ def test_get_without_filter_returns_the_module_and_netconf_state(
     with nc_connect(agent) as session:
         data = etree.fromstring(session.get().xml.encode()).find(f"{{{BASE_NS}}}data")
         assert data is not None
-        assert [c.tag for c in data] == [f"{{{NS}}}mobile-ip", Q + "netconf-state"]
+        # RFC 8525's /yang-library (and its deprecated /modules-state) follow.
+        library = "{urn:ietf:params:xml:ns:yang:ietf-yang-library}"
+        assert [c.tag for c in data] == [f"{{{NS}}}mobile-ip", Q + "netconf-state",
+                                         library + "yang-library", library + "modules-state"]
         # A filter of the module alone leaves netconf-state out.
         module_only = f'<mobile-ip xmlns="{NS}"><home-agent/></mobile-ip>'
         reply = session.get(filter=("subtree", module_only))
@@ -125,7 +128,9 @@ def test_capabilities_schemas_and_get_schema(agent: InProcessAgent,
         state = netconf_state(session, monitoring_module)
         advertised = [c.text for c in state.iterfind(f"{Q}capabilities/{Q}capability")]
         assert advertised == list(session.server_capabilities)
-        (schema,) = state.iterfind(f"{Q}schemas/{Q}schema")
+        # Every module of the YANG library (RFC 8525), this module first.
+        schema, *others = state.iterfind(f"{Q}schemas/{Q}schema")
+        assert "ietf-yang-library" in {o.findtext(f"{Q}identifier") for o in others}
         row = {etree.QName(c).localname: c.text for c in schema}
         module = next(c for c in advertised if c.startswith(NS))
         revision = module.split("revision=")[1]

@@ -248,7 +248,8 @@ def test_create_subscription_errors(agent: InProcessAgent) -> None:
             (f"<startTime>{past}</startTime>", "operation-failed", None),  # no replay
             ("<startTime>yesterday</startTime>", "invalid-value", "startTime"),
             ("<startTime>2020-01-01T00:00:00</startTime>", "invalid-value", "startTime"),
-            ('<filter type="xpath" select="/x"/>', "operation-not-supported", "filter"),
+            ('<filter type="regex" select="/x"/>', "operation-not-supported", "filter"),
+            ('<filter type="xpath" select="/x["/>', "invalid-value", "filter"),  # RFC 6241 §8.9
             ("<frob/>", "unknown-element", "frob"),
         ]
         for body, tag, bad_element in cases:

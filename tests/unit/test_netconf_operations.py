@@ -136,15 +136,17 @@ def test_capabilities_name_what_is_implemented(agent: Agent) -> None:
         "urn:ietf:params:netconf:capability:rollback-on-error:1.0",
         "urn:ietf:params:netconf:capability:validate:1.1",
         "urn:ietf:params:netconf:capability:startup:1.0",
+        "urn:ietf:params:netconf:capability:xpath:1.0",
         ("urn:ietf:params:netconf:capability:with-defaults:1.0"
          "?basic-mode=explicit&also-supported=report-all,trim"),
         f"{NS}?module=proxy-mobile-ip&revision={revision.group(1)}",
         ("urn:ietf:params:xml:ns:yang:ietf-netconf-monitoring"
          "?module=ietf-netconf-monitoring&revision=2010-10-04"),
+        # RFC 8526 §2 (its content-id: tests/unit/test_netconf_nmda.py).
+        agent.operations.library.capability(),
     ]
-    # Not implemented, so not announced.
-    assert not any(":xpath:" in c or "confirmed-commit" in c or "interleave" in c
-                   for c in capabilities)
+    # Not wired here (no confirmed commits, no notifications), so not announced.
+    assert not any("confirmed-commit" in c or "interleave" in c for c in capabilities)
 
 
 # -- get-config and with-defaults ---------------------------------------------------------
@@ -798,7 +800,8 @@ def test_get_schema_returns_the_exact_yang_text(agent: Agent) -> None:
 
 
 def test_get_schema_errors(agent: Agent) -> None:
-    assert_error(agent.error(get_schema("<identifier>ietf-inet-types</identifier>")),
+    # Every module of the YANG library is served (RFC 8525); others are not.
+    assert_error(agent.error(get_schema("<identifier>ietf-interfaces</identifier>")),
                  "invalid-value", bad_element="identifier")
     assert_error(agent.error(get_schema("<identifier>proxy-mobile-ip</identifier>"
                                         "<version>1999-01-01</version>")),
@@ -901,7 +904,11 @@ def test_parameter_errors_of_reads(agent: Agent) -> None:
                              "</get-config>"),
                  "unknown-namespace", error_type="protocol", bad_element="bogus",
                  bad_namespace="urn:x")
+    # RFC 6241 §8.9.1: an XPath naming an undeclared prefix is invalid-value.
     assert_error(agent.error('<get><filter type="xpath" select="/m:mobile-ip"/></get>'),
+                 "invalid-value", error_type="protocol", bad_element="filter",
+                 bad_attribute="select")
+    assert_error(agent.error('<get><filter type="regex" select="x"/></get>'),
                  "operation-not-supported", error_type="protocol")
     assert_error(agent.error("<get-config><source><url>file:///x</url></source></get-config>"),
                  "operation-not-supported", error_type="protocol")
