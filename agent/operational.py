@@ -143,8 +143,26 @@ def foreign_agent_state(agent: ForeignAgent, now: float, *, rows: bool = True) -
     return state
 
 
+def _denied_by(code: int) -> str:
+    """RFC 5944 §3.4 reply code ranges."""
+    if 64 <= code <= 127:
+        return "foreign-agent"
+    return "home-agent" if code >= 128 else "unassigned"
+
+
 def proxy_state(agent: ProxyAgent, now: float, *, rows: bool = True) -> dict[str, Any]:
-    state: dict[str, Any] = {"counters": _kebab(agent.counters.as_dict())}
+    replies = agent.reply_counters
+    state: dict[str, Any] = {
+        "counters": _kebab(agent.counters.as_dict()),
+        "reply-statistics": {
+            "late-replies": replies.late_replies,
+            "reverse-tunnel-retries": replies.reverse_tunnel_retries,
+            "denial": [
+                {"code": code, "denied-by": _denied_by(code), "count": count}
+                for code, count in sorted(replies.denials.items())
+            ],
+        },
+    }
     if rows:
         state["visitor"] = [
             _clean({

@@ -134,6 +134,44 @@ class VisitorState(enum.Enum):
     DEREGISTERING = "deregistering"
 
 
+#: Reply codes about reverse tunnelling (RFC 3024 §3.3): the foreign agent does
+#: not offer it (74) or requires it (75); the home agent likewise (137, 138).
+_REVERSE_TUNNEL_CODES = frozenset(
+    {
+        ReplyCode.FA_REVERSE_TUNNEL_UNAVAILABLE,
+        ReplyCode.FA_REVERSE_TUNNEL_MANDATORY,
+        ReplyCode.HA_REVERSE_TUNNEL_UNAVAILABLE,
+        ReplyCode.HA_REVERSE_TUNNEL_MANDATORY,
+    }
+)
+_REVERSE_TUNNEL_REFUSED = frozenset(
+    {ReplyCode.FA_REVERSE_TUNNEL_UNAVAILABLE, ReplyCode.HA_REVERSE_TUNNEL_UNAVAILABLE}
+)
+
+#: ``visitor.reason`` texts shared by every visitor in the same situation.
+_REASON_QUEUED = "waiting for a slot: max-outstanding registrations are in flight"
+_REASON_NO_AGENT = "no foreign agent heard; soliciting"
+_REASON_ALL_BUSY = "every foreign agent heard is busy (B bit)"
+_TRANSIENT_REASONS = frozenset({_REASON_QUEUED, _REASON_NO_AGENT, _REASON_ALL_BUSY})
+
+
+def _code_text(code: int) -> str:
+    """Reply code in words, as RFC 5944 §3.4 / RFC 3024 §3.3 name it."""
+    try:
+        name = ReplyCode(code).name
+    except ValueError:
+        return f"code {code}"
+    return f"code {code}, " + name.split("_", 1)[1].lower().replace("_", " ")
+
+
+@dataclass(frozen=True, slots=True)
+class _ChosenAgent:
+    address: IPv4Address
+    care_of_address: IPv4Address
+    port: int
+    max_lifetime: int
+
+
 _REGISTERABLE = frozenset(
     {
         VisitorState.WAITING_FOR_AGENT,
@@ -216,6 +254,25 @@ class ProxyCounters:
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
+@dataclass
+class ProxyReplyCounters:
+    """What became of Registration Replies beyond the MIP-MIB-like counters
+    above (YANG ``proxy-state/reply-statistics``)."""
+
+    #: Replies to a request of an exchange already settled (the FA's 78 for each
+    #: retransmission still pending there, the HA answering a retransmission
+    #: after the first answer): ours, so not "unmatched", but acted on no more.
+    late_replies: int = 0
+    #: Registrations retried at once without the T bit (the foreign or home agent
+    #: does not offer reverse tunnelling: 74, 137) or with it (mandatory there:
+    #: 75, 138); RFC 3024 §3.3 codes, §4.2 the foreign agent's side.
+    reverse_tunnel_retries: int = 0
+    #: Denials by reply code, every code as received (the ones retried at once,
+    #: 69 and 133, included); ``ProxyCounters`` has the totals of RFC 5944 §3.4's
+    #: ranges: 64-127 foreign agent, 128-255 home agent.
+    denials: dict[int, int] = field(default_factory=dict)
+
+
 @dataclass(slots=True)
 class HeardForeignAgent:
     address: IPv4Address
@@ -247,6 +304,7 @@ class ProxyAgent:
         #: Home address -> MACs of the visitors in SA_PENDING for it.
         self._sa_waiting: dict[IPv4Address, set[str]] = {}
         self.counters = ProxyCounters()
+        self.reply_counters = ProxyReplyCounters()
         self._rng = rng or random.SystemRandom()
         self._visitors: dict[str, ProxyVisitor] = {}
         self._by_home: dict[IPv4Address, ProxyVisitor] = {}
@@ -262,6 +320,9 @@ class ProxyAgent:
         self._nonces: dict[IPv4Address, int] = {}
         self._last_identification: dict[IPv4Address, int] = {}
         self._solicitations = 0
+        #: What agents said about reverse tunnelling (RFC 3024 §3.3): False after
+        #: a 74/137 (not offered), True after a 75/138 (mandatory); by address.
+        self._reverse_tunnel_learnt: dict[IPv4Address, bool] = {}
 
     # -- adapter interface ----------------------------------------------------------
 
@@ -368,7 +429,9 @@ class ProxyAgent:
     def reevaluate(self, now: float) -> None:
         """Re-examine every client after the subnet map, the SAs or the settings
         changed: newly covered clients register, clients that lost their home
-        agent or SA are deregistered."""
+        agent or SA are deregistered. What agents said about reverse tunnelling
+        is forgotten (the settings may have changed it)."""
+        self._reverse_tunnel_learnt.clear()
         for visitor in list(self._visitors.values()):
             if visitor.home_address is None:
                 continue
@@ -408,6 +471,10 @@ class ProxyAgent:
         self._timers.schedule(("fa-expiry", source), now + lifetime)
         self._timers.cancel(_SOLICIT)
         self._solicitations = 0
+        if previous is not None and previous.advertisement.flags != advertisement.flags:
+            # Its offer changed (RFC 3024 §3.1 T among others): what it said about
+            # reverse tunnelling in a 74/75 may no longer hold.
+            self._reverse_tunnel_learnt.pop(source, None)
         if (
             previous is not None
             and advertisement.sequence < 256
@@ -437,21 +504,21 @@ class ProxyAgent:
             self._events.append(DatagramDropped(source, str(exc)))
             return
         visitor = self._by_home.get(reply.home_address)
-        if (
-            visitor is None
-            or visitor.state not in (VisitorState.PENDING, VisitorState.DEREGISTERING)
-            or replay.low32(reply.identification)
-            not in {replay.low32(i) for i in visitor.sent_identifications}
-        ):
+        low = replay.low32(reply.identification)
+        if visitor is None or not any(replay.low32(i) == low for i in self._matchable(visitor)):
             # RFC 5944 §3.6.2.1: the low 32 bits must match a request we sent.
             self.counters.unmatched_replies += 1
             self._events.append(DatagramDropped(source, f"unmatched reply for {reply.home_address}"))
             return
+        if visitor.state is not VisitorState.PENDING and visitor.state is not VisitorState.DEREGISTERING:
+            # Ours, but the exchange is settled: the FA's 78 for each retransmission
+            # still pending there once the first one was answered (a silent home
+            # agent), or a second answer to a retransmission.
+            self.reply_counters.late_replies += 1
+            self._events.append(DatagramDropped(source, f"late reply for {reply.home_address}"))
+            return
         sa = self._sa_for(visitor)
-        matched = next(
-            i for i in visitor.sent_identifications
-            if replay.low32(i) == replay.low32(reply.identification)
-        )
+        matched = next(i for i in visitor.sent_identifications if replay.low32(i) == low)
         check = check_reply(reply, sent_identification=matched, sa=sa)
         if not check.ok:
             self.counters.bad_replies += 1
@@ -464,12 +531,14 @@ class ProxyAgent:
         ):
             # RFC 5944 §5.7.2: every home agent reply carries the nonce for the next request.
             self._nonces[reply.home_address] = replay.high32(reply.identification)
+        code = reply.code
         if visitor.state is VisitorState.DEREGISTERING:
-            mismatch = reply.code == ReplyCode.HA_REGISTRATION_IDENTIFICATION_MISMATCH
+            mismatch = code == ReplyCode.HA_REGISTRATION_IDENTIFICATION_MISMATCH
+            if not reply.accepted:
+                self._count_denial(code)
             if mismatch and visitor.resyncs < 2:
                 # A denied deregistration is not done: resynchronise, send it again (§5.7).
                 self.counters.denied_due_to_identification += 1
-                self.counters.denied_by_home_agent += 1
                 self._resynchronise(visitor, reply.identification, sa, now)
                 visitor.resyncs += 1
                 visitor.attempts = 0
@@ -480,30 +549,32 @@ class ProxyAgent:
             self._finish_deregistration(visitor)
             return
         self._outstanding_done(visitor, now)
-        code = reply.code
         visitor.last_code = code
         if reply.accepted:
             self._accepted(visitor, reply.lifetime, now)
-        elif (
+            return
+        self._count_denial(code)
+        if (
             code == ReplyCode.FA_REQUESTED_LIFETIME_TOO_LONG
             and 0 < reply.lifetime < visitor.lifetime_requested
         ):
             # RFC 5944 §3.7.2.3 / §3.6.2.2: retry within the FA's limit (only if
             # that lowers the Lifetime: otherwise a retry would loop, §3.6.1).
-            self.counters.denied_by_foreign_agent += 1
             visitor.lifetime_requested = reply.lifetime
             self._start_registration(visitor, now, fresh=False, lifetime=reply.lifetime)
         elif code == ReplyCode.HA_REGISTRATION_IDENTIFICATION_MISMATCH and visitor.resyncs < 2:
             self.counters.denied_due_to_identification += 1
-            self.counters.denied_by_home_agent += 1
             self._resynchronise(visitor, reply.identification, sa, now)
             visitor.resyncs += 1
             self._start_registration(visitor, now, fresh=False)
+        elif code in _REVERSE_TUNNEL_CODES and self._learn_reverse_tunnel(visitor, code):
+            # RFC 3024 §3.3 / §4.2: the agent does not offer reverse tunnelling
+            # (74, 137) or insists on it (75, 138). Ask again at once the other
+            # way rather than back off for ever against an agent that will say
+            # the same thing every time; the visitor's reason tells the operator.
+            self.reply_counters.reverse_tunnel_retries += 1
+            self._start_registration(visitor, now, fresh=False)
         else:
-            if 64 <= code <= 127:
-                self.counters.denied_by_foreign_agent += 1
-            else:
-                self.counters.denied_by_home_agent += 1
             self._denied(visitor, code, now)
 
     # -- state -------------------------------------------------------------------------
@@ -533,8 +604,28 @@ class ProxyAgent:
 
     def clear_counters(self) -> None:
         self.counters = ProxyCounters()
+        self.reply_counters = ProxyReplyCounters()
+
+    def _count_denial(self, code: int) -> None:
+        """One denial with ``code``: in the per-code table and in the total of the
+        agent RFC 5944 §3.4 says issues it (64-127 foreign agent, 128-255 home
+        agent; 2-63 are unassigned and go to neither total)."""
+        denials = self.reply_counters.denials
+        denials[code] = denials.get(code, 0) + 1
+        if 64 <= code <= 127:
+            self.counters.denied_by_foreign_agent += 1
+        elif code >= 128:
+            self.counters.denied_by_home_agent += 1
 
     # -- internals -----------------------------------------------------------------------
+
+    @staticmethod
+    def _matchable(visitor: ProxyVisitor) -> tuple[int, ...]:
+        """Identifications a reply for ``visitor`` may answer: those of the current
+        (or just settled) exchange; after a one-request exchange, that request's."""
+        if visitor.sent_identifications:
+            return visitor.sent_identifications
+        return (visitor.identification,) if visitor.identification else ()
 
     def _sa_for(self, visitor: ProxyVisitor) -> SecurityAssociation | None:
         assert visitor.home_address is not None
@@ -546,9 +637,11 @@ class ProxyAgent:
                 return sa
         return self.host_associations.preferred(visitor.home_address)
 
-    def _not_proxied(self, visitor: ProxyVisitor, state: VisitorState, reason: NotProxiedReason) -> None:
+    def _not_proxied(
+        self, visitor: ProxyVisitor, state: VisitorState, reason: NotProxiedReason, text: str | None = None
+    ) -> None:
         visitor.state = state
-        visitor.reason = None
+        visitor.reason = text
         assert visitor.home_address is not None
         self._events.append(ClientNotProxied(visitor.mac, visitor.home_address, reason))
 
@@ -566,7 +659,10 @@ class ProxyAgent:
         s = self.settings
         if s.interfaces is not None and visitor.interface not in s.interfaces:
             self.counters.not_proxied_interface += 1
-            self._not_proxied(visitor, VisitorState.NOT_ENABLED, NotProxiedReason.INTERFACE_NOT_ENABLED)
+            self._not_proxied(
+                visitor, VisitorState.NOT_ENABLED, NotProxiedReason.INTERFACE_NOT_ENABLED,
+                f"proxy Mobile IP is not enabled on {visitor.interface or 'this interface'}",
+            )
             return
         if any(address in network for network in s.local_networks):
             self.counters.not_proxied_at_home += 1
@@ -576,7 +672,10 @@ class ProxyAgent:
         entry = self.subnet_map.lookup(address)
         if entry is None:
             self.counters.not_proxied_no_home_agent += 1
-            self._not_proxied(visitor, VisitorState.NO_HOME_AGENT, NotProxiedReason.NO_HOME_AGENT)
+            self._not_proxied(
+                visitor, VisitorState.NO_HOME_AGENT, NotProxiedReason.NO_HOME_AGENT,
+                f"no subnet-map entry holds {address}",
+            )
             return
         sa = self.host_associations.preferred(address)
         from_radius = False
@@ -600,8 +699,10 @@ class ProxyAgent:
             visitor.sa = None
             visitor.sa_from_radius = False
             self.counters.not_proxied_no_security_association += 1
+            # RFC 5944 §3.5.2: without an SA there is no MHAE to send.
             self._not_proxied(
-                visitor, VisitorState.NO_SECURITY_ASSOCIATION, NotProxiedReason.NO_SECURITY_ASSOCIATION
+                visitor, VisitorState.NO_SECURITY_ASSOCIATION, NotProxiedReason.NO_SECURITY_ASSOCIATION,
+                f"no host security association covers {address}",
             )
             return
         visitor.home_agent = entry.home_agent
@@ -712,30 +813,114 @@ class ProxyAgent:
         self.counters.deregistrations += 1
         self._timers.schedule(visitor.mac, now + self.settings.retransmit_initial)
 
-    def _choose_foreign_agent(self) -> tuple[IPv4Address, IPv4Address, int, int] | None:
-        """(FA address, care-of address, port, max lifetime) to register through."""
+    def _choose_foreign_agent(self, visitor: ProxyVisitor) -> _ChosenAgent | None:
+        """The foreign agent to register ``visitor`` through, from its advertised
+        bits (RFC 5944 §2.1.1):
+
+        - B (busy): it takes no *additional* mobile nodes, so it is skipped for a
+          new registration but still renews the ones it serves;
+        - T (reverse tunnelling, RFC 3024 §3.1): when we ask for a reverse tunnel,
+          an agent offering one (and not found to refuse it, 74) comes first;
+        - then the agent the client is registered with (no needless hand-over on
+          every renewal), then the one heard most recently;
+        - R (registration required): always honoured, because the proxy never
+          registers a visitor any other way than through a foreign agent and its
+          care-of address (a co-located care-of address is not possible for a
+          client the AP speaks for).
+        Only foreign agents (F) with a care-of address are ever heard here."""
         static = self.settings.foreign_agent
         if static is not None:
-            return static.address, static.care_of_address or static.address, static.port, static.max_lifetime
+            return _ChosenAgent(
+                static.address, static.care_of_address or static.address, static.port, static.max_lifetime
+            )
+        want_tunnel = self.settings.reverse_tunnel
+        learnt = self._reverse_tunnel_learnt
+        current = visitor.foreign_agent
+        serving = visitor.expires_at is not None  # holds a binding through ``current``
         best: HeardForeignAgent | None = None
+        best_rank: tuple[bool, bool, float] | None = None
         for heard in self._foreign_agents.values():
-            if heard.advertisement.busy or not heard.advertisement.care_of_addresses:
+            adv = heard.advertisement
+            if not adv.care_of_addresses:
                 continue
-            if best is None or heard.heard_at > best.heard_at:
-                best = heard
+            if adv.busy and not (serving and heard.address == current):
+                continue
+            rank = (
+                want_tunnel and adv.reverse_tunnelling and learnt.get(heard.address) is not False,
+                heard.address == current,
+                heard.heard_at,
+            )
+            if best_rank is None or rank > best_rank:
+                best, best_rank = heard, rank
         if best is None:
             return None
         adv = best.advertisement
-        return best.address, adv.care_of_addresses[0], self.settings.foreign_agent_port, adv.registration_lifetime
+        return _ChosenAgent(
+            best.address, adv.care_of_addresses[0], self.settings.foreign_agent_port, adv.registration_lifetime
+        )
+
+    def _wants_reverse_tunnel(self, visitor: ProxyVisitor) -> bool:
+        """Whether a Registration Request for ``visitor`` sets T (RFC 3024 §3.2):
+        as configured, unless its foreign agent does not advertise T (§3.1) or
+        it or the home agent refused it (74 / 137); or when one of them said it is
+        mandatory (75 / 138) and neither refuses it."""
+        learnt = self._reverse_tunnel_learnt
+        fa, ha = visitor.foreign_agent, visitor.home_agent
+        fa_learnt = learnt.get(fa) if fa is not None else None
+        ha_learnt = learnt.get(ha) if ha is not None else None
+        if fa_learnt is False or ha_learnt is False:
+            return False
+        if fa_learnt or ha_learnt:
+            return True
+        if not self.settings.reverse_tunnel:
+            return False
+        heard = self._foreign_agents.get(fa) if fa is not None else None
+        return heard is None or heard.advertisement.reverse_tunnelling
+
+    def _reverse_tunnel_note(self, visitor: ProxyVisitor) -> str | None:
+        """Why a client registered without the reverse tunnel configured."""
+        if not self.settings.reverse_tunnel or self._wants_reverse_tunnel(visitor):
+            return None
+        learnt = self._reverse_tunnel_learnt
+        if visitor.home_agent is not None and learnt.get(visitor.home_agent) is False:
+            why = f"home agent {visitor.home_agent} does not offer it (137)"
+        elif visitor.foreign_agent is not None and learnt.get(visitor.foreign_agent) is False:
+            why = f"foreign agent {visitor.foreign_agent} does not offer it (74)"
+        else:
+            why = f"foreign agent {visitor.foreign_agent} does not advertise T"
+        return f"registered without reverse tunnelling: {why} (RFC 3024)"
+
+    def _learn_reverse_tunnel(self, visitor: ProxyVisitor, code: int) -> bool:
+        """A 74/75/137/138 denial: remember what that agent said and tell whether
+        asking again the other way can succeed (it cannot when the request already
+        was that way, or when one agent refuses what the other requires)."""
+        sent = self._wants_reverse_tunnel(visitor)
+        refused = code in _REVERSE_TUNNEL_REFUSED
+        if refused != sent:
+            return False  # we did not ask for what it refuses / did ask for what it requires
+        by_foreign_agent = code < 128
+        agent = visitor.foreign_agent if by_foreign_agent else visitor.home_agent
+        if agent is None:
+            return False
+        self._reverse_tunnel_learnt[agent] = not refused
+        if self._wants_reverse_tunnel(visitor) == sent:
+            return False
+        role = "foreign" if by_foreign_agent else "home"
+        visitor.reason = (
+            f"{role} agent {agent} {'does not offer' if refused else 'requires'} reverse tunnelling"
+            f" ({code}): asked again {'without' if refused else 'with'} T"
+        )
+        return True
 
     def _start_registration(
         self, visitor: ProxyVisitor, now: float, *, fresh: bool, lifetime: int | None = None
     ) -> None:
-        agent = self._choose_foreign_agent()
+        agent = self._choose_foreign_agent(visitor)
         if agent is None:
             if visitor.state is VisitorState.PENDING:
                 self._outstanding_done(visitor, now)
             visitor.state = VisitorState.WAITING_FOR_AGENT
+            visitor.reason = _REASON_ALL_BUSY if self._foreign_agents else _REASON_NO_AGENT
             self._timers.cancel(visitor.mac)
             if self.settings.solicit and _SOLICIT not in self._timers:
                 self._solicit(now)
@@ -744,12 +929,17 @@ class ProxyAgent:
             if self._outstanding >= self.settings.max_outstanding:
                 if visitor.state is not VisitorState.QUEUED:
                     visitor.state = VisitorState.QUEUED
+                    visitor.reason = _REASON_QUEUED
                     self._queue.append(visitor.mac)
                     self.counters.queued += 1
                 self._timers.cancel(visitor.mac)
                 return
             self._outstanding += 1
-        fa_address, care_of, port, max_lifetime = agent
+        fa_address, care_of, port, max_lifetime = (
+            agent.address, agent.care_of_address, agent.port, agent.max_lifetime
+        )
+        if visitor.reason in _TRANSIENT_REASONS:
+            visitor.reason = None
         if fresh:
             visitor.resyncs = 0
             if visitor.registered_at is not None:
@@ -787,7 +977,8 @@ class ProxyAgent:
         ident = self._identification(visitor, sa, now)
         visitor.identification = ident
         visitor.sent_identifications = (*visitor.sent_identifications[-7:], ident)
-        flags = RequestFlag.REVERSE_TUNNELING if self.settings.reverse_tunnel and lifetime else RequestFlag(0)
+        reverse = lifetime and self._wants_reverse_tunnel(visitor)
+        flags = RequestFlag.REVERSE_TUNNELING if reverse else RequestFlag(0)
         data = build_request(
             home_address=visitor.home_address,
             home_agent=visitor.home_agent,
@@ -832,7 +1023,11 @@ class ProxyAgent:
         assert visitor.care_of_address is not None
         self.counters.accepted += 1
         visitor.state = VisitorState.REGISTERED
-        visitor.sent_identifications = ()  # the exchange is over
+        if len(visitor.sent_identifications) == 1:
+            # The exchange is over. One request: ``identification`` still tells
+            # a late duplicate of its reply; several: kept for their late replies.
+            visitor.sent_identifications = ()
+        visitor.reason = self._reverse_tunnel_note(visitor)
         visitor.lifetime_granted = lifetime
         visitor.registered_at = now
         visitor.expires_at = now + lifetime
@@ -854,6 +1049,14 @@ class ProxyAgent:
         assert visitor.home_address is not None
         visitor.state = VisitorState.DENIED
         visitor.expires_at = None
+        # RFC 5944 §3.4: 64-127 come from the foreign agent, 128-255 from the home agent.
+        if 64 <= code <= 127:
+            by = f"foreign agent {visitor.foreign_agent}"
+        elif code >= 128:
+            by = f"home agent {visitor.home_agent}"
+        else:
+            by = "an unassigned reply code"
+        visitor.reason = f"denied by {by}: {_code_text(code)}"
         self._timers.schedule(visitor.mac, now + self._next_backoff(visitor))
         self._events.append(ClientRegistrationDenied(visitor.mac, visitor.home_address, code))
 
@@ -862,6 +1065,10 @@ class ProxyAgent:
         visitor.state = VisitorState.FAILED
         visitor.expires_at = None
         self._timers.schedule(visitor.mac, now + self._next_backoff(visitor))
+        visitor.reason = (
+            f"{reason}: {visitor.attempts} requests through foreign agent {visitor.foreign_agent}"
+            f" unanswered; tried again after {visitor.backoff:g} s"
+        )
         self._events.append(ClientRegistrationFailed(visitor.mac, visitor.home_address, reason))
 
     def _resynchronise(

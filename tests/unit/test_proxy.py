@@ -229,6 +229,10 @@ class Link:
         self.in_flight: list[tuple[IPv4Address, int, Transmit]] = []
         self.log: list[tuple[IPv4Address, Transmit]] = []
         self.on_step: Callable[[], None] | None = None
+        #: The instant of every timer fired by :meth:`advance`, in order.
+        self.fired: list[float] = []
+        #: When each entry of ``log`` moved.
+        self.log_times: list[float] = []
 
     def _unique_home_agents(self) -> list[HomeAgent]:
         return list({id(h): h for h in self.home_agents.values()}.values())
@@ -274,6 +278,7 @@ class Link:
         batch, self.in_flight = self.in_flight, []
         for source, port, transmit in batch:
             self.log.append((source, transmit))
+            self.log_times.append(now)
             self._deliver(source, port, transmit, now)
         if self.on_step is not None:
             self.on_step()
@@ -307,6 +312,7 @@ class Link:
             if not due:
                 return
             when, _, fire = min(due, key=lambda d: (d[0], d[1]))
+            self.fired.append(when)
             fire(when)
             self.run(when)
 
@@ -883,36 +889,39 @@ def test_deregistration_denied_133_is_resynchronised_not_taken_as_done() -> None
 
 
 @pytest.mark.parametrize(
-    ("home_agent_settings", "foreign_agent_settings", "code", "counter"),
+    ("home_agent_settings", "foreign_agent_settings", "code", "counter", "reason"),
     [
         (
-            HomeAgentSettings(HOME_AGENT, reverse_tunnel=False),
+            HomeAgentSettings(HOME_AGENT, max_bindings=0),
             ForeignAgentSettings(FOREIGN_AGENT, advertisement_interval=0.0),
-            ReplyCode.HA_REVERSE_TUNNEL_UNAVAILABLE,
+            ReplyCode.HA_INSUFFICIENT_RESOURCES,
             "denied_by_home_agent",
+            f"denied by home agent {HOME_AGENT}: code 130, insufficient resources",
         ),
         (
             HomeAgentSettings(HOME_AGENT),
-            ForeignAgentSettings(FOREIGN_AGENT, reverse_tunnel=False, advertisement_interval=0.0),
-            ReplyCode.FA_REVERSE_TUNNEL_UNAVAILABLE,
+            ForeignAgentSettings(FOREIGN_AGENT, max_visitors=0, advertisement_interval=0.0),
+            ReplyCode.FA_INSUFFICIENT_RESOURCES,
             "denied_by_foreign_agent",
+            f"denied by foreign agent {FOREIGN_AGENT}: code 66, insufficient resources",
         ),
     ],
-    ids=["home-agent-137", "foreign-agent-74"],
+    ids=["home-agent-130", "foreign-agent-66"],
 )
 def test_denial_backs_off_and_retries(
     home_agent_settings: HomeAgentSettings,
     foreign_agent_settings: ForeignAgentSettings,
     code: ReplyCode,
     counter: str,
+    reason: str,
 ) -> None:
-    """A denial the proxy cannot fix by itself (here the reverse tunnel it asks
-    for, RFC 3024 §3.3/§4.3): state denied, last_code kept, counted against the
-    agent that denied (MIP-MIB mnRegRequestsDeniedByHA/ByFA), and a retry after
-    retry_backoff, doubling. Once the agent is reconfigured the retry succeeds
-    and the backoff starts over."""
+    """A denial the proxy cannot fix by itself: state denied, last_code kept,
+    the reason in words, counted against the agent that denied (RFC 5944 §3.4
+    ranges; MIP-MIB mnRegRequestsDeniedByHA/ByFA) and by code, and a retry
+    after retry_backoff, doubling. Once the agent is reconfigured the retry
+    succeeds and the backoff starts over."""
     world = make_world(
-        replace(STATIC, reverse_tunnel=True),
+        STATIC,
         home_agent_settings=home_agent_settings,
         foreign_agent_settings=foreign_agent_settings,
     )
@@ -922,22 +931,26 @@ def test_denial_backs_off_and_retries(
     visitor = proxy.visitor(MAC)
     assert visitor is not None and visitor.state is VisitorState.DENIED
     assert visitor.last_code == code and visitor.expires_at is None
+    assert visitor.reason == reason
     assert getattr(proxy.counters, counter) == 1
+    assert proxy.reply_counters.denials == {code: 1}
     assert drain(proxy) == [ClientRegistrationDenied(MAC, CLIENT, code)]
-    assert world.proxy_requests()[0].flags == RequestFlag.REVERSE_TUNNELING
     assert proxy.get_timer() == NOW + 60
 
     world.link.advance(NOW + 60)
     assert visitor.state is VisitorState.DENIED
     assert proxy.get_timer() == NOW + 60 + 120
     assert getattr(proxy.counters, counter) == 2
+    assert proxy.reply_counters.denials == {code: 2}
     assert len(world.proxy_requests()) == 2  # no retransmission of a denied request
+    assert proxy.counters.denied_by_home_agent + proxy.counters.denied_by_foreign_agent == 2
 
-    world.home_agent.settings = replace(world.home_agent.settings, reverse_tunnel=True)
-    world.foreign_agent.settings = replace(world.foreign_agent.settings, reverse_tunnel=True)
+    world.home_agent.settings = replace(world.home_agent.settings, max_bindings=10)
+    world.foreign_agent.settings = replace(world.foreign_agent.settings, max_visitors=10)
     world.link.advance(NOW + 180)
     assert visitor.state is VisitorState.REGISTERED and visitor.backoff == 0.0
-    assert visitor.last_code == ReplyCode.ACCEPTED
+    assert visitor.last_code == ReplyCode.ACCEPTED and visitor.reason is None
+    assert proxy.counters.unmatched_replies == proxy.reply_counters.late_replies == 0
 
 
 def test_reply_signed_with_another_key_is_discarded() -> None:
@@ -1012,9 +1025,11 @@ def test_unmatched_forged_and_malformed_replies_change_nothing() -> None:
 
     proxy.receive_datagram(reply_to(request), FOREIGN_AGENT, MOBILE_IP_PORT, NOW)
     assert visitor.state is VisitorState.REGISTERED
-    # The same reply again (a replay) matches no outstanding request.
+    # The same reply again (a duplicate or a replay) answers a request of an
+    # exchange already settled: a late reply, acted on no more.
     proxy.receive_datagram(reply_to(request), FOREIGN_AGENT, MOBILE_IP_PORT, NOW + 1)
-    assert proxy.counters.unmatched_replies == 3
+    assert (proxy.counters.unmatched_replies, proxy.reply_counters.late_replies) == (2, 1)
+    assert drain(proxy)[-1:] == [DatagramDropped(FOREIGN_AGENT, f"late reply for {CLIENT}")]
     assert visitor.state is VisitorState.REGISTERED and visitor.registered_at == NOW
 
 
@@ -1527,14 +1542,15 @@ def test_reevaluate_withdraws_a_client_whose_home_agent_entry_is_removed() -> No
     assert [r.lifetime for r in world.proxy_requests()] == [600, 0]
     assert world.home_agent.bindings() == [] and world.foreign_agent.visitors() == []
     # The deregistration is fire-and-forget: its reply arrives when the client
-    # is no longer pending anything and is counted as unmatched.
+    # is no longer pending anything: ours, so a late reply, not an unmatched one.
     assert drain(proxy) == [
         ClientNotProxied(MAC, CLIENT, NotProxiedReason.NO_HOME_AGENT),
-        DatagramDropped(FOREIGN_AGENT, f"unmatched reply for {CLIENT}"),
+        DatagramDropped(FOREIGN_AGENT, f"late reply for {CLIENT}"),
     ]
+    assert (proxy.reply_counters.late_replies, proxy.counters.unmatched_replies) == (1, 0)
+    assert visitor.reason == f"no subnet-map entry holds {CLIENT}"
     assert proxy.get_timer() is None
     assert proxy.counters.deregistrations == 1
-    assert proxy.counters.unmatched_replies == 1
 
 
 def test_reevaluate_moves_a_client_to_its_new_home_agent() -> None:
@@ -1612,3 +1628,315 @@ def test_no_key_material_in_reprs() -> None:
             assert secret.hex() not in text.lower()
             assert repr(secret) not in text
             assert repr(secret)[2:-1] not in text
+
+
+# -- a silent home agent (faults, RFC 5944 §3.6.3, §3.7.1) -------------------------------
+
+
+@pytest.mark.parametrize("pending_timeout", [7.0, 60.0], ids=["fa-answers-78", "fa-slower-than-us"])
+def test_silent_home_agent_backs_off_reports_and_counts_every_reply(pending_timeout: float) -> None:
+    """The foreign agent relays, the home agent never answers. With the FA's
+    default 7 s pending timeout (RFC 5944 §3.7.1: it MAY drop a pending request
+    after 7 s and SHOULD answer 78) the first 78 settles the registration as a
+    denial by the foreign agent; the 78s for the retransmissions still pending
+    there arrive after that and are *late* replies to our own requests, not
+    unmatched ones (a review once saw 27 of them counted as unmatched in an
+    hour). With an FA slower than our retransmissions, the registration fails
+    for want of any reply and every 78 is late. Either way: rounds of at most
+    max_attempts requests at least 1 s apart, backoff doubling to 600 s, the
+    failure reported and in the visitor's reason, the FA's pending entries
+    bounded, and no timer firing twice at one instant (no busy loop)."""
+    world = make_world(
+        foreign_agent_settings=ForeignAgentSettings(
+            FOREIGN_AGENT, max_lifetime=600, advertisement_interval=0.0, pending_timeout=pending_timeout
+        )
+    )
+    proxy, foreign_agent, link = world.proxy, world.foreign_agent, world.link
+    link.silent.add(HOME_AGENT)
+    most_pending = 0
+
+    def watch() -> None:
+        nonlocal most_pending
+        most_pending = max(most_pending, foreign_agent.pending_count)
+
+    link.on_step = watch
+    proxy.client_associated(MAC, NOW, address=CLIENT)
+    link.run(NOW)
+    link.advance(NOW + 3600)
+    visitor = proxy.visitor(MAC)
+    assert visitor is not None
+
+    # No busy loop: time only moves forward, and at most one timer per engine
+    # fires at any one instant (the proxy's retransmission and the FA's
+    # timeout may coincide).
+    assert link.fired == sorted(link.fired)
+    assert max(link.fired.count(t) for t in set(link.fired)) <= 2
+    assert len(link.fired) < 200
+    sent = [when for when, (source, t) in zip(link.log_times, link.log)
+            if source == ACCESS_POINT and t.channel is Channel.REGISTRATION]
+    assert min(b - a for a, b in pairwise(sent)) >= 1.0
+    c, r = proxy.counters, proxy.reply_counters
+    timeouts = foreign_agent.counters.registration_timeouts
+    assert foreign_agent.counters.reg_requests_relayed == c.requests_sent == len(sent)
+    assert most_pending <= foreign_agent.settings.max_pending_per_node
+    assert c.accepted == 0 and c.unmatched_replies == 0 and c.bad_replies == 0
+    assert c.replies_received == timeouts  # every 78 arrived and was one of ours
+    events = drain(proxy)
+    if pending_timeout == 7.0:
+        # 0, 1, 3, 7 s: the 78 for the first one comes at 7 s, after the fourth.
+        rounds = r.denials[ReplyCode.FA_REGISTRATION_TIMEOUT]
+        assert c.requests_sent == 4 * rounds and c.retransmissions == 3 * rounds
+        assert c.denied_by_foreign_agent == rounds and c.denied_by_home_agent == 0
+        assert r.late_replies == timeouts - rounds
+        assert c.registration_failures == 0
+        assert visitor.state is VisitorState.DENIED
+        assert visitor.last_code == ReplyCode.FA_REGISTRATION_TIMEOUT
+        assert visitor.reason == f"denied by foreign agent {FOREIGN_AGENT}: code 78, registration timeout"
+        reported = [e for e in events if isinstance(e, ClientRegistrationDenied)]
+        assert reported == [ClientRegistrationDenied(MAC, CLIENT, 78)] * rounds
+        starts = [0, 67, 194, 441, 928, 1535, 2142, 2749, 3356]
+    else:
+        rounds = c.registration_failures
+        assert c.requests_sent == 5 * rounds and r.denials == {}
+        assert r.late_replies == timeouts
+        assert visitor.state in (VisitorState.FAILED, VisitorState.PENDING)
+        reported = [e for e in events if isinstance(e, ClientRegistrationFailed)]
+        assert reported == [ClientRegistrationFailed(MAC, CLIENT, "no reply")] * rounds
+        starts = [0, 91, 242, 513, 1024, 1655, 2286, 2917, 3548]
+        assert visitor.reason is not None and visitor.reason.startswith("no reply: 5 requests")
+    round_starts = [t - NOW for t, previous in zip(sent, [None, *sent])
+                    if previous is None or t - previous > 16]
+    assert round_starts == starts
+    assert visitor.backoff == 600.0
+
+    # The home agent comes back: the next round registers and the backoff resets.
+    link.silent.clear()
+    link.advance(NOW + 3600 + 600)
+    assert visitor.state is VisitorState.REGISTERED and visitor.backoff == 0.0
+    assert visitor.reason is None and proxy.counters.unmatched_replies == 0
+
+
+
+# -- choosing a foreign agent from its advertised bits (RFC 5944 §2.1.1, RFC 3024) ------
+
+REVERSE = FOREIGN_AGENT_FLAGS | AdvertisementFlag.REVERSE_TUNNELING
+
+
+def test_reverse_tunnel_prefers_a_foreign_agent_advertising_t() -> None:
+    """RFC 3024 §3.1: T in the advertisement means the agent offers reverse
+    tunnelling. Asked to reverse-tunnel, the proxy registers through an agent
+    advertising T with T set, even when another was heard more recently; with
+    only agents without T it registers through one of them without T (asking
+    would only earn a 74) and says so in the visitor's reason."""
+    settings = replace(DISCOVERING, reverse_tunnel=True)
+    proxy = make_proxy(settings)
+    second_care_of = IPv4Address("192.0.2.200")
+    proxy.receive_icmp(advertisement(0, flags=REVERSE), FOREIGN_AGENT, NOW)
+    proxy.receive_icmp(advertisement(0, care_of=second_care_of), SECOND_FOREIGN_AGENT, NOW + 1)
+    proxy.client_associated(MAC, NOW + 2, address=CLIENT)
+    [transmit] = proxy.datagrams_to_send()
+    assert transmit.destination == FOREIGN_AGENT
+    request = decode_request(transmit.data)
+    assert request.flags & RequestFlag.REVERSE_TUNNELING
+    assert request.care_of_address == CARE_OF_ADDRESS
+    accept_all_sent(proxy, [transmit], NOW + 2)
+    visitor = proxy.visitor(MAC)
+    assert visitor is not None and visitor.state is VisitorState.REGISTERED
+    assert visitor.reason is None
+
+    alone = make_proxy(settings)
+    alone.receive_icmp(advertisement(0, care_of=second_care_of), SECOND_FOREIGN_AGENT, NOW)
+    alone.client_associated(MAC, NOW + 1, address=CLIENT)
+    [transmit] = alone.datagrams_to_send()
+    assert transmit.destination == SECOND_FOREIGN_AGENT
+    assert not decode_request(transmit.data).flags & RequestFlag.REVERSE_TUNNELING
+    accept_all_sent(alone, [transmit], NOW + 1)
+    visitor = alone.visitor(MAC)
+    assert visitor is not None and visitor.state is VisitorState.REGISTERED
+    assert visitor.reason == (
+        f"registered without reverse tunnelling: foreign agent {SECOND_FOREIGN_AGENT}"
+        " does not advertise T (RFC 3024)"
+    )
+
+
+def accept_all_sent(proxy: ProxyAgent, transmits: list[Transmit], now: float) -> None:
+    for transmit in transmits:
+        request = decode_request(transmit.data)
+        proxy.receive_datagram(reply_to(request), transmit.destination, MOBILE_IP_PORT, now)
+
+
+@pytest.mark.parametrize(
+    ("proxy_reverse", "home_agent_settings", "foreign_agent_settings", "code", "flags", "reason"),
+    [
+        (
+            True,
+            HomeAgentSettings(HOME_AGENT),
+            ForeignAgentSettings(FOREIGN_AGENT, reverse_tunnel=False, advertisement_interval=0.0),
+            ReplyCode.FA_REVERSE_TUNNEL_UNAVAILABLE,
+            [True, False],
+            f"registered without reverse tunnelling: foreign agent {FOREIGN_AGENT}"
+            " does not offer it (74) (RFC 3024)",
+        ),
+        (
+            True,
+            HomeAgentSettings(HOME_AGENT, reverse_tunnel=False),
+            ForeignAgentSettings(FOREIGN_AGENT, advertisement_interval=0.0),
+            ReplyCode.HA_REVERSE_TUNNEL_UNAVAILABLE,
+            [True, False],
+            f"registered without reverse tunnelling: home agent {HOME_AGENT}"
+            " does not offer it (137) (RFC 3024)",
+        ),
+        (
+            False,
+            HomeAgentSettings(HOME_AGENT),
+            ForeignAgentSettings(
+                FOREIGN_AGENT, reverse_tunnel_required=True, advertisement_interval=0.0
+            ),
+            ReplyCode.FA_REVERSE_TUNNEL_MANDATORY,
+            [False, True],
+            None,
+        ),
+        (
+            False,
+            HomeAgentSettings(HOME_AGENT, reverse_tunnel_required=True),
+            ForeignAgentSettings(FOREIGN_AGENT, advertisement_interval=0.0),
+            ReplyCode.HA_REVERSE_TUNNEL_MANDATORY,
+            [False, True],
+            None,
+        ),
+    ],
+    ids=["fa-74", "ha-137", "fa-75", "ha-138"],
+)
+def test_reverse_tunnel_refused_or_required_is_asked_again_the_other_way(
+    proxy_reverse: bool,
+    home_agent_settings: HomeAgentSettings,
+    foreign_agent_settings: ForeignAgentSettings,
+    code: ReplyCode,
+    flags: list[bool],
+    reason: str | None,
+) -> None:
+    """RFC 3024 §3.3 / §4.2: an agent without reverse tunnelling answers a
+    request with T by 74 (FA) or 137 (HA); one that requires it answers a
+    request without T by 75 / 138. Backing off and asking the same thing again
+    would be refused for ever, so the proxy asks again at once the other way,
+    remembers what that agent said (renewals ask the same way), counts the
+    denial by code and range, and tells in the reason when the client got less
+    than configured."""
+    world = make_world(
+        replace(STATIC, reverse_tunnel=proxy_reverse),
+        home_agent_settings=home_agent_settings,
+        foreign_agent_settings=foreign_agent_settings,
+    )
+    proxy = world.proxy
+    proxy.client_associated(MAC, NOW, address=CLIENT)
+    world.link.run(NOW)
+    visitor = proxy.visitor(MAC)
+    assert visitor is not None and visitor.state is VisitorState.REGISTERED
+    sent = [bool(r.flags & RequestFlag.REVERSE_TUNNELING) for r in world.proxy_requests()]
+    assert sent == flags
+    c, r = proxy.counters, proxy.reply_counters
+    assert r.denials == {code: 1} and r.reverse_tunnel_retries == 1
+    assert (c.denied_by_foreign_agent, c.denied_by_home_agent) == ((1, 0) if code < 128 else (0, 1))
+    assert visitor.reason == reason
+    assert drain(proxy)[-1] == ClientRegistered(MAC, CLIENT, HOME_AGENT, FOREIGN_AGENT, 600)
+    binding = world.home_agent.bindings()[0]
+    assert bool(binding.flags & RequestFlag.REVERSE_TUNNELING) == flags[-1]
+
+    world.link.advance(NOW + 600 - 30)  # the renewal asks as the agent wants
+    assert [bool(r.flags & RequestFlag.REVERSE_TUNNELING) for r in world.proxy_requests()][2:] == [flags[-1]]
+    assert visitor.state is VisitorState.REGISTERED and r.reverse_tunnel_retries == 1
+
+
+def test_reverse_tunnel_required_by_one_agent_and_refused_by_the_other_is_a_denial() -> None:
+    """The foreign agent requires reverse tunnelling (75), the home agent does not
+    offer it (137): nothing the proxy can ask is accepted. After one try each
+    way it is a denial that backs off like any other (no loop)."""
+    world = make_world(
+        STATIC,
+        home_agent_settings=HomeAgentSettings(HOME_AGENT, reverse_tunnel=False),
+        foreign_agent_settings=ForeignAgentSettings(
+            FOREIGN_AGENT, reverse_tunnel_required=True, advertisement_interval=0.0
+        ),
+    )
+    proxy = world.proxy
+    proxy.client_associated(MAC, NOW, address=CLIENT)
+    world.link.run(NOW)
+    visitor = proxy.visitor(MAC)
+    assert visitor is not None and visitor.state is VisitorState.DENIED
+    sent = [bool(r.flags & RequestFlag.REVERSE_TUNNELING) for r in world.proxy_requests()]
+    assert sent == [False, True, False]
+    assert proxy.reply_counters.denials == {75: 2, 137: 1}
+    assert proxy.reply_counters.reverse_tunnel_retries == 2
+    assert visitor.last_code == ReplyCode.FA_REVERSE_TUNNEL_MANDATORY
+    assert visitor.reason == (
+        f"denied by foreign agent {FOREIGN_AGENT}: code 75, reverse tunnel mandatory"
+    )
+    assert proxy.get_timer() == NOW + 60
+
+
+def test_busy_foreign_agent_still_renews_the_clients_it_serves() -> None:
+    """RFC 5944 §2.1.1: B means no registrations from *additional* mobile nodes.
+    A client registered through the agent before it became busy renews through
+    it (no hand-over to another agent, no gap in service); a new client waits,
+    with the reason saying why."""
+    proxy = make_proxy(DISCOVERING)
+    proxy.receive_icmp(advertisement(0), FOREIGN_AGENT, NOW)
+    proxy.client_associated(MAC, NOW, address=CLIENT)
+    accept_all(proxy, NOW)
+    visitor = proxy.visitor(MAC)
+    assert visitor is not None and visitor.state is VisitorState.REGISTERED
+    busy = FOREIGN_AGENT_FLAGS | AdvertisementFlag.BUSY
+    proxy.receive_icmp(advertisement(1, flags=busy), FOREIGN_AGENT, NOW + 10)
+
+    proxy.client_associated(SECOND_MAC, NOW + 20, address=SECOND_CLIENT)
+    second = proxy.visitor(SECOND_MAC)
+    assert second is not None and second.state is VisitorState.WAITING_FOR_AGENT
+    assert second.reason == "every foreign agent heard is busy (B bit)"
+    assert proxy.datagrams_to_send() == []
+
+    renew_at = NOW + 300 - 30  # the FA's advertised Registration Lifetime is 300
+    proxy.handle_timer(renew_at)
+    [transmit] = proxy.datagrams_to_send()
+    assert transmit.destination == FOREIGN_AGENT
+    assert decode_request(transmit.data).care_of_address == CARE_OF_ADDRESS
+    assert visitor.state is VisitorState.PENDING
+
+
+def test_renewal_stays_with_the_foreign_agent_that_serves_the_client() -> None:
+    """Two agents advertise on the link; the client renews through the one it
+    is registered with even when the other was heard more recently (a renewal
+    that hopped between agents would move the tunnel every time)."""
+    proxy = make_proxy(DISCOVERING)
+    proxy.receive_icmp(advertisement(0), FOREIGN_AGENT, NOW)
+    proxy.client_associated(MAC, NOW, address=CLIENT)
+    accept_all(proxy, NOW)
+    second_care_of = IPv4Address("192.0.2.200")
+    proxy.receive_icmp(advertisement(0, care_of=second_care_of), SECOND_FOREIGN_AGENT, NOW + 100)
+    proxy.receive_icmp(advertisement(1), FOREIGN_AGENT, NOW + 50)
+    proxy.handle_timer(NOW + 270)
+    [transmit] = proxy.datagrams_to_send()
+    assert transmit.destination == FOREIGN_AGENT
+    # A new client takes the most recently heard agent.
+    proxy.client_associated(SECOND_MAC, NOW + 271, address=SECOND_CLIENT)
+    [transmit] = proxy.datagrams_to_send()
+    assert transmit.destination == SECOND_FOREIGN_AGENT
+
+
+@pytest.mark.parametrize(
+    "flags",
+    [FOREIGN_AGENT_FLAGS, AdvertisementFlag.FOREIGN_AGENT],
+    ids=["registration-required", "registration-not-required"],
+)
+def test_registration_always_goes_through_the_foreign_agent(flags: AdvertisementFlag) -> None:
+    """RFC 5944 §2.1.1: R means registration through a foreign agent is required
+    even with a co-located care-of address. The proxy speaks for clients that
+    have no co-located address, so it registers through the agent and its
+    advertised care-of address whether R is set or not — never straight to the
+    home agent (only a client back home deregisters there, §3.6.1.2)."""
+    world = make_world(DISCOVERING)
+    world.proxy.receive_icmp(advertisement(0, flags=flags, care_of=FOREIGN_AGENT), FOREIGN_AGENT, NOW)
+    register(world)
+    [request] = world.proxy_requests()
+    assert request.care_of_address == FOREIGN_AGENT  # the one advertised
+    assert [t.destination for t in world.link.sent_by(ACCESS_POINT)
+            if t.channel is Channel.REGISTRATION] == [FOREIGN_AGENT]

@@ -538,7 +538,7 @@ def test_without_a_resolver_nothing_changes() -> None:
     proxy.client_associated(MAC, NOW, address=A)
     visitor = proxy.visitor(MAC)
     assert visitor is not None and visitor.state is VisitorState.NO_SECURITY_ASSOCIATION
-    assert visitor.reason is None
+    assert visitor.reason == f"no host security association covers {A}"  # no RADIUS wording
     assert proxy.sa_requests_to_send() == [] and not proxy.sa_answer(A, Accept((SA,)), NOW)
 
 
