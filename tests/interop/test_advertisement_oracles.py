@@ -310,6 +310,22 @@ def test_tshark_reads_the_foreign_agents_own_advertisement(tmp_path: Path) -> No
     assert row["icmp.mip.prefixlength"] == "24"
 
 
+def test_tshark_reads_a_skippable_extension_where_we_put_it(tmp_path: Path) -> None:
+    """An extension 128-255 we keep (RFC 5944 §1.9) is re-encoded with its type
+    and length in place. tshark 4.0 names it "Unknown ext 200" and reads its
+    Type and Length (it then reports the rest of the frame as malformed, as it
+    does for any unknown advertisement extension, so that is not checked)."""
+    tshark = require_tool("tshark")
+    advertisement = fa(extensions=(Extension(200, b"abc"),))
+    capture = tmp_path / "skippable.pcap"
+    wrpcap(str(capture), [icmp_packet(advertisement.encode(), source=FOREIGN_AGENT,
+                                      destination=ALL_SYSTEMS)])
+    [row] = tshark_rows(tshark, capture)
+    assert (row["icmp.mip.type"], row["icmp.mip.length"]) == ("16,200", "10,3")
+    assert row["icmp.mip.coa"] == str(FOREIGN_AGENT) and row["icmp.checksum.status"] == "1"
+    assert "Ext: Unknown ext 200" in run_tshark(tshark, "-r", str(capture), "-V")
+
+
 def test_tshark_reads_the_solicitation(tmp_path: Path) -> None:
     """RFC 1256 §3 / RFC 5944 §2.2: type 10, code 0, checksum verified."""
     tshark = require_tool("tshark")
