@@ -509,6 +509,7 @@ class Agent:
             "clear-binding": self._rpc_clear_binding,
             "clear-visitor": self._rpc_clear_visitor,
             "clear-counters": self._rpc_clear_counters,
+            "clear-subnet-map": self._rpc_clear_subnet_map,
             "inject-client-event": self._rpc_inject_client_event,
         }
 
@@ -550,6 +551,36 @@ class Agent:
             if engine is not None and role in ("all", name):
                 engine.clear_counters()
         return {}
+
+    def _rpc_clear_subnet_map(self, given: dict[str, Any]) -> dict[str, Any]:
+        """Remove one subnet-map entry or all of them from running: one datastore
+        transaction, so locks, validation and the live effects of an edit apply."""
+        from ipaddress import IPv4Network
+
+        from agent.datastore.edits import Edit, Operation
+        from agent.datastore.errors import DatastoreError
+        from agent.datastore.paths import parse_path
+        from agent.netconf.errors import RpcError
+
+        if self.datastore is None:
+            raise ControlError("this agent runs without a datastore")
+        from agent.config.loader import TOP_MEMBER
+
+        running = self.datastore.get_config("running").get(TOP_MEMBER, {})
+        entries = running.get("subnet-map", [])
+        prefixes = [e["prefix"] for e in entries]
+        if given.get("prefix"):
+            wanted = str(IPv4Network(given["prefix"], strict=False))  # libyang's canonical form
+            prefixes = [p for p in prefixes if p == wanted]
+        if not prefixes:
+            return {"cleared": 0}
+        edits = [Edit(Operation.DELETE, parse_path(f"/mobile-ip/subnet-map[prefix='{p}']"), None)
+                 for p in prefixes]
+        try:
+            self.datastore.edit("running", edits)
+        except DatastoreError as exc:
+            raise RpcError(exc.tag.value, exc.message, path=exc.path) from None
+        return {"cleared": len(prefixes)}
 
     def _rpc_inject_client_event(self, given: dict[str, Any]) -> dict[str, Any]:
         mac = normalise_mac(given["mac"])

@@ -1,6 +1,6 @@
 """``proxymip clear ...``, ``proxymip watch`` and ``proxymip events``: what
 they ask the agent and what they tell the operator. The agent's RPCs
-(``clear-binding``, ``clear-visitor``, ``clear-counters``) do the work; their
+(``clear-binding``, ``clear-visitor``, ``clear-counters``, ``clear-subnet-map``) do the work; their
 ``cleared`` output is what the confirmation reports.
 """
 
@@ -13,7 +13,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from ipaddress import IPv4Address
+from ipaddress import IPv4Address, IPv4Network
 from typing import TextIO
 
 from lxml import etree
@@ -108,6 +108,22 @@ async def clear_counters(client: NetconfClient, decoder: Decoder, role: str) -> 
     if not affected:
         return "No role is running: no counters to clear"
     return "Cleared the counters of the " + ", ".join(_ROLE_TEXT[r] for r in affected)
+
+
+async def clear_subnet_map(client: NetconfClient, prefix: str | None) -> str:
+    parameters: dict[str, str] = {}
+    if prefix:
+        try:
+            parameters["prefix"] = str(IPv4Network(prefix.strip(), strict=False))
+        except ValueError:
+            raise UsageError(f"{prefix!r} is not an IPv4 prefix") from None
+    cleared = _count(await client.rpc("clear-subnet-map", parameters))
+    if prefix:
+        if cleared == 0:
+            raise NotFound(f"no subnet-map entry {parameters['prefix']} on {client.settings.where}")
+        return f"Cleared subnet-map entry {parameters['prefix']} (running; startup unchanged)"
+    entries = "entry" if cleared == 1 else "entries"
+    return f"Cleared {cleared} subnet-map {entries} (running; startup unchanged)"
 
 
 def _count(output: dict[str, str]) -> int:

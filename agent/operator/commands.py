@@ -73,7 +73,8 @@ def add_parsers(sub: Any, config_sub: Any) -> None:
         if "state" in view.filters:
             parser.add_argument("--state", choices=VISITOR_STATES, help="only visitors in this state")
 
-    clear = sub.add_parser("clear", help="clear bindings, visitors or counters (as IOS 'clear ip mobile')")
+    clear = sub.add_parser("clear", help="clear bindings, visitors, counters or subnet-map entries "
+                                          "(as IOS 'clear ip mobile')")
     what = clear.add_subparsers(dest="clear_what", required=True, metavar="WHAT")
     visitor = what.add_parser("visitor", parents=[connection],
                               help="remove a visitor: FA entry by home address, proxy client by "
@@ -84,6 +85,9 @@ def add_parsers(sub: Any, config_sub: Any) -> None:
     binding.add_argument("address", nargs="?", metavar="ADDRESS")
     counters = what.add_parser("counters", parents=[connection], help="reset a role's counters")
     counters.add_argument("role", nargs="?", default="all", choices=CLEAR_ROLES)
+    subnet_map = what.add_parser("subnet-map", parents=[connection],
+                                 help="remove subnet-map entries from running (one prefix, or all)")
+    subnet_map.add_argument("prefix", nargs="?", metavar="PREFIX")
 
     watch = sub.add_parser("watch", parents=[connection],
                            help="live bindings, visitors and counters, refreshed in place")
@@ -199,6 +203,8 @@ async def _clear(args: argparse.Namespace, client: Any, decoder: Any, out: TextI
         message = await actions.clear_binding(client, args.address)
     elif args.clear_what == "visitor":
         message = await actions.clear_visitor(client, decoder, args.target)
+    elif args.clear_what == "subnet-map":
+        message = await actions.clear_subnet_map(client, args.prefix)
     else:
         message = await actions.clear_counters(client, decoder, args.role)
     print(message, file=out)

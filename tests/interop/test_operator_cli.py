@@ -221,7 +221,7 @@ def test_the_guide_runs(shell: Shell) -> None:
     for command in ("show visitors", "show bindings", "show subnet-map",
                     "show security-associations", "show foreign-agents", "show tunnels",
                     "show traffic", "show radius", "clear visitor", "clear binding",
-                    "clear counters", "config diff", "config validate"):
+                    "clear counters", "clear subnet-map", "config diff", "config validate"):
         assert command in ran, command
     assert {"watch --agent", "events --agent", "run --startup", "lab --once"} <= ran
     _no_secret_in(shell.outputs)

@@ -141,7 +141,7 @@ NOTIFICATIONS: dict[type, str] = {
     events.ClientDeregistered: "client-deregistered",
 }
 RENAMED_FIELDS = {"source": "source-address", "peer": "peer-address"}
-RPCS = ("clear-binding", "clear-visitor", "clear-counters", "inject-client-event")
+RPCS = ("clear-binding", "clear-visitor", "clear-counters", "clear-subnet-map", "inject-client-event")
 NACM = "ietf-netconf-acm"
 
 
