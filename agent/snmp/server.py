@@ -159,6 +159,8 @@ class _Transport(udp.UdpAsyncioTransport):  # type: ignore[misc]
         super().datagram_received(datagram, transport_address)
 
 
+#: SO_RCVBUF of the agent's socket (the kernel doubles it for bookkeeping).
+RECEIVE_BUFFER = 256 * 1024
 #: Largest UDP payload over IPv4, the engine's snmpEngineMaxMessageSize.
 MAX_MESSAGE = 65507
 
@@ -237,7 +239,9 @@ class SnmpAgent:
     async def start(self) -> None:
         sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         try:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 21)
+            # A bounded queue: a flood beyond a few hundred requests is dropped
+            # by the kernel rather than queued for seconds of work.
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER)
             sock.bind((self.settings.address, self.settings.port))
             sock.setblocking(False)
         except OSError:

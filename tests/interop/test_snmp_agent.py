@@ -16,6 +16,9 @@ with an ``snmp-agent`` container in the HA's, FA-A's and AP-A's configuration:
   through the control channel; a community without write access gets
   noAccess; a NETCONF <lock> on running (RFC 6241 §7.5) makes Sets fail with
   resourceUnavailable (RFC 3416 §4.2.5) until it is released;
+- a flood of heavy requests (GetBulk, max-repetitions 2^31-1) and garbage
+  neither stops the agent nor starves Mobile IP: the home agent answers a
+  Registration Request during the flood, SNMP answers again after it;
 - ``snmptrapd`` receives mipAuthFailure (RFC 2006) from the HA, for a
   Registration Request with a bad authenticator, as an SNMPv2c trap and as an
   SNMPv3 authPriv inform (RFC 3416 §4.2.6, §4.2.7).
@@ -34,7 +37,7 @@ from typing import Any
 
 import pytest
 
-from agent.lab import ACCESS_POINTS, FOREIGN_AGENTS, HA, LoopbackLab, client_address, wait_for
+from agent.lab import ACCESS_POINTS, FOREIGN_AGENTS, HA, MN_KEY, LoopbackLab, client_address, wait_for
 from agent.mobileip import replay
 from agent.mobileip.builder import build_request
 from agent.mobileip.security import SecurityAssociation
@@ -324,3 +327,32 @@ def test_mip_auth_failure_as_v2c_trap_and_v3_inform(lab: tuple[SnmpLab, Backgrou
         # The objects of mipAuthFailure, instanced by the violator (the home address).
         assert f".1.3.6.1.2.1.44.1.2.3.1.1.{home} = IpAddress: {home}" in line
         assert f".1.3.6.1.2.1.44.1.2.3.1.7.{home} = INTEGER: badAuthenticator(2)" in line
+
+
+def test_a_request_flood_does_not_starve_mobile_ip(lab: tuple[SnmpLab, Background]) -> None:
+    the_lab, _ = lab
+    host, port = target(the_lab, "ha").rsplit(":", 1)
+    community = b"public"
+    # SNMPv2c GetBulk, non-repeaters 0, max-repetitions 2^31-1, of 1.3.6.1.2.1.44.
+    pdu = (b"\x02\x01\x07\x02\x01\x00\x02\x04\x7f\xff\xff\xff"
+           b"\x30\x0c\x30\x0a\x06\x06\x2b\x06\x01\x02\x01\x2c\x05\x00")
+    body = b"\x02\x01\x01\x04" + bytes((len(community),)) + community + b"\xa5" + bytes((len(pdu),)) + pdu
+    heavy = b"\x30" + bytes((len(body),)) + body
+    sa = SecurityAssociation(256, bytes.fromhex(MN_KEY.replace(":", "")))
+    home = client_address(CLIENTS, CLIENTS + 5)
+    request = build_request(home_address=home, home_agent=IPv4Address(HA),
+                            care_of_address=IPv4Address("127.0.0.9"),
+                            identification=replay.ntp_identification(time.time(), 3), lifetime=0, sa=sa)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as flood, \
+            socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as node:
+        node.bind(("127.0.0.9", 0))
+        node.settimeout(5)
+        for i in range(3000):
+            flood.sendto(heavy if i % 2 else b"\x30\x82\xff\xff" + bytes(64), (host, int(port)))
+        started = time.monotonic()
+        node.sendto(request, (HA, the_lab.processes["ha"].port))
+        reply = node.recv(2048)  # a deregistration of an unbound node: accepted (RFC 5944 §3.8.2.2)
+        elapsed = time.monotonic() - started
+    assert reply[0] == 3 and elapsed < 1.0, elapsed
+    answered = tool("snmpget", *V2C, "-t", "5", "-r", "3", f"{host}:{port}", "1.3.6.1.2.1.44.1.1.2.0")
+    assert "INTEGER: 1" in answered.stdout
