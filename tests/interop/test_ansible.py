@@ -1,5 +1,5 @@
 """Ansible's ansible.netcommon NETCONF modules (netconf_config, netconf_get)
-against a running agent: examples/ansible/configure-proxy.yml configures the
+against a running agent: tools/ansible/configure-proxy.yml configures the
 subnet map and an SA, and reads state back (issue: NETCONF, item 6).
 
 Ansible is a large install (~470 MB with its collections, ~50 s): tools/setup.sh
@@ -20,7 +20,7 @@ import pytest
 from agent.lab import _netconf
 from tests.conftest import IN_CI, ROOT, find_tool
 
-PLAYBOOK = ROOT / "examples" / "ansible" / "configure-proxy.yml"
+PLAYBOOK = ROOT / "tools" / "ansible" / "configure-proxy.yml"
 
 
 def test_playbook_configures_subnet_map_and_reads_state(tmp_path: Path) -> None:
@@ -45,7 +45,7 @@ def test_playbook_configures_subnet_map_and_reads_state(tmp_path: Path) -> None:
         port = json.loads(line[6:])["netconf"].rsplit(":", 1)[1]
         inventory = tmp_path / "inventory.ini"
         inventory.write_text(
-            (ROOT / "examples" / "ansible" / "inventory.ini.example").read_text()
+            (ROOT / "tools" / "ansible" / "inventory.ini.example").read_text()
             .replace("ansible_port=830", f"ansible_port={port}")
         )
         env = dict(os.environ, ANSIBLE_HOST_KEY_CHECKING="False", ANSIBLE_HOME=str(tmp_path / "home"),
