@@ -14,6 +14,7 @@ from agent.mobileip.foreign_agent import ForeignAgent
 from agent.mobileip.home_agent import HomeAgent
 from agent.mobileip.proxy import ProxyAgent
 from agent.mobileip.violations import ViolationLog
+from agent.radius.resolver import SecurityAssociationResolver
 
 #: Registration flags in the YANG ``registration-flags`` bits (RFC 5944 §3.3 wire
 #: order, MSB first; r and x are never reported).
@@ -215,3 +216,54 @@ def violations_state(log: ViolationLog) -> dict[str, Any]:
             for v in log.rows()
         ],
     }
+
+
+_COUNTER32 = 1 << 32
+#: ServerCounters field -> radius-state/client/server leaf.
+_SERVER_LEAVES = (
+    ("requests", "requests"), ("retransmissions", "retransmissions"), ("accepts", "accepts"),
+    ("rejects", "rejects"), ("timeouts", "timeouts"), ("malformed", "malformed-replies"),
+    ("invalid_replies", "unauthenticated-replies"), ("unknown_replies", "unknown-replies"),
+    ("unreachable", "unreachable"), ("marked_dead", "marked-dead"),
+    ("rejects_with_avpairs", "rejects-with-avpairs"),
+)
+
+
+def radius_state(
+    clients: list[tuple[str, Any, SecurityAssociationResolver | None, HomeAgent | None]],
+    now: float,
+) -> dict[str, Any]:
+    """``radius-state``: per role with a RADIUS client (``(role, RadiusClient,
+    its resolver, the home agent for the registrations that wait)``), its
+    servers, resolver and waiting registrations; {} when no role has one.
+    Counters are counter32 (they wrap, RFC 2578 §7.1.6)."""
+    rows = []
+    for role, client, resolver, home_agent in clients:
+        if client is None or resolver is None:
+            continue
+        client_now = client.now()
+        servers = []
+        for status in client.servers():
+            counters = status.counters
+            server: dict[str, Any] = {"address": str(status.server.address),
+                                      "port": status.server.port}
+            if status.dead_until is not None:
+                server["dead-until"] = date_and_time(now + (status.dead_until - client_now))
+            for field_name, leaf in _SERVER_LEAVES:
+                server[leaf] = getattr(counters, field_name) % _COUNTER32
+            server["in-flight"] = status.in_flight
+            servers.append(server)
+        counts = resolver.counters
+        row: dict[str, Any] = {
+            "role": role,
+            "server": servers,
+            "resolver": _kebab({name: value % _COUNTER32 for name, value in counts.as_dict().items()})
+            | {"pending": resolver.pending, "outstanding": resolver.outstanding,
+               "cached": resolver.cached},
+        }
+        if home_agent is not None:
+            waiting = home_agent.radius_wait_counters.as_dict()
+            row["registrations-waiting"] = {"waiting": home_agent.waiting_for_sas} | _kebab(
+                {name: value % _COUNTER32 for name, value in waiting.items()})
+        rows.append(row)
+    return {"client": rows} if rows else {}

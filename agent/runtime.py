@@ -30,7 +30,13 @@ from agent.mobileip.violations import ViolationLog
 from agent.notifications import notification_for
 from agent.radius.client import RadiusClient
 from agent.radius.resolver import SecurityAssociationResolver
-from agent.operational import foreign_agent_state, home_agent_state, proxy_state, violations_state
+from agent.operational import (
+    foreign_agent_state,
+    home_agent_state,
+    proxy_state,
+    radius_state,
+    violations_state,
+)
 
 log = logging.getLogger("proxymip")
 
@@ -61,6 +67,8 @@ class Agent:
     #: The datastore in front of the engines, when the agent runs with one.
     datastore: Any = None
     radius_client: Any = None
+    #: The home agent's own RADIUS client (its lookups counted apart from the proxy's).
+    home_agent_radius_client: Any = None
     netconf_server: Any = None
     #: The SNMP agent (agent.snmp.server.SnmpAgent), when snmp-agent is configured.
     snmp_agent: Any = None
@@ -79,6 +87,9 @@ class Agent:
         cfg = self.config
         if cfg.radius is not None and cfg.proxy is not None:
             self.radius_client = await RadiusClient.open(cfg.radius.client)
+        if cfg.radius is not None and cfg.home_agent is not None:
+            # Cisco "aaa authorization ipmobile": SAs of mobile nodes from RADIUS.
+            self.home_agent_radius_client = await RadiusClient.open(cfg.radius.client)
         if cfg.home_agent is not None:
             self.start_home_agent()
         if cfg.foreign_agent is not None:
@@ -104,11 +115,15 @@ class Agent:
     def start_home_agent(self) -> None:
         cfg = self.config
         assert cfg.home_agent is not None
+        resolver = None
+        if cfg.radius is not None and self.home_agent_radius_client is not None:
+            resolver = SecurityAssociationResolver(cfg.radius.resolver)
         self.home_agent = HomeAgent(
             cfg.home_agent.settings,
             mobile_nodes=cfg.host_associations,
             peers=cfg.peer_associations,
             violations=self.violations,
+            sa_resolver=resolver,
         )
         self.runners["home-agent"] = EngineRunner.open(
             self.home_agent,
@@ -117,6 +132,8 @@ class Agent:
             port=cfg.home_agent.listen.port,
             on_event=self._event_handler("home-agent"),
         )
+        if resolver is not None:
+            self.runners["home-agent"].after_flush = self._dispatch_home_agent_sa_lookups
 
     def start_foreign_agent(self) -> None:
         cfg = self.config
@@ -389,6 +406,19 @@ class Agent:
             return
         for address in proxy.sa_requests_to_send():
             client.submit(address, self._sa_outcome)
+
+    def _dispatch_home_agent_sa_lookups(self) -> None:
+        """As _dispatch_sa_lookups, for the home agent's waiting registrations."""
+        home_agent, client = self.home_agent, self.home_agent_radius_client
+        if home_agent is None or client is None:
+            return
+        for address in home_agent.sa_requests_to_send():
+            client.submit(address, self._home_agent_sa_outcome)
+
+    def _home_agent_sa_outcome(self, address: IPv4Address, outcome: Any) -> None:
+        if self.home_agent is not None and "home-agent" in self.runners:
+            self.home_agent.sa_answer(address, outcome, self.clock())
+            self.runners["home-agent"].poke()
 
     def _sa_outcome(self, address: IPv4Address, outcome: Any) -> None:
         if self.proxy is not None and "proxy" in self.runners:
@@ -663,6 +693,14 @@ class Agent:
         out["security-violations"] = violations_state(self.violations)
         if self.data_plane is not None:
             out["data-plane-state"] = self.data_plane.state()
+        radius = radius_state([
+            ("home-agent", self.home_agent_radius_client,
+             self.home_agent.sa_resolver if self.home_agent is not None else None, self.home_agent),
+            ("proxy", self.radius_client,
+             self.proxy.sa_resolver if self.proxy is not None else None, None),
+        ], now)
+        if radius:
+            out["radius-state"] = radius
         return out
 
     def endpoints(self) -> dict[str, tuple[str, int]]:
@@ -730,3 +768,5 @@ class Agent:
         self.stop_data_plane()
         if self.radius_client is not None:
             self.radius_client.close()
+        if self.home_agent_radius_client is not None:
+            self.home_agent_radius_client.close()

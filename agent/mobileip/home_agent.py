@@ -4,6 +4,25 @@ Fed ``receive_datagram(data, source, port, now)`` and ``handle_timer(now)``; tel
 its adapter ``get_timer()``, hands out ``datagrams_to_send()`` and ``next_event()``.
 It keeps the mobility bindings, the per-node counters of MIP-MIB's haCounterTable,
 every counter of haRegistrationGroup and the security violation log.
+
+SAs from RADIUS (Cisco ``aaa authorization ipmobile``): with an ``sa_resolver``
+(``agent.radius.resolver``, the proxy's sans-IO engine), a Registration Request
+from a node that no local SA covers waits while the resolver asks the RADIUS
+servers; the adapter takes ``sa_requests_to_send()`` and feeds the outcomes back
+with ``sa_answer()``, as for the proxy. The wait is bounded (``sa_wait``
+seconds, at most ``max_waiting`` requests, one per node: a retransmission
+replaces the request it retransmits, RFC 5944 §3.6.3). Then:
+
+- SAs found (now or from the cache): the request is processed as if they were
+  local, at the time the answer came (the replay check uses that time);
+- Access-Reject, or a reply with no usable SA: the home agent has no mobility
+  security association with the node, so the node fails authentication: 131
+  (RFC 5944 §3.8.2.1), logged as a no-mobility-security-association violation;
+- no server answered in time: 130, insufficient resources (§3.8.2.1's code for
+  a home agent that cannot serve the request now). Not 131: the node did not
+  fail to authenticate, and counting it in haMNAuthenticationFailure and the
+  violation log would accuse it; the node retries (§3.6.3) and a later answer
+  is cached for it.
 """
 
 from __future__ import annotations
@@ -47,6 +66,15 @@ from agent.mobileip.security import (
     check_extension,
 )
 from agent.mobileip.violations import ViolationLog
+from agent.radius.resolver import (
+    Cached,
+    Failed,
+    FailureReason,
+    Outcome,
+    Rejected,
+    Resolved,
+    SecurityAssociationResolver,
+)
 
 MHAE = ExtensionType.MOBILE_HOME_AUTHENTICATION
 FHAE = ExtensionType.FOREIGN_HOME_AUTHENTICATION
@@ -160,6 +188,29 @@ class MobileNode:
         return None
 
 
+@dataclass
+class RadiusWaitCounters:
+    """Registration Requests that waited for SAs from RADIUS (no MIB object)."""
+
+    waited: int = 0  # held for a lookup
+    superseded: int = 0  # replaced by a newer request from the same node
+    resolved: int = 0  # processed once the SAs came
+    refused: int = 0  # 131: Access-Reject or unusable reply
+    timed_out: int = 0  # 130: no server answered in time
+    overflow: int = 0  # 130: max_waiting requests already waiting
+
+    def as_dict(self) -> dict[str, int]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+@dataclass(slots=True)
+class _Waiting:
+    request: RegistrationRequest
+    source: IPv4Address
+    port: int
+    destination: IPv4Address | None
+
+
 class _Denied(Exception):
     def __init__(
         self,
@@ -186,6 +237,9 @@ class HomeAgent:
         peers: SecurityAssociationTable | None = None,
         rng: random.Random | None = None,
         violations: ViolationLog | None = None,
+        sa_resolver: SecurityAssociationResolver | None = None,
+        sa_wait: float = 5.0,
+        max_waiting: int = 10_000,
     ) -> None:
         self.settings = settings
         self.mobile_node_sas = mobile_nodes
@@ -201,6 +255,13 @@ class HomeAgent:
         #: Bumped by every binding change (creation, refresh, removal): a
         #: checkpoint writer saves the table only when it moved.
         self.state_version = 0
+        self.sa_resolver = sa_resolver
+        self.sa_wait = sa_wait
+        self.max_waiting = max_waiting
+        self.radius_wait_counters = RadiusWaitCounters()
+        #: Home address -> the request waiting for its SAs from RADIUS.
+        self._waiting: dict[IPv4Address, _Waiting] = {}
+        self._waiting_deadlines: Deadlines[IPv4Address] = Deadlines()
 
     # -- adapter interface -------------------------------------------------------
 
@@ -212,13 +273,122 @@ class HomeAgent:
         return self._events.popleft() if self._events else None
 
     def get_timer(self) -> float | None:
-        return self._expiries.next()
+        deadline = self._expiries.next()
+        if self.sa_resolver is not None:
+            for other in (self._waiting_deadlines.next(), self.sa_resolver.get_timer()):
+                if other is not None and (deadline is None or other < deadline):
+                    deadline = other
+        return deadline
 
     def handle_timer(self, now: float) -> None:
         for home, coa in self._expiries.pop_due(now):
             node = self._nodes.get(home)
             if node is not None and node.binding_for(coa) is not None:
                 self._remove_binding(node, home, coa, RemovalReason.EXPIRED, now)
+        resolver = self.sa_resolver
+        if resolver is not None:
+            retry = resolver.get_timer()
+            if retry is not None and retry <= now:
+                resolver.handle_timer(now)
+            self._resolver_events(now)
+            for home in self._waiting_deadlines.pop_due(now):
+                waiting = self._waiting.pop(home, None)
+                if waiting is not None:
+                    self.radius_wait_counters.timed_out += 1
+                    resolver.cancel(home)  # nobody waits; a new request asks again
+                    self._deny(waiting.request, waiting.source, waiting.port, now,
+                               _Denied(ReplyCode.HA_INSUFFICIENT_RESOURCES))
+
+    # -- SAs from RADIUS (the adapter side, as ProxyAgent's) -----------------------
+
+    def sa_requests_to_send(self) -> list[IPv4Address]:
+        """Home addresses to send an Access-Request for now (bounded by the
+        resolver's max_outstanding; ask again after each :meth:`sa_answer`)."""
+        resolver = self.sa_resolver
+        if resolver is None:
+            return []
+        addresses = []
+        while (address := resolver.next_request()) is not None:
+            addresses.append(address)
+        return addresses
+
+    def sa_answer(self, address: IPv4Address, outcome: Outcome, now: float) -> bool:
+        """The outcome of the Access-Request for ``address``; the request that
+        waited for it is processed or denied at once."""
+        if self.sa_resolver is None:
+            return False
+        accepted = self.sa_resolver.answer(address, outcome, now)
+        self._resolver_events(now)
+        return accepted
+
+    @property
+    def waiting_for_sas(self) -> int:
+        return len(self._waiting)
+
+    def _sas_from_radius(
+        self,
+        request: RegistrationRequest,
+        source: IPv4Address,
+        port: int,
+        destination: IPv4Address | None,
+        now: float,
+    ) -> tuple[SecurityAssociation, ...] | None:
+        """The node's SAs from the resolver's cache, or None when the request
+        was denied or waits for a lookup."""
+        resolver = self.sa_resolver
+        assert resolver is not None
+        home = request.home_address
+        result = resolver.lookup(home, now)
+        if isinstance(result, Cached):
+            return result.sas
+        if isinstance(result, Rejected):  # the negative cache: refused recently
+            self._refuse_unknown_node(request, source, port, now)
+            return None
+        counters = self.radius_wait_counters
+        if home in self._waiting:
+            counters.superseded += 1  # a retransmission: the older one goes unanswered
+        elif len(self._waiting) >= self.max_waiting:
+            counters.overflow += 1
+            resolver.cancel(home)
+            self._deny(request, source, port, now, _Denied(ReplyCode.HA_INSUFFICIENT_RESOURCES))
+            return None
+        counters.waited += 1
+        self._waiting[home] = _Waiting(request, source, port, destination)
+        self._waiting_deadlines.schedule(home, now + self.sa_wait)
+        return None
+
+    def _resolver_events(self, now: float) -> None:
+        resolver = self.sa_resolver
+        assert resolver is not None
+        counters = self.radius_wait_counters
+        while (event := resolver.next_event()) is not None:
+            waiting = self._waiting.pop(event.address, None)
+            if waiting is None:
+                continue  # its request was answered already (timed out)
+            self._waiting_deadlines.cancel(event.address)
+            if isinstance(event, Resolved):
+                counters.resolved += 1
+                self._process(waiting.request, waiting.source, waiting.port, now,
+                              destination=waiting.destination, learned=event.sas)
+            elif isinstance(event, Failed) and event.reason is FailureReason.NO_SERVER:
+                # The resolver asks again with backoff; a retransmission waits for it.
+                counters.timed_out += 1
+                self._deny(waiting.request, waiting.source, waiting.port, now,
+                           _Denied(ReplyCode.HA_INSUFFICIENT_RESOURCES))
+            else:
+                self._refuse_unknown_node(waiting.request, waiting.source, waiting.port, now)
+
+    def _refuse_unknown_node(
+        self, request: RegistrationRequest, source: IPv4Address, port: int, now: float
+    ) -> None:
+        """RADIUS holds no SA for the node: it cannot authenticate (RFC 5944 §3.8.2.1)."""
+        self.radius_wait_counters.refused += 1
+        mhaes = request.extensions_of(MHAE)
+        spi = mhaes[0].spi if len(mhaes) == 1 else None
+        self._violation(request.home_address, spi, request,
+                        ViolationReason.NO_MOBILITY_SECURITY_ASSOCIATION, now)
+        self._deny(request, source, port, now,
+                   _Denied(ReplyCode.HA_MOBILE_NODE_FAILED_AUTHENTICATION))
 
     def receive_datagram(
         self,
@@ -243,9 +413,28 @@ class HomeAgent:
             return
         if request.is_deregistration:
             self.counters.dereg_requests_received += 1
+        learned: tuple[SecurityAssociation, ...] | None = None
+        if self.sa_resolver is not None and not self.mobile_node_sas.has(request.home_address):
+            learned = self._sas_from_radius(request, source, port, destination, now)
+            if learned is None:
+                return  # denied, or waiting for the lookup
+        self._process(request, source, port, now, destination=destination, learned=learned)
+
+    def _process(
+        self,
+        request: RegistrationRequest,
+        source: IPv4Address,
+        port: int,
+        now: float,
+        *,
+        destination: IPv4Address | None,
+        learned: tuple[SecurityAssociation, ...] | None = None,
+    ) -> None:
+        """Authenticate, check and apply one request, and answer it. ``learned``:
+        the node's SAs from RADIUS, used in place of the local table."""
         sa: SecurityAssociation | None = None
         try:
-            sa = self._authenticate(request, source, now)
+            sa = self._authenticate(request, source, now, learned)
             self._check_request(request, destination)
             code, lifetime = self._apply(request, source, port, now)
         except _Denied as denial:
@@ -407,25 +596,34 @@ class HomeAgent:
         self._events.append(AuthenticationFailed(peer, spi, reason))
 
     def _authenticate(
-        self, request: RegistrationRequest, source: IPv4Address, now: float
+        self,
+        request: RegistrationRequest,
+        source: IPv4Address,
+        now: float,
+        learned: tuple[SecurityAssociation, ...] | None = None,
     ) -> SecurityAssociation:
         """Mobile-home authentication, foreign-home authentication, replay check
-        (RFC 5944 §3.8.2.1). Returns the SA that protects the reply."""
+        (RFC 5944 §3.8.2.1). Returns the SA that protects the reply. ``learned``:
+        the node's SAs from RADIUS (the local table has none for it)."""
         home = request.home_address
         mhaes = request.extensions_of(MHAE)
         mn_failed = ReplyCode.HA_MOBILE_NODE_FAILED_AUTHENTICATION
+        preferred = learned[0] if learned else self.mobile_node_sas.preferred(home)
         if len(mhaes) != 1:
             # Exactly one authorization-enabling extension (RFC 5944 §3.5.2).
             reason = ViolationReason.MISSING_SECURITY_EXTENSION if not mhaes else ViolationReason.OTHER
             self._violation(home, None, request, reason, now)
-            raise _Denied(mn_failed, sa=self.mobile_node_sas.preferred(home))
+            raise _Denied(mn_failed, sa=preferred)
         mhae = mhaes[0]
-        sa = self.mobile_node_sas.lookup(home, mhae.spi)
+        if learned is not None:
+            sa = next((candidate for candidate in learned if candidate.spi == mhae.spi), None)
+        else:
+            sa = self.mobile_node_sas.lookup(home, mhae.spi)
         if sa is None:
-            known = self.mobile_node_sas.has(home)
+            known = bool(learned) or self.mobile_node_sas.has(home)
             reason = ViolationReason.BAD_SPI if known else ViolationReason.NO_MOBILITY_SECURITY_ASSOCIATION
             self._violation(home, mhae.spi, request, reason, now)
-            raise _Denied(mn_failed, sa=self.mobile_node_sas.preferred(home))
+            raise _Denied(mn_failed, sa=preferred)
         if not check_extension(request.raw, mhae, sa):
             self._violation(home, mhae.spi, request, ViolationReason.BAD_AUTHENTICATOR, now)
             raise _Denied(mn_failed, sa=sa)

@@ -439,6 +439,10 @@ class RadiusClient:
 
     # -- state -----------------------------------------------------------------------
 
+    def now(self) -> float:
+        """The client's clock (``ServerStatus.dead_until`` is on it)."""
+        return self._clock()
+
     def servers(self) -> list[ServerStatus]:
         now = self._clock()
         return [

@@ -248,6 +248,11 @@ class SecurityAssociationResolver:
     def cached(self) -> int:
         return len(self._cache)
 
+    @property
+    def pending(self) -> int:
+        """Addresses being looked up: queued, in flight or backing off."""
+        return len(self._lookups)
+
     # -- adapter interface ----------------------------------------------------------
 
     def next_request(self) -> IPv4Address | None:
