@@ -66,11 +66,16 @@ class XPathFilter:
     bad_attribute: str | None
 
     def error(self, why: str) -> RpcError:
-        info = {"bad-element": self.bad_element}
-        if self.bad_attribute:
-            info["bad-attribute"] = self.bad_attribute
-        return RpcError("invalid-value", f"XPath expression {self.expression!r}: {why}",
-                        error_type="protocol", info=info)
+        return _invalid(self.expression, why, self.bad_element, self.bad_attribute)
+
+
+def _invalid(expression: str, why: str, bad_element: str, bad_attribute: str | None) -> RpcError:
+    """RFC 6241 §8.9.1: invalid-value, naming the element (and attribute)."""
+    info = {"bad-element": bad_element}
+    if bad_attribute:
+        info["bad-attribute"] = bad_attribute
+    return RpcError("invalid-value", f"XPath expression {expression!r}: {why}",
+                    error_type="protocol", info=info)
 
 
 def compile_filter(expression: str, scope: etree._Element, *, bad_element: str,
@@ -79,10 +84,8 @@ def compile_filter(expression: str, scope: etree._Element, *, bad_element: str,
     default namespace does not apply: an unprefixed XPath name is in no
     namespace, XPath 1.0 §2.3)."""
     namespaces = {prefix: uri for prefix, uri in scope.nsmap.items() if prefix}
-    template = XPathFilter(expression, None, None, bad_element,  # type: ignore[arg-type]
-                           bad_attribute)
     if not expression.strip():
-        raise template.error("empty expression")
+        raise _invalid(expression, "empty expression", bad_element, bad_attribute)
     rooted = _from_root(expression)
     try:
         evaluate = etree.XPath(rooted, namespaces=namespaces, regexp=False, smart_strings=True)
@@ -90,7 +93,7 @@ def compile_filter(expression: str, scope: etree._Element, *, bad_element: str,
         has_root = etree.XPath(f"boolean(({rooted})[not(..)])", namespaces=namespaces,
                                regexp=False)
     except etree.XPathSyntaxError as exc:
-        raise template.error(str(exc) or "syntax error") from None
+        raise _invalid(expression, str(exc) or "syntax error", bad_element, bad_attribute) from None
     return XPathFilter(expression, evaluate, has_root, bad_element, bad_attribute)
 
 
@@ -135,7 +138,6 @@ def apply_xpath(data: etree._Element, xpath: XPathFilter, *, keys_of: KeysOf,
         return result
     document = _multi_root()(data)
     found = _evaluate(xpath, document)
-    selection: _Selection = {}
     cache: dict[tuple[str, ...], tuple[str, ...]] = {}
 
     def cached_keys(names: tuple[str, ...]) -> tuple[str, ...]:
@@ -143,12 +145,13 @@ def apply_xpath(data: etree._Element, xpath: XPathFilter, *, keys_of: KeysOf,
             cache[names] = keys_of(names)
         return cache[names]
 
+    selector = _Selector(cached_keys)
+
     if xpath.has_root(document):
         found = list(_tops(document))  # the root node: everything
     for node in found:
         if isinstance(node, etree._Element):
-            if isinstance(node.tag, str) and _select(selection, node, whole=True,
-                                                     keys_of=cached_keys):
+            if isinstance(node.tag, str) and selector.add(node, whole=True):
                 if selected is not None:
                     selected.append(node)
             continue
@@ -157,10 +160,9 @@ def apply_xpath(data: etree._Element, xpath: XPathFilter, *, keys_of: KeysOf,
         parent = node.getparent() if hasattr(node, "getparent") else None
         if parent is not None and isinstance(parent.tag, str):
             # A text node selects its leaf; an attribute its element's ancestry.
-            _select(selection, parent, whole=bool(getattr(node, "is_text", False)),
-                    keys_of=cached_keys)
+            selector.add(parent, whole=bool(getattr(node, "is_text", False)))
     for top in _tops(document):
-        chosen = selection.get(top)
+        chosen = selector.selection.get(top)
         if chosen is not None:
             _prune(top, chosen)
             result.append(top)
@@ -177,32 +179,53 @@ def _evaluate(xpath: XPathFilter, document: Any) -> list[Any]:
     return found
 
 
-def _select(selection: _Selection, element: etree._Element, *, whole: bool,
-            keys_of: KeysOf) -> bool:
-    """Add ``element`` (with its subtree when ``whole``), its ancestors and
-    their list keys; False when it was already within a selected subtree."""
-    path = [*reversed(list(element.iterancestors())), element]
-    level: _Selection = selection
-    names: tuple[str, ...] = ()
-    for depth, node in enumerate(path):
-        names = (*names, etree.QName(node).localname)
-        last = depth == len(path) - 1
-        entry = level.get(node)
-        if isinstance(entry, _All):
-            return False  # already selected whole
-        if last and whole:
-            level[node] = _ALL
-            return True
-        if entry is None:
-            entry = {}
-            level[node] = entry
-            keys = keys_of(names)
-            if keys:
-                for child in node:
-                    if isinstance(child.tag, str) and etree.QName(child).localname in keys:
-                        entry[child] = _ALL
-        level = entry
-    return True
+class _Selector:
+    """Builds the selection: every selected element with its subtree, its
+    ancestors and their list keys. Ancestors already entered are found by a
+    walk up that stops at the first one known, so selecting n entries of one
+    list costs O(n), not O(n x depth)."""
+
+    def __init__(self, keys_of: KeysOf) -> None:
+        self.selection: _Selection = {}
+        self._keys_of = keys_of
+        #: Partly selected elements: their selection and local names from the top.
+        self._partial: dict[etree._Element, tuple[_Selection, tuple[str, ...]]] = {}
+        self._whole: set[etree._Element] = set()
+
+    def add(self, element: etree._Element, *, whole: bool) -> bool:
+        """False when ``element`` was already within a selected subtree."""
+        chain: list[etree._Element] = []
+        node: etree._Element | None = element
+        level, names = self.selection, ()
+        while node is not None:
+            if node in self._whole:
+                return False
+            known = self._partial.get(node)
+            if known is not None and node is not element:
+                level, names = known
+                break
+            chain.append(node)
+            node = node.getparent()
+        for node in reversed(chain):
+            node_names = (*names, etree.QName(node).localname)
+            if node is element and whole:
+                level[node] = _ALL
+                self._whole.add(node)
+                self._partial.pop(node, None)
+                return True
+            known = self._partial.get(node)
+            if known is None:
+                entry: _Selection = {}
+                level[node] = entry
+                self._partial[node] = (entry, node_names)
+                keys = self._keys_of(node_names)
+                if keys:
+                    for child in node:
+                        if isinstance(child.tag, str) and etree.QName(child).localname in keys:
+                            entry[child] = _ALL
+                known = (entry, node_names)
+            level, names = known
+        return True
 
 
 def _prune(element: etree._Element, selection: _All | _Selection) -> None:
