@@ -3,9 +3,10 @@ SA's secret).
 
 A proxy access point, a foreign agent and a home agent — the real sans-IO
 engines, on virtual time — exchange good and bad traffic through a fake link:
-registrations (HMAC-MD5 and RFC 2002 keyed-MD5 prefix+suffix SAs), renewals,
-deregistrations, expiries, and forged authenticators (MHAE, FHAE, the reply's
-FHAE), wrong SPIs, replays, malformed and mutated datagrams, bad ICMP. Every
+registrations (HMAC-MD5 and RFC 2002 keyed-MD5 prefix+suffix SAs, timestamps
+and nonces), renewals, deregistrations, expiries, and forged authenticators
+(MHAE, FHAE, the reply's FHAE), wrong SPIs, replays, malformed and mutated
+datagrams, bad ICMP. Every
 event goes through the runtime's own event handler (``agent.runtime``, which
 logs ``describe_event`` lines on ``proxymip.events``), and the ``proxymip`` and
 ``agent`` loggers are captured at DEBUG. No key, nor an HMAC pad derived from
@@ -38,8 +39,14 @@ from agent.mobileip.home_agent import HomeAgent, HomeAgentSettings
 from agent.mobileip.numbers import MOBILE_IP_PORT, ExtensionType, ReplyCode
 from agent.mobileip.outputs import Channel, Transmit
 from agent.mobileip.proxy import ProxyAgent, ProxySettings, StaticForeignAgent
-from agent.mobileip.registration import RegistrationReply, decode_request
-from agent.mobileip.security import Algorithm, SecurityAssociation, SecurityAssociationTable, authenticate
+from agent.mobileip.registration import RegistrationReply, decode_reply, decode_request
+from agent.mobileip.security import (
+    Algorithm,
+    ReplayMethod,
+    SecurityAssociation,
+    SecurityAssociationTable,
+    authenticate,
+)
 from agent.mobileip.subnet_map import SubnetMap
 from agent.runtime import Agent, describe_event
 
@@ -55,6 +62,8 @@ CLIENT_MAC = "02:00:00:00:00:01"
 #: Mobile nodes that register themselves through the foreign agent.
 NODE = IPv4Address("10.1.3.1")
 OLD_NODE = IPv4Address("10.1.4.1")
+#: A node whose SA uses nonces (RFC 5944 §5.7.2) instead of timestamps.
+NONCE_NODE = IPv4Address("10.1.5.1")
 NODE_PORT = 49152
 
 # Distinct, recognisable keys: every SA of the scene has its own.
@@ -62,6 +71,7 @@ CLIENT_KEY = bytes.fromhex("c1a55e5c0ffee0ddba11ad0be5eed5a1")
 NODE_KEY = bytes.fromhex("0d15ea5e5ca1ab1e0ddc0ffeedeadbea")
 OLD_NODE_KEY = bytes.fromhex("a11ce0fb0b5ec12e7deadf00dcafe123") + b"\x00\xffOpen-Sesame!"
 PEER_KEY = bytes.fromhex("feedfacecafebeef8badf00d0ddba115")
+NONCE_NODE_KEY = b"nonce node key, ascii as key-ascii writes it"
 #: Keys an attacker guessed: a forgery is built with them, and they must not
 #: surface either (nothing may echo an authenticator's key, right or wrong).
 FORGED_KEY = bytes.fromhex("bad0bad0bad0bad0bad0bad0bad0bad0")
@@ -70,7 +80,8 @@ CLIENT_SA = SecurityAssociation(0x1001, CLIENT_KEY)
 NODE_SA = SecurityAssociation(0x2002, NODE_KEY)
 OLD_NODE_SA = SecurityAssociation(0x3003, OLD_NODE_KEY, algorithm=Algorithm.KEYED_MD5_PREFIX_SUFFIX)
 PEER_SA = SecurityAssociation(0x4004, PEER_KEY)
-SECRETS = (CLIENT_KEY, NODE_KEY, OLD_NODE_KEY, PEER_KEY, FORGED_KEY)
+NONCE_NODE_SA = SecurityAssociation(0x5005, NONCE_NODE_KEY, replay_method=ReplayMethod.NONCES)
+SECRETS = (CLIENT_KEY, NODE_KEY, OLD_NODE_KEY, PEER_KEY, NONCE_NODE_KEY, FORGED_KEY)
 
 
 # -- what a leak looks like ------------------------------------------------------------------
@@ -132,6 +143,7 @@ class Scene:
         hosts.add_range(IPv4Address("10.1.2.0"), IPv4Address("10.1.2.255"), CLIENT_SA)
         hosts.add(NODE, NODE_SA)
         hosts.add(OLD_NODE, OLD_NODE_SA)
+        hosts.add(NONCE_NODE, NONCE_NODE_SA)
         ha_peers = SecurityAssociationTable()
         ha_peers.add(FOREIGN_AGENT, PEER_SA)
         fa_peers = SecurityAssociationTable()
@@ -227,10 +239,13 @@ class Scene:
 
 
 def node_request(sa: SecurityAssociation, home: IPv4Address, now: float, sequence: int, *,
-                 lifetime: int = 120, key: bytes | None = None) -> bytes:
+                 lifetime: int = 120, key: bytes | None = None,
+                 identification: int | None = None) -> bytes:
     signing = SecurityAssociation(sa.spi, key, algorithm=sa.algorithm) if key else sa
+    if identification is None:
+        identification = replay.ntp_identification(now, sequence)
     return build_request(home_address=home, home_agent=HOME_AGENT, care_of_address=FOREIGN_AGENT,
-                         identification=replay.ntp_identification(now, sequence),
+                         identification=identification,
                          lifetime=lifetime, sa=signing, nai="mn@example.net")
 
 
@@ -245,6 +260,17 @@ def drive(scene: Scene) -> None:
     first = node_request(NODE_SA, NODE, now, 1)
     scene.send(first, NODE, FOREIGN_AGENT, now)
     scene.send(node_request(OLD_NODE_SA, OLD_NODE, now, 1), OLD_NODE, FOREIGN_AGENT, now)
+    # Nonces (RFC 5944 §5.7.2): the first guess is answered 133 with the home
+    # agent's nonce in the high 32 bits, the second request uses it.
+    scene.send(node_request(NONCE_NODE_SA, NONCE_NODE, now, 1, identification=0x1234_0000_0001),
+               NONCE_NODE, FOREIGN_AGENT, now)
+    challenge = decode_reply(scene.node_replies[-1])
+    assert challenge.code == ReplyCode.HA_REGISTRATION_IDENTIFICATION_MISMATCH
+    nonce = replay.high32(challenge.identification)
+    scene.send(node_request(NONCE_NODE_SA, NONCE_NODE, now, 2,
+                            identification=(nonce << 32) | 0xABCD),
+               NONCE_NODE, FOREIGN_AGENT, now)
+    assert decode_reply(scene.node_replies[-1]).code == ReplyCode.ACCEPTED
 
     now += 1
     # Forged MHAE (right SPI, wrong key): 131 at the home agent.
@@ -396,7 +422,7 @@ def test_counters_and_state_shown_to_operators_carry_no_key() -> None:
     texts.append(repr(scene.proxy.visitors()))
     texts.append(repr(scene.home_agent.export_state()))
     texts.append(repr(scene.foreign_agent.export_state()))
-    texts += [repr(sa) for sa in (CLIENT_SA, NODE_SA, OLD_NODE_SA, PEER_SA)]
+    texts += [repr(sa) for sa in (CLIENT_SA, NODE_SA, OLD_NODE_SA, PEER_SA, NONCE_NODE_SA)]
     found = {text[:200]: leaks(text) for text in texts if leaks(text)}
     assert not found, found
 
