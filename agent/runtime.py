@@ -348,6 +348,8 @@ class Agent:
         server = NetconfServer(
             settings, operations.capabilities(), operations,
             on_session_end=session_ended, clock=self.clock,
+            authorize=operations.access.authorize_operation,  # NACM, RFC 8341
+            may_notify=operations.access.may_notify,
         )
         feed = NotificationFeed(operations.codec, server.notify,
                                 wanted=lambda: server.has_subscribers)

@@ -10,9 +10,13 @@ here. Error types follow RFC 6241 Appendix A: a malformed operation parameter
 is a ``protocol`` error, anything about the data an ``application`` error.
 
 Reads go JSON -> XML through libyang (``xmldata``), then through
-``_readable`` (the one place every read result passes: NACM, RFC 8341 §3.4.5,
-goes there), then through the subtree filter (``subtree``). Writes go XML ->
-edits (``editconfig``) -> one datastore transaction.
+``_readable`` (the one place every read result passes: NACM read access, RFC
+8341 §3.2.4), then through the subtree filter (``subtree``). Writes go XML ->
+edits (``editconfig``) -> NACM write access on the nodes they would change
+(RFC 8341 §3.2.5-§3.2.8) -> one datastore transaction. Every operation is
+first checked for exec access (RFC 8341 §3.4.4); ``self.access``
+(``agent.netconf.nacm.AccessControl``) holds the checks, for new operations
+too.
 
 Optional parts, each announced in :meth:`Operations.capabilities` only when
 wired: ``confirmed_commits`` (:confirmed-commit:1.1, the state lives in
@@ -58,6 +62,7 @@ from agent.netconf.confirmed_commit import (
 )
 from agent.netconf.editconfig import ConfigReader
 from agent.netconf.errors import BASE_NS, RpcError, from_datastore
+from agent.netconf.nacm import AccessControl, SchemaMarks
 from agent.netconf.monitoring import (
     LIST_KEYS,
     MONITORING_NS,  # RFC 6022 §2: get-schema lives in the monitoring namespace
@@ -127,6 +132,10 @@ class Operations:
         self._datastore = datastore
         self._rpc_handlers = dict(rpc_handlers or {})
         self._codec = DataCodec(yang_dir or default_yang_dir())
+        #: NACM (RFC 8341): the policy is running's, read at each request.
+        self.access = AccessControl(lambda: datastore.snapshot(RUNNING).effective,
+                                    SchemaMarks.load(yang_dir or default_yang_dir()),
+                                    datastore.schema, namespace=self._codec.namespace)
         self._reader = ConfigReader(self._codec)
         self._validator: Validator | None = None
         self._confirmed = confirmed_commits
@@ -222,8 +231,10 @@ class Operations:
         operation = self._operations.get((qname.namespace or "", qname.localname))
         try:
             if operation is not None:
+                self.access.authorize_operation(rpc_child, session)  # RFC 8341 §3.4.4
                 return operation(rpc_child, session)
             if qname.namespace == self._codec.namespace and qname.localname in self._codec.rpcs:
+                self.access.authorize_operation(rpc_child, session)
                 return self._module_rpc(rpc_child, session)
         except DatastoreError as exc:
             raise from_datastore(exc) from None
@@ -246,8 +257,14 @@ class Operations:
         if wanted is None or wanted & state_members:
             live = self._datastore.get_operational().get(TOP_MEMBER, {})
             content.update((k, v) for k, v in live.items() if k in state_members)
-        extra = [self._monitoring()] if selects_netconf_state(filter_element) else []
-        extra += self.library.elements(filter_element)  # RFC 8525 /yang-library
+            if "nacm-state" in state_members:
+                content["nacm-state"] = self.access.counters.as_json()  # RFC 8341 §3.5
+        extra = [self._monitoring()] if selects_netconf_state(filter_element) \
+            and self.access.may_read_top("ietf-netconf-monitoring", "netconf-state",
+                                         session) else []
+        extra += [element for element in self.library.elements(filter_element)  # RFC 8525
+                  if self.access.may_read_top("ietf-yang-library",
+                                              etree.QName(element).localname, session)]
         return [self._read_result(content, wanted, filter_element, mode, session, source=None,
                                   extra=extra)]
 
@@ -317,7 +334,7 @@ class Operations:
         """Every read result (the top container's content, RFC 7951 JSON) passes
         here before it is encoded: NACM read access (RFC 8341 §3.4.5) will
         prune it for ``session``. ``source`` is the datastore, None for <get>."""
-        return content
+        return self.access.readable(content, session)
 
     # -- writes --------------------------------------------------------------------
 
@@ -348,6 +365,9 @@ class Operations:
         snapshot = self._datastore.snapshot(target)
         plan = self._reader.plan(config, default=default, explicit=snapshot.explicit,
                                  effective=snapshot.effective, schema=self._datastore.schema)
+        if self.access.writes_checked(session):
+            # RFC 8341 §3.2.5: the nodes the edit would create, update or delete.
+            self.access.authorize_tree(snapshot.explicit, plan.result(), session)
         if test_option == "test-only":
             holder = self._datastore.lock_holder(target)
             if holder is not None and holder != session.session_id:
@@ -371,9 +391,28 @@ class Operations:
             if source == target:
                 raise RpcError("invalid-value", "source and target are the same datastore",
                                error_type="protocol", info={"bad-element": "target"})
+            if (source, target) != (RUNNING, STARTUP) and self.access.writes_checked(session):
+                # RFC 8341 §3.2.6: running -> startup needs exec access only;
+                # otherwise the nodes the user may not read are left out of
+                # the source, and the target's changed nodes need write access.
+                explicit = self._datastore.snapshot(source).explicit
+                readable = self.access.readable(to_json(explicit), session)
+                if readable != to_json(explicit):
+                    new = self.access.keyed(readable)
+                    self.access.authorize_tree(self._datastore.snapshot(target).explicit, new,
+                                               session)
+                    self._datastore.replace_config(target, {TOP_MEMBER: readable},
+                                                   session=session.session_id)
+                    return []
+                self.access.authorize_tree(self._datastore.snapshot(target).explicit, explicit,
+                                           session)
             self._datastore.copy_config(source, target, session=session.session_id)
         else:
             content = self._reader.read_content(source)
+            if self.access.writes_checked(session):
+                self.access.authorize_tree(self._datastore.snapshot(target).explicit,
+                                           self.access.keyed(content.get(TOP_MEMBER, {})),
+                                           session)
             self._datastore.replace_config(target, content, session=session.session_id)
         return []
 
@@ -412,7 +451,11 @@ class Operations:
         ``confirm-timeout`` without ``<confirmed/>`` is accepted and means
         nothing (the leaf has a default, so it is always there in the
         model); ``persist`` without it is refused: the client would believe it
-        made a persistent confirmed commit."""
+        made a persistent confirmed commit. RFC 8341 §3.2.8: the nodes of
+        running the commit would change need write access."""
+        if self.access.writes_checked(session):
+            self.access.authorize_tree(self._datastore.snapshot(RUNNING).explicit,
+                                       self._datastore.snapshot(CANDIDATE).explicit, session)
         if self._confirmed is None:
             _parameters(element, {})
             self._datastore.commit(session=session.session_id)

@@ -55,9 +55,11 @@ from lxml import etree
 from agent.netconf.monitoring import ServerState, SessionRecord, Statistics
 from agent.netconf.session import (
     DEFAULT_MAX_PENDING_NOTIFICATIONS,
+    Authorizer,
     CloseReason,
     Handler,
     NetconfSession,
+    NotificationCheck,
     SessionCounters,
 )
 from agent.netconf.settings import NetconfSettings
@@ -81,13 +83,18 @@ class NetconfServer:
     """Listens for NETCONF/SSH clients; one :class:`NetconfSession` per channel.
     ``clock`` (POSIX seconds) dates logins and the start (RFC 6022) and judges
     RFC 5277 start times; ``max_pending_notifications`` bounds each session's
-    queue of unsent notifications."""
+    queue of unsent notifications; ``authorize`` and ``may_notify`` are the
+    sessions' access control hooks (RFC 8341, ``agent.netconf.nacm``)."""
 
     def __init__(self, settings: NetconfSettings, capabilities: Sequence[str], handler: Handler,
                  *, on_session_end: Callable[[int], None] | None = None,
                  clock: Callable[[], float] = time.time,
-                 max_pending_notifications: int = DEFAULT_MAX_PENDING_NOTIFICATIONS) -> None:
+                 max_pending_notifications: int = DEFAULT_MAX_PENDING_NOTIFICATIONS,
+                 authorize: Authorizer | None = None,
+                 may_notify: NotificationCheck | None = None) -> None:
         self.settings = settings
+        self._authorize = authorize
+        self._may_notify = may_notify
         self.capabilities = tuple(capabilities)
         self.handler = handler
         self._on_session_end = on_session_end
@@ -429,7 +436,8 @@ class _NetconfChannel(asyncssh.SSHServerSession[bytes]):
             username=self._chan.get_extra_info("username"),
             max_message_size=self._server.settings.max_message_size,
             on_kill_request=self._server._kill, clock=self._server._clock,
-            max_pending_notifications=self._server._max_pending_notifications)
+            max_pending_notifications=self._server._max_pending_notifications,
+            authorize=self._server._authorize, may_notify=self._server._may_notify)
         self._connection.session_opened(self)
         return True
 

@@ -118,6 +118,12 @@ class SessionCounters:
 #: Runs one operation: given the single child of <rpc>, returns the content of
 #: <rpc-reply> (None means <ok/>) or raises RpcError.
 Handler = Callable[[etree._Element, SessionInfo], "etree._Element | None"]
+#: Access control (RFC 8341) for what the session itself runs and sends:
+#: raises RpcError access-denied for an operation the user may not run
+#: (kill-session, create-subscription; close-session is never checked,
+#: §3.4.4), and tells whether a <notification> may go to the user (§3.4.6).
+Authorizer = Callable[[etree._Element, SessionInfo], None]
+NotificationCheck = Callable[[etree._Element, SessionInfo], bool]
 
 
 def safe_xml_parser() -> etree.XMLParser:
@@ -151,7 +157,8 @@ class NetconfSession:
     ``startTime`` in the future (RFC 5277 §2.1.1); without it that case gets
     the replay-not-supported error like any other ``startTime``.
     ``max_pending_notifications`` bounds the notifications queued for a
-    client that is not reading (the oldest go first).
+    client that is not reading (the oldest go first). ``authorize`` and
+    ``may_notify`` are the access control hooks (RFC 8341; None: no checks).
     """
 
     def __init__(self, session_id: int, capabilities: Sequence[str], handler: Handler, *,
@@ -159,7 +166,9 @@ class NetconfSession:
                  on_close_request: Callable[[CloseReason], None] | None = None,
                  on_kill_request: Callable[[int], bool] | None = None,
                  clock: Callable[[], float] | None = None,
-                 max_pending_notifications: int = DEFAULT_MAX_PENDING_NOTIFICATIONS) -> None:
+                 max_pending_notifications: int = DEFAULT_MAX_PENDING_NOTIFICATIONS,
+                 authorize: Authorizer | None = None,
+                 may_notify: NotificationCheck | None = None) -> None:
         # RFC 6241 session-id-type: uint32, 1..4294967295.
         if not 1 <= session_id <= 0xFFFFFFFF:
             raise ValueError(f"session-id {session_id} outside 1..4294967295")
@@ -171,6 +180,8 @@ class NetconfSession:
         self.capabilities = tuple(capabilities)
         self.username = username
         self._handler = handler
+        self._authorize = authorize
+        self._may_notify = may_notify
         self._on_close_request = on_close_request
         self._on_kill_request = on_kill_request
         self._framer = Framer(max_message_size=max_message_size)
@@ -269,6 +280,8 @@ class NetconfSession:
         something; else ignored. A full queue loses its oldest entry."""
         if self._state is not SessionState.ESTABLISHED or self._subscription is None:
             return
+        if self._may_notify is not None and not self._may_notify(message, self._info):
+            return  # RFC 8341 §3.4.6: not for this user
         selected = self._subscription.select(message)
         if selected is None:
             return
@@ -395,9 +408,13 @@ class NetconfSession:
             self._close_after_reply = True
             return _ok()
         if operation.tag == _Q + "kill-session":
+            if self._authorize is not None:
+                self._authorize(operation, self._info)  # RFC 8341 §3.2.10
             self._kill_session(operation)
             return _ok()
         if operation.tag == _CREATE_SUBSCRIPTION and NOTIFICATION_1_0 in self.capabilities:
+            if self._authorize is not None:
+                self._authorize(operation, self._info)  # RFC 8341 §3.4.4
             self._create_subscription(operation)
             return _ok()
         content = self._handler(operation, self._info)
@@ -464,6 +481,12 @@ class NetconfSession:
         nsmap: dict[str | None, str] = {None: BASE_NS}
         if rpc is not None:
             nsmap.update((prefix, uri) for prefix, uri in rpc.nsmap.items() if prefix)
+        if any((path.text or "").startswith("/nc:")
+               for element in content for path in element.iterfind(_Q + "error-path")):
+            # An error-path naming the operation (RFC 8341 §3.4.4:
+            # /nc:rpc/nc:edit-config) needs "nc" bound, and lxml drops that
+            # binding anywhere below the base namespace's default declaration.
+            nsmap.setdefault("nc", BASE_NS)
         reply = etree.Element(_Q + "rpc-reply", nsmap=nsmap)
         if rpc is not None:
             for name, value in rpc.attrib.items():
