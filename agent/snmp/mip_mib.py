@@ -50,6 +50,10 @@ def signed32(value: int) -> int:
     return value - (1 << 32) if value >= 1 << 31 else value
 
 
+def _clamp(value: int, low: int, high: int) -> int:
+    return max(low, min(high, value))
+
+
 def _remaining(expires_at: float | None, now: float) -> Value:
     return v.gauge32(0 if expires_at is None else int(max(0.0, expires_at - now)))
 
@@ -297,12 +301,16 @@ def mip_objects(sources: Sources) -> list[Scalar | Table]:
                    lambda s, now: v.truth(s.prefix_length is not None)),
             Column("maAdvAddress", 4, v.IPADDRESS, READ_CREATE,
                    lambda s, now: _ip(s.advertisement_address)),
+            # One interval is configured (advertisement/interval): it is both the
+            # maximum and the minimum; values are kept within the MIB's ranges
+            # (interval 0, solicited advertisements only, reads as the minimum
+            # with maAdvResponseSolicitationOnly true).
             Column("maAdvMaxInterval", 5, v.S("Integer32", v.INTEGER, ranges=((4, 1800),)),
-                   READ_CREATE, lambda s, now: v.integer(int(s.advertisement_interval))),
+                   READ_CREATE, lambda s, now: v.integer(_clamp(int(s.advertisement_interval), 4, 1800))),
             Column("maAdvMinInterval", 6, v.S("Integer32", v.INTEGER, ranges=((3, 1800),)),
-                   READ_CREATE, lambda s, now: v.integer(int(s.advertisement_interval))),
+                   READ_CREATE, lambda s, now: v.integer(_clamp(int(s.advertisement_interval), 3, 1800))),
             Column("maAdvMaxAdvLifetime", 7, v.S("Integer32", v.INTEGER, ranges=((4, 9000),)),
-                   READ_CREATE, lambda s, now: v.integer(s.advertisement_lifetime)),
+                   READ_CREATE, lambda s, now: v.integer(_clamp(s.advertisement_lifetime, 4, 9000))),
             Column("maAdvResponseSolicitationOnly", 8, v.TRUTH_VALUE, READ_CREATE,
                    lambda s, now: v.truth(s.advertisement_interval == 0)),
             Column("maAdvStatus", 9, v.ROW_STATUS, READ_CREATE, lambda s, now: v.integer(1)),

@@ -85,6 +85,10 @@ def _seconds(milliseconds: int) -> str:
     return str(Decimal(milliseconds) / 1000)
 
 
+def u32(low: int, high: int) -> v.Syntax:
+    return v.S("Unsigned32", v.GAUGE32, ranges=((low, high),))
+
+
 def _dotted(value: Value) -> str:
     return str(IPv4Address(value[1]))
 
@@ -117,7 +121,6 @@ def proxy_objects(sources: Sources) -> list[Scalar | Table]:
         return [Edit(Operation.REMOVE, path)]
 
     p = _OBJECTS + (1,)
-    u32 = lambda lo, hi: v.S("Unsigned32", v.GAUGE32, ranges=((lo, hi),))  # noqa: E731
     objects: list[Scalar | Table] = [
         Scalar("pmipProxyEnable", p + (1,), v.enum(1, 2), READ_WRITE,
                lambda now: v.integer(1 if proxy_config() is not None else 2), write=enable),

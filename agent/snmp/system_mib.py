@@ -39,7 +39,13 @@ _USM_COUNTERS = (
 
 def system_objects(*, description: str, object_id: Oid, name: str, contact: str, location: str,
                    started_at: float, stats: Callable[[str, str], int]) -> list[Scalar]:
-    text = lambda value: (lambda now: v.octets(value.encode("utf-8")[:255]))  # noqa: E731
+    def text(value: str) -> Callable[[float], v.Value]:
+        encoded = value.encode("utf-8")[:255]
+        return lambda now: v.octets(encoded)
+
+    def counter(module: str, name: str) -> Callable[[float], v.Value]:
+        return lambda now: v.counter32(stats(module, name))
+
     display = v.S("DisplayString", v.OCTET_STRING, sizes=((0, 255),))
     objects = [
         Scalar("sysDescr", SYSTEM + (1,), display, READ_ONLY, text(description)),
@@ -51,10 +57,9 @@ def system_objects(*, description: str, object_id: Oid, name: str, contact: str,
         Scalar("sysName", SYSTEM + (5,), display, READ_ONLY, text(name)),
         Scalar("sysLocation", SYSTEM + (6,), display, READ_ONLY, text(location)),
     ]
-    for sub, counter in _SNMP_COUNTERS:
-        objects.append(Scalar(counter, SNMP_GROUP + (sub,), v.COUNTER, READ_ONLY,
-                              lambda now, c=counter: v.counter32(stats("__SNMPv2-MIB", c))))
-    for sub, counter in _USM_COUNTERS:
-        objects.append(Scalar(counter, USM_STATS + (sub,), v.COUNTER, READ_ONLY,
-                              lambda now, c=counter: v.counter32(stats("__SNMP-USER-BASED-SM-MIB", c))))
+    for sub, name_ in _SNMP_COUNTERS:
+        objects.append(Scalar(name_, SNMP_GROUP + (sub,), v.COUNTER, READ_ONLY, counter("__SNMPv2-MIB", name_)))
+    for sub, name_ in _USM_COUNTERS:
+        objects.append(Scalar(name_, USM_STATS + (sub,), v.COUNTER, READ_ONLY,
+                              counter("__SNMP-USER-BASED-SM-MIB", name_)))
     return objects
