@@ -1320,3 +1320,16 @@ def test_data_plane_bad_values_are_refused(bad: dict[str, Any]) -> None:
     with pytest.raises(ConfigError) as caught:
         load_json({TOP: {"home-agent": {"address": "192.0.2.1"}, "data-plane": bad}})
     assert "data-plane" in str(caught.value)
+
+
+def test_at_most_62_care_of_addresses() -> None:
+    """RFC 5944 §2.1.1: the extension's Length octet is 6 + 4 * N, so N <= 62;
+    a 63rd care-of address is refused when the configuration is loaded, not at
+    the first advertisement."""
+    addresses = [str(IPv4Address("198.51.100.0") + i) for i in range(1, 64)]
+    load_json({TOP: {"foreign-agent": {"address": "198.51.100.1",
+                                       "care-of-address": addresses[:62]}}})
+    with pytest.raises(ConfigError) as caught:
+        load_json({TOP: {"foreign-agent": {"address": "198.51.100.1",
+                                           "care-of-address": addresses}}})
+    assert "care-of-address" in str(caught.value)
