@@ -124,6 +124,7 @@ class Agent:
             peers=cfg.peer_associations,
             violations=self.violations,
             sa_resolver=resolver,
+            sa_wait=cfg.radius.registration_wait if cfg.radius is not None else 5.0,
         )
         self.runners["home-agent"] = EngineRunner.open(
             self.home_agent,

@@ -536,7 +536,8 @@ def _radius(node: dict[str, Any]) -> RadiusConfig:
         cache_lifetime=float(node.get("cache-lifetime", 3600)),
         negative_cache_lifetime=float(node.get("negative-cache-lifetime", 60)),
     )
-    return RadiusConfig(client, resolver)
+    return RadiusConfig(client, resolver,
+                        registration_wait=float(node.get("registration-wait", 5)))
 
 
 def _address(text: str) -> IPv4Address:

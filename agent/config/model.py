@@ -85,6 +85,8 @@ class RadiusConfig:
 
     client: RadiusClientSettings
     resolver: ResolverSettings
+    #: Home agent: the longest a registration waits for its lookup (seconds).
+    registration_wait: float = 5.0
 
 
 @dataclass(frozen=True)

@@ -67,7 +67,7 @@ def freeradius(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FreeRadius]
         server.stop()
 
 
-def config(port: int) -> dict[str, Any]:
+def config(port: int, *, wait: int = 5) -> dict[str, Any]:
     return {TOP_MEMBER: {
         "home-agent": {"address": LOOPBACK, "home-network": "10.1.1.0/24",
                        "listen": {"address": LOOPBACK, "port": 0}},
@@ -75,7 +75,8 @@ def config(port: int) -> dict[str, Any]:
                   "foreign-agent": {"address": "127.0.0.3"}, "discovery": {"enabled": False}},
         "radius": {"server": [{"address": LOOPBACK, "port": port,
                                "shared-secret": SECRET.decode()}],
-                   "user-password": PASSWORD, "timeout": 1, "retries": 0, "dead-time": 60},
+                   "user-password": PASSWORD, "timeout": 1, "retries": 0, "dead-time": 60,
+                   "registration-wait": wait},
     }}
 
 
@@ -115,9 +116,9 @@ class _Session:
     username: str | None = "admin"
 
 
-async def start(port: int, tmp_path: Path) -> Running:
+async def start(port: int, tmp_path: Path, *, wait: int = 5) -> Running:
     datastore = Datastore()
-    datastore.replace_config(RUNNING, config(port))
+    datastore.replace_config(RUNNING, config(port, wait=wait))
     agent_config = build_config(to_json(datastore.snapshot(RUNNING).effective))
     agent = Agent(agent_config, datastore=datastore, state_dir=str(tmp_path))
     await agent.start()
@@ -214,9 +215,10 @@ def test_no_server_answering_is_130_and_the_server_is_marked_dead(tmp_path: Path
     silent = SilentServer()
 
     async def scenario() -> None:
-        running = await start(silent.port, tmp_path)
+        running = await start(silent.port, tmp_path, wait=3)
         try:
-            running.agent.home_agent.sa_wait = 2.5  # type: ignore[union-attr]
+            # radius/registration-wait reaches the engine.
+            assert running.agent.home_agent.sa_wait == 3.0  # type: ignore[union-attr]
             reply, _ = await running.register(RADIUS_NODE)
             # The client gave up after 1 s (timeout 1, retries 0) before the bound.
             assert reply.code == ReplyCode.HA_INSUFFICIENT_RESOURCES  # 130, not 131

@@ -9,10 +9,13 @@ RADIUS adapter feeds them; the real FreeRADIUS exchange is in
 
 from __future__ import annotations
 
+import json
 import random
 from ipaddress import IPv4Address
 
 import pytest
+
+from agent.config.loader import TOP_MEMBER, ConfigError, load_config_text
 
 from agent.mobileip import replay
 from agent.mobileip.builder import build_request, check_reply
@@ -215,3 +218,22 @@ def test_the_replay_check_uses_the_time_the_answer_came() -> None:
     agent.sa_answer(RADIUS_NODE, Accept((RADIUS_SA,)), NOW + RADIUS_SA.replay_window + 30)
     [reply] = replies(agent)
     assert reply.code == ReplyCode.HA_REGISTRATION_IDENTIFICATION_MISMATCH
+
+
+def _radius_config(**extra: object) -> str:
+    return json.dumps({TOP_MEMBER: {
+        "home-agent": {"address": str(HOME_AGENT)},
+        "radius": {"server": [{"address": "127.0.0.1", "shared-secret": "s"}],
+                   "user-password": "p", **extra},
+    }})
+
+
+def test_the_wait_bound_is_configured_in_the_yang() -> None:
+    """radius/registration-wait, 1..60 s, default 5."""
+    assert load_config_text(_radius_config(), "json").radius.registration_wait == 5.0  # type: ignore[union-attr]
+    config = load_config_text(_radius_config(**{"registration-wait": 12}), "json")
+    assert config.radius.registration_wait == 12.0  # type: ignore[union-attr]
+    for bad in (0, 61):
+        with pytest.raises(ConfigError) as caught:
+            load_config_text(_radius_config(**{"registration-wait": bad}), "json")
+        assert caught.value.path.endswith("/radius/registration-wait")
