@@ -8,7 +8,8 @@ A mobile node known only to RADIUS registers (RFC 5944 §3.8.2.1 with the SA
 from the Cisco-AVPair); its re-registration is served from the cache; a node
 RADIUS refuses gets 131; with every server silent the request is answered 130
 when the bound runs out. The same agent runs the proxy role with its own
-client, whose counters stay apart (and at zero).
+client, whose counters stay apart: zero while only the home agent asks, one
+Access-Reject when the proxy looks a visiting client up itself.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from typing import Any
 import pytest
 from lxml import etree
 
+from agent.access.events import ClientAssociated
 from agent.config.loader import TOP_MEMBER, build_config
 from agent.datastore.store import RUNNING, Datastore
 from agent.datastore.tree import to_json
@@ -73,6 +75,7 @@ def config(port: int, *, wait: int = 5) -> dict[str, Any]:
                        "listen": {"address": LOOPBACK, "port": 0}},
         "proxy": {"listen": {"address": LOOPBACK, "port": 0},
                   "foreign-agent": {"address": "127.0.0.3"}, "discovery": {"enabled": False}},
+        "subnet-map": [{"prefix": "10.1.1.0/24", "home-agent": LOOPBACK}],
         "radius": {"server": [{"address": LOOPBACK, "port": port,
                                "shared-secret": SECRET.decode()}],
                    "user-password": PASSWORD, "timeout": 1, "retries": 0, "dead-time": 60,
@@ -199,6 +202,21 @@ def test_home_agent_registers_a_node_known_only_to_radius(freeradius: FreeRadius
             assert proxy["waiting"] is None
             assert proxy["servers"][0]["requests"] == "0"
             assert proxy["resolver"]["requests"] == "0"
+            # A visiting client the proxy looks up: counted on the proxy's side only.
+            running.agent.client_event(ClientAssociated("02:00:00:00:00:61", address=REFUSED_NODE))
+            proxy_resolver = running.agent.proxy.sa_resolver  # type: ignore[union-attr]
+            assert proxy_resolver is not None
+            for _ in range(int(WAIT / 0.01)):
+                if proxy_resolver.counters.rejects:
+                    break
+                await asyncio.sleep(0.01)
+            state = clients(running.get())
+            assert state["proxy"]["servers"][0]["requests"] == "1"
+            assert state["proxy"]["servers"][0]["rejects"] == "1"
+            assert (state["proxy"]["resolver"]["requests"], state["proxy"]["resolver"]["rejects"]) == (
+                "1", "1")
+            assert state["home-agent"]["servers"][0]["requests"] == "2"
+            assert state["home-agent"]["resolver"]["requests"] == "2"
             # The same numbers as the engines hold (read at request time).
             resolver = running.agent.home_agent.sa_resolver  # type: ignore[union-attr]
             assert resolver is not None and resolver.counters.requests == 2
