@@ -338,6 +338,7 @@ class Policy:
         self.marks = marks
         self._marked_below = marks.marked_below()
         self._rules: dict[str, tuple[Rule, ...]] = {}
+        self._by_names: dict[tuple[str, NamePath], tuple[bool, bool]] = {}
 
     def _user_rules(self, user: str) -> tuple[Rule, ...]:
         rules = self._rules.get(user)
@@ -439,12 +440,54 @@ class Policy:
         if blanket is not None:
             return dict(content) if blanket else {}
         rules = self._user_rules(user)
+        if not any(rule.path and any(step.keys for step in rule.path) for rule in rules):
+            # No rule names a list entry: every decision depends on the node's
+            # schema path alone, so it is made once per path, not per entry.
+            return self._read_by_names(user, rules, (TOP,), content)
         out: dict[str, Any] = {}
         top = (Step(TOP),)
         for name, value in content.items():
             kept = self._read_member(rules, top, (TOP,), name, value)
             if kept is not _DROPPED:
                 out[name] = kept
+        return out
+
+    def _names_decision(self, user: str, rules: tuple[Rule, ...],
+                        names: NamePath) -> tuple[bool, bool]:
+        """(may read, the subtree gets the same decision) for the node at
+        ``names`` when no rule has key predicates."""
+        key = (user, names)
+        cached = self._by_names.get(key)
+        if cached is None:
+            path = tuple(Step(name) for name in names)
+            cached = self._by_names[key] = (self._decide(rules, path, READ, MODULE),
+                                            self._uniform(rules, names, READ))
+        return cached
+
+    def _read_by_names(self, user: str, rules: tuple[Rule, ...], names: NamePath,
+                       value: Mapping[str, Any]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for child, child_value in value.items():
+            child_names = (*names, child)
+            permitted, uniform = self._names_decision(user, rules, child_names)
+            if not permitted:
+                continue
+            if uniform or not isinstance(child_value, (dict, list)):
+                out[child] = child_value
+                continue
+            keys = self.marks.lists.get(child_names)
+            if keys is not None and isinstance(child_value, list):
+                if not all(self._names_decision(user, rules, (*child_names, k))[0]
+                           for k in keys):
+                    continue  # no entry can be sent without its keys
+                out[child] = [self._read_by_names(user, rules, child_names, entry)
+                              for entry in child_value if isinstance(entry, dict)]
+                if child_value and not out[child]:
+                    del out[child]
+            elif isinstance(child_value, dict):
+                out[child] = self._read_by_names(user, rules, child_names, child_value)
+            else:
+                out[child] = child_value  # a leaf-list
         return out
 
     def _read_member(self, rules: tuple[Rule, ...], parent: Path, parent_names: NamePath,
@@ -457,7 +500,7 @@ class Policy:
                 kept = self._read_entry(rules, parent, names, keys, entry)
                 if kept is not _DROPPED:
                     entries.append(kept)
-            return entries
+            return entries if entries or not value else _DROPPED
         path = (*parent, Step(name))
         if not self._decide(rules, path, READ, MODULE):
             return _DROPPED
@@ -718,7 +761,8 @@ class AccessControl:
     def _redacted(self, path: Path) -> Path:
         """``path`` without the values of keys marked default-deny-all (logs
         and errors never carry them)."""
-        steps, names = [], ()
+        steps: list[Step] = []
+        names: NamePath = ()
         for step in path:
             names = (*names, step.name)
             steps.append(Step(step.name, tuple(

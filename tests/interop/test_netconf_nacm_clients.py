@@ -61,7 +61,7 @@ NACM = {
 class NacmAgent(InProcessAgent):
     """InProcessAgent with the three users and the rules above."""
 
-    def __init__(self, state_dir: Path) -> None:  # noqa: D107 - as the base, other document
+    def __init__(self, state_dir: Path) -> None:
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self.thread.start()
@@ -104,7 +104,8 @@ def connect(agent: NacmAgent, user: tuple[str, str]) -> Any:
                            timeout=WAIT)
 
 
-EDIT = (f'<config xmlns="urn:ietf:params:xml:ns:netconf:base:1.0"><mobile-ip xmlns="{NS}"><home-agent><max-bindings>77</max-bindings>'
+EDIT = ('<config xmlns="urn:ietf:params:xml:ns:netconf:base:1.0">'
+        f'<mobile-ip xmlns="{NS}"><home-agent><max-bindings>77</max-bindings>'
         "</home-agent></mobile-ip></config>")
 CLEAR_COUNTERS = f'<clear-counters xmlns="{NS}"/>'
 

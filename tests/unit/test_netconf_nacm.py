@@ -589,3 +589,47 @@ def test_create_subscription_can_be_denied(configured: Agent) -> None:
     client = Client(configured, "noc")
     assert b"access-denied" in client.rpc(f'<create-subscription xmlns="{NOTIFICATION_NS}"/>')
     assert client.session.subscription is None
+
+
+# -- RFC 8526 get-data / edit-data go through the same checks ------------------------------
+
+NMDA = 'xmlns="urn:ietf:params:xml:ns:yang:ietf-netconf-nmda" ' \
+       'xmlns:ds="urn:ietf:params:xml:ns:yang:ietf-datastores"'
+
+
+def test_get_data_and_edit_data_are_access_controlled(configured: Agent) -> None:
+    for datastore in ("running", "operational"):
+        data = configured.rpc(f"<get-data {NMDA}><datastore>ds:{datastore}</datastore>"
+                              "</get-data>", "noc")
+        text = etree.tostring(data).decode()
+        assert "10.1.0.5" in text
+        assert KEY_HEX not in text and HASH not in text and "permit-all" not in text
+    assert KEY_HEX in etree.tostring(configured.rpc(
+        f"<get-data {NMDA}><datastore>ds:running</datastore></get-data>", "admin")).decode()
+    before = configured.snapshots()
+    error = configured.error(
+        f"<edit-data {NMDA}><datastore>ds:running</datastore><config>"
+        f'<mobile-ip xmlns="{NS}"><home-agent><max-bindings>9</max-bindings></home-agent>'
+        "</mobile-ip></config></edit-data>", "noc")
+    _assert_denied(error)
+    assert configured.snapshots() == before
+
+
+def test_read_pruning_without_key_predicates_takes_the_same_decisions(marks: SchemaMarks) -> None:
+    """No rule names an entry: decisions are made per schema path (the fast
+    walk); with one that does, per node. Both give the same reply."""
+    content = base_config()[TOP_MEMBER]
+    hide_prefix = Rule("no-prefix", permit=False, path=path("/mobile-ip/subnet-map/prefix"),
+                       path_module=MODULE, operations=frozenset({"read"}))
+    never = Rule("never", permit=False, path=path(
+        "/mobile-ip/security/peer[address='203.0.113.1'][spi='1']"), path_module=MODULE)
+    groups = {"g": frozenset({"u"})}
+    fast = Policy(NacmConfig(groups=groups, rule_lists=(
+        RuleList("l", ("g",), (hide_prefix,)),)), marks)
+    slow = Policy(NacmConfig(groups=groups, rule_lists=(
+        RuleList("l", ("g",), (hide_prefix, never)),)), marks)
+    pruned = fast.readable("u", content)
+    assert pruned == slow.readable("u", content)
+    assert "subnet-map" not in pruned  # its key may not be read: no entry goes out
+    assert "key-hex" not in str(pruned) and HASH not in str(pruned)
+    assert pruned["security"]["host"] == [{"address": "10.1.0.5", "spi": 256}]
