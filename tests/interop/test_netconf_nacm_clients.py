@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from lxml import etree
 from ncclient.operations.rpc import RPCError
 from ncclient.xml_ import to_ele
 
@@ -53,6 +54,9 @@ NACM = {
                    "action": "permit"}]},
         {"name": "operators", "group": ["operators"],
          "rule": [{"name": "no-writes", "access-operations": "create update delete",
+                   "action": "deny"},
+                  {"name": "no-binding-news", "module-name": "proxy-mobile-ip",
+                   "notification-name": "binding-created", "access-operations": "read",
                    "action": "deny"}]},
     ],
 }
@@ -186,3 +190,32 @@ def test_operator_cli_shows_no_key_and_reports_access_denied_in_one_line(
     assert len(lines) == 1 and "access-denied" in lines[0], refused.stderr
     assert "Traceback" not in refused.stderr
     assert cli(agent, DEV, "clear", "counters").returncode == 0
+
+
+def test_notifications_an_operator_may_not_receive_are_not_sent(agent: NacmAgent) -> None:
+    """RFC 8341 §3.4.6: binding-created is denied to operators by a rule;
+    binding-deleted is not. The admin gets both, in order."""
+    binding = {"home-address": "192.0.2.77", "care-of-address": "127.0.0.3",
+               "lifetime": 300, "source-address": "127.0.0.3"}
+    deleted = {"home-address": "192.0.2.77", "care-of-address": "127.0.0.3",
+               "reason": "expired"}
+    with connect(agent, NOC) as operator, connect(agent, NETCONF_USER) as admin:
+        assert operator.create_subscription().ok and admin.create_subscription().ok
+        agent.publish("binding-created", binding)
+        agent.publish("binding-deleted", deleted)
+        names = []
+        for _ in range(2):
+            message = admin.take_notification(timeout=WAIT)
+            assert message is not None
+            names.append(etree.QName(content_of(message)).localname)
+        assert names == ["binding-created", "binding-deleted"]
+        first = operator.take_notification(timeout=WAIT)
+        assert first is not None
+        assert etree.QName(content_of(first)).localname == "binding-deleted"
+        assert operator.take_notification(timeout=0.3) is None
+
+
+def content_of(message: Any) -> etree._Element:
+    root = etree.fromstring(message.notification_xml.encode())
+    (event,) = [child for child in root if etree.QName(child).localname != "eventTime"]
+    return event
