@@ -428,7 +428,8 @@ class Datastore:
             except ValueError as exc:
                 raise DatastoreError(ErrorTag.OPERATION_FAILED, f"cannot read startup {path}: {exc}") from None
             member = document.get(TOP_MEMBER, {}) if isinstance(document, dict) else {}
-        return to_keyed(member, (TOP,), self.schema)
+        keyed: dict[str, Any] = to_keyed(member, (TOP,), self.schema)
+        return keyed
 
     def _write_startup(self, explicit: dict[str, Any]) -> None:
         if self._startup_file is None:
