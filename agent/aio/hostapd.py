@@ -1,7 +1,10 @@
 """Follows a hostapd control interface (a Unix datagram socket): ATTACH, then
 every AP-STA-CONNECTED / AP-STA-DISCONNECTED becomes a client event. Stations
 already associated when we attach are listed with STA-FIRST / STA-NEXT.
-If hostapd goes away the adapter re-attaches every few seconds."""
+A Unix datagram socket says nothing when its peer exits, so after
+KEEPALIVE_INTERVAL without a message the adapter sends PING (as hostapd_cli
+does); no PONG, or a refused send, means hostapd went away, and the adapter
+re-attaches every few seconds until it is back."""
 
 from __future__ import annotations
 
@@ -20,6 +23,7 @@ log = logging.getLogger(__name__)
 _counter = itertools.count()
 REATTACH_INTERVAL = 3.0
 REQUEST_TIMEOUT = 2.0
+KEEPALIVE_INTERVAL = 5.0
 
 
 class HostapdMonitor:
@@ -51,8 +55,15 @@ class HostapdMonitor:
             tempfile.gettempdir(), f"proxymip-hostapd-{os.getpid()}-{next(_counter)}"
         )
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        sock.bind(local)
-        sock.connect(self.control_path)
+        try:
+            sock.bind(local)
+            sock.connect(self.control_path)
+        except OSError:
+            # hostapd not there (yet): leave no socket file behind per retry.
+            sock.close()
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(local)
+            raise
         sock.setblocking(False)
         return sock, local
 
@@ -89,7 +100,12 @@ class HostapdMonitor:
                 self.attached.set()
                 log.info("attached to hostapd at %s (%s)", self.control_path, self.interface)
                 while True:
-                    data = await loop.sock_recv(sock, 4096)
+                    try:
+                        data = await asyncio.wait_for(loop.sock_recv(sock, 4096), KEEPALIVE_INTERVAL)
+                    except TimeoutError:
+                        if (await self._request(sock, "PING")).strip() != "PONG":
+                            raise OSError("hostapd did not answer PING") from None
+                        continue
                     self._deliver(data.decode(errors="replace"))
             except (OSError, TimeoutError) as exc:
                 log.warning("hostapd %s: %s; retrying", self.control_path, exc)
