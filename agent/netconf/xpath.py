@@ -21,13 +21,16 @@ parse, names an unknown prefix or function, or does not yield a node-set is
 fails with an invalid-value error").
 
 Evaluation runs after access control has pruned the data, so no predicate
-can test what the session may not read (RFC 8341 §3.4.5).
+can test what the session may not read (RFC 8341 §3.4.5). It is bounded in
+time (:data:`EVALUATION_TIMEOUT`, then ``resource-denied``): an expression can
+be quadratic in the data, and the operations run on the server's event loop.
 """
 
 from __future__ import annotations
 
 import functools
 import re
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -127,17 +130,20 @@ def with_xpath_filter(read: Read, *, keys_of: KeysOf) -> Read:
 
 
 def apply_xpath(data: etree._Element, xpath: XPathFilter, *, keys_of: KeysOf,
-                selected: list[etree._Element] | None = None) -> etree._Element:
+                selected: list[etree._Element] | None = None,
+                timeout: float | None = None) -> etree._Element:
     """A new element like ``data`` (``<data>``) holding what ``xpath`` selects
     of ``data``'s children; ``data`` itself is left as it was. ``selected``,
     when given, receives the elements selected with their subtree (the
-    nodes RFC 8526's max-depth counts from)."""
+    nodes RFC 8526's max-depth counts from). ``timeout`` (seconds) replaces
+    :data:`EVALUATION_TIMEOUT`."""
     result = etree.Element(data.tag, nsmap=data.nsmap)
     if not any(isinstance(child.tag, str) for child in data):
-        _evaluate(xpath, etree.ElementTree(etree.Element("empty")))  # still checked
+        _evaluate(xpath, etree.ElementTree(etree.Element("empty")),
+                  timeout=timeout)  # still checked
         return result
     document = _multi_root()(data)
-    found = _evaluate(xpath, document)
+    found, has_root = _evaluate(xpath, document, timeout=timeout)
     cache: dict[tuple[str, ...], tuple[str, ...]] = {}
 
     def cached_keys(names: tuple[str, ...]) -> tuple[str, ...]:
@@ -147,7 +153,7 @@ def apply_xpath(data: etree._Element, xpath: XPathFilter, *, keys_of: KeysOf,
 
     selector = _Selector(cached_keys)
 
-    if xpath.has_root(document):
+    if has_root:
         found = list(_tops(document))  # the root node: everything
     for node in found:
         if isinstance(node, etree._Element):
@@ -169,14 +175,57 @@ def apply_xpath(data: etree._Element, xpath: XPathFilter, *, keys_of: KeysOf,
     return result
 
 
-def _evaluate(xpath: XPathFilter, document: Any) -> list[Any]:
-    try:
-        found = xpath.evaluate(document)
-    except etree.XPathError as exc:
-        raise xpath.error(str(exc) or "cannot be evaluated") from None
+#: XPath 1.0 puts no bound on an expression's cost (``//*[. = //*]`` is
+#: quadratic in the data): an evaluation that outlasts this many seconds is
+#: answered resource-denied (RFC 6241 Appendix A) instead of holding the event
+#: loop, and so every other session, for as long as it takes.
+EVALUATION_TIMEOUT = 3.0
+#: The evaluation runs in a thread (libxml2 releases the GIL) that cannot be
+#: cancelled: one that overran keeps its core until it ends, and while it runs
+#: no other XPath evaluation starts (a process-wide guard on a process-wide
+#: resource, the CPU), so a client cannot pile them up.
+_EVALUATION_SLOT = threading.BoundedSemaphore(1)
+
+
+def _evaluate(xpath: XPathFilter, document: Any, *,
+              timeout: float | None = None) -> tuple[list[Any], bool]:
+    """The node-set and whether it holds the root node."""
+    if not _EVALUATION_SLOT.acquire(blocking=False):
+        raise RpcError("resource-denied", "an earlier XPath evaluation that overran is still "
+                       "running; try again later")
+    outcome: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            found = xpath.evaluate(document)
+            outcome["found"] = found
+            if isinstance(found, list):
+                outcome["has_root"] = bool(xpath.has_root(document))
+        except etree.XPathError as exc:
+            outcome["error"] = exc
+        finally:
+            _EVALUATION_SLOT.release()
+
+    worker = threading.Thread(target=run, name="netconf-xpath", daemon=True)
+    worker.start()
+    worker.join(EVALUATION_TIMEOUT if timeout is None else timeout)
+    if worker.is_alive():
+        raise RpcError("resource-denied", f"the XPath expression {xpath.expression!r} took "
+                       f"longer than {EVALUATION_TIMEOUT if timeout is None else timeout} s")
+    if "error" in outcome:
+        raise xpath.error(str(outcome["error"]) or "cannot be evaluated")
+    found = outcome["found"]
     if not isinstance(found, list):
         raise xpath.error("does not yield a node-set")
-    return found
+    return found, outcome["has_root"]
+
+
+def evaluation_idle(timeout: float) -> bool:
+    """Wait until no evaluation runs (for tests); False if one still does."""
+    if not _EVALUATION_SLOT.acquire(timeout=timeout):
+        return False
+    _EVALUATION_SLOT.release()
+    return True
 
 
 class _Selector:

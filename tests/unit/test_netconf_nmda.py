@@ -361,3 +361,27 @@ def test_xpath_filter_errors(agent: Agent, attributes: str, tag: str, bad_attrib
 ])
 def test_relative_paths_start_at_the_root_node(expression: str, rooted: str) -> None:
     assert _from_root(expression) == rooted
+
+
+def test_an_xpath_that_overruns_is_resource_denied_and_blocks_nothing(agent: Agent) -> None:
+    """XPath 1.0 has no cost bound: an evaluation past its time is answered
+    resource-denied (RFC 6241 Appendix A) and, while it still runs in its
+    thread, no other one starts; afterwards filters work again."""
+    from agent.netconf.xpath import apply_xpath, compile_filter, evaluation_idle
+
+    scope = etree.fromstring(f'<f xmlns:p="{NS}"/>')
+    count = 4_000
+    data = etree.fromstring(f'<data xmlns="{BASE_NS}"><mobile-ip xmlns="{NS}">'
+                            + "".join(f"<x>a{i}</x>" for i in range(count))
+                            + "".join(f"<y>b{i}</y>" for i in range(count)) + "</mobile-ip></data>")
+    # Quadratic: each x compared with every y, none equal (seconds here).
+    slow = compile_filter("/p:mobile-ip/p:x[. = /p:mobile-ip/p:y]", scope, bad_element="filter")
+    with pytest.raises(RpcError) as caught:
+        apply_xpath(data, slow, keys_of=lambda names: (), timeout=0.01)
+    assert (caught.value.tag, caught.value.error_type) == ("resource-denied", "application")
+    quick = compile_filter("/p:mobile-ip", scope, bad_element="filter")
+    with pytest.raises(RpcError) as caught:
+        apply_xpath(data, quick, keys_of=lambda names: ())
+    assert "still running" in caught.value.message
+    assert evaluation_idle(timeout=60)
+    assert len(apply_xpath(data, quick, keys_of=lambda names: ())) == 1
