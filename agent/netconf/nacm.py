@@ -8,7 +8,7 @@ Two layers:
   ``nacm:default-deny-write`` statements, read from the compiled module), and
   the three decisions of RFC 8341 §3.4: protocol operations (§3.4.4), data
   nodes (§3.4.5: read, create, update, delete) and outgoing notifications
-  (§3.4.6). It pruns RFC 7951 JSON for reads (nodes the user may not read are
+  (§3.4.6). It prunes RFC 7951 JSON for reads (nodes the user may not read are
   left out with their descendants, §3.2.4) and checks typed datastore changes
   for writes (the nodes that would be created, updated or deleted, §3.2.5,
   §3.2.8).
