@@ -36,14 +36,16 @@ from tests.interop.netconf_agent import WAIT, InProcessAgent
 NS = "urn:proxymip:params:xml:ns:yang:proxy-mobile-ip"
 NOC = ("noc", "noc-password")
 DEV = ("dev", "dev-password")
+GUEST = ("guest", "guest-password")
 HASHES = {name: sha_crypt(password, f"$6$nacm{name}salt")
-          for name, password in (NETCONF_USER, NOC, DEV)}
+          for name, password in (NETCONF_USER, NOC, DEV, GUEST)}
 SECRETS = (MN_KEY, PEER_KEY, *HASHES.values())
 NACM = {
     "groups": {"group": [
         {"name": "admin", "user-name": ["admin"]},
         {"name": "operators", "user-name": ["noc", "dev"]},
         {"name": "counter-clearers", "user-name": ["dev"]},
+        {"name": "guests", "user-name": ["guest"]},
     ]},
     "rule-list": [
         {"name": "admin", "group": ["admin"],
@@ -52,6 +54,10 @@ NACM = {
          "rule": [{"name": "clear-counters", "module-name": "proxy-mobile-ip",
                    "rpc-name": "clear-counters", "access-operations": "exec",
                    "action": "permit"}]},
+        {"name": "guests", "group": ["guests"],
+         "rule": [{"name": "no-get-config", "module-name": "ietf-netconf",
+                   "rpc-name": "get-config", "access-operations": "exec",
+                   "action": "deny"}]},
         {"name": "operators", "group": ["operators"],
          "rule": [{"name": "no-writes", "access-operations": "create update delete",
                    "action": "deny"},
@@ -190,6 +196,11 @@ def test_operator_cli_shows_no_key_and_reports_access_denied_in_one_line(
     assert len(lines) == 1 and "access-denied" in lines[0], refused.stderr
     assert "Traceback" not in refused.stderr
     assert cli(agent, DEV, "clear", "counters").returncode == 0
+    # A user who may not run get-config: the show command fails in one line.
+    denied = cli(agent, GUEST, "show", "security-associations")
+    assert denied.returncode != 0 and denied.stdout == ""
+    lines = denied.stderr.strip().splitlines()
+    assert len(lines) == 1 and "access-denied" in lines[0], denied.stderr
 
 
 def test_notifications_an_operator_may_not_receive_are_not_sent(agent: NacmAgent) -> None:
