@@ -324,7 +324,21 @@ def render_traffic(counters: Mapping[str, Mapping[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def render_radius(radius: Mapping[str, Any]) -> str:
+RADIUS_SERVER_COLUMNS = (
+    Column("Address", field("address")),
+    Column("Port", field("port"), right=True),
+    Column("Requests", field("requests"), right=True),
+    Column("Accepts", field("accepts"), right=True),
+    Column("Rejects", field("rejects"), right=True),
+    Column("Timeouts", field("timeouts"), right=True),
+    Column("Malformed", field("malformed-replies"), right=True),
+    Column("Unauth", field("unauthenticated-replies"), right=True),
+    Column("Dead until", field("dead-until")),
+)
+_LOOKUP_ROLE = {"proxy": "the proxy (visiting clients)", "home-agent": "the home agent (mobile nodes)"}
+
+
+def render_radius(radius: Mapping[str, Any], *, lookups: Sequence[Mapping[str, Any]] = ()) -> str:
     servers = list(radius.get("server", []))
     lines = ["RADIUS (mobility security associations, Cisco-AVPair mobileip:spi#N):"]
     if servers:
@@ -338,6 +352,15 @@ def render_radius(radius: Mapping[str, Any]) -> str:
                  f"dead time {_cell(radius.get('dead-time'))} s")
     lines.append(f"Cache {_cell(radius.get('cache-lifetime'))} s, negative cache "
                  f"{_cell(radius.get('negative-cache-lifetime'))} s")
+    for client in lookups:
+        role = str(client.get("role", "-"))
+        lines.append(f"Lookups by {_LOOKUP_ROLE.get(role, role)}:")
+        lines += table(RADIUS_SERVER_COLUMNS, list(client.get("server", [])), indent="    ")
+        r = client.get("resolver", {})
+        lines.append(f"    SAs: {_cell(r.get('accepts'))} found, {_cell(r.get('rejects'))} rejected, "
+                     f"{_cell(r.get('timeouts'))} timed out; cache hits {_cell(r.get('cache-hits'))}, "
+                     f"negative {_cell(r.get('negative-cache-hits'))}; coalesced "
+                     f"{_cell(r.get('coalesced'))}; pending {_cell(r.get('pending'))}")
     lines.append("Shared secrets and the user password are not read.")
     return "\n".join(lines)
 

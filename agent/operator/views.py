@@ -238,7 +238,8 @@ def build_traffic(content: Mapping[str, Any], where: RowFilter) -> Report:
 def build_radius(content: Mapping[str, Any], where: RowFilter) -> Report:
     radius = dict(content.get("radius", {}))
     radius.setdefault("server", [])
-    return {"radius": radius}
+    # radius-state: one row per role that looks SAs up (proxy, home agent).
+    return {"radius": radius, "lookups": list(content.get("radius-state", {}).get("client", []))}
 
 
 def _render_visitors(report: Report, detail: bool) -> str:
@@ -283,8 +284,10 @@ VIEWS: dict[str, View] = {view.name: view for view in (
          {**ROLES, "home-agent-state": {"counters": None}, "foreign-agent-state": {"counters": None},
           "proxy-state": {"counters": None}, "security-violations": {"total": None}},
          "get", build_traffic, lambda r, d: render.render_traffic(r)),
-    View("radius", "RADIUS servers and timers (never the secrets)",
+    View("radius", "RADIUS servers, timers and lookup counters (never the secrets)",
          {"radius": {"server": {"address": None, "port": None}, "timeout": None, "retries": None,
-                     "dead-time": None, "cache-lifetime": None, "negative-cache-lifetime": None}},
-         "get-config", build_radius, lambda r, d: render.render_radius(r["radius"])),
+                     "dead-time": None, "cache-lifetime": None, "negative-cache-lifetime": None},
+          "radius-state": None},
+         "get", build_radius,
+         lambda r, d: render.render_radius(r["radius"], lookups=r.get("lookups", []))),
 )}

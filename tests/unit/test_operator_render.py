@@ -571,3 +571,24 @@ def test_config_diff_reports_paths_and_redacts_keys(tmp_path: Path) -> None:
     assert "a5:a5" not in dumped and "00:11:22" not in dumped
     assert render_changes((), file="a", against="b") == "No changes: a matches b"
 
+
+
+def test_radius_shows_lookup_counters_per_role_never_secrets() -> None:
+    """show radius: the configuration plus radius-state's counters, one table per
+    role that looks SAs up; shared secrets are never part of the selection."""
+    content = {"radius": {"server": [{"address": "127.0.0.9", "port": 1812}], "timeout": 3},
+               "radius-state": {"client": [{
+                   "role": "home-agent",
+                   "server": [{"address": "127.0.0.9", "port": 1812, "requests": "5", "accepts": "3",
+                               "rejects": "1", "timeouts": "1", "malformed-replies": "0",
+                               "unauthenticated-replies": "0"}],
+                   "resolver": {"accepts": "3", "rejects": "1", "timeouts": "1",
+                                "cache-hits": "7", "negative-cache-hits": "2", "coalesced": "0",
+                                "pending": "0"}}]}}
+    report = views.build_radius(content, views.RowFilter())
+    text = views.VIEWS["radius"].render(report, False)
+    assert "Lookups by the home agent (mobile nodes):" in text
+    row = next(line for line in text.splitlines() if line.strip().startswith("127.0.0.9") and "5" in line)
+    assert row.split() == ["127.0.0.9", "1812", "5", "3", "1", "1", "0", "0", "-"]
+    assert "cache hits 7, negative 2" in text
+    assert "shared-secret" not in str(views.VIEWS["radius"].selection)
