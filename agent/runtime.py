@@ -104,6 +104,10 @@ class Agent:
             await self._start_netconf()
         if cfg.snmp is not None:
             await self._start_snmp()
+        if self.datastore is not None:
+            # snmp-agent changes take effect at once (NETCONF manages SNMP access).
+            self._snmp_config_unsubscribe = self.datastore.subscribe(
+                self._snmp_config_changed, prefix=("mobile-ip", "snmp-agent"))
         path = self.control_socket or (cfg.proxy.control_socket if cfg.proxy else None)
         if path:
             self._control = ControlServer(path, self.handle_control)
@@ -400,6 +404,54 @@ class Agent:
         self.snmp_agent = agent
         if datastore is not None and settings.receivers:
             self._snmp_unsubscribe = datastore.subscribe_notifications(agent.notify)
+
+    def _stop_snmp(self) -> None:
+        if self.snmp_agent is not None:
+            if getattr(self, "_snmp_unsubscribe", None) is not None:
+                self._snmp_unsubscribe()
+                self._snmp_unsubscribe = None
+            self.snmp_agent.close()
+            self.snmp_agent = None
+
+    def _snmp_config_changed(self, event: Any) -> None:
+        """A transaction touching snmp-agent: the change phase builds the new
+        settings (a value the loader refuses vetoes the transaction), the done
+        phase restarts the SNMP agent on them. A listen port of 0 keeps the port
+        the system chose, and the engine ID stays, so managers keep talking to
+        the same agent."""
+        import asyncio
+        from dataclasses import replace
+
+        from agent.config.loader import ConfigError, snmp_settings
+        from agent.datastore.store import Veto
+        from agent.datastore.tree import to_json
+
+        if event.phase == "change":
+            node = event.config.get("snmp-agent")
+            try:
+                self._snmp_next = snmp_settings(to_json(node)) if node is not None else None
+            except (ConfigError, ValueError) as exc:
+                raise Veto(f"snmp-agent: {exc}") from None
+            return
+        if event.phase != "done":
+            self._snmp_next = None
+            return
+        settings = getattr(self, "_snmp_next", None)
+        old = self.snmp_agent
+        if settings is not None and old is not None:
+            if settings.port == 0 and settings.address == old.settings.address:
+                settings = replace(settings, port=old.port)
+            if settings.engine_id is None:
+                settings = replace(settings, engine_id=old.engine_id)
+        self.config = replace(self.config, snmp=settings)
+
+        async def restart() -> None:
+            self._stop_snmp()
+            if self.config.snmp is not None:
+                await self._start_snmp()
+
+        task = asyncio.get_running_loop().create_task(restart())
+        self._snmp_restart = task  # kept: a task nobody references may be collected
 
     def _dispatch_sa_lookups(self) -> None:
         """Send the proxy's pending SA lookups to RADIUS; each outcome goes back
@@ -755,11 +807,10 @@ class Agent:
             # RFC 6241 §8.4.1: an unconfirmed commit does not survive a restart.
             self._netconf_confirmed_commits.shutdown()
             self._netconf_operations.close()
-        if self.snmp_agent is not None:
-            if getattr(self, "_snmp_unsubscribe", None) is not None:
-                self._snmp_unsubscribe()
-            self.snmp_agent.close()
-            self.snmp_agent = None
+        if getattr(self, "_snmp_config_unsubscribe", None) is not None:
+            self._snmp_config_unsubscribe()
+            self._snmp_config_unsubscribe = None
+        self._stop_snmp()
         if self._control is not None:
             await self._control.close()
         if self.checkpoint is not None:

@@ -483,6 +483,12 @@ def _netconf(node: dict[str, Any]) -> NetconfSettings:
     )
 
 
+def snmp_settings(node: dict[str, Any]) -> SnmpSettings:
+    """The SNMP agent's settings from a validated ``snmp-agent`` container
+    (RFC 7951 JSON), for live reconfiguration."""
+    return _snmp(node)
+
+
 def _snmp(node: dict[str, Any]) -> SnmpSettings:
     listen = node.get("listen", {})
     engine_id = node.get("engine-id")

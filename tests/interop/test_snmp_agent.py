@@ -329,6 +329,37 @@ def test_mip_auth_failure_as_v2c_trap_and_v3_inform(lab: tuple[SnmpLab, Backgrou
         assert f".1.3.6.1.2.1.44.1.2.3.1.7.{home} = INTEGER: badAuthenticator(2)" in line
 
 
+def test_snmp_access_is_managed_live_through_the_datastore(lab: tuple[SnmpLab, Background]) -> None:
+    """A community added to snmp-agent in running (here through the control
+    channel's edit-config, the same transaction NETCONF makes) works at once,
+    on the same port; removed, it gets nothing."""
+    the_lab, bg = lab
+    address = target(the_lab, "ha")
+    path = "/mobile-ip/snmp-agent/community[index='late']"
+
+    def edit(operation: str, value: Any = None) -> None:
+        answer = bg.run(the_lab.control("ha", {"op": "edit-config", "edits": [
+            {"operation": operation, "path": path, **({"value": value} if value else {})}]}))
+        assert answer.get("ok"), answer
+
+    def answers(community: str) -> bool:
+        result = tool("snmpget", "-v2c", "-c", community, "-t", "0.5", "-r", "0", address,
+                      "1.3.6.1.2.1.44.1.1.2.0", check=False)
+        return result.returncode == 0 and "INTEGER: 1" in result.stdout
+
+    assert not answers("late-secret")
+    edit("merge", {"index": "late", "secret": "late-secret"})
+    deadline = time.monotonic() + 10
+    while not answers("late-secret"):
+        assert time.monotonic() < deadline, "the new community was not served"
+    assert answers("public")  # the others still are, on the same port
+    edit("delete")
+    deadline = time.monotonic() + 10
+    while answers("late-secret"):
+        assert time.monotonic() < deadline, "the removed community is still served"
+    assert answers("public")
+
+
 def test_a_request_flood_does_not_starve_mobile_ip(lab: tuple[SnmpLab, Background]) -> None:
     the_lab, _ = lab
     host, port = target(the_lab, "ha").rsplit(":", 1)
