@@ -39,6 +39,10 @@ class Engine(Protocol):
     def next_event(self) -> object | None: ...
 
 
+#: Linux IP_PKTINFO (ip(7)); the socket module has it on most builds.
+_IP_PKTINFO = getattr(socket, "IP_PKTINFO", 8)
+_PKTINFO_SPACE = socket.CMSG_SPACE(12)
+
 class EngineRunner:
     def __init__(
         self,
@@ -56,6 +60,7 @@ class EngineRunner:
         self._clock = clock
         self._loop = asyncio.get_running_loop()
         self._icmp: IcmpSocket | None = None
+        self._wants_destination = False
         self._timer: asyncio.TimerHandle | None = None
         self._armed_at: float | None = None
         self._sources: dict[str, IPv4Address] = {}
@@ -89,7 +94,14 @@ class EngineRunner:
             sock.close()
             raise
         sock.setblocking(False)
+        wants_destination = bool(getattr(engine, "wants_destination", False))
+        if wants_destination:
+            # The home agent must tell a request sent to its home network's
+            # directed broadcast (RFC 5944 §3.8.2.1): the destination address
+            # of each datagram, from IP_PKTINFO (Linux ip(7)).
+            sock.setsockopt(socket.IPPROTO_IP, _IP_PKTINFO, 1)
         runner = cls(engine, sock, name=name, on_event=on_event)
+        runner._wants_destination = wants_destination
         if discovery:
             runner._icmp = IcmpSocket.open(runner._icmp_received, interface=discovery_interface)
             if runner._icmp is None:
@@ -137,6 +149,9 @@ class EngineRunner:
         return address
 
     def _readable(self) -> None:
+        if self._wants_destination:
+            self._readable_with_destination()
+            return
         receive = self._sock.recvfrom
         engine = self.engine
         now = self._clock()
@@ -149,6 +164,27 @@ class EngineRunner:
                 log.debug("%s: receive error %s", self.name, exc)
                 continue
             engine.receive_datagram(data, self._source(host), port, now)
+        self._after_input()
+
+    def _readable_with_destination(self) -> None:
+        receive = self._sock.recvmsg
+        engine = self.engine
+        now = self._clock()
+        for _ in range(BATCH):
+            try:
+                data, ancillary, _, (host, port) = receive(65535, _PKTINFO_SPACE)
+            except (BlockingIOError, InterruptedError):
+                break
+            except OSError as exc:
+                log.debug("%s: receive error %s", self.name, exc)
+                continue
+            destination = None
+            for level, kind, value in ancillary:
+                if level == socket.IPPROTO_IP and kind == _IP_PKTINFO and len(value) >= 12:
+                    # struct in_pktinfo { int ipi_ifindex; in_addr ipi_spec_dst; in_addr ipi_addr; }
+                    destination = self._source(socket.inet_ntoa(value[8:12]))
+            engine.receive_datagram(data, self._source(host), port, now,  # type: ignore[call-arg]
+                                    destination=destination)
         self._after_input()
 
     def _icmp_received(self, data: bytes, source: IPv4Address) -> None:

@@ -265,6 +265,13 @@ class HomeAgent:
 
     # -- adapter interface -------------------------------------------------------
 
+    @property
+    def wants_destination(self) -> bool:
+        """The adapter passes each datagram's destination address when the home
+        network is known: a request sent to its directed broadcast is answered
+        136 with our unicast address (RFC 5944 §3.8.2.1)."""
+        return self.settings.home_network is not None
+
     def datagrams_to_send(self) -> list[Transmit]:
         out, self._outbox = self._outbox, []
         return out
