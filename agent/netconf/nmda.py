@@ -16,7 +16,8 @@ Datastores (the ietf-datastores identities, RFC 8342 §7):
   /yang-library.
 
 <get-data> takes a subtree filter (RFC 6241 §6) or an XPath filter (§8.9,
-``agent.netconf.xpath``), ``config-filter``, ``max-depth`` and, on the
+``agent.netconf.xpath``, with RFC 7950 §10's functions as far as
+``agent.netconf.xpath_yang`` provides them), ``config-filter``, ``max-depth`` and, on the
 conventional datastores, RFC 6243 ``with-defaults``. The module's
 ``origin`` feature is not implemented (no ``with-origin``, no origin
 filters: those parameters are unknown elements), nor is
@@ -45,6 +46,7 @@ from lxml import etree
 from agent.datastore.store import CANDIDATE, RUNNING, STARTUP
 from agent.netconf.errors import BASE_NS, RpcError
 from agent.netconf.xpath import XPathFilter, apply_xpath, compile_filter
+from agent.netconf.xpath_yang import IdentityTable, yang_functions
 
 if TYPE_CHECKING:
     from agent.netconf.operations import Operations, SessionInfo
@@ -74,6 +76,15 @@ class NmdaOperations:
 
     def __init__(self, operations: Operations) -> None:
         self._operations = operations
+        self._identity_table: IdentityTable | None = None
+
+    def _identities(self) -> IdentityTable:
+        """The identities of the YANG library's modules (RFC 7950 §10.4)."""
+        if self._identity_table is None:
+            library = self._operations.library
+            self._identity_table = IdentityTable.from_files(
+                (m.name, m.namespace, m.file) for m in library.modules() if m.file is not None)
+        return self._identity_table
 
     def table(self, base: dict[tuple[str, str], Operation]) -> dict[tuple[str, str], Operation]:
         """The entries to add to (or replace in) the operation table ``base``."""
@@ -106,7 +117,9 @@ class NmdaOperations:
         xpath: XPathFilter | None = None
         if "xpath-filter" in params:
             leaf = params["xpath-filter"]
-            xpath = compile_filter(leaf.text or "", leaf, bad_element="xpath-filter")
+            identities = self._identities()
+            xpath = compile_filter(leaf.text or "", leaf, bad_element="xpath-filter",
+                                   functions=lambda ns: yang_functions(ns, identities))
         config_filter = _boolean(params.get("config-filter"), "config-filter")
         max_depth = _max_depth(params.get("max-depth"))
         if "with-defaults" in params and datastore == OPERATIONAL:

@@ -5,8 +5,9 @@ The expression is XPath 1.0, evaluated by libxml2 (lxml) in the context
 §8.9.1 prescribes: the namespace declarations in scope on the ``<filter>``
 element (for <get-data>, on the ``xpath-filter`` leaf, RFC 8526 §3.1.1), no
 variable bindings, the core function library (EXSLT regular expressions are
-off; the RFC 7950 §10 YANG functions are not provided: calling one is an
-error), and the root node as context node. The root node has every top-level
+off; for <get-data>, RFC 7950 §10's functions as ``agent.netconf.xpath_yang``
+provides them; any other function is an error), and the root node as context
+node. The root node has every top-level
 data node as a child (§8.9.1 adopts XSLT 1.0 §3.1's data model): the top-level
 nodes are copied into one such multi-root document (an XSLT result tree), so
 ``/a | /b`` and ``/a[/b/c = 1]`` mean what they say.
@@ -82,19 +83,24 @@ def _invalid(expression: str, why: str, bad_element: str, bad_attribute: str | N
 
 
 def compile_filter(expression: str, scope: etree._Element, *, bad_element: str,
-                   bad_attribute: str | None = None) -> XPathFilter:
+                   bad_attribute: str | None = None,
+                   functions: Callable[[dict[str, str]], dict[Any, Any]] | None = None,
+                   ) -> XPathFilter:
     """``expression`` compiled with the prefixes in scope on ``scope`` (the
     default namespace does not apply: an unprefixed XPath name is in no
-    namespace, XPath 1.0 §2.3)."""
+    namespace, XPath 1.0 §2.3). ``functions(namespaces)`` gives extension
+    functions beyond the core library (RFC 8526's RFC 7950 §10 ones)."""
     namespaces = {prefix: uri for prefix, uri in scope.nsmap.items() if prefix}
+    extensions = functions(namespaces) if functions is not None else None
     if not expression.strip():
         raise _invalid(expression, "empty expression", bad_element, bad_attribute)
     rooted = _from_root(expression)
     try:
-        evaluate = etree.XPath(rooted, namespaces=namespaces, regexp=False, smart_strings=True)
+        evaluate = etree.XPath(rooted, namespaces=namespaces, regexp=False, smart_strings=True,
+                               extensions=extensions)
         # The root node is the one node without a parent.
         has_root = etree.XPath(f"boolean(({rooted})[not(..)])", namespaces=namespaces,
-                               regexp=False)
+                               regexp=False, extensions=extensions)
     except etree.XPathSyntaxError as exc:
         raise _invalid(expression, str(exc) or "syntax error", bad_element, bad_attribute) from None
     return XPathFilter(expression, evaluate, has_root, bad_element, bad_attribute)
@@ -201,7 +207,7 @@ def _evaluate(xpath: XPathFilter, document: Any, *,
             outcome["found"] = found
             if isinstance(found, list):
                 outcome["has_root"] = bool(xpath.has_root(document))
-        except etree.XPathError as exc:
+        except Exception as exc:  # libxml2's, or an extension function's
             outcome["error"] = exc
         finally:
             _EVALUATION_SLOT.release()

@@ -385,3 +385,30 @@ def test_an_xpath_that_overruns_is_resource_denied_and_blocks_nothing(agent: Age
     assert "still running" in caught.value.message
     assert evaluation_idle(timeout=60)
     assert len(apply_xpath(data, quick, keys_of=lambda names: ())) == 1
+
+
+def test_get_data_xpath_has_the_yang_functions(agent: Agent) -> None:
+    """RFC 8526 §3.1.1: the xpath-filter's library adds RFC 7950 §10's
+    functions: derived-from(-or-self) over the library's identities (the
+    datastore identities of RFC 8342: running derives from conventional),
+    re-match; <filter type="xpath"> keeps the core library (RFC 6241 §8.9.1)."""
+    lib = f'xmlns:l="{YANG_LIBRARY_NS}" {DS}'
+
+    def names(expression: str) -> list[str]:
+        data = agent.get_data("operational", f"<xpath-filter {lib}>{expression}</xpath-filter>")
+        return texts(data, "l:yang-library/l:datastore/l:name")
+
+    assert names("/l:yang-library/l:datastore[derived-from(l:name, 'ds:conventional')]") == [
+        "ds:running", "ds:candidate", "ds:startup", "ds:intended"]
+    assert names("/l:yang-library/l:datastore[derived-from(l:name, 'ds:operational')]") == []
+    assert names("/l:yang-library/l:datastore"
+                 "[derived-from-or-self(l:name, 'ds:operational')]") == ["ds:operational"]
+    assert names("/l:yang-library/l:datastore[re-match(l:name, 'ds:(run|cand).*')]") == [
+        "ds:running", "ds:candidate"]
+    error = agent.error(f'<get-data xmlns="{NMDA_NS}" {DS}><datastore>ds:operational</datastore>'
+                        f"<xpath-filter {lib}>/l:yang-library[enum-value(.) = 1]</xpath-filter>"
+                        "</get-data>")
+    assert (error.tag, info(error)["bad-element"]) == ("invalid-value", "xpath-filter")
+    error = agent.error(f'<get><filter type="xpath" {lib} select="/l:yang-library/l:datastore'
+                        "[re-match(l:name, 'ds:.*')]\"/></get>")
+    assert error.tag == "invalid-value"  # core library only
