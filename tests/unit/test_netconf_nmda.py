@@ -45,14 +45,15 @@ class Agent:
         self.datastore = datastore
         self.operations = operations
 
-    def rpc(self, body: str, *, session: int = 1) -> etree._Element | None:
+    def rpc(self, body: str, *, session: int = 1,
+            username: str | None = None) -> etree._Element | None:
         rpc = etree.fromstring(
             f'<rpc xmlns="{BASE_NS}" xmlns:m="{NS}" message-id="1">{body}</rpc>')
-        return self.operations(rpc[0], Session(session))
+        return self.operations(rpc[0], Session(session, username))
 
-    def error(self, body: str, *, session: int = 1) -> RpcError:
+    def error(self, body: str, *, session: int = 1, username: str | None = None) -> RpcError:
         with pytest.raises(RpcError) as caught:
-            self.rpc(body, session=session)
+            self.rpc(body, session=session, username=username)
         return caught.value
 
     def get_data(self, datastore: str, extra: str = "") -> etree._Element:
@@ -412,3 +413,30 @@ def test_get_data_xpath_has_the_yang_functions(agent: Agent) -> None:
     error = agent.error(f'<get><filter type="xpath" {lib} select="/l:yang-library/l:datastore'
                         "[re-match(l:name, 'ds:.*')]\"/></get>")
     assert error.tag == "invalid-value"  # core library only
+
+
+def test_get_data_and_edit_data_go_through_access_control(agent: Agent) -> None:
+    """RFC 8341 §3.4.5: get-data reads what <get-config> lets the user read
+    (no default-deny-all key), edit-data writes what edit-config lets it write
+    (nothing, for a user of no group: write-default deny, §3.2.5)."""
+    agent.edit_data("running", subnet("10.1.0.0/16") + f"<security>{host('10.1.0.5', 300)}"
+                    "</security>")
+    get = (f'<get-data xmlns="{NMDA_NS}" {DS}><datastore>ds:running</datastore></get-data>')
+    mine = agent.rpc(get)
+    theirs = agent.rpc(get, session=2, username="guest")
+    assert mine is not None and theirs is not None
+    assert texts(mine, "m:mobile-ip/m:security/m:host/m:key-hex") == [KEY_HEX]
+    assert texts(theirs, "m:mobile-ip/m:security/m:host/m:key-hex") == []
+    assert texts(theirs, "m:mobile-ip/m:subnet-map/m:prefix") == ["10.1.0.0/16"]
+    # An XPath predicate cannot test what the user may not read.
+    probe = (f'<get-config><source><running/></source><filter type="xpath" select="'
+             f"//m:host[starts-with(m:key-hex, 'a1')]\"/></get-config>")
+    found, hidden = agent.rpc(probe), agent.rpc(probe, session=2, username="guest")
+    assert found is not None and hidden is not None
+    assert (len(found), len(hidden)) == (1, 0)
+    error = agent.error(f'<edit-data xmlns="{NMDA_NS}" {DS}><datastore>ds:running</datastore>'
+                        f'<config><mobile-ip xmlns="{NS}">{subnet("10.2.0.0/16")}</mobile-ip>'
+                        "</config></edit-data>", session=2, username="guest")
+    assert error.tag == "access-denied"
+    assert texts(agent.get_data("running"), "m:mobile-ip/m:subnet-map/m:prefix") == [
+        "10.1.0.0/16"]
