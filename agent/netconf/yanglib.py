@@ -25,6 +25,7 @@ clients read it. Only :yang-library:1.1 is announced (RFC 8526 §2).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from collections.abc import Iterable, Sequence
@@ -81,7 +82,7 @@ class YangLibrary:
     import_only: tuple[ModuleRecord, ...]
     datastores: tuple[str, ...]
 
-    @property
+    @functools.cached_property
     def content_id(self) -> str:
         """RFC 8525 §3: changes whenever anything else in /yang-library does
         (a digest of that content, so equal libraries share it)."""
