@@ -250,8 +250,13 @@ class Agent:
             visitor = engine.visitor(home) if engine is not None else None
             return visitor.flags if visitor is not None else None
 
+        def proxy_arp_sent() -> None:
+            if self.home_agent is not None:
+                self.home_agent.counters.proxy_arps_sent += 1  # haProxyARPsSent
+
         self.data_plane = DataPlaneService.open(
-            backend=cfg.backend, local=local, settings=settings, visitor_flags=flags)
+            backend=cfg.backend, local=local, settings=settings, visitor_flags=flags,
+            on_proxy_arp=proxy_arp_sent)
         self.data_plane.plane.restore(self)
 
     def start_checkpoint(self) -> None:

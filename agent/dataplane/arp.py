@@ -52,3 +52,89 @@ class ArpAnnouncer:
             return False
         self.sent += 1
         return True
+
+
+_ARP_REPLY = 2
+#: ``sll_pkttype`` of a frame this host sends (linux/if_packet.h).
+_PACKET_OUTGOING = 4
+_ETH_P_ALL = 0x0003
+_SO_ATTACH_FILTER = 26
+#: Classic BPF (linux/filter.h): accept Ethernet frames of type ARP whose
+#: operation is Reply, drop everything else.
+_ARP_REPLY_FILTER = (
+    (0x28, 0, 0, 12),       # ldh [12]        ethertype
+    (0x15, 0, 3, 0x0806),   # jeq #ARP        else drop
+    (0x28, 0, 0, 20),       # ldh [20]        ARP operation
+    (0x15, 0, 1, _ARP_REPLY),  # jeq #2       else drop
+    (0x06, 0, 0, 0xFFFF),   # ret #65535      accept
+    (0x06, 0, 0, 0),        # ret #0          drop
+)
+
+
+def _attach_filter(sock: socket.socket, program: tuple[tuple[int, int, int, int], ...]) -> None:
+    import ctypes
+
+    code = b"".join(struct.pack("HBBI", *instruction) for instruction in program)
+    buffer = ctypes.create_string_buffer(code)
+    fprog = struct.pack("HL", len(program), ctypes.addressof(buffer))
+    sock.setsockopt(socket.SOL_SOCKET, _SO_ATTACH_FILTER, fprog)  # copied by the kernel
+
+
+def reply_sender(frame: bytes) -> bytes | None:
+    """The sender protocol address (4 bytes) of an Ethernet ARP Reply for IPv4
+    (RFC 826), or None for anything else."""
+    if len(frame) < 42 or frame[12:14] != b"\x08\x06":
+        return None
+    htype, ptype, hlen, plen, op = struct.unpack_from("!HHBBH", frame, 14)
+    if (htype, ptype, hlen, plen, op) != (1, 0x0800, 6, 4, _ARP_REPLY):
+        return None
+    return frame[28:32]
+
+
+class ProxyArpObserver:
+    """Counts the proxy ARP replies the kernel sends on the home link for the
+    home addresses being intercepted (haProxyARPsSent, RFC 2006; RFC 5944
+    §4.6): an AF_PACKET socket sees every outgoing ARP Reply there; those whose
+    sender address is a bound home address are the home agent's proxy
+    replies. It only watches; the kernel answers (its proxy neighbour entries).
+
+    Outgoing frames reach only ETH_P_ALL packet sockets (the kernel's transmit
+    taps), so the socket takes every protocol and a classic BPF filter in the
+    kernel keeps only ARP Replies: the data traffic on the home link never
+    reaches Python."""
+
+    def __init__(self, ifname: str, is_intercepted: Any, on_reply: Any, loop: Any) -> None:
+        self._is_intercepted = is_intercepted
+        self._on_reply = on_reply
+        self._loop = loop
+        self.seen = 0
+        self._sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(_ETH_P_ALL))
+        try:
+            _attach_filter(self._sock, _ARP_REPLY_FILTER)
+            self._sock.bind((ifname, _ETH_P_ALL))
+            self._sock.setblocking(False)
+            loop.add_reader(self._sock.fileno(), self._readable)
+        except BaseException:
+            self._sock.close()
+            raise
+
+    def _readable(self) -> None:
+        for _ in range(64):
+            try:
+                frame, address = self._sock.recvfrom(2048)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:
+                log.warning("proxy ARP observer: %s", exc)
+                return
+            if address[2] != _PACKET_OUTGOING:
+                continue
+            sender = reply_sender(frame)
+            if sender is not None and self._is_intercepted(sender):
+                self.seen += 1
+                self._on_reply()
+
+    def close(self) -> None:
+        if self._sock.fileno() >= 0:
+            self._loop.remove_reader(self._sock.fileno())
+            self._sock.close()

@@ -285,6 +285,11 @@ class DataPlane:
             }
         self.reconcile(bindings=bindings, visitors=visitors)
 
+    def intercepts(self, home: bytes) -> bool:
+        """Whether the home address ``home`` (4 bytes) is bound here (proxy ARP
+        is answered for it on the home link)."""
+        return home in self._binding_endpoint
+
     def tunnel_users(self, remote: IPv4Address) -> int:
         """Bindings and visitors routed through the tunnel towards ``remote``."""
         return self._tunnel_users.get(remote, 0)

@@ -15,7 +15,7 @@ from typing import Any
 
 from pyroute2.netlink.exceptions import NetlinkError
 
-from agent.dataplane.arp import ArpAnnouncer
+from agent.dataplane.arp import ArpAnnouncer, ProxyArpObserver
 from agent.dataplane.kernel import KernelIpipTunnels
 from agent.dataplane.netlink import ThreadedNetlink
 from agent.dataplane.plane import DataPlane, DataPlaneSettings
@@ -54,6 +54,7 @@ class DataPlaneService:
         self.plane = plane
         self.netlink = netlink
         self.backend = backend
+        self.observer: ProxyArpObserver | None = None
 
     @classmethod
     def open(
@@ -64,7 +65,10 @@ class DataPlaneService:
         settings: DataPlaneSettings,
         visitor_flags: Callable[[IPv4Address], int | None],
         loop: asyncio.AbstractEventLoop | None = None,
+        on_proxy_arp: Callable[[], None] | None = None,
     ) -> DataPlaneService:
+        """``on_proxy_arp`` is called for each proxy ARP reply sent on the home
+        link for an intercepted home address (the HA counts them)."""
         netlink = ThreadedNetlink()
         try:
             if backend == "auto":
@@ -80,7 +84,15 @@ class DataPlaneService:
             netlink.close()
             raise
         log.info("data plane up: %s tunnels from %s", backend, local)
-        return cls(plane, netlink, backend)
+        service = cls(plane, netlink, backend)
+        if settings.home_interface is not None and on_proxy_arp is not None:
+            try:
+                service.observer = ProxyArpObserver(
+                    settings.home_interface, plane.intercepts, on_proxy_arp,
+                    loop or asyncio.get_running_loop())
+            except OSError as exc:  # no CAP_NET_RAW: haProxyARPsSent stays 0
+                log.warning("proxy ARP replies on %s not counted: %s", settings.home_interface, exc)
+        return service
 
     def handle(self, role: str, event: object) -> int:
         """One engine event; returns the gratuitous ARPs it sent (the home
@@ -130,6 +142,8 @@ class DataPlaneService:
         }
 
     def close(self) -> None:
+        if self.observer is not None:
+            self.observer.close()
         try:
             self.plane.close()
         finally:

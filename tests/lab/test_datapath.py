@@ -110,6 +110,13 @@ def test_register_roam_and_deregister(lab) -> None:
                                             "route None table 100", "rule 192.0.2.10"}
     ping = lab.ping("mn", MN, CN)
     assert ping["received"] == 3, ping
+    # The CN forgets what the gratuitous ARP told it, ARPs for the home address
+    # on the home link, and the HA's proxy entry answers (RFC 5944 §4.6),
+    # counted as haProxyARPsSent (RFC 2006).
+    lab.namespaces.check("cn", ["ip", "neigh", "flush", "to", MN])
+    assert lab.ping("mn", MN, CN)["received"] == 3
+    lab.wait(lambda: lab.control("ha", {"op": "state", "rows": False})["home-agent"]["counters"]
+             ["proxy-arps-sent"] >= 1, timeout=5, what="a proxy ARP reply counted")
 
     client = lab.namespaces.python("mn", "tools.lab.traffic", "tcp-client", "--source", MN,
                                    "--destination", CN, "--port", str(ECHO_PORT),

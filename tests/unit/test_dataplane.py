@@ -341,3 +341,21 @@ def test_kernel_errors_are_logged_not_raised(caplog) -> None:
     plane, _ = _plane(Failing(), home_interface="home0")
     plane.handle("home-agent", BindingCreated(HOME, COA_A, 600, COA_A))
     assert "failed" in caplog.text
+
+
+def test_reply_sender_reads_only_ipv4_arp_replies() -> None:
+    """haProxyARPsSent counts outgoing ARP Replies (RFC 826 op 2) whose sender
+    is an intercepted home address; requests, gratuitous ARPs and other
+    protocols are not replies."""
+    from scapy.layers.l2 import ARP, Ether
+
+    from agent.dataplane.arp import reply_sender
+
+    reply = bytes(Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02") /
+                  ARP(op=2, hwsrc="02:00:00:00:00:01", psrc="192.0.2.10", pdst="192.0.2.100"))
+    assert reply_sender(reply) == IPv4Address("192.0.2.10").packed
+    request = bytes(Ether() / ARP(op=1, psrc="192.0.2.10", pdst="192.0.2.100"))
+    assert reply_sender(request) is None
+    assert reply_sender(gratuitous_arp_frame(b"\x02" * 6, IPv4Address("192.0.2.10").packed)) is None
+    assert reply_sender(reply[:30]) is None
+    assert reply_sender(b"\x00" * 12 + b"\x08\x00" + reply[14:]) is None
