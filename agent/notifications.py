@@ -42,16 +42,23 @@ def notification_for(role: str, event: object) -> tuple[str, dict[str, Any]] | N
             "source-address": str(event.source),
         }
     if isinstance(event, ev.ClientRegistrationDenied):
-        return "registration-denied", {
+        denied: dict[str, Any] = {
             "role": "proxy",
             "home-address": str(event.home_address),
             "code": event.code,
             "mac": event.mac,
         }
+        if event.binding_lost:
+            denied["binding-lost"] = True
+        return "registration-denied", denied
     if isinstance(event, ev.AuthenticationFailed):
         content: dict[str, Any] = {"peer-address": str(event.peer), "reason": _REASONS[event.reason]}
         if event.spi is not None:
             content["spi"] = event.spi
+        if event.mac is not None:
+            content["mac"] = event.mac
+        if event.home_address is not None:
+            content["home-address"] = str(event.home_address)
         return "authentication-failure", content
     if isinstance(event, ev.VisitorAdded):
         return "visitor-added", {
@@ -75,9 +82,12 @@ def notification_for(role: str, event: object) -> tuple[str, dict[str, Any]] | N
             "lifetime": min(event.lifetime, 0xFFFF),
         }
     if isinstance(event, ev.ClientRegistrationFailed):
-        return "client-registration-failed", {
+        failed: dict[str, Any] = {
             "mac": event.mac, "home-address": str(event.home_address), "reason": event.reason,
         }
+        if event.binding_lost:
+            failed["binding-lost"] = True
+        return "client-registration-failed", failed
     if isinstance(event, ev.ClientDeregistered):
         return "client-deregistered", {"mac": event.mac, "home-address": str(event.home_address)}
     return None

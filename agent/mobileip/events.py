@@ -61,6 +61,10 @@ class AuthenticationFailed:
     peer: IPv4Address
     spi: int | None
     reason: ViolationReason
+    #: The proxy's client the failing Registration Reply was for (its station
+    #: address and home address); None for the other roles' failures.
+    mac: str | None = None
+    home_address: IPv4Address | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +124,8 @@ class ClientRegistrationDenied:
     mac: str
     home_address: IPv4Address
     code: int
+    #: The client held a registration (this denied its renewal): it is lost.
+    binding_lost: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,6 +133,8 @@ class ClientRegistrationFailed:
     mac: str
     home_address: IPv4Address
     reason: str
+    #: The client held a registration (its renewal went unanswered): it is lost.
+    binding_lost: bool = False
 
 
 @dataclass(frozen=True, slots=True)

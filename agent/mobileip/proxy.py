@@ -523,7 +523,8 @@ class ProxyAgent:
         if not check.ok:
             self.counters.bad_replies += 1
             self._events.append(
-                AuthenticationFailed(source, sa.spi if sa else None, ViolationReason.BAD_AUTHENTICATOR)
+                AuthenticationFailed(source, sa.spi if sa else None, ViolationReason.BAD_AUTHENTICATOR,
+                                     visitor.mac, reply.home_address)
             )
             return
         if sa is not None and sa.replay_method is ReplayMethod.NONCES and reply.extensions_of(
@@ -1048,6 +1049,7 @@ class ProxyAgent:
     def _denied(self, visitor: ProxyVisitor, code: int, now: float) -> None:
         assert visitor.home_address is not None
         visitor.state = VisitorState.DENIED
+        lost = visitor.expires_at is not None  # a renewal of a held registration
         visitor.expires_at = None
         # RFC 5944 §3.4: 64-127 come from the foreign agent, 128-255 from the home agent.
         if 64 <= code <= 127:
@@ -1058,18 +1060,19 @@ class ProxyAgent:
             by = "an unassigned reply code"
         visitor.reason = f"denied by {by}: {_code_text(code)}"
         self._timers.schedule(visitor.mac, now + self._next_backoff(visitor))
-        self._events.append(ClientRegistrationDenied(visitor.mac, visitor.home_address, code))
+        self._events.append(ClientRegistrationDenied(visitor.mac, visitor.home_address, code, lost))
 
     def _failed(self, visitor: ProxyVisitor, reason: str, now: float) -> None:
         assert visitor.home_address is not None
         visitor.state = VisitorState.FAILED
+        lost = visitor.expires_at is not None  # a renewal of a held registration
         visitor.expires_at = None
         self._timers.schedule(visitor.mac, now + self._next_backoff(visitor))
         visitor.reason = (
             f"{reason}: {visitor.attempts} requests through foreign agent {visitor.foreign_agent}"
             f" unanswered; tried again after {visitor.backoff:g} s"
         )
-        self._events.append(ClientRegistrationFailed(visitor.mac, visitor.home_address, reason))
+        self._events.append(ClientRegistrationFailed(visitor.mac, visitor.home_address, reason, lost))
 
     def _resynchronise(
         self, visitor: ProxyVisitor, identification: int, sa: SecurityAssociation | None, now: float
@@ -1112,6 +1115,8 @@ class ProxyAgent:
             self._stop_waiting_for_sa(visitor)
         self._timers.cancel(visitor.mac)
         visitor.state = VisitorState.ASSOCIATED
+        # Given up by choice: no binding is held that a later denial could lose.
+        visitor.expires_at = None
         can_deregister = visitor.home_address is not None and self._sa_for(visitor) is not None
         if state in (VisitorState.REGISTERED, VisitorState.PENDING) and can_deregister:
             visitor.sent_identifications = ()

@@ -163,6 +163,11 @@ class _Transport(udp.UdpAsyncioTransport):  # type: ignore[misc]
 RECEIVE_BUFFER = 256 * 1024
 #: Largest UDP payload over IPv4, the engine's snmpEngineMaxMessageSize.
 MAX_MESSAGE = 65507
+#: Informs awaiting acknowledgement at most; beyond, a notification is dropped.
+INFORM_LIMIT = 64
+#: An inform is sent 1 + INFORM_RETRIES times, INFORM_TIMEOUT s apart.
+INFORM_TIMEOUT = 2.0
+INFORM_RETRIES = 2
 
 
 class SnmpAgent:
@@ -176,8 +181,15 @@ class SnmpAgent:
         self._trap_id = 0
         self._informs: set[Any] = set()
         self._notifier: Any = None  # the SnmpEngine that sends informs, made on first use
+        #: Notifications handed to the network (traps) or acknowledged (informs).
         self.notifications_sent = 0
+        #: Notifications not delivered, whatever the cause; by cause in
+        #: ``notification_failures``: send-error (the kernel refused the
+        #: datagram: no route, buffer full), inform-timeout (no acknowledgement
+        #: after the retries), inform-error (pysnmp's error indication or
+        #: status), overflow (INFORM_LIMIT outstanding), no-user.
         self.notifications_dropped = 0
+        self.notification_failures: dict[str, int] = {}
         self._datastore = datastore
         self._clock = clock
         self._engine = engine.SnmpEngine(rfc1902.OctetString(engine_id_for(settings)))
@@ -276,34 +288,57 @@ class SnmpAgent:
 
     def notify(self, name: str, content: dict[str, Any], when: float) -> None:
         """A datastore notification listener: the engines' notifications that the
-        MIBs define go to every configured receiver."""
-        from agent.snmp.notifications import notification, with_header
+        MIBs define go to every configured receiver. Never blocks nor raises: a
+        trap is one non-blocking send, an inform a task with bounded retries."""
+        from agent.snmp.notifications import notifications, with_header
 
         if not self.settings.receivers or self._sources is None:
             return
-        found = notification(name, content, self._sources)
-        if found is None:
+        try:
+            found = notifications(name, content, self._sources)
+        except Exception:  # a notification we cannot map must not reach the engines
+            log.exception("snmp notification for %s not built", name)
+            self._failed("build-error")
             return
-        oid, objects = found
-        varbinds = with_header(oid, objects, int(max(0.0, self._clock() - self._started_at) * 100))
-        for receiver in self.settings.receivers:
-            if receiver.community is not None:
-                self._trap_id = (self._trap_id + 1) & 0x7FFFFFFF
-                message = ber.encode_trap(receiver.community.encode("utf-8"), self._trap_id, varbinds)
-                if self._transport is not None and self._transport.transport is not None:
-                    self._transport.transport.sendto(message, (receiver.address, receiver.port))
-                    self.notifications_sent += 1
-            elif receiver.user is not None:
-                if len(self._informs) >= 64:
-                    # Informs wait for their acknowledgement: bounded, the
-                    # excess is dropped (and counted) rather than queued.
-                    self.notifications_dropped += 1
-                    continue
-                task = asyncio.get_running_loop().create_task(self._inform(receiver, varbinds))
-                self._informs.add(task)
-                task.add_done_callback(self._informs.discard)
+        up_time = int(max(0.0, self._clock() - self._started_at) * 100)
+        for oid, objects in found:
+            varbinds = with_header(oid, objects, up_time)
+            for receiver in self.settings.receivers:
+                if receiver.community is not None:
+                    self._trap(receiver, varbinds)
+                elif receiver.user is not None:
+                    if len(self._informs) >= INFORM_LIMIT:
+                        # Informs wait for their acknowledgement: bounded, the
+                        # excess is dropped (and counted) rather than queued.
+                        self._failed("overflow")
+                        continue
+                    task = asyncio.get_running_loop().create_task(self._inform(receiver, varbinds))
+                    self._informs.add(task)
+                    task.add_done_callback(self._informs.discard)
+
+    def _failed(self, cause: str) -> None:
+        self.notifications_dropped += 1
+        self.notification_failures[cause] = self.notification_failures.get(cause, 0) + 1
+
+    def _trap(self, receiver: Any, varbinds: list[tuple[v.Oid, v.Value]]) -> None:
+        """RFC 3416 §4.2.6 SNMPv2-Trap: unacknowledged, sent once, from the
+        agent's port; a datagram the kernel refuses is counted, not retried."""
+        self._trap_id = (self._trap_id + 1) & 0x7FFFFFFF
+        message = ber.encode_trap(receiver.community.encode("utf-8"), self._trap_id, varbinds)
+        if self._socket is None:
+            self._failed("send-error")
+            return
+        try:
+            self._socket.sendto(message, (receiver.address, receiver.port))
+        except OSError as exc:  # no route, buffer full (non-blocking), refused
+            log.info("snmp trap to %s not sent: %s", receiver.name, exc)
+            self._failed("send-error")
+            return
+        self.notifications_sent += 1
 
     async def _inform(self, receiver: Any, varbinds: list[tuple[v.Oid, v.Value]]) -> None:
+        """RFC 3416 §4.2.7 InformRequest, acknowledged by a Response: sent at most
+        1 + INFORM_RETRIES times, INFORM_TIMEOUT s apart, then counted lost."""
         from pysnmp.hlapi.v3arch.asyncio import (
             ContextData,
             ObjectIdentity,
@@ -316,6 +351,7 @@ class SnmpAgent:
 
         user = next((u for u in self.settings.users if u.name == receiver.user), None)
         if user is None:
+            self._failed("no-user")
             return
         if self._notifier is None:
             self._notifier = SnmpEngine()
@@ -325,18 +361,22 @@ class SnmpAgent:
             (user.priv_passphrase or user.auth_passphrase) if priv != "none" else None,
             authProtocol=_AUTH[user.auth_protocol], privProtocol=_PRIV[priv],
         )
-        target = await UdpTransportTarget.create((receiver.address, receiver.port), timeout=2, retries=2)
         objects = [ObjectType(ObjectIdentity(oid), to_wire(value)) for oid, value in varbinds[1:]]
         try:
+            target = await UdpTransportTarget.create(
+                (receiver.address, receiver.port), timeout=INFORM_TIMEOUT, retries=INFORM_RETRIES)
             error_indication, error_status, _, _ = await send_notification(
                 self._notifier, auth, target, ContextData(), "inform", *objects)
+        except asyncio.CancelledError:
+            raise
         except Exception:  # a receiver's failure must not reach the engines
             log.exception("snmp inform to %s failed", receiver.name)
-            self.notifications_dropped += 1
+            self._failed("send-error")
             return
         if error_indication or error_status:
             log.info("snmp inform to %s: %s", receiver.name, error_indication or error_status)
-            self.notifications_dropped += 1
+            timed_out = "timeout" in str(error_indication).lower() or "timed out" in str(error_indication).lower()
+            self._failed("inform-timeout" if timed_out else "inform-error")
         else:
             self.notifications_sent += 1
 

@@ -969,7 +969,9 @@ def test_reply_signed_with_another_key_is_discarded() -> None:
     assert visitor is not None and visitor.state is VisitorState.PENDING
     assert proxy.counters.bad_replies == 1
     assert drain(proxy) == [
-        AuthenticationFailed(FOREIGN_AGENT, 0x1001, ViolationReason.BAD_AUTHENTICATOR)
+        # The client it was for: the MAC and home address (PROXY-MOBILE-IP-MIB
+        # pmipAuthenticationFailure is instanced by the MAC).
+        AuthenticationFailed(FOREIGN_AGENT, 0x1001, ViolationReason.BAD_AUTHENTICATOR, MAC, CLIENT)
     ]
     world.link.advance(NOW + 31)
     assert visitor.state is VisitorState.FAILED
@@ -1008,7 +1010,7 @@ def test_unmatched_forged_and_malformed_replies_change_nothing() -> None:
     # Matches, but forged: the MHAE is computed with another key.
     forged = SecurityAssociation(spi=0x1001, key=bytes(range(16)))
     assert feed(reply_to(request, sa=forged)) == [
-        AuthenticationFailed(FOREIGN_AGENT, 0x1001, ViolationReason.BAD_AUTHENTICATOR)
+        AuthenticationFailed(FOREIGN_AGENT, 0x1001, ViolationReason.BAD_AUTHENTICATOR, MAC, CLIENT)
     ]
     assert len(feed(reply_to(request, sa=None))) == 1  # accepted, yet no MHAE
     other_spi = SecurityAssociation(spi=0x1002, key=CLIENT_KEY)

@@ -363,9 +363,9 @@ def test_notifications_carry_the_mib_objects() -> None:
     assert oid == PMIP_REGISTRATION_DENIED
     assert objects[0] == (PMIP_MIB + (1, 4, 1, 3) + mac, v.ip_address(IPv4Address("192.0.2.7").packed))
     assert objects[-1] == (PMIP_MIB + (1, 4, 1, 11) + mac, v.integer(131))
-    oid, objects = notification("client-registration-failed", {"mac": "02:00:00:00:00:07",
-                                                               "home-address": "192.0.2.7",
-                                                               "reason": "no reply after 5 attempts"}, sources)
+    failed = {"mac": "02:00:00:00:00:07", "home-address": "192.0.2.7", "reason": "no reply after 5 attempts"}
+    assert notification("client-registration-failed", failed, sources) is None  # no binding held: none lost
+    oid, objects = notification("client-registration-failed", {**failed, "binding-lost": True}, sources)
     assert oid == PMIP_BINDING_LOST and objects[-1] == (PMIP_MIB + (1, 6, 4, 0), v.integer(2))  # noReply
     assert notification("binding-created", {}, sources) is None
     assert notification("registration-denied", {"role": "home-agent"}, sources) is None
