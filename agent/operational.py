@@ -53,12 +53,33 @@ def _text(address: IPv4Address) -> str:
     return str(address)
 
 
+#: Dotted-quad text by the address's integer (hashing an
+#: IPv4Address runs Python code, hashing its int does not). Cleared when full.
+_DOTTED: dict[int, str] = {}
+_DOTTED_MAX = 1 << 18
+
+
+def _dotted(address: IPv4Address) -> str:
+    key = address._ip  # type: ignore[attr-defined]  # its int, without the call to __int__
+    text = _DOTTED.get(key)
+    if text is None:
+        if len(_DOTTED) >= _DOTTED_MAX:
+            _DOTTED.clear()
+        text = _DOTTED[key] = str(address)
+    return text
+
+
+@functools.lru_cache(maxsize=1 << 12)
+def _second_text(seconds: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
+
+
 def date_and_time(posix: float) -> str:
     """yang:date-and-time (RFC 6991) in UTC with microseconds."""
     seconds = int(posix)
     micro = int((posix - seconds) * 1_000_000)
     # RFC 6991 canonical form: a numeric offset (UTC here).
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{micro:06d}+00:00"
+    return f"{_second_text(seconds)}.{micro:06d}+00:00"
 
 
 def _kebab(counters: dict[str, int]) -> dict[str, int]:
@@ -76,37 +97,53 @@ def _clean(row: dict[str, Any]) -> dict[str, Any]:
 def home_agent_state(agent: HomeAgent, now: float, *, rows: bool = True) -> dict[str, Any]:
     state: dict[str, Any] = {"counters": _kebab(agent.counters.as_dict())}
     if rows:
-        text = _text
-        rows_out = []
-        for b in agent.bindings():
-            row = {
-                "home-address": text(b.home_address),
-                "care-of-address": text(b.care_of_address),
-                "source-address": text(b.source_address),
-                "source-port": b.source_port,
-                "identification": str(b.identification),
-                "lifetime-granted": b.lifetime,
-                "lifetime-remaining": _remaining(b.expires_at, now),
-            }
-            if b.flags & 0xFB:  # some reportable flag (r/x are never reported)
-                row["flags"] = _REGISTRATION_TEXT[b.flags & 0xFF]
-            rows_out.append(row)
-        state["binding"] = rows_out
-        state["mobile-node-counters"] = [
-            _clean({
-                "home-address": _text(address),
-                "service-requests-accepted": node.service_accepted,
-                "service-requests-denied": node.service_denied,
-                "overall-service-time": int(node.overall_service_time + sum(
-                    max(0.0, min(now, b.expires_at) - b.registered_at) for b in node.bindings)),
-                "recent-service-accepted-time": date_and_time(node.recent_accepted_time)
-                if node.recent_accepted_time else None,
-                "recent-service-denied-time": date_and_time(node.recent_denied_time)
-                if node.recent_denied_time else None,
-                "recent-service-denied-code": node.recent_denied_code or None,
-            })
-            for address, node in sorted(agent.mobile_nodes().items(), key=lambda kv: int(kv[0]))
-        ]
+        # One pass over the nodes in home-address order serves both lists:
+        # bindings sorted by (home address, care-of address) as
+        # HomeAgent.bindings() orders them (haMobilityBindingTable INDEX),
+        # mobile-node-counters by home address. Performance only: the rows
+        # are the ones the straightforward code built (tests/unit/test_operational.py).
+        text = _dotted
+        flag_text = _REGISTRATION_TEXT
+        nodes = sorted(agent.mobile_nodes().items(), key=lambda kv: int(kv[0]))
+        bindings_out: list[dict[str, Any]] = []
+        counters_out: list[dict[str, Any]] = []
+        add_binding, add_counters = bindings_out.append, counters_out.append
+        for address, node in nodes:
+            bindings = node.bindings
+            if len(bindings) > 1:
+                bindings = sorted(bindings, key=lambda b: int(b.care_of_address))
+            for b in bindings:
+                expires_at = b.expires_at
+                remaining = 0 if expires_at is None else int(expires_at - now)
+                row = {
+                    "home-address": text(b.home_address),
+                    "care-of-address": text(b.care_of_address),
+                    "source-address": text(b.source_address),
+                    "source-port": b.source_port,
+                    "identification": str(b.identification),
+                    "lifetime-granted": b.lifetime,
+                    "lifetime-remaining": 0 if remaining < 0 else min(0xFFFF, remaining),
+                }
+                if b.flags & 0xFB:  # some reportable flag (r/x are never reported)
+                    row["flags"] = flag_text[b.flags & 0xFF]
+                add_binding(row)
+            counters: dict[str, Any] = {"home-address": text(address)}
+            if node.service_accepted is not None:
+                counters["service-requests-accepted"] = node.service_accepted
+            if node.service_denied is not None:
+                counters["service-requests-denied"] = node.service_denied
+            counters["overall-service-time"] = int(node.overall_service_time + sum(
+                max(0.0, min(now, b.expires_at) - b.registered_at) for b in node.bindings))
+            if node.recent_accepted_time:
+                counters["recent-service-accepted-time"] = date_and_time(
+                    node.recent_accepted_time)
+            if node.recent_denied_time:
+                counters["recent-service-denied-time"] = date_and_time(node.recent_denied_time)
+            if node.recent_denied_code:
+                counters["recent-service-denied-code"] = node.recent_denied_code
+            add_counters(counters)
+        state["binding"] = bindings_out
+        state["mobile-node-counters"] = counters_out
     return state
 
 

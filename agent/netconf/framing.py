@@ -22,7 +22,9 @@ input, because a byte stream whose framing is lost cannot be resynchronised.
 
 from __future__ import annotations
 
+import collections
 import enum
+import secrets
 
 #: RFC 6242 §4.3: the base:1.0 end-of-message delimiter.
 END_OF_MESSAGE = b"]]>]]>"
@@ -32,6 +34,54 @@ MAX_CHUNK_SIZE = 4294967295
 _MAX_CHUNK_DIGITS = len(str(MAX_CHUNK_SIZE))
 _END_OF_CHUNKS = b"\n##\n"
 _DIGITS = frozenset(b"0123456789")
+
+
+#: Spliced XML (see splice_marker): token -> the bytes its marker stands for.
+_SPLICED: collections.OrderedDict[str, bytes] = collections.OrderedDict()
+#: Markers not yet encoded kept at most (a reply that is never sent, e.g. one
+#: that failed after its state was built, must not keep its text forever).
+_SPLICED_MAX = 4
+_SPLICE_TARGET = "proxymip-splice"
+_SPLICE_OPEN = b"<?" + _SPLICE_TARGET.encode() + b" "
+
+
+def splice_marker(xml: bytes) -> str:
+    """A processing instruction that :meth:`Framer.encode` replaces with
+    ``xml`` (well-formed XML content, UTF-8) when it meets it in a serialized
+    message: a large read's text is placed into the reply as it is, instead
+    of being parsed into the reply's tree and serialized again. The token is
+    random (a peer cannot name another reply's text) and used once; a client
+    cannot put a processing instruction into a reply (their text is always
+    escaped). At most the last few unsent markers are kept."""
+    token = secrets.token_hex(16)
+    _SPLICED[token] = xml
+    while len(_SPLICED) > _SPLICED_MAX:
+        _SPLICED.popitem(last=False)
+    return f"<?{_SPLICE_TARGET} {token}?>"
+
+
+def _spliced(message: bytes) -> bytes:
+    """``message`` with every splice marker replaced by its text."""
+    at = message.find(_SPLICE_OPEN)
+    if at < 0:
+        return message
+    parts: list[bytes] = []
+    start = 0
+    while at >= 0:
+        end = message.find(b"?>", at)
+        if end < 0:
+            break
+        token = message[at + len(_SPLICE_OPEN):end].decode("ascii", "replace").strip()
+        xml = _SPLICED.pop(token, None)
+        if xml is None:
+            # Our bug (a marker encoded twice, or dropped as too old): never
+            # send a reply with a hole in it.
+            raise ValueError("a spliced reply's text is gone")
+        parts += (message[start:at], xml)
+        start = end + 2
+        at = message.find(_SPLICE_OPEN, start)
+    parts.append(message[start:])
+    return b"".join(parts)
 
 
 class FramingMode(enum.Enum):
@@ -219,8 +269,10 @@ class Framer:
     # -- encoding ---------------------------------------------------------
 
     def encode(self, message: bytes) -> bytes:
-        """Frame one of our messages in the current mode. Raises ValueError
+        """Frame one of our messages in the current mode, its splice markers
+        replaced by their text (:func:`splice_marker`). Raises ValueError
         for a message the mode cannot carry (our bug, not the peer's)."""
+        message = _spliced(message)
         if self.mode is FramingMode.EOM:
             if END_OF_MESSAGE in message:
                 raise ValueError("message contains the base:1.0 end-of-message delimiter")

@@ -74,6 +74,7 @@ from agent.netconf.monitoring import (
     selects_netconf_state,
 )
 from agent.netconf.notifications import INTERLEAVE_1_0, NOTIFICATION_1_0
+from agent.netconf.framing import splice_marker
 from agent.netconf.statexml import state_xml
 from agent.netconf.subtree import apply_filter, wanted_members
 from agent.netconf.xmldata import DataCodec
@@ -142,6 +143,8 @@ class Operations:
         self._notifications = notifications
         self._netconf_state = netconf_state
         self._clock = clock
+        #: Set by wire_handler for a base <get> (its reply goes straight to a framer).
+        self._straight = False
         #: datastore -> (session, when) of the locks taken here (RFC 6022 locked-time).
         self._locked_at: dict[str, tuple[int, float]] = {}
         base: dict[str, Callable[[etree._Element, SessionInfo], list[etree._Element]]] = {
@@ -211,6 +214,19 @@ class Operations:
         return capabilities
 
     # -- dispatch ------------------------------------------------------------------
+
+    def wire_handler(self, rpc_child: etree._Element,
+                     session: SessionInfo) -> etree._Element | None:
+        """The handler of the SSH server's sessions (agent.netconf.server),
+        whose replies go serialized straight to their framer: a base <get>'s
+        live state may then be left as a splice marker in the reply
+        (agent.netconf.framing.splice_marker; see _read_result). Callers
+        that look into the reply call the operations themselves."""
+        self._straight = _straight_get(rpc_child)
+        try:
+            return self(rpc_child, session)
+        finally:
+            self._straight = False
 
     def __call__(self, rpc_child: etree._Element, session: SessionInfo) -> etree._Element | None:
         """The session's handler: one element for <rpc-reply>, None for <ok/>."""
@@ -317,11 +333,23 @@ class Operations:
         config = {k: v for k, v in content.items() if k not in state_members}
         # Live state is the agent's own, already in schema order: written
         # directly (statexml), not round-tripped through libyang.
+        state_text = state_xml(state) if state else ""
+        spliced = (self._straight and bool(state_text)
+                   and (filter_element is None or _whole_members(
+                       filter_element, top=self._codec.top.name,
+                       namespace=self._codec.namespace)))
+        if spliced:
+            # The reply goes to the framer unchanged and the filter, if any,
+            # selects whole members (already chosen by ``wanted``): the state
+            # text goes into the serialized reply as it is (framing.splice_marker)
+            # instead of being parsed into lxml and serialized again, which
+            # was a third of a 100,000-binding <get> (docs/performance.md).
+            state_text = splice_marker(state_text.encode())
         data = self._codec.to_data({TOP_MEMBER: config} if config else {}, trim=mode == "trim",
-                                   inner_xml=state_xml(state) if state else "")
+                                   inner_xml=state_text)
         for element in extra or ():
             data.append(element)
-        if filter_element is not None:
+        if filter_element is not None and not spliced:
             data = apply_filter(data, filter_element, keys_of=self._list_keys)
         return data
 
@@ -554,6 +582,38 @@ class Operations:
 
 
 # -- parameters ------------------------------------------------------------------------
+
+
+def _straight_get(rpc_child: etree._Element) -> bool:
+    """A base <get> without an XPath filter (whose reply the XPath wrapper
+    would walk after _get returns)."""
+    if rpc_child.tag != f"{{{BASE_NS}}}get":
+        return False
+    return not any(child.tag == f"{{{BASE_NS}}}filter" and child.get("type") == "xpath"
+                   for child in rpc_child)
+
+
+def _whole_members(filter_element: etree._Element, *, top: str, namespace: str) -> bool:
+    """A subtree filter that only selects whole members of the module's top
+    container (RFC 6241 §6.2.5 selection nodes right below it): one top
+    element of the module, no attributes, no content match, each child an
+    empty element of the module. Applying it to data already cut to those
+    members changes nothing."""
+    elements = [child for child in filter_element if isinstance(child.tag, str)]
+    if len(elements) != 1 or (filter_element.text or "").strip():
+        return False
+    node = elements[0]
+    if node.tag != f"{{{namespace}}}{top}" or node.attrib or (node.text or "").strip():
+        return False
+    for child in node:
+        if not isinstance(child.tag, str):
+            if (child.tail or "").strip():
+                return False
+            continue
+        if (etree.QName(child).namespace != namespace or child.attrib or len(child)
+                or (child.text or "").strip() or (child.tail or "").strip()):
+            return False
+    return True
 
 
 def _parameters(element: etree._Element, allowed: Mapping[str, str]) -> dict[str, etree._Element]:

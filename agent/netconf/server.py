@@ -97,6 +97,9 @@ class NetconfServer:
         self._may_notify = may_notify
         self.capabilities = tuple(capabilities)
         self.handler = handler
+        # A handler may offer a variant for replies that go straight to the
+        # framer (Operations.wire_handler: large state spliced in as text).
+        self._wire_handler: Handler = getattr(handler, "wire_handler", handler)
         self._on_session_end = on_session_end
         self._clock = clock
         self._max_pending_notifications = max_pending_notifications
@@ -432,7 +435,7 @@ class _NetconfChannel(asyncssh.SSHServerSession[bytes]):
             return False
         assert self._chan is not None
         self._session = NetconfSession(
-            session_id, self._server.capabilities, self._server.handler,
+            session_id, self._server.capabilities, self._server._wire_handler,
             username=self._chan.get_extra_info("username"),
             max_message_size=self._server.settings.max_message_size,
             on_kill_request=self._server._kill, clock=self._server._clock,

@@ -34,7 +34,13 @@ Items (each reply is checked: no ``<rpc-error>``, and the big ones are counted):
 3. get-config of running holding those 10,000 SAs (median of 5, reply size),
    unfiltered, and with a subtree filter selecting security/host;
 4. ``<get>`` with a subtree filter selecting ``home-agent-state`` (100,000
-   bindings; median of 3, reply size).
+   bindings; median of 3, reply size), and how long the server's event loop
+   stalled meanwhile (a probe task in the server sleeps 5 ms at a time; a
+   wake-up more than 10 ms late is a stall): the time a registration for the
+   Mobile IP engines of the same process would have waited.
+
+The user is ``admin``, the built-in NACM policy's administrator (a permit-all
+rule): the bench edits, and the operator's read is what nacm_bench.py measures.
 
 Reference, same run: an asyncssh echo server in its own subprocess
 (``--serve echo``) serving a ``netconf`` subsystem that answers every request
@@ -77,7 +83,8 @@ sys.path.insert(0, str(ROOT))
 
 BASE_NS = "urn:ietf:params:xml:ns:netconf:base:1.0"
 MODULE_NS = "urn:proxymip:params:xml:ns:yang:proxy-mobile-ip"
-USERNAME, PASSWORD = "bench", "bench-password"
+#: The built-in NACM policy's administrator (agent/netconf/nacm.py): the bench edits.
+USERNAME, PASSWORD = "admin", "bench-password"
 KEY_HEX = "00112233445566778899aabbccddeeff"
 ADDRESS = "127.0.0.1"
 WINDOW = 64
@@ -468,11 +475,25 @@ async def netconf_run(port: int, cpu: ServerCpu, plan: Plan, items: set[str]) ->
             result["small_rpc_with_10k_sas"] = {"one_session_sequential": await rates(
                 [client], SMALL, per_session=300, pipeline=False, cpu=cpu)}
         if "get" in items:
+            window_start = time.time()
             result["get_100k_bindings"] = await timed(session, GET_HA_STATE, plan.get_repeat,
                                                       cpu, check=counted(b"binding", BINDINGS))
+            result["get_window_wall"] = (window_start, time.time())
     finally:
         client.close()
     return result
+
+
+def stalls_within(stalls: list[list[float]], window: tuple[float, float]) -> dict[str, Any]:
+    """The server's event-loop stalls (wall-clock [start, end] pairs, from
+    its lag probe) that overlap ``window``: how long everything else the
+    process runs (the Mobile IP engines, other sessions) waited."""
+    seen = [end - start for start, end in stalls if end >= window[0] and start <= window[1]]
+    return {"stalls_over_probe_threshold": len(seen),
+            "longest_ms": round(max(seen) * 1e3, 1) if seen else 0.0,
+            "total_ms": round(sum(seen) * 1e3, 1),
+            "probe": f"a task sleeping {LAG_PROBE_S * 1e3:g} ms, stalls over "
+                     f"{LAG_THRESHOLD_S * 1e3:g} ms"}
 
 
 async def echo_run(port: int, cpu: ServerCpu, plan: Plan, sizes: dict[str, Any],
@@ -583,6 +604,8 @@ def report(small: dict[str, dict[str, Any]], netconf: dict[str, Any], echo: dict
     if "get_100k_bindings" in netconf:
         out["get_100k_bindings"] = beside_time(netconf["get_100k_bindings"],
                                                echo.get("get_100k_bindings"), "median_ms")
+    if "event_loop_stall_during_get" in netconf:
+        out["event_loop_stall_during_get_100k"] = netconf["event_loop_stall_during_get"]
     if ncclient is not None:
         out["ncclient_stock_reference"] = ncclient
     rates_ = out.get("small_rpc_rates", {})
@@ -617,6 +640,8 @@ class ServerProcess:
         self.process = process
         self.port = port
         self.cpu = ServerCpu(process.pid)
+        #: The server's event-loop stalls ([start, end], wall clock), told at exit.
+        self.stalls: list[list[float]] = []
 
     @classmethod
     async def start(cls, kind: str, key_dir: Path, *, profile: Path | None = None,
@@ -638,13 +663,18 @@ class ServerProcess:
         return cls(process, port)
 
     async def stop(self) -> None:
-        assert self.process.stdin is not None
+        assert self.process.stdin is not None and self.process.stdout is not None
         self.process.stdin.close()
         try:
+            rest = await asyncio.wait_for(self.process.stdout.read(), 60)
             await asyncio.wait_for(self.process.wait(), 60)
         except TimeoutError:
             self.process.kill()
             await self.process.wait()
+            return
+        lines = rest.decode().strip().splitlines()
+        if lines:
+            self.stalls = json.loads(lines[-1]).get("stalls", [])
 
 
 def home_agent_with_bindings(count: int) -> Any:
@@ -776,9 +806,28 @@ async def serve_echo(key_dir: Path) -> tuple[Callable[[], None], Callable[[], Aw
     return listener.close, listener.wait_closed, listener.get_port()
 
 
+#: The server's event-loop lag probe: it sleeps this long, and a wake-up
+#: later than LAG_THRESHOLD_S is a stall (the loop ran something else).
+LAG_PROBE_S = 0.005
+LAG_THRESHOLD_S = 0.010
+
+
+async def lag_probe(stalls: list[list[float]]) -> None:
+    loop = asyncio.get_running_loop()
+    while True:
+        asleep = loop.time()
+        await asyncio.sleep(LAG_PROBE_S)
+        late = loop.time() - asleep - LAG_PROBE_S
+        if late > LAG_THRESHOLD_S:
+            now = time.time()
+            stalls.append([now - late - LAG_PROBE_S, now])
+
+
 async def serve(kind: str, key_dir: Path, profile_out: Path | None) -> None:
     close, closed, port = await (serve_netconf if kind == "netconf" else serve_echo)(key_dir)
     loop = asyncio.get_running_loop()
+    stalls: list[list[float]] = []
+    probe = asyncio.create_task(lag_probe(stalls))
     stdin = asyncio.StreamReader()
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(stdin), sys.stdin)
     profiler = cProfile.Profile() if profile_out is not None else None
@@ -789,8 +838,10 @@ async def serve(kind: str, key_dir: Path, profile_out: Path | None) -> None:
     if profiler is not None:
         profiler.disable()
         profiler.dump_stats(str(profile_out))
+    probe.cancel()
     close()
     await closed()
+    print(json.dumps({"stalls": stalls}), flush=True)
 
 
 # -- main ----------------------------------------------------------------------------------------
@@ -837,6 +888,9 @@ async def bench(items: set[str], plan: Plan, *, with_ncclient: bool) -> dict[str
             echo = await echo_run(echo_server.port, echo_server.cpu, plan, sizes, items)
         finally:
             await asyncio.gather(netconf_server.stop(), echo_server.stop())
+        if "get_window_wall" in netconf:
+            netconf["event_loop_stall_during_get"] = stalls_within(
+                netconf_server.stalls, netconf.pop("get_window_wall"))
     return report(small, netconf, echo, sizes, ncclient, cores, time.perf_counter() - started)
 
 
