@@ -65,6 +65,12 @@ async def _run(args: argparse.Namespace) -> int:
     await agent.start()
     bind(agent, config, datastore)
     datastore.register_provider(agent.operational)
+    # Full collections over 100,000s of records stall the loop for 100-500 ms
+    # (docs/performance.md, proxy section): freeze the long-lived state.
+    from agent.aio.gc_policy import LongLivedStateGc
+
+    gc_policy = LongLivedStateGc()
+    gc_policy.start()
     # Signal handlers first: whoever reads "ready" may stop us at once.
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -81,6 +87,7 @@ async def _run(args: argparse.Namespace) -> int:
                 print("counters " + json.dumps(agent.counters(), sort_keys=True), flush=True)
     finally:
         print("counters " + json.dumps(agent.counters(), sort_keys=True), flush=True)
+        await gc_policy.stop()
         await agent.close()
         datastore.close()
     return 0

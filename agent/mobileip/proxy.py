@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import enum
 import random
+import sys
 from collections import deque
 from dataclasses import dataclass, field, fields
 from ipaddress import IPv4Address, IPv4Network
@@ -59,9 +60,11 @@ from agent.mobileip.numbers import (
     RequestFlag,
 )
 from agent.mobileip.outputs import Channel, Transmit
+from agent.mobileip.registration import address as shared_address
 from agent.mobileip.registration import decode_reply
 from agent.mobileip.security import ReplayMethod, SecurityAssociation, SecurityAssociationTable
 from agent.mobileip.subnet_map import SubnetMap
+from agent.mobileip.visitor_deadlines import HolderDeadlines
 from agent.radius.resolver import (
     Failed,
     FailureReason,
@@ -221,6 +224,8 @@ class ProxyVisitor:
     #: The last RADIUS refusal, kept while it is asked again: a client refused
     #: again for the same reason is not counted or reported again.
     sa_refusal: str | None = None
+    #: When the visitor's one timer fires (``HolderDeadlines``), or None.
+    deadline: float | None = field(default=None, repr=False)
 
 
 @dataclass
@@ -281,9 +286,8 @@ class HeardForeignAgent:
     expires_at: float
 
 
-#: A visitor's timer is keyed by its MAC (a plain str, the common case: one per
-#: visitor, so no tuple per key); the others by (kind, value) tuples.
-TimerKey = str | tuple[str, object]
+#: Timers other than the visitors' (those are ``HolderDeadlines``): (kind, value).
+TimerKey = tuple[str, object]
 _SOLICIT: TimerKey = ("solicit", None)
 
 
@@ -311,14 +315,20 @@ class ProxyAgent:
         self._foreign_agents: dict[IPv4Address, HeardForeignAgent] = {}
         self._queue: deque[str] = deque()
         self._outstanding = 0
+        #: Foreign agent expiry and solicitation deadlines.
         self._timers: Deadlines[TimerKey] = Deadlines()
+        #: The one deadline of each visitor, held on the visitor.
+        self._visitor_timers: HolderDeadlines[ProxyVisitor] = HolderDeadlines(self._visitors)
         self._outbox: list[Transmit] = []
         self._events: deque[ProxyEvent] = deque()
         #: NTP clock offset learnt from 133 replies, per home agent (§5.7.1).
         self._clock_offset: dict[IPv4Address, float] = {}
         #: Last nonce handed out by each home agent, per node (§5.7.2).
         self._nonces: dict[IPv4Address, int] = {}
-        self._last_identification: dict[IPv4Address, int] = {}
+        #: Last Identification sent for home addresses whose visitor is gone, so
+        #: that a station coming back at once still sends increasing ones
+        #: (RFC 5944 §5.7.1); a live visitor keeps its own in ``identification``.
+        self._recent_identification: dict[IPv4Address, int] = {}
         self._solicitations = 0
         #: What agents said about reverse tunnelling (RFC 3024 §3.3): False after
         #: a 74/137 (not offered), True after a 75/138 (mandatory); by address.
@@ -335,6 +345,9 @@ class ProxyAgent:
 
     def get_timer(self) -> float | None:
         deadline = self._timers.next()
+        visitor_deadline = self._visitor_timers.next()
+        if visitor_deadline is not None and (deadline is None or visitor_deadline < deadline):
+            deadline = visitor_deadline
         if self.sa_resolver is not None:
             retry = self.sa_resolver.get_timer()
             if retry is not None and (deadline is None or retry < deadline):
@@ -368,13 +381,9 @@ class ProxyAgent:
             if retry is not None and retry <= now:
                 resolver.handle_timer(now)
                 self._resolver_events(now)
-        for due in self._timers.pop_due(now):
-            if isinstance(due, str):
-                visitor = self._visitors.get(due)
-                if visitor is not None:
-                    self._visitor_timer(visitor, now)
-                continue
-            kind, key = due
+        for visitor in self._visitor_timers.pop_due(now):
+            self._visitor_timer(visitor, now)
+        for kind, key in self._timers.pop_due(now):
             if kind == "fa-expiry":
                 self._foreign_agent_expired(key, now)  # type: ignore[arg-type]
             elif kind == "solicit":
@@ -386,10 +395,13 @@ class ProxyAgent:
         self, mac: str, now: float, *, address: IPv4Address | None = None, interface: str | None = None
     ) -> None:
         mac = mac.lower()
+        if interface is not None:
+            # One string per interface name, not one per visitor (RSS per visitor).
+            interface = sys.intern(interface)
         self.counters.associations += 1
         visitor = self._visitors.get(mac)
         if visitor is not None and visitor.state is VisitorState.DEREGISTERING:
-            self._timers.cancel(mac)
+            self._visitor_timers.cancel(visitor)
             self._forget(visitor)  # it came back before the deregistration finished
             visitor = None
         if visitor is not None and address is not None and visitor.home_address not in (None, address):
@@ -413,7 +425,9 @@ class ProxyAgent:
         if visitor.home_address is not None:
             self._withdraw(visitor, now)
             visitor = self._visitors[mac] = ProxyVisitor(mac, visitor.interface)
-        visitor.home_address = address
+        # The very object the reply decoder returns for this address: one
+        # IPv4Address per visitor instead of two (docs/performance.md, RSS).
+        visitor.home_address = shared_address(address.packed)
         self._evaluate(visitor, now)
 
     def client_disassociated(self, mac: str, now: float) -> None:
@@ -545,7 +559,7 @@ class ProxyAgent:
                 visitor.attempts = 0
                 self._send_request(visitor, now, lifetime=0)
                 retry_at = now + self.settings.retransmit_initial
-                self._timers.schedule(visitor.mac, retry_at)
+                self._visitor_timers.schedule(visitor.mac, visitor, retry_at)
                 return
             self._finish_deregistration(visitor)
             return
@@ -715,6 +729,7 @@ class ProxyAgent:
         if other is not None and other is not visitor:
             # The address moved to another station: it is that station's now.
             self._withdraw(other, now)
+            self._remember_identification(other)
         self._by_home[address] = visitor
         self._start_registration(visitor, now, fresh=True)
 
@@ -722,7 +737,7 @@ class ProxyAgent:
 
     def _wait_for_sa(self, visitor: ProxyVisitor) -> None:
         assert visitor.home_address is not None
-        self._timers.cancel(visitor.mac)
+        self._visitor_timers.cancel(visitor)
         visitor.state = VisitorState.SA_PENDING
         visitor.reason = "waiting for the RADIUS server"
         self._sa_waiting.setdefault(visitor.home_address, set()).add(visitor.mac)
@@ -753,9 +768,9 @@ class ProxyAgent:
         visitor.state = VisitorState.NO_SECURITY_ASSOCIATION
         visitor.reason = visitor.sa_refusal = reason
         if retry_at is not None:
-            self._timers.schedule(visitor.mac, retry_at)
+            self._visitor_timers.schedule(visitor.mac, visitor, retry_at)
         else:
-            self._timers.cancel(visitor.mac)
+            self._visitor_timers.cancel(visitor)
 
     def _waiting_visitors(self, address: IPv4Address) -> list[ProxyVisitor]:
         found = []
@@ -812,7 +827,7 @@ class ProxyAgent:
         self._send_request(visitor, now, lifetime=0)
         visitor.state = VisitorState.DEREGISTERING
         self.counters.deregistrations += 1
-        self._timers.schedule(visitor.mac, now + self.settings.retransmit_initial)
+        self._visitor_timers.schedule(visitor.mac, visitor, now + self.settings.retransmit_initial)
 
     def _choose_foreign_agent(self, visitor: ProxyVisitor) -> _ChosenAgent | None:
         """The foreign agent to register ``visitor`` through, from its advertised
@@ -922,7 +937,7 @@ class ProxyAgent:
                 self._outstanding_done(visitor, now)
             visitor.state = VisitorState.WAITING_FOR_AGENT
             visitor.reason = _REASON_ALL_BUSY if self._foreign_agents else _REASON_NO_AGENT
-            self._timers.cancel(visitor.mac)
+            self._visitor_timers.cancel(visitor)
             if self.settings.solicit and _SOLICIT not in self._timers:
                 self._solicit(now)
             return
@@ -933,7 +948,7 @@ class ProxyAgent:
                     visitor.reason = _REASON_QUEUED
                     self._queue.append(visitor.mac)
                     self.counters.queued += 1
-                self._timers.cancel(visitor.mac)
+                self._visitor_timers.cancel(visitor)
                 return
             self._outstanding += 1
         fa_address, care_of, port, max_lifetime = (
@@ -954,7 +969,7 @@ class ProxyAgent:
         visitor.retransmit_period = self.settings.retransmit_initial
         visitor.state = VisitorState.PENDING
         self._send_request(visitor, now, lifetime=visitor.lifetime_requested)
-        self._timers.schedule(visitor.mac, now + visitor.retransmit_period)
+        self._visitor_timers.schedule(visitor.mac, visitor, now + visitor.retransmit_period)
 
     def _identification(self, visitor: ProxyVisitor, sa: SecurityAssociation, now: float) -> int:
         address = visitor.home_address
@@ -964,10 +979,9 @@ class ProxyAgent:
             return (nonce << 32) | self._rng.getrandbits(32)
         offset = self._clock_offset.get(visitor.home_agent, 0.0)
         ident = replay.ntp_identification(now + offset, self._rng.getrandbits(16))
-        last = self._last_identification.get(address)
-        if last is not None and ident <= last:
+        last = max(visitor.identification, self._recent_identification.get(address, 0))
+        if ident <= last:
             ident = last + 1  # RFC 5944 §5.7.1: must increase
-        self._last_identification[address] = ident
         return ident
 
     def _send_request(self, visitor: ProxyVisitor, now: float, *, lifetime: int) -> None:
@@ -1012,7 +1026,7 @@ class ProxyAgent:
             self.counters.retransmissions += 1
             lifetime = 0 if state is VisitorState.DEREGISTERING else visitor.lifetime_requested
             self._send_request(visitor, now, lifetime=lifetime)
-            self._timers.schedule(visitor.mac, now + visitor.retransmit_period)
+            self._visitor_timers.schedule(visitor.mac, visitor, now + visitor.retransmit_period)
         elif state in (VisitorState.REGISTERED, VisitorState.DENIED, VisitorState.FAILED):
             self._start_registration(visitor, now, fresh=True)
         elif state is VisitorState.NO_SECURITY_ASSOCIATION:
@@ -1034,7 +1048,7 @@ class ProxyAgent:
         visitor.expires_at = now + lifetime
         visitor.backoff = 0.0
         margin = min(self.settings.reregistration_margin, lifetime / 2)
-        self._timers.schedule(visitor.mac, now + lifetime - margin)
+        self._visitor_timers.schedule(visitor.mac, visitor, now + lifetime - margin)
         self._events.append(
             ClientRegistered(
                 visitor.mac, visitor.home_address, visitor.home_agent, visitor.care_of_address, lifetime
@@ -1059,7 +1073,7 @@ class ProxyAgent:
         else:
             by = "an unassigned reply code"
         visitor.reason = f"denied by {by}: {_code_text(code)}"
-        self._timers.schedule(visitor.mac, now + self._next_backoff(visitor))
+        self._visitor_timers.schedule(visitor.mac, visitor, now + self._next_backoff(visitor))
         self._events.append(ClientRegistrationDenied(visitor.mac, visitor.home_address, code, lost))
 
     def _failed(self, visitor: ProxyVisitor, reason: str, now: float) -> None:
@@ -1067,7 +1081,7 @@ class ProxyAgent:
         visitor.state = VisitorState.FAILED
         lost = visitor.expires_at is not None  # a renewal of a held registration
         visitor.expires_at = None
-        self._timers.schedule(visitor.mac, now + self._next_backoff(visitor))
+        self._visitor_timers.schedule(visitor.mac, visitor, now + self._next_backoff(visitor))
         visitor.reason = (
             f"{reason}: {visitor.attempts} requests through foreign agent {visitor.foreign_agent}"
             f" unanswered; tried again after {visitor.backoff:g} s"
@@ -1086,7 +1100,9 @@ class ProxyAgent:
             # Whole seconds of the HA's clock, in the era nearest ours (RFC 5905 §6).
             ha_time = replay.ntp_seconds(replay.high32(identification) << 32, near=now)
             self._clock_offset[visitor.home_agent] = ha_time - now
-            self._last_identification.pop(visitor.home_address, None)
+            # Our last Identification is on our old clock: no longer a floor.
+            visitor.identification = 0
+            self._recent_identification.pop(visitor.home_address, None)
 
     def _outstanding_done(self, visitor: ProxyVisitor, now: float) -> None:
         """A registration left the PENDING state: let the next queued one go."""
@@ -1113,7 +1129,7 @@ class ProxyAgent:
                 pass
         elif state is VisitorState.SA_PENDING:
             self._stop_waiting_for_sa(visitor)
-        self._timers.cancel(visitor.mac)
+        self._visitor_timers.cancel(visitor)
         visitor.state = VisitorState.ASSOCIATED
         # Given up by choice: no binding is held that a later denial could lose.
         visitor.expires_at = None
@@ -1127,13 +1143,13 @@ class ProxyAgent:
             if not keep:
                 visitor.state = VisitorState.DEREGISTERING
                 visitor.deregistration = True
-                self._timers.schedule(visitor.mac, now + self.settings.retransmit_initial)
+                self._visitor_timers.schedule(visitor.mac, visitor, now + self.settings.retransmit_initial)
             return
         if not keep:
             self._forget(visitor)
 
     def _finish_deregistration(self, visitor: ProxyVisitor) -> None:
-        self._timers.cancel(visitor.mac)
+        self._visitor_timers.cancel(visitor)
         assert visitor.home_address is not None
         self._events.append(ClientDeregistered(visitor.mac, visitor.home_address))
         if visitor.deregistration:
@@ -1144,8 +1160,19 @@ class ProxyAgent:
                 del self._by_home[visitor.home_address]
 
     def _forget(self, visitor: ProxyVisitor) -> None:
+        self._visitor_timers.cancel(visitor)
         if self._visitors.get(visitor.mac) is visitor:
             del self._visitors[visitor.mac]
+        self._remember_identification(visitor)
+
+    def _remember_identification(self, visitor: ProxyVisitor) -> None:
+        """Keep the last Identification for ``visitor``'s home address beyond the
+        visitor: the next one for the address must be larger (RFC 5944 §5.7.1)."""
+        if visitor.home_address is not None and visitor.identification:
+            recent = self._recent_identification
+            if len(recent) >= 1 << 16:
+                recent.clear()  # bounded; older ones are seconds in the past anyway
+            recent[visitor.home_address] = visitor.identification
         if visitor.home_address is not None and self._by_home.get(visitor.home_address) is visitor:
             del self._by_home[visitor.home_address]
 
