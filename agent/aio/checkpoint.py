@@ -63,9 +63,12 @@ class CheckpointWriter:
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._run())
 
-    def _document(self) -> str:
-        document = {"format": FORMAT, "written-at": self._clock(), **self._content()}
-        return json.dumps(document, separators=(",", ":"))
+    def _snapshot(self) -> dict[str, Any]:
+        """Taken on the loop: a consistent copy of the engines' state."""
+        return {"format": FORMAT, "written-at": self._clock(), **self._content()}
+
+    def _write(self, document: dict[str, Any]) -> None:
+        atomic_write(self.path, json.dumps(document, separators=(",", ":")))
 
     async def _run(self) -> None:
         while True:
@@ -73,10 +76,11 @@ class CheckpointWriter:
             version = self._version()
             if version == self._written:
                 continue
-            text = self._document()
+            document = self._snapshot()
             try:
-                # The disk work (fsync) off the loop: the engines keep running.
-                await asyncio.to_thread(atomic_write, self.path, text)
+                # Encoding and the disk work (fsync) off the loop: the engines
+                # keep running.
+                await asyncio.to_thread(self._write, document)
             except OSError as exc:
                 self.failures += 1
                 log.warning("state checkpoint %s not written: %s", self.path, exc)
@@ -96,7 +100,7 @@ class CheckpointWriter:
         version = self._version()
         if version != self._written:
             try:
-                atomic_write(self.path, self._document())
+                self._write(self._snapshot())
                 self._written = version
                 self.writes += 1
             except OSError as exc:

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import json
 import random
+from ipaddress import IPv4Address
 
 import pytest
 
 from agent.mobileip.events import BindingCreated, RemovalReason, BindingDeleted, VisitorAdded
 from agent.mobileip.foreign_agent import ForeignAgent
-from agent.mobileip.home_agent import HomeAgent
+from agent.mobileip.home_agent import BINDING_FIELDS, NODE_FIELDS, HomeAgent
 from agent.mobileip.numbers import ReplyCode
 
 from test_pair import FIRST_FOREIGN_AGENT, HOME_AGENT, NOW, Link, drain, make_world
@@ -85,17 +86,22 @@ def test_foreign_agent_restart_keeps_live_visitors() -> None:
     assert [v.expires_at for v in new.visitors()] == [NOW + 600] * 2
 
 
+_LAYOUT = {"node-fields": NODE_FIELDS, "binding-fields": BINDING_FIELDS}
+
+
 @pytest.mark.parametrize("bad", [
     {},
-    {"nodes": [{"home-address": "not an address"}]},
-    {"nodes": [{"home-address": "10.1.2.1", "bindings": [{"care-of-address": "192.0.2.1"}]}]},
+    {"node-fields": ["home-address"], "binding-fields": BINDING_FIELDS, "nodes": []},
+    {**_LAYOUT, "nodes": [[-1, None, None, []]]},  # not an address
+    {**_LAYOUT, "nodes": [[int(IPv4Address("10.1.2.1")), None, None,
+                           [[int(IPv4Address("192.0.2.1"))]]]]},  # a truncated binding row
 ])
 def test_a_document_that_is_not_ours_restores_nothing(bad: dict) -> None:
     link, nodes = make_world(1)
     new = _restarted_home_agent(link.home_agent)
-    valid = {"home-address": "10.1.2.9", "bindings": []}
+    valid = [int(IPv4Address("10.1.2.9")), 5, None, []]
     if "nodes" in bad:
-        bad = {"nodes": [valid, *bad["nodes"]]}
+        bad = {**bad, "nodes": [valid, *bad["nodes"]]}
     with pytest.raises((ValueError, KeyError, TypeError)):
         new.restore_state(bad, NOW)
     assert new.binding_count == 0 and new.mobile_nodes() == {}
