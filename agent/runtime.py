@@ -197,12 +197,12 @@ class Agent:
             on_event = self.client_event
             snooper = snoopers.get(source.interface)
             if snooper is not None:
-                on_event = self._forgetting(snooper)
+                on_event = self._with_snooped_address(snooper)
             monitor = HostapdMonitor(source.control_path, source.interface, on_event)
             monitor.start()
             self._monitors.append(monitor)
 
-    def _forgetting(self, snooper: Any) -> Callable[[ClientEvent], None]:
+    def _with_snooped_address(self, snooper: Any) -> Callable[[ClientEvent], None]:
         """hostapd's events for a link that is also snooped: an association
         gets the address already seen from that MAC (its frames may come before
         802.1X completes); a departed client's next frame is news again."""

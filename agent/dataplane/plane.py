@@ -16,9 +16,9 @@ traffic back through the tunnel.
 Proxy (access point) events need nothing: the access point bridges.
 
 It consumes ``(role, event)`` as ``Agent.on_event`` delivers them; ``restore``
-rebuilds from the engines after an agent restart, ``reconcile`` from any
-description of the wanted state (``tools/lab/dataplane_helper.py``), and
-``close`` removes everything made."""
+rebuilds from the engines (after a restart, or when a role stops), through
+``reconcile`` (any description of the wanted state), and ``close`` removes
+everything made."""
 
 from __future__ import annotations
 

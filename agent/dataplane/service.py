@@ -49,6 +49,20 @@ def _remove_probe(netlink: Any) -> None:
         netlink.link("del", index=index)
 
 
+def describe_plane(plane: DataPlane) -> dict[str, Any]:
+    """A data plane's bindings, visitors, tunnels, routes, rules and proxy ARP
+    entries as text."""
+    routes = plane.routes
+    return {
+        "bindings": {str(k): str(v) for k, v in plane.bindings.items()},
+        "visitors": {str(k): [str(v.home_agent), v.reverse_tunnel] for k, v in plane.visitors.items()},
+        "tunnels": sorted(str(t) for t in plane.tunnels.endpoints()),
+        "routes": sorted(f"{p} table {t} dev {d}" for (p, t), d in routes.routes().items()),
+        "rules": sorted(f"from {s} iif {i} table {t} pref {p}" for s, i, t, p in routes.rules()),
+        "proxy-arp": sorted(f"{a} dev {i}" for a, i in routes.proxies()),
+    }
+
+
 class DataPlaneService:
     def __init__(self, plane: DataPlane, netlink: ThreadedNetlink, backend: str) -> None:
         self.plane = plane
@@ -124,22 +138,10 @@ class DataPlaneService:
     def describe(self) -> dict[str, Any]:
         """Everything made in the kernel, as text (the control channel's
         ``state``, for labs and troubleshooting), and the counters."""
-        plane = self.plane
-        routes = plane.routes
-        counters: dict[str, Any] = plane.tunnels.counters.as_dict()
-        if plane.arp is not None:
-            counters["gratuitous-arps"] = plane.arp.sent
-        return {
-            "backend": self.backend,
-            "bindings": {str(k): str(v) for k, v in plane.bindings.items()},
-            "visitors": {str(k): [str(v.home_agent), v.reverse_tunnel]
-                         for k, v in plane.visitors.items()},
-            "tunnels": sorted(str(t) for t in plane.tunnels.endpoints()),
-            "routes": sorted(f"{p} table {t} dev {d}" for (p, t), d in routes.routes().items()),
-            "rules": sorted(f"from {s} iif {i} table {t} pref {p}" for s, i, t, p in routes.rules()),
-            "proxy-arp": sorted(f"{a} dev {i}" for a, i in routes.proxies()),
-            "counters": counters,
-        }
+        counters: dict[str, Any] = self.plane.tunnels.counters.as_dict()
+        if self.plane.arp is not None:
+            counters["gratuitous-arps"] = self.plane.arp.sent
+        return {"backend": self.backend, **describe_plane(self.plane), "counters": counters}
 
     def close(self) -> None:
         if self.observer is not None:

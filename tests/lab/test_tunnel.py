@@ -16,21 +16,11 @@ from conftest import require_root
 @pytest.fixture
 def pair():
     require_root()
-    from tools.lab.dataplane_helper import start_helper
+    from tools.lab.dataplane_helper import tunnel_pair
     from tools.lab.netns import Namespaces
 
     with Namespaces() as ns:
-        ns.create("a")
-        ns.create("b")
-        ns.veth("a", "a0", "b", "b0", address_a="198.51.100.1/24", address_b="198.51.100.2/24")
-        ns.address("a", "lo", "192.0.2.1/32")
-        ns.address("b", "lo", "203.0.113.1/32")
-        a = start_helper(ns, "a", "--local", "198.51.100.1", "--no-inner-check")
-        b = start_helper(ns, "b", "--local", "198.51.100.2", "--no-inner-check")
-        a.call("tunnel", remote="198.51.100.2")
-        a.call("route", prefix="203.0.113.1/32", remote="198.51.100.2")
-        b.call("tunnel", remote="198.51.100.1")
-        b.call("route", prefix="192.0.2.1/32", remote="198.51.100.1")
+        a, b = tunnel_pair(ns)
         yield ns, a, b
 
 

@@ -30,7 +30,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent.parent))
 
-from tools.lab.dataplane_helper import start_helper
+from tools.lab.dataplane_helper import PAIR_A, PAIR_B, tunnel_pair
 from tools.lab.netns import Namespaces
 
 SIZES = {"small": 64, "large": 1400}
@@ -57,21 +57,11 @@ def _blast(ns: Namespaces, source: str, destination: str, size: int, duration: f
 
 def throughput(duration: float) -> dict:
     with Namespaces() as ns:
-        ns.create("a")
-        ns.create("b")
-        ns.veth("a", "a0", "b", "b0", address_a="198.51.100.1/24", address_b="198.51.100.2/24")
-        ns.address("a", "lo", "192.0.2.1/32")
-        ns.address("b", "lo", "203.0.113.1/32")
-        a = start_helper(ns, "a", "--local", "198.51.100.1", "--no-inner-check")
-        b = start_helper(ns, "b", "--local", "198.51.100.2", "--no-inner-check")
-        a.call("tunnel", remote="198.51.100.2")
-        a.call("route", prefix="203.0.113.1/32", remote="198.51.100.2")
-        b.call("tunnel", remote="198.51.100.1")
-        b.call("route", prefix="192.0.2.1/32", remote="198.51.100.1")
+        a, b = tunnel_pair(ns)
         out: dict = {}
         for label, size in SIZES.items():
             plain = _blast(ns, "198.51.100.1", "198.51.100.2", size, duration)
-            tunnel = _blast(ns, "192.0.2.1", "203.0.113.1", size, duration)
+            tunnel = _blast(ns, PAIR_A, PAIR_B, size, duration)
             out[label] = {
                 "payload-bytes": size,
                 "plain": plain,

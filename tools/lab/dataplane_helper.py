@@ -1,15 +1,12 @@
-"""A data-plane process for one lab namespace (root only).
+"""A bare data-plane process for one lab namespace (root only).
 
     python3 -m tools.lab.dataplane_helper --local ADDRESS
-        [--home-interface IF] [--access-interface IF]
-        [--follow CONTROL_SOCKET [--interval S]]
+        [--home-interface IF] [--access-interface IF] [--no-inner-check]
 
 Runs ``agent.dataplane.DataPlane`` over the userspace IP-in-IP backend in the
-namespace it is started in. Until the agent's runtime drives the data plane
-itself, this is how the lab gets one: with ``--follow`` it polls the agent's
-control socket (op ``state``) every ``--interval`` seconds and reconciles the
-kernel with the bindings (home agent) and visitors (foreign agent) it reads —
-the same ``reconcile`` that ``DataPlane.restore`` uses after a restart.
+namespace it is started in, without an agent (the agents drive their own data
+planes from the YANG ``data-plane`` container): for the tunnel test and the
+throughput benchmark, which need bare tunnels between two namespaces.
 
 Commands, one JSON object a line on stdin, answered one a line on stdout:
 ``tunnel`` {remote} + ``route`` {prefix, remote} (bare tunnels, for benches),
@@ -28,31 +25,14 @@ import sys
 from ipaddress import IPv4Address
 from typing import Any
 
-from agent.aio.control import request as control_request
 from agent.dataplane.arp import ArpAnnouncer
 from agent.dataplane.netlink import ThreadedNetlink
-from agent.dataplane.plane import DataPlane, DataPlaneSettings, VisitorRoute
+from agent.dataplane.plane import DataPlane, DataPlaneSettings
 from agent.dataplane.routes import KernelRoutes
+from agent.dataplane.service import describe_plane
 from agent.dataplane.userspace import UserspaceTunnels
 
 log = logging.getLogger("proxymip.lab.dataplane")
-
-
-def wanted_state(state: dict[str, Any]) -> tuple[dict[IPv4Address, IPv4Address] | None,
-                                                 dict[IPv4Address, VisitorRoute] | None]:
-    """Bindings and visitors as an agent's ``state`` answer shows them."""
-    bindings = None
-    if "home-agent" in state:
-        bindings = {IPv4Address(b["home-address"]): IPv4Address(b["care-of-address"])
-                    for b in state["home-agent"].get("binding", [])}
-    visitors = None
-    if "foreign-agent" in state:
-        visitors = {
-            IPv4Address(v["home-address"]): VisitorRoute(
-                IPv4Address(v["home-agent"]), "reverse-tunneling" in v.get("flags", "").split())
-            for v in state["foreign-agent"].get("visitor", [])
-        }
-    return bindings, visitors
 
 
 class Helper:
@@ -60,7 +40,6 @@ class Helper:
         self.plane = plane
         self.extra_routes = extra_routes
         self.bare_tunnels: set[IPv4Address] = set()
-        self.polls = 0
 
     def command(self, given: dict[str, Any]) -> dict[str, Any]:
         op = given["op"]
@@ -94,49 +73,16 @@ class Helper:
 
     def counters(self) -> dict[str, Any]:
         out: dict[str, Any] = self.plane.tunnels.counters.as_dict()
-        out["polls"] = self.polls
         if self.plane.arp is not None:
             out["gratuitous-arps"] = self.plane.arp.sent
         return out
 
     def state(self) -> dict[str, Any]:
-        plane = self.plane
-        return {
-            "bindings": {str(k): str(v) for k, v in plane.bindings.items()},
-            "visitors": {str(k): [str(v.home_agent), v.reverse_tunnel]
-                         for k, v in plane.visitors.items()},
-            "tunnels": sorted(str(t) for t in plane.tunnels.endpoints()),
-            "routes": sorted(f"{p} table {t} dev {d}" for (p, t), d in plane.routes.routes().items()),
-            "rules": sorted(f"from {s} iif {i} table {t} pref {p}"
-                            for s, i, t, p in plane.routes.rules()),
-            "proxy-arp": sorted(f"{a} dev {i}" for a, i in plane.routes.proxies()),
-        }
+        return describe_plane(self.plane)
 
     def close(self) -> None:
         self.extra_routes.close()
         self.plane.close()
-
-
-async def follow(helper: Helper, socket_path: str, interval: float, stop: asyncio.Event) -> None:
-    last_problem = ""
-    while not stop.is_set():
-        try:
-            state = await asyncio.wait_for(control_request(socket_path, {"op": "state"}), 5)
-            bindings, visitors = wanted_state(state)
-            helper.plane.reconcile(bindings=bindings, visitors=visitors)
-            helper.polls += 1
-            last_problem = ""
-        except (OSError, TimeoutError, ValueError, KeyError) as exc:
-            # The agent is not up yet, or gone: say so once, keep the data plane.
-            if str(exc) != last_problem:
-                log.warning("following %s: %s", socket_path, exc)
-                last_problem = str(exc)
-        except Exception:
-            log.exception("reconcile failed")
-        try:
-            await asyncio.wait_for(stop.wait(), interval)
-        except TimeoutError:
-            pass
 
 
 async def serve(args: argparse.Namespace) -> int:
@@ -174,8 +120,6 @@ async def serve(args: argparse.Namespace) -> int:
                 answer({"error": f"{type(exc).__name__}: {exc}"})
 
     tasks = [asyncio.create_task(commands())]
-    if args.follow:
-        tasks.append(asyncio.create_task(follow(helper, args.follow, args.interval, stop)))
     answer({"ready": {"local": args.local}})
     try:
         await stop.wait()
@@ -235,13 +179,34 @@ def start_helper(namespaces: Any, short: str, *args: str, timeout: float = 10.0)
     return HelperProcess(process, timeout=timeout)
 
 
+#: The two-namespace tunnel pair: a (198.51.100.1, loopback 192.0.2.1) and b
+#: (198.51.100.2, loopback 203.0.113.1), each loopback routed into the tunnel.
+PAIR_A, PAIR_B = "192.0.2.1", "203.0.113.1"
+
+
+def tunnel_pair(ns: Any) -> tuple[HelperProcess, HelperProcess]:
+    """Namespaces ``a`` and ``b`` joined by one veth pair, with a bare
+    userspace tunnel between them carrying traffic between their loopback
+    addresses (``PAIR_A`` <-> ``PAIR_B``); returns the two helpers."""
+    ns.create("a")
+    ns.create("b")
+    ns.veth("a", "a0", "b", "b0", address_a="198.51.100.1/24", address_b="198.51.100.2/24")
+    ns.address("a", "lo", f"{PAIR_A}/32")
+    ns.address("b", "lo", f"{PAIR_B}/32")
+    a = start_helper(ns, "a", "--local", "198.51.100.1", "--no-inner-check")
+    b = start_helper(ns, "b", "--local", "198.51.100.2", "--no-inner-check")
+    a.call("tunnel", remote="198.51.100.2")
+    a.call("route", prefix=f"{PAIR_B}/32", remote="198.51.100.2")
+    b.call("tunnel", remote="198.51.100.1")
+    b.call("route", prefix=f"{PAIR_A}/32", remote="198.51.100.1")
+    return a, b
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--local", required=True, help="tunnel source address")
     parser.add_argument("--home-interface")
     parser.add_argument("--access-interface")
-    parser.add_argument("--follow", help="an agent's control socket to follow")
-    parser.add_argument("--interval", type=float, default=0.02)
     parser.add_argument("--no-inner-check", action="store_true",
                         help="accept any inner packet from a registered endpoint")
     parser.add_argument("-v", "--verbose", action="store_true")
