@@ -86,7 +86,7 @@ def apply_filter(data: etree._Element, filter_element: etree._Element, *,
     (``<filter>``) selects of its children; returns ``data``."""
     top = [_compile(child) for child in _elements(filter_element)]
     if not top:
-        _prune(data, {})  # an empty filter selects nothing (§6.4.2)
+        prune_selection(data, {})  # an empty filter selects nothing (§6.4.2)
         return data
     cache: dict[tuple[str, ...], tuple[str, ...]] = {}
 
@@ -98,7 +98,7 @@ def apply_filter(data: etree._Element, filter_element: etree._Element, *,
     selection = _select_children(
         data, [f for f in top if f.text is not None], [f for f in top if f.text is None], (),
         cached_keys)
-    _prune(data, {} if selection is None else selection)
+    prune_selection(data, {} if selection is None else selection)
     return data
 
 
@@ -157,7 +157,7 @@ def _union(old: Selection | None, new: Selection) -> Selection:
     return merged
 
 
-def _prune(data: etree._Element, selection: Selection) -> None:
+def prune_selection(data: etree._Element, selection: Selection) -> None:
     """Remove what ``selection`` does not hold (pruning in place costs far
     less than copying what stays)."""
     if isinstance(selection, _All):
@@ -168,7 +168,7 @@ def _prune(data: etree._Element, selection: Selection) -> None:
         if chosen is None:
             unselected.append(child)
         else:
-            _prune(child, chosen)
+            prune_selection(child, chosen)
     for child in unselected:
         data.remove(child)
 

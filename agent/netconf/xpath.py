@@ -39,6 +39,7 @@ from typing import Any
 from lxml import etree
 
 from agent.netconf.errors import BASE_NS, RpcError
+from agent.netconf.subtree import ALL, Selection, prune_selection
 
 #: RFC 6241 §8.9.3.
 XPATH_1_0 = "urn:ietf:params:netconf:capability:xpath:1.0"
@@ -49,12 +50,10 @@ _FILTER = f"{{{BASE_NS}}}filter"
 KeysOf = Callable[[tuple[str, ...]], tuple[str, ...]]
 
 
-class _All:
-    """The whole subtree is selected."""
-
-
-_ALL = _All()
-_Selection = dict[etree._Element, "_All | _Selection"]
+#: The same selections subtree filtering prunes with (``subtree.ALL``: the
+#: whole subtree; a dict: these children, each with its own selection).
+_ALL = ALL
+_Selection = dict[etree._Element, Selection]
 
 
 @dataclass(frozen=True)
@@ -176,7 +175,7 @@ def apply_xpath(data: etree._Element, xpath: XPathFilter, *, keys_of: KeysOf,
     for top in _tops(document):
         chosen = selector.selection.get(top)
         if chosen is not None:
-            _prune(top, chosen)
+            prune_selection(top, chosen)
             result.append(top)
     return result
 
@@ -283,18 +282,6 @@ class _Selector:
         return True
 
 
-def _prune(element: etree._Element, selection: _All | _Selection) -> None:
-    if isinstance(selection, _All):
-        return
-    unselected = []
-    for child in element:
-        chosen = selection.get(child)
-        if chosen is None:
-            unselected.append(child)
-        else:
-            _prune(child, chosen)
-    for child in unselected:
-        element.remove(child)
 
 
 def _tops(document: Any) -> list[etree._Element]:
