@@ -233,7 +233,8 @@ class ForeignAgent:
         self.violations = violations or ViolationLog()
         self._rng = rng or random.SystemRandom()
         self._pending: dict[PendingKey, PendingRegistration] = {}
-        self._pending_per_node: dict[IPv4Address, int] = {}
+        #: Home address -> its pending requests' keys (at most max-pending-per-node).
+        self._pending_per_node: dict[IPv4Address, list[PendingKey]] = {}
         self._visitors: dict[IPv4Address, Visitor] = {}
         self._timers: Deadlines[TimerKey] = Deadlines()
         self._outbox: list[Transmit] = []
@@ -431,9 +432,7 @@ class ForeignAgent:
         key = (request.home_address, replay.low32(request.identification))
         previous = self._pending.get(key)
         if previous is None:
-            self._pending_per_node[request.home_address] = (
-                self._pending_per_node.get(request.home_address, 0) + 1
-            )
+            self._pending_per_node.setdefault(request.home_address, []).append(key)
         self._pending[key] = PendingRegistration(
             request.home_address, request.home_agent, request.care_of_address, source, port,
             int(request.flags), request.identification, request.lifetime, now,
@@ -472,13 +471,15 @@ class ForeignAgent:
             raise _Denied(ReplyCode.FA_INVALID_CARE_OF_ADDRESS)
         if s.require_home_agent_authentication and not self.home_agent_sas.has(request.home_agent):
             raise _Denied(ReplyCode.FA_ADMINISTRATIVELY_PROHIBITED)
-        if self._conflicts_with_visitor(request.home_address, request.home_agent):
+        if self._conflicts_with_visitor(request.home_address, request.home_agent) and not (
+            self._leaving_home_agent(request.home_address)
+        ):
             self.counters.visitor_conflicts += 1
             raise _Denied(ReplyCode.FA_ADMINISTRATIVELY_PROHIBITED)
         home = request.home_address
         if (
             len(self._pending) >= s.max_pending
-            or self._pending_per_node.get(home, 0) >= s.max_pending_per_node
+            or len(self._pending_per_node.get(home, ())) >= s.max_pending_per_node
             or (
                 home not in self._visitors
                 and not request.is_deregistration
@@ -500,6 +501,21 @@ class ForeignAgent:
             and visitor.home_agent != home_agent
             and not self.home_agent_sas.has(home_agent)
         )
+
+    def _leaving_home_agent(self, home: IPv4Address) -> bool:
+        """A deregistration of visitor ``home`` through its own home agent is
+        pending: the node (a proxy moving a client to a new home agent) is
+        leaving it, so its request through another home agent is relayed. Its
+        accept still may not re-point the visitor while the old registration
+        stands (checked again on the reply)."""
+        visitor = self._visitors.get(home)
+        if visitor is None:
+            return False
+        for key in self._pending_per_node.get(home, ()):
+            pending = self._pending[key]
+            if pending.lifetime == 0 and pending.home_agent == visitor.home_agent:
+                return True
+        return False
 
     def _check_mobile_foreign_auth(self, request: RegistrationRequest, now: float) -> None:
         """With an SA for the node, exactly one valid MFAE must follow the MHAE
@@ -551,11 +567,11 @@ class ForeignAgent:
         if pending is None:
             return None
         self._timers.cancel(("pending", key))
-        count = self._pending_per_node.get(pending.home_address, 1) - 1
-        if count:
-            self._pending_per_node[pending.home_address] = count
-        else:
-            self._pending_per_node.pop(pending.home_address, None)
+        keys = self._pending_per_node.get(pending.home_address)
+        if keys is not None:
+            keys.remove(key)
+            if not keys:
+                del self._pending_per_node[pending.home_address]
         return pending
 
     def _pending_timed_out(self, key: PendingKey, now: float) -> None:

@@ -307,3 +307,31 @@ def test_required_fa_ha_authentication_relays_only_to_home_agents_with_an_sa() -
                      HOME_AGENT, MOBILE_IP_PORT, NOW + 1.1)
     assert decode_reply(to_node.data).code == 68
     assert isinstance(drain(fa)[-1], RegistrationDenied)
+
+
+def test_a_pending_deregistration_lets_the_request_through_but_not_the_accept() -> None:
+    """A node leaving its home agent deregisters there and registers with the
+    new one at once (the proxy's re-evaluation does): with that deregistration
+    pending, the request naming the new home agent is relayed. An attacker can
+    send such a deregistration too (its home agent will deny it 131), so the
+    accept from the new, unauthenticated home agent is still refused while
+    the old registration stands: 65, counted, visitor untouched."""
+    fa = make_foreign_agent()
+    before = register_victim(fa)
+    leave, hijack = ntp(NOW + 1, 0x1EAF), ntp(NOW + 1, 0xBAD)
+    [relayed] = send(fa, request(leave, home_agent=HOME_AGENT, lifetime=0, sa=ATTACKER_KEY),
+                     ATTACKER, ATTACKER_PORT, NOW + 1)
+    assert relayed.destination == HOME_AGENT
+    [relayed] = send(fa, request(hijack, home_agent=ATTACKER, sa=ATTACKER_KEY),
+                     ATTACKER, ATTACKER_PORT, NOW + 1)
+    assert relayed.destination == ATTACKER
+    [denial] = send(fa, reply(0, 300, hijack, home_agent=ATTACKER, sa=ATTACKER_KEY),
+                    ATTACKER, MOBILE_IP_PORT, NOW + 1.1)
+    assert decode_reply(denial.data).code == 65
+    assert fa.counters.visitor_conflicts == 1
+    assert_untouched(fa, before)
+    # The real home agent denies the forged deregistration: relayed, visitor kept.
+    [relayed_denial] = send(fa, reply(131, 0, leave, home_agent=HOME_AGENT),
+                            HOME_AGENT, MOBILE_IP_PORT, NOW + 1.2)
+    assert decode_reply(relayed_denial.data).code == 131
+    assert_untouched(fa, before)
