@@ -98,7 +98,7 @@ def ap_config(name: str, clients: int, fa_port: int, ha_port: int,
     address, fa_name, local = ACCESS_POINTS[name]
     config = {"proxy-mobile-ip:mobile-ip": {
         "proxy": {"listen": {"address": address, "port": 0}, "local-network": [local],
-                  "lifetime": lifetime,
+                  "lifetime": lifetime, "max-visitors": clients + 100,
                   "foreign-agent": {"address": FOREIGN_AGENTS[fa_name], "port": fa_port},
                   "home-agent-port": ha_port, "discovery": {"enabled": False}},
         "subnet-map": [{"prefix": str(home_network(clients)), "home-agent": HA}],

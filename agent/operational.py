@@ -181,6 +181,23 @@ def foreign_agent_state(agent: ForeignAgent, now: float, *, rows: bool = True) -
     return state
 
 
+def client_detection_state(snoopers: list[Any]) -> list[dict[str, Any]]:
+    """YANG ``proxy-state/client-detection``: one entry per snooped link
+    (``agent.access.snoop.ClientSnooper``)."""
+    return [
+        {
+            "interface": snooper.interface,
+            "frames-seen": snooper.frames_seen,
+            "addresses-learned": snooper.addresses_learned,
+            "stations-tracked": snooper.tracked,
+            "stations-refused": snooper.stations_refused,
+            "unassociated-remembered": snooper.unassociated,
+            "unassociated-forgotten": snooper.unassociated_forgotten,
+        }
+        for snooper in snoopers
+    ]
+
+
 def _denied_by(code: int) -> str:
     """RFC 5944 §3.4 reply code ranges."""
     if 64 <= code <= 127:

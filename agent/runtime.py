@@ -31,6 +31,7 @@ from agent.notifications import notification_for
 from agent.radius.client import RadiusClient
 from agent.radius.resolver import SecurityAssociationResolver
 from agent.operational import (
+    client_detection_state,
     foreign_agent_state,
     home_agent_state,
     proxy_state,
@@ -189,7 +190,9 @@ class Agent:
             from agent.aio.snoop import SnoopSocket
 
             snooper = ClientSnooper(snoop.interface, associates=snoop.associates,
-                                    inactivity=snoop.inactivity)
+                                    inactivity=snoop.inactivity,
+                                    max_stations=cfg.proxy.settings.max_visitors,
+                                    max_unassociated=snoop.max_unassociated)
             self._snoopers.append(
                 SnoopSocket(snoop.device, snooper, self._client_event_quiet, self.clock))
             snoopers[snoop.interface] = snooper
@@ -734,6 +737,9 @@ class Agent:
             out["proxy"] = proxy_state(self.proxy, now, rows=rows) | {
                 "registered-count": self.proxy.registered_count
             }
+            if self._snoopers:
+                out["proxy"]["client-detection"] = client_detection_state(
+                    [socket.snooper for socket in self._snoopers])
         out["security-violations"] = violations_state(self.violations)
         if self.data_plane is not None:
             out["data-plane"] = self.data_plane.describe()
@@ -750,6 +756,9 @@ class Agent:
             out["foreign-agent-state"] = foreign_agent_state(self.foreign_agent, now)
         if self.proxy is not None:
             out["proxy-state"] = proxy_state(self.proxy, now)
+            if self._snoopers:
+                out["proxy-state"]["client-detection"] = client_detection_state(
+                    [socket.snooper for socket in self._snoopers])
         out["security-violations"] = violations_state(self.violations)
         if self.data_plane is not None:
             out["data-plane-state"] = self.data_plane.state()

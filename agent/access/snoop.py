@@ -10,12 +10,21 @@ departure.
 
 Only frames the client sent count: the adapter passes the packet type of the
 AF_PACKET socket, and frames the AP itself sends out of the port
-(``PACKET_OUTGOING``) are ignored."""
+(``PACKET_OUTGOING``) are ignored.
+
+Frames are not authenticated: anyone on the link can send them from any MAC.
+So what they make the access point hold is bounded (issue 13 item 6): alone,
+at most ``max_stations`` stations (more new MACs are refused and counted);
+with hostapd, only stations hostapd associated are tracked, and of other MACs
+at most ``max_unassociated`` last addresses are remembered (least recently
+heard forgotten first, counted), for a station whose frames come before its
+association completes."""
 
 from __future__ import annotations
 
 import heapq
 import struct
+from collections import OrderedDict
 from dataclasses import dataclass
 from ipaddress import IPv4Address
 
@@ -72,19 +81,37 @@ class _Client:
 class ClientSnooper:
     """Client events from one link's frames. ``associates``: a new MAC is an
     association (no hostapd on this link); ``inactivity``: seconds of silence
-    that end such an association (0: never)."""
+    that end such an association (0: never); ``max_stations``: stations
+    tracked at once; ``max_unassociated``: with hostapd, unassociated MACs
+    whose last address is remembered."""
 
-    def __init__(self, interface: str, *, associates: bool, inactivity: float = 300.0) -> None:
+    def __init__(self, interface: str, *, associates: bool, inactivity: float = 300.0,
+                 max_stations: int = 4096, max_unassociated: int = 256) -> None:
         self.interface = interface
         self.associates = associates
         self.inactivity = inactivity
+        self.max_stations = max_stations
+        self.max_unassociated = max_unassociated
+        #: Stations: associated by their first frame (``associates``) or by hostapd.
         self._clients: dict[str, _Client] = {}
         self._expiry: list[tuple[float, str]] = []
-        #: Without ``associates``: the MACs hostapd associated (others' frames
-        #: are remembered, not reported).
-        self._admitted: set[str] = set()
+        #: Without ``associates``: the last address of MACs hostapd has not
+        #: associated, least recently heard first.
+        self._unassociated: OrderedDict[str, IPv4Address] = OrderedDict()
         self.frames_seen = 0
         self.addresses_learned = 0
+        #: New MACs not tracked because ``max_stations`` were.
+        self.stations_refused = 0
+        #: Unassociated MACs' addresses forgotten to stay within ``max_unassociated``.
+        self.unassociated_forgotten = 0
+
+    @property
+    def tracked(self) -> int:
+        return len(self._clients)
+
+    @property
+    def unassociated(self) -> int:
+        return len(self._unassociated)
 
     def frame(self, frame: bytes, packet_type: int, now: float) -> ClientEvent | None:
         if packet_type == PACKET_OUTGOING:
@@ -96,33 +123,47 @@ class ClientSnooper:
         mac, address = found
         client = self._clients.get(mac)
         if client is None:
+            if not self.associates:
+                self._remember_unassociated(mac, address)
+                return None
+            if len(self._clients) >= self.max_stations:
+                self.stations_refused += 1
+                return None
             self._clients[mac] = _Client(address, now)
             self.addresses_learned += 1
-            if self.associates:
-                self._arm(mac, now)
-                return ClientAssociated(mac, self.interface, address)
-            return ClientAddressLearned(mac, address) if mac in self._admitted else None
+            self._arm(mac, now)
+            return ClientAssociated(mac, self.interface, address)
         client.last_seen = now
-        if client.address is None:
-            client.address = address
-            self.addresses_learned += 1
-            return ClientAddressLearned(mac, address) if mac in self._admitted else None
         if client.address != address:
             client.address = address
             self.addresses_learned += 1
-            if self.associates or mac in self._admitted:
-                return ClientAddressLearned(mac, address)
+            return ClientAddressLearned(mac, address)
         return None
+
+    def _remember_unassociated(self, mac: str, address: IPv4Address) -> None:
+        table = self._unassociated
+        if mac in table:
+            table.move_to_end(mac)
+        elif len(table) >= self.max_unassociated:
+            if not table:
+                self.unassociated_forgotten += 1  # max 0: nothing is remembered
+                return
+            table.popitem(last=False)
+            self.unassociated_forgotten += 1
+        table[mac] = address
 
     def associated(self, mac: str, now: float) -> IPv4Address | None:
         """hostapd associated ``mac``: from now on its address changes are
         events, and silence ends it too (a wired port has no disassociation
         frame); returns the address already seen from it, if any (its frames
         may come before 802.1X completes)."""
-        self._admitted.add(mac)
+        seen = self._unassociated.pop(mac, None)
         client = self._clients.get(mac)
         if client is None:
-            client = self._clients[mac] = _Client(None, now)
+            if len(self._clients) >= self.max_stations:
+                self.stations_refused += 1
+                return seen
+            client = self._clients[mac] = _Client(seen, now)
         client.last_seen = max(client.last_seen, now)
         self._arm(mac, now)
         return client.address
@@ -130,7 +171,6 @@ class ClientSnooper:
     def forget(self, mac: str) -> None:
         """The client left (hostapd said so): its next frame is news again."""
         self._clients.pop(mac, None)
-        self._admitted.discard(mac)
 
     def next_deadline(self) -> float | None:
         return self._expiry[0][0] if self._expiry else None
@@ -148,10 +188,7 @@ class ClientSnooper:
             if due > now:
                 heapq.heappush(self._expiry, (due, mac))
                 continue
-            if not self.associates and mac not in self._admitted:
-                continue  # hostapd already ended it
             del self._clients[mac]
-            self._admitted.discard(mac)
             out.append(ClientDisassociated(mac))
         return out
 

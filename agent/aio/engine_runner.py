@@ -187,10 +187,10 @@ class EngineRunner:
                                     destination=destination)
         self._after_input()
 
-    def _icmp_received(self, data: bytes, source: IPv4Address) -> None:
+    def _icmp_received(self, data: bytes, source: IPv4Address, ttl: int) -> None:
         receive = getattr(self.engine, "receive_icmp", None)
         if receive is not None:
-            receive(data, source, self._clock())
+            receive(data, source, self._clock(), ttl=ttl)
             self._after_input()
 
     def _on_timer(self) -> None:

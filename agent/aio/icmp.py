@@ -1,7 +1,9 @@
 """Raw ICMP socket for agent discovery (RFC 5944 §2): TTL 1 on everything we
-send (§2.1 "The TTL for all Agent Advertisements MUST be set to 1"), IP header
-stripped from what we receive. Opening it needs CAP_NET_RAW; without it the
-caller runs without discovery."""
+send (§2.1 "The TTL for all Agent Advertisements MUST be set to 1"); what we
+receive is passed on without its IP header, with the TTL it arrived with (a
+raw IPv4 socket receives the header: TTL is its ninth octet, RFC 791 §3.1), so
+the engine can drop advertisements not sent with TTL 1. Opening it needs
+CAP_NET_RAW; without it the caller runs without discovery."""
 
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ log = logging.getLogger(__name__)
 
 
 class IcmpSocket:
-    def __init__(self, sock: socket.socket, receive: Callable[[bytes, IPv4Address], None]) -> None:
+    def __init__(self, sock: socket.socket, receive: Callable[[bytes, IPv4Address, int], None]) -> None:
         self._sock = sock
         self._receive = receive
         self._loop = asyncio.get_running_loop()
@@ -24,7 +26,7 @@ class IcmpSocket:
     @classmethod
     def open(
         cls,
-        receive: Callable[[bytes, IPv4Address], None],
+        receive: Callable[[bytes, IPv4Address, int], None],
         *,
         interface_address: str | None = None,
         interface: str | None = None,
@@ -58,7 +60,7 @@ class IcmpSocket:
         if len(packet) < 20:
             return
         header_length = (packet[0] & 0x0F) * 4
-        self._receive(packet[header_length:], IPv4Address(source))
+        self._receive(packet[header_length:], IPv4Address(source), packet[8])
 
     def send(self, data: bytes, destination: IPv4Address) -> None:
         try:

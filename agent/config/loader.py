@@ -631,6 +631,8 @@ def _proxy(node: dict[str, Any], subnet_map_entries: list[dict[str, Any]]) -> Pr
         retry_backoff=float(retry_backoff["initial"]),
         retry_backoff_max=float(retry_backoff["maximum"]),
         max_outstanding=int(node["max-outstanding"]),
+        max_visitors=int(node["max-visitors"]),
+        max_foreign_agents=int(discovery["max-foreign-agents"]),
         foreign_agent=_static_foreign_agent(static_agent) if static_agent is not None else None,
         foreign_agent_port=int(node["foreign-agent-port"]),
         home_agent_port=int(node["home-agent-port"]),
@@ -652,7 +654,8 @@ def _proxy(node: dict[str, Any], subnet_map_entries: list[dict[str, Any]]) -> Pr
         snoop=tuple(
             SnoopSource(device=i["snoop-interface"], interface=i["name"],
                         associates="hostapd-control-path" not in i,
-                        inactivity=float(i.get("inactivity-timeout", 300)))
+                        inactivity=float(i.get("inactivity-timeout", 300)),
+                        max_unassociated=int(i.get("max-unassociated-stations", 256)))
             for i in interfaces
             if "snoop-interface" in i
         ),

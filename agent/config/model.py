@@ -61,6 +61,8 @@ class SnoopSource:
     interface: str
     associates: bool
     inactivity: float = 300.0
+    #: hostapd links: unassociated source MACs whose address is remembered.
+    max_unassociated: int = 256
 
 
 @dataclass(frozen=True)

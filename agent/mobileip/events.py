@@ -108,6 +108,8 @@ class NotProxiedReason(enum.Enum):
     NO_HOME_AGENT = "no-home-agent"
     NO_SECURITY_ASSOCIATION = "no-security-association"
     INTERFACE_NOT_ENABLED = "interface-not-enabled"
+    #: Another station holds the address (registered or registering for it).
+    ADDRESS_CONFLICT = "address-conflict"
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,6 +153,15 @@ class ClientNotProxied:
 
 
 @dataclass(frozen=True, slots=True)
+class ClientRefused:
+    """A new station the proxy would not hold: its visitor list is full
+    (max-visitors)."""
+
+    mac: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
 class ForeignAgentRebooted:
     address: IPv4Address
     sequence: int
@@ -162,6 +173,7 @@ ProxyEvent = (
     | ClientRegistrationFailed
     | ClientDeregistered
     | ClientNotProxied
+    | ClientRefused
     | ForeignAgentRebooted
     | AuthenticationFailed
     | DatagramDropped

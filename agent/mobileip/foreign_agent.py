@@ -282,9 +282,12 @@ class ForeignAgent:
             self.counters.datagrams_discarded += 1
             self._events.append(DatagramDropped(source, f"message type {kind}"))
 
-    def receive_icmp(self, data: bytes, source: IPv4Address, now: float) -> None:
+    def receive_icmp(
+        self, data: bytes, source: IPv4Address, now: float, *, ttl: int | None = None
+    ) -> None:
         """An ICMP message from the discovery socket: answer Agent Solicitations
-        (RFC 5944 §2.4) with a unicast advertisement."""
+        (RFC 5944 §2.4) with a unicast advertisement. ``ttl`` is not checked:
+        the answer goes out with TTL 1 (§2.1) and so reaches the link only."""
         if not data or data[0] != IcmpType.ROUTER_SOLICITATION:
             return  # other ICMP on the raw socket is not for the agent
         try:

@@ -46,6 +46,7 @@ from agent.mobileip.events import (
     ClientRegistered,
     ClientRegistrationDenied,
     ClientRegistrationFailed,
+    ClientRefused,
     DatagramDropped,
     ForeignAgentRebooted,
     NotProxiedReason,
@@ -118,6 +119,15 @@ class ProxySettings:
     #: Send Agent Solicitations when no foreign agent is known (RFC 5944 §2.4).
     solicit: bool = True
     solicitation_max_interval: float = 60.0
+    #: Stations held at once (any state). Every source of client events (hostapd,
+    #: snooping, the control channel) feeds this list, and snooping alone takes
+    #: any new source MAC for a station: without a cap 100,000 random MACs made
+    #: 100,000 visitors (issue 13 item 6c). 4,096: twice the ~2,048 clients a
+    #: Cisco access point holds, ~3.4 MB at ~830 B per visitor.
+    max_visitors: int = 4096
+    #: Foreign agents remembered from advertisements; a new source beyond them
+    #: is dropped and counted (any host on the link can advertise).
+    max_foreign_agents: int = 16
 
 
 class VisitorState(enum.Enum):
@@ -254,6 +264,14 @@ class ProxyCounters:
     solicitations_sent: int = 0  # mnSolicitationsSent
     agent_reboots_detected: int = 0  # mnAgentRebootsDectected
     queued: int = 0
+    #: New stations refused: max-visitors reached.
+    visitors_refused: int = 0
+    #: A station claimed an address another station holds: refused, the holder
+    #: kept (never deregistered on the strength of a frame).
+    address_conflicts: int = 0
+    #: Agent Advertisements dropped: IP TTL not 1 (RFC 5944 §2.1), or from a
+    #: source beyond max-foreign-agents.
+    advertisements_dropped: int = 0
 
     def as_dict(self) -> dict[str, int]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
@@ -330,6 +348,9 @@ class ProxyAgent:
         #: (RFC 5944 §5.7.1); a live visitor keeps its own in ``identification``.
         self._recent_identification: dict[IPv4Address, int] = {}
         self._solicitations = 0
+        #: Address -> the station that claimed it while another held it
+        #: (refused, issue 13 item 6a); tried again once the holder lets go.
+        self._claims: dict[IPv4Address, str] = {}
         #: What agents said about reverse tunnelling (RFC 3024 §3.3): False after
         #: a 74/137 (not offered), True after a 75/138 (mandatory); by address.
         self._reverse_tunnel_learnt: dict[IPv4Address, bool] = {}
@@ -388,6 +409,8 @@ class ProxyAgent:
                 self._foreign_agent_expired(key, now)  # type: ignore[arg-type]
             elif kind == "solicit":
                 self._solicit(now)
+            elif kind == "claim":
+                self._retry_claim(key, now)  # type: ignore[arg-type]
 
     # -- client events -------------------------------------------------------------
 
@@ -408,6 +431,8 @@ class ProxyAgent:
             self._withdraw(visitor, now)  # same station, new address: start over
             visitor = None
         if visitor is None:
+            if not self._room_for(mac):
+                return
             visitor = self._visitors[mac] = ProxyVisitor(mac, interface, associated_at=now)
         else:
             visitor.interface = interface
@@ -419,6 +444,8 @@ class ProxyAgent:
         mac = mac.lower()
         visitor = self._visitors.get(mac)
         if visitor is None:
+            if not self._room_for(mac):
+                return
             visitor = self._visitors[mac] = ProxyVisitor(mac, None)
         if visitor.home_address == address:
             return
@@ -429,6 +456,15 @@ class ProxyAgent:
         # IPv4Address per visitor instead of two (docs/performance.md, RSS).
         visitor.home_address = shared_address(address.packed)
         self._evaluate(visitor, now)
+
+    def _room_for(self, mac: str) -> bool:
+        """A new station fits under max-visitors; otherwise it is refused and
+        counted (issue 13 item 6c) and nothing is kept for it."""
+        if len(self._visitors) < self.settings.max_visitors:
+            return True
+        self.counters.visitors_refused += 1
+        self._events.append(ClientRefused(mac, "max-visitors reached"))
+        return False
 
     def client_disassociated(self, mac: str, now: float) -> None:
         mac = mac.lower()
@@ -466,9 +502,19 @@ class ProxyAgent:
 
     # -- network input ---------------------------------------------------------------
 
-    def receive_icmp(self, data: bytes, source: IPv4Address, now: float) -> None:
-        """Agent Advertisements from foreign agents (RFC 5944 §2.1)."""
+    def receive_icmp(
+        self, data: bytes, source: IPv4Address, now: float, *, ttl: int | None = None
+    ) -> None:
+        """Agent Advertisements from foreign agents (RFC 5944 §2.1). ``ttl``:
+        the IP TTL it arrived with (the adapter reads it from the IP header);
+        §2.1: "The TTL for all Agent Advertisements MUST be set to 1", so one
+        that arrives with another TTL was not sent by an agent on this link as
+        the RFC has agents send, and is dropped."""
         if not data or data[0] != 9:
+            return
+        if ttl is not None and ttl != 1:
+            self.counters.advertisements_dropped += 1
+            self._events.append(DatagramDropped(source, f"advertisement with TTL {ttl} (RFC 5944 §2.1: 1)"))
             return
         try:
             advertisement = decode_advertisement(data)
@@ -477,8 +523,13 @@ class ProxyAgent:
             return
         if not advertisement.is_foreign_agent:
             return
-        self.counters.advertisements_received += 1
         previous = self._foreign_agents.get(source)
+        if previous is None and len(self._foreign_agents) >= self.settings.max_foreign_agents:
+            # Bounded: a flood of advertisements from new sources is not kept.
+            self.counters.advertisements_dropped += 1
+            self._events.append(DatagramDropped(source, "advertisement: max-foreign-agents heard"))
+            return
+        self.counters.advertisements_received += 1
         lifetime = advertisement.advertisement_lifetime
         heard = HeardForeignAgent(source, advertisement, now, now + lifetime)
         self._foreign_agents[source] = heard
@@ -720,18 +771,45 @@ class ProxyAgent:
                 f"no host security association covers {address}",
             )
             return
+        other = self._by_home.get(address)
+        if other is not None and other is not visitor:
+            if other.state is not VisitorState.DEREGISTERING or not other.deregistration:
+                # Another station holds the address. A frame (or an
+                # association) from a new MAC proves nothing: the holder is
+                # kept, the claim refused and counted (issue 13 item 6a), and
+                # tried again when the holder lets the address go.
+                self._refuse_claim(visitor, address, other)
+                return
+            # The holder left and is being deregistered: the address is free.
+            self._withdraw(other, now)
+            self._remember_identification(other)
         visitor.home_agent = entry.home_agent
         visitor.spi = sa.spi
         visitor.sa = sa
         visitor.sa_from_radius = from_radius
         visitor.reason = visitor.sa_refusal = None
-        other = self._by_home.get(address)
-        if other is not None and other is not visitor:
-            # The address moved to another station: it is that station's now.
-            self._withdraw(other, now)
-            self._remember_identification(other)
         self._by_home[address] = visitor
         self._start_registration(visitor, now, fresh=True)
+
+    def _refuse_claim(self, visitor: ProxyVisitor, address: IPv4Address, holder: ProxyVisitor) -> None:
+        self.counters.address_conflicts += 1
+        self._events.append(ClientNotProxied(visitor.mac, address, NotProxiedReason.ADDRESS_CONFLICT))
+        visitor.home_address = None  # not its address while the holder has it
+        visitor.state = VisitorState.ASSOCIATED
+        visitor.reason = f"address conflict: {address} is held by {holder.mac}"
+        self._claims[address] = visitor.mac  # the latest claimant only: bounded
+
+    def _address_released(self, address: IPv4Address) -> None:
+        """The holder of ``address`` let it go: a station that claimed it is
+        tried again at once (a timer due now: callers have no clock)."""
+        if address in self._claims:
+            self._timers.schedule(("claim", address), 0.0)
+
+    def _retry_claim(self, address: IPv4Address, now: float) -> None:
+        mac = self._claims.pop(address, None)
+        visitor = self._visitors.get(mac) if mac is not None else None
+        if visitor is not None and visitor.home_address is None and address not in self._by_home:
+            self.client_address_learned(visitor.mac, address, now)
 
     # -- SAs from RADIUS -------------------------------------------------------------
 
@@ -1158,6 +1236,7 @@ class ProxyAgent:
             visitor.state = VisitorState.AT_HOME  # deregistered from home (§3.6.1.2)
             if self._by_home.get(visitor.home_address) is visitor:
                 del self._by_home[visitor.home_address]
+                self._address_released(visitor.home_address)
 
     def _forget(self, visitor: ProxyVisitor) -> None:
         self._visitor_timers.cancel(visitor)
@@ -1175,6 +1254,7 @@ class ProxyAgent:
             recent[visitor.home_address] = visitor.identification
         if visitor.home_address is not None and self._by_home.get(visitor.home_address) is visitor:
             del self._by_home[visitor.home_address]
+            self._address_released(visitor.home_address)
 
     def _foreign_agent_expired(self, address: IPv4Address, now: float) -> None:
         self._foreign_agents.pop(address, None)

@@ -111,6 +111,7 @@ def full_document() -> dict[str, Any]:
                 "retransmit": {"initial": "1.5", "maximum": "8", "attempts": 3},
                 "retry-backoff": {"initial": "30", "maximum": "300"},
                 "max-outstanding": 64,
+                "max-visitors": 512,
                 "foreign-agent": {
                     "address": "203.0.113.1",
                     "care-of-address": "203.0.113.2",
@@ -120,7 +121,8 @@ def full_document() -> dict[str, Any]:
                 "foreign-agent-port": 10435,
                 "home-agent-port": 10434,
                 "reverse-tunnel": True,
-                "discovery": {"enabled": False, "solicitation-max-interval": "120"},
+                "discovery": {"enabled": False, "solicitation-max-interval": "120",
+                              "max-foreign-agents": 4},
                 "control-socket": "/run/proxymip/control.sock",
             },
             "subnet-map": [
@@ -211,6 +213,7 @@ FULL_XML = f"""<?xml version="1.0" encoding="UTF-8"?>
     <retransmit><initial>1.5</initial><maximum>8</maximum><attempts>3</attempts></retransmit>
     <retry-backoff><initial>30</initial><maximum>300</maximum></retry-backoff>
     <max-outstanding>64</max-outstanding>
+    <max-visitors>512</max-visitors>
     <foreign-agent>
       <address>203.0.113.1</address>
       <care-of-address>203.0.113.2</care-of-address>
@@ -223,6 +226,7 @@ FULL_XML = f"""<?xml version="1.0" encoding="UTF-8"?>
     <discovery>
       <enabled>false</enabled>
       <solicitation-max-interval>120</solicitation-max-interval>
+      <max-foreign-agents>4</max-foreign-agents>
     </discovery>
     <control-socket>/run/proxymip/control.sock</control-socket>
   </proxy>
@@ -340,6 +344,8 @@ def assert_full_config(config: AgentConfig) -> None:
         retry_backoff=30.0,
         retry_backoff_max=300.0,
         max_outstanding=64,
+        max_visitors=512,
+        max_foreign_agents=4,
         foreign_agent=StaticForeignAgent(
             address=IPv4Address("203.0.113.1"),
             care_of_address=IPv4Address("203.0.113.2"),

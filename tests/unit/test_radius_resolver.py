@@ -416,8 +416,12 @@ def test_two_stations_with_one_address_make_one_request() -> None:
     world.proxy.sa_answer(A, Accept((SA,)), NOW)
     world.run(NOW)
     states = {v.mac: v.state for v in world.proxy.visitors()}
-    # The address moved to the second station: it is the one registered.
-    assert states[OTHER_MAC] is VisitorState.REGISTERED
+    # The first station to be evaluated holds the address; the other one's
+    # claim is refused as an address conflict (issue 13 item 6a: a second MAC
+    # never takes an address from a station on the strength of a frame).
+    assert states[MAC] is VisitorState.REGISTERED
+    assert states[OTHER_MAC] is VisitorState.ASSOCIATED
+    assert world.proxy.counters.address_conflicts == 1
     assert world.resolver.counters.requests == 1
 
 
