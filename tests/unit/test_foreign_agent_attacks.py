@@ -335,3 +335,19 @@ def test_a_pending_deregistration_lets_the_request_through_but_not_the_accept() 
                             HOME_AGENT, MOBILE_IP_PORT, NOW + 1.2)
     assert decode_reply(relayed_denial.data).code == 131
     assert_untouched(fa, before)
+
+
+def test_a_pending_deregistration_through_another_home_agent_lets_nothing_through() -> None:
+    """Only a deregistration through the visitor's *own* home agent makes a
+    request naming a new one pass at request time: one relayed (before the
+    victim registered) to some third home agent does not."""
+    fa = make_foreign_agent()
+    [relayed] = send(fa, request(ntp(NOW, 0x1EAF), home_agent=ATTACKER_HOME_AGENT, lifetime=0,
+                                 sa=ATTACKER_KEY), ATTACKER, ATTACKER_PORT)
+    assert relayed.destination == ATTACKER_HOME_AGENT
+    before = register_victim(fa)
+    [denial] = send(fa, request(ntp(NOW + 1, 0xBAD), home_agent=ATTACKER, sa=ATTACKER_KEY),
+                    ATTACKER, ATTACKER_PORT, NOW + 1)
+    assert (denial.destination, decode_reply(denial.data).code) == (ATTACKER, 65)
+    assert fa.counters.visitor_conflicts == 1
+    assert_untouched(fa, before)

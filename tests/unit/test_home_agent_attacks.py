@@ -157,3 +157,33 @@ def test_deregistration_with_an_unknown_spi_is_131_and_keeps_the_binding(spi: in
     assert reply.code == 131
     assert [b.care_of_address for b in home_agent.bindings()] == [CARE_OF_ADDRESS]
     assert home_agent.counters.mn_authentication_failure == 1
+
+
+def _fhae_twice(identification: int) -> bytes:
+    data = request(identification)
+    return authenticate(authenticate(data, FHAE, FOREIGN_AGENT_SA), FHAE, FOREIGN_AGENT_SA)
+
+
+def _fhae_before_and_after_the_mhae(identification: int) -> bytes:
+    header = RegistrationRequest(0, 1800, HOME_ADDRESS, HOME_AGENT, CARE_OF_ADDRESS,  # type: ignore[arg-type]
+                                 identification).encode_header()
+    data = authenticate(authenticate(header, FHAE, FOREIGN_AGENT_SA), MHAE, NODE_SA)
+    return authenticate(data, FHAE, FOREIGN_AGENT_SA)
+
+
+@pytest.mark.parametrize("build", [_fhae_twice, _fhae_before_and_after_the_mhae],
+                         ids=["two-after-the-mhae", "one-before-one-after"])
+def test_exactly_one_fhae_after_the_mhae_or_132(build: object) -> None:
+    """RFC 5944 §3.8.2.1 / §3.5.2: from a foreign agent we share an SA with,
+    exactly one valid Foreign-Home extension, after the MHAE; every extra one
+    (each valid in itself) is 132, logged as reason other."""
+    from agent.mobileip.events import ViolationReason
+
+    peers = SecurityAssociationTable()
+    peers.add(FOREIGN_AGENT, FOREIGN_AGENT_SA)
+    home_agent = make_home_agent(peers)
+    reply = send(home_agent, build(ntp(NOW, 9)), FOREIGN_AGENT)  # type: ignore[operator]
+    assert reply.code == ReplyCode.HA_FOREIGN_AGENT_FAILED_AUTHENTICATION
+    assert home_agent.bindings() == []
+    [row] = home_agent.violations.rows()
+    assert (row.address, row.reason) == (FOREIGN_AGENT, ViolationReason.OTHER)
