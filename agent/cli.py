@@ -20,6 +20,7 @@ import sys
 from ipaddress import IPv4Address
 from pathlib import Path
 
+from agent import __version__
 from agent.config.loader import ConfigError, build_config, load_config
 from agent.config.model import Endpoint
 from agent.datastore.errors import DatastoreError
@@ -115,6 +116,7 @@ def _control_command(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="proxymip", description=__doc__.splitlines()[0])
     parser.add_argument("-v", "--verbose", action="count", default=0)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     demo = sub.add_parser("demo", help="HA + FA on loopback with sample mobile nodes")

@@ -7,8 +7,10 @@ data path and the rule broken, and never quotes key material: libyang's messages
 quote offending values, so a message about a key leaf, or about a syntax error
 (which can fall anywhere, keys included), has its quoted values redacted.
 
-One libyang context is built per call from the repository's ``yang/`` directory
-(``agent/../yang``), or from ``$PROXYMIP_YANG_DIR``; it is searched recursively, so
+One libyang context is built per call from the package's YANG directory
+(:func:`agent.package_data.yang_dir`: ``agent/data/yang`` installed from a wheel,
+the repository's ``yang/`` in a checkout), or from ``$PROXYMIP_YANG_DIR``; it is
+searched recursively, so
 the vendored ``yang/ietf/ietf-netconf-acm`` is found there too.
 
 libyang's log settings are process-wide: during a call they are set to "store
@@ -32,6 +34,7 @@ from typing import Any, Literal
 import libyang
 from _libyang import ffi, lib  # type: ignore[import-not-found]  # libyang-python's cffi module
 
+from agent import package_data
 from agent.config import violations
 from agent.config.model import (
     RadiusConfig,
@@ -121,11 +124,11 @@ class ConfigError(ValueError):
 
 
 def yang_dir() -> Path:
-    """Where the YANG modules are: ``$PROXYMIP_YANG_DIR``, else ``agent/../yang``."""
+    """Where the YANG modules are: ``$PROXYMIP_YANG_DIR``, else the package's."""
     override = os.environ.get(YANG_DIR_ENV)
     if override:
         return Path(override)
-    return Path(__file__).resolve().parent.parent.parent / "yang"
+    return package_data.yang_dir()
 
 
 def load_config(path: Path) -> AgentConfig:

@@ -53,12 +53,13 @@ from typing import Any
 from pyrad import packet as radius_packet  # type: ignore[import-untyped]
 from pyrad.dictionary import Dictionary  # type: ignore[import-untyped]
 
+from agent import package_data
 from agent.radius.avpair import AvPairError, parse_mobileip_avpairs
 from agent.radius.resolver import Accept, Malformed, Outcome, Reject, Timeout
 
 log = logging.getLogger(__name__)
 
-DICTIONARY_PATH = Path(__file__).with_name("dictionary")
+DICTIONARY_PATH = package_data.radius_dictionary()
 CISCO_VENDOR = 9
 CISCO_AVPAIR = (CISCO_VENDOR, 1)
 _VENDOR_SPECIFIC = 26
