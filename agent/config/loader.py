@@ -540,6 +540,8 @@ def _radius(node: dict[str, Any]) -> RadiusConfig:
         timeout=float(node.get("timeout", 3)),
         retries=int(node.get("retries", 2)),
         dead_time=float(node.get("dead-time", 60)),
+        # RFC 3579 §3.2, BlastRADIUS (CVE-2024-3596): the YANG leaf's description.
+        require_message_authenticator=bool(node.get("require-message-authenticator", True)),
     )
     resolver = ResolverSettings(
         cache_lifetime=float(node.get("cache-lifetime", 3600)),

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import os
 import re
 import shutil
@@ -33,6 +34,7 @@ from typing import Any, TypeVar
 
 import pytest
 
+from agent.config.loader import TOP_MEMBER, load_config_text
 from agent.mobileip.foreign_agent import ForeignAgent, ForeignAgentSettings
 from agent.mobileip.home_agent import HomeAgent, HomeAgentSettings
 from agent.mobileip.outputs import Transmit
@@ -201,6 +203,7 @@ class FreeRadius:
         self.port = 0
         self.output: list[str] = []
         self._process: subprocess.Popen[str] | None = None
+        self._reader: threading.Thread | None = None
 
     def start(self) -> FreeRadius:
         for _ in range(5):  # another process may take the port between probe and bind
@@ -237,26 +240,39 @@ class FreeRadius:
                     ready.set()
             ready.set()  # exited
 
-        threading.Thread(target=read, name="freeradius-output", daemon=True).start()
+        reader = threading.Thread(target=read, name="freeradius-output", daemon=True)
+        reader.start()
         ready.wait(READY_TIMEOUT)
         if process.poll() is None and any(
             "Ready to process requests" in line for line in self.output
         ):
-            self._process = process
+            self._process, self._reader = process, reader
             return True
         process.kill()
         process.wait()
+        self._close_output(process, reader)
         return False
 
+    @staticmethod
+    def _close_output(process: subprocess.Popen[str], reader: threading.Thread) -> None:
+        """After the process exited: the reader reaches end of file, then the pipe
+        is closed (not left to the garbage collector)."""
+        reader.join(5)
+        if process.stdout is not None:
+            process.stdout.close()
+
     def stop(self) -> None:
-        if self._process is not None and self._process.poll() is None:
-            os.kill(self._process.pid, 15)
-            try:
-                self._process.wait(5)
-            except subprocess.TimeoutExpired:
-                self._process.kill()
-                self._process.wait()
-        self._process = None
+        if self._process is not None:
+            if self._process.poll() is None:
+                os.kill(self._process.pid, 15)
+                try:
+                    self._process.wait(5)
+                except subprocess.TimeoutExpired:
+                    self._process.kill()
+                    self._process.wait()
+            if self._reader is not None:
+                self._close_output(self._process, self._reader)
+        self._process, self._reader = None, None
 
     @property
     def server(self) -> RadiusServer:
@@ -532,6 +548,50 @@ def test_reply_without_message_authenticator(freeradius: FreeRadius) -> None:
         )
     )
     assert isinstance(relaxed, Accept)
+
+
+def _client_settings_from_yang(port: int, **radius_leaves: Any) -> RadiusClientSettings:
+    """The RADIUS client settings a startup file gives, validated by libyang and
+    mapped by the loader: one server (the relay on ``port``), the test's timers."""
+    radius = {
+        "server": [{"address": LOOPBACK, "port": port, "shared-secret": SECRET.decode()}],
+        "user-password": PASSWORD, "timeout": 1, "retries": 0, **radius_leaves,
+    }
+    config = load_config_text(json.dumps({TOP_MEMBER: {"radius": radius}}), "json")
+    assert config.radius is not None
+    return config.radius.client
+
+
+async def _unsigned_accept_through_yang(
+    freeradius: FreeRadius, address: IPv4Address, **radius_leaves: Any
+) -> tuple[Outcome, RadiusClient]:
+    loop = asyncio.get_running_loop()
+    relay = Relay((LOOPBACK, freeradius.port), strip_message_authenticator)
+    transport, _ = await loop.create_datagram_endpoint(lambda: relay, local_addr=(LOOPBACK, 0))
+    try:
+        config = _client_settings_from_yang(transport.get_extra_info("sockname")[1], **radius_leaves)
+        return await resolve_once(config, address)
+    finally:
+        relay.close()
+
+
+def test_yang_leaf_decides_whether_unsigned_accepts_are_believed(freeradius: FreeRadius) -> None:
+    """radius/require-message-authenticator (RFC 3579 §3.2, BlastRADIUS
+    CVE-2024-3596): absent, an Access-Accept from FreeRADIUS stripped of its
+    Message-Authenticator (authentic by RFC 2865 §3) is dropped and counted;
+    false, the same reply is believed and its SA used."""
+    address = IPv4Address("192.0.2.10")
+    outcome, client = run(_unsigned_accept_through_yang(freeradius, address))
+    assert isinstance(outcome, Timeout)
+    counters = client.servers()[0].counters
+    assert (counters.invalid_replies, counters.accepts) == (1, 0)
+    required, _ = run(_unsigned_accept_through_yang(
+        freeradius, address, **{"require-message-authenticator": True}))
+    assert isinstance(required, Timeout)
+    relaxed, client = run(_unsigned_accept_through_yang(
+        freeradius, address, **{"require-message-authenticator": False}))
+    assert isinstance(relaxed, Accept) and relaxed.sas
+    assert client.servers()[0].counters.accepts == 1
 
 
 # -- failover and dead servers ---------------------------------------------------------
