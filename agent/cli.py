@@ -1,3 +1,4 @@
+# PYTHON_ARGCOMPLETE_OK
 """The ``proxymip`` command.
 
 ``proxymip demo``               HA + FA on loopback with sample mobile nodes (embedded default)
@@ -15,6 +16,7 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import signal
 import sys
 from ipaddress import IPv4Address
@@ -192,6 +194,12 @@ def main(argv: list[str] | None = None) -> int:
 
     operator_commands.add_parsers(sub, config_sub)
 
+    if "_ARGCOMPLETE" in os.environ:
+        # Shell completion (argcomplete): the shell runs us with _ARGCOMPLETE
+        # set; this answers the candidates and exits. Imported only then.
+        import argcomplete
+
+        argcomplete.autocomplete(parser)
     args = parser.parse_args(argv)
     from agent.journal import configure_logging
 
