@@ -542,7 +542,7 @@ class SnmpAgent:
             return _ERROR_STATUS["noAccess"], 1, request
         try:
             apply_set(tree, self._datastore, [(oid, from_wire(value)) for oid, (_, value) in zip(names, request)],
-                      view)
+                      view, private=security_level >= _AUTH_PRIV)
         except SetError as exc:
             log.info("snmp set refused: %s (varbind %d)", exc.status, exc.index + 1)
             return _ERROR_STATUS[exc.status], exc.index + 1, request
