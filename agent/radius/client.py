@@ -298,6 +298,10 @@ class RadiusClient:
         try:
             for server in settings.servers:
                 link = _ServerLink(server, settings)
+                # A connected socket: the kernel delivers only datagrams from
+                # the server's address and port (RFC 5080 §2.1.1 source match),
+                # so datagram_received needs no check of its own (the test
+                # test_a_reply_from_another_port_is_never_taken holds it).
                 await loop.create_datagram_endpoint(
                     lambda link=link: link,  # type: ignore[misc]
                     remote_addr=(str(server.address), server.port),
