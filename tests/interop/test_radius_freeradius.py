@@ -616,7 +616,7 @@ def test_a_reply_to_an_identifier_not_in_flight_is_ignored(freeradius: FreeRadiu
 
 
 def test_a_reply_from_another_port_is_never_taken(freeradius: FreeRadius) -> None:
-    """RFC 2865 §3 / RFC 5080 §2.1.1: a reply counts only from the address and
+    """A reply counts only from the address and
     port the request went to. The client's socket is connected to the server,
     so the kernel delivers nothing else: FreeRADIUS's own, untouched reply sent
     from another port of the same host answers nothing."""
