@@ -20,6 +20,7 @@ from agent.access.events import (
     normalise_mac,
 )
 from agent.aio.control import ControlError, ControlServer
+from agent.control_requests import check_request
 from agent.aio.engine_runner import EngineRunner
 from agent.aio.hostapd import HostapdMonitor
 from agent.config.model import AgentConfig
@@ -546,6 +547,7 @@ class Agent:
     # -- control channel ---------------------------------------------------------
 
     def handle_control(self, request: dict[str, Any]) -> dict[str, Any]:
+        check_request(request)  # the shape first: nothing below meets a wrong type
         op = request["op"]
         if op == "associate":
             address = IPv4Address(request["address"]) if request.get("address") else None

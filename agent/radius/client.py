@@ -299,6 +299,11 @@ class RadiusClient:
         try:
             for server in settings.servers:
                 link = _ServerLink(server, settings)
+                # A connected socket: the kernel delivers only datagrams from
+                # the server's address and port (a reply answers only the server
+                # the request went to: RFC 2865 §3 keys it by that server's secret),
+                # so datagram_received needs no check of its own (the test
+                # test_a_reply_from_another_port_is_never_taken holds it).
                 await loop.create_datagram_endpoint(
                     lambda link=link: link,  # type: ignore[misc]
                     remote_addr=(str(server.address), server.port),
