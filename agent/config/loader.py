@@ -598,6 +598,7 @@ def _foreign_agent(node: dict[str, Any]) -> ForeignAgentConfig:
         # RFC 7951 §6.1: decimal64 is a JSON string.
         pending_timeout=float(node["pending-timeout"]),
         max_visitors=int(node["max-visitors"]),
+        require_home_agent_authentication=bool(node["require-home-agent-authentication"]),
         reverse_tunnel=bool(node["reverse-tunnel"]),
         reverse_tunnel_required=bool(node["reverse-tunnel-required"]),
         gre=bool(node["gre"]),

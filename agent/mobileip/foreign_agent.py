@@ -92,6 +92,15 @@ class ForeignAgentSettings:
     prefix_length: int | None = None
     #: UDP port home agents listen on (434; a high port for unprivileged labs).
     home_agent_port: int = MOBILE_IP_PORT
+    #: Relay only to home agents we share an FA-HA SA with, so that every reply
+    #: that changes the visitor list carries a valid Foreign-Home Authentication
+    #: Extension (RFC 5944 §3.5.4, §3.7.3.1); requests naming another home
+    #: agent are denied 65. Off by default: RFC 5944 and Cisco IOS leave FA-HA
+    #: authentication optional ("Mobile IP does not require that communication
+    #: between an FA and an HA be authenticated"), and Cisco's answer to "which
+    #: home agents may this FA serve" is a list (``ip mobile foreign-service
+    #: home-access``), which this setting draws from the SA table.
+    require_home_agent_authentication: bool = False
 
     @property
     def offered_care_of_addresses(self) -> tuple[IPv4Address, ...]:
@@ -121,7 +130,10 @@ class ForeignAgentCounters:
     reverse_tunnel_mandatory: int = 0  # 75
     invalid_care_of_address: int = 0  # 77
     registration_timeouts: int = 0  # 78
-    unmatched_replies: int = 0  # replies that match no pending request
+    unmatched_replies: int = 0  # replies that match no pending request (§3.7.3.1)
+    #: Registrations refused (65) because, without FA-HA authentication, they
+    #: would re-point or remove a visitor registered with another home agent.
+    visitor_conflicts: int = 0
     datagrams_discarded: int = 0
     advertisements_sent: int = 0  # maAdvertisementsSent
     advertisements_sent_for_solicitation: int = 0  # maAdvsSentForSolicitation
@@ -221,7 +233,8 @@ class ForeignAgent:
         self.violations = violations or ViolationLog()
         self._rng = rng or random.SystemRandom()
         self._pending: dict[PendingKey, PendingRegistration] = {}
-        self._pending_per_node: dict[IPv4Address, int] = {}
+        #: Home address -> its pending requests' keys (at most max-pending-per-node).
+        self._pending_per_node: dict[IPv4Address, list[PendingKey]] = {}
         self._visitors: dict[IPv4Address, Visitor] = {}
         self._timers: Deadlines[TimerKey] = Deadlines()
         self._outbox: list[Transmit] = []
@@ -264,7 +277,7 @@ class ForeignAgent:
         if kind == MessageType.REGISTRATION_REQUEST:
             self._receive_request(data, source, port, now)
         elif kind == MessageType.REGISTRATION_REPLY:
-            self._receive_reply(data, source, now)
+            self._receive_reply(data, source, port, now)
         else:
             self.counters.datagrams_discarded += 1
             self._events.append(DatagramDropped(source, f"message type {kind}"))
@@ -419,9 +432,7 @@ class ForeignAgent:
         key = (request.home_address, replay.low32(request.identification))
         previous = self._pending.get(key)
         if previous is None:
-            self._pending_per_node[request.home_address] = (
-                self._pending_per_node.get(request.home_address, 0) + 1
-            )
+            self._pending_per_node.setdefault(request.home_address, []).append(key)
         self._pending[key] = PendingRegistration(
             request.home_address, request.home_agent, request.care_of_address, source, port,
             int(request.flags), request.identification, request.lifetime, now,
@@ -458,10 +469,17 @@ class ForeignAgent:
             and request.care_of_address not in s.offered_care_of_addresses
         ):
             raise _Denied(ReplyCode.FA_INVALID_CARE_OF_ADDRESS)
+        if s.require_home_agent_authentication and not self.home_agent_sas.has(request.home_agent):
+            raise _Denied(ReplyCode.FA_ADMINISTRATIVELY_PROHIBITED)
+        if self._conflicts_with_visitor(request.home_address, request.home_agent) and not (
+            self._leaving_home_agent(request.home_address)
+        ):
+            self.counters.visitor_conflicts += 1
+            raise _Denied(ReplyCode.FA_ADMINISTRATIVELY_PROHIBITED)
         home = request.home_address
         if (
             len(self._pending) >= s.max_pending
-            or self._pending_per_node.get(home, 0) >= s.max_pending_per_node
+            or len(self._pending_per_node.get(home, ())) >= s.max_pending_per_node
             or (
                 home not in self._visitors
                 and not request.is_deregistration
@@ -469,6 +487,35 @@ class ForeignAgent:
             )
         ):
             raise _Denied(ReplyCode.FA_INSUFFICIENT_RESOURCES)
+
+    def _conflicts_with_visitor(self, home: IPv4Address, home_agent: IPv4Address) -> bool:
+        """A registration through ``home_agent`` would re-point or remove the
+        visitor ``home``, registered with another home agent, on a reply we
+        cannot authenticate (no FA-HA SA with ``home_agent``, §3.7.3.1): any
+        host may name itself as a node's home agent and answer for it. The
+        visitor follows the home agent it registered with until it expires or
+        is cleared."""
+        visitor = self._visitors.get(home)
+        return (
+            visitor is not None
+            and visitor.home_agent != home_agent
+            and not self.home_agent_sas.has(home_agent)
+        )
+
+    def _leaving_home_agent(self, home: IPv4Address) -> bool:
+        """A deregistration of visitor ``home`` through its own home agent is
+        pending: the node (a proxy moving a client to a new home agent) is
+        leaving it, so its request through another home agent is relayed. Its
+        accept still may not re-point the visitor while the old registration
+        stands (checked again on the reply)."""
+        visitor = self._visitors.get(home)
+        if visitor is None:
+            return False
+        for key in self._pending_per_node.get(home, ()):
+            pending = self._pending[key]
+            if pending.lifetime == 0 and pending.home_agent == visitor.home_agent:
+                return True
+        return False
 
     def _check_mobile_foreign_auth(self, request: RegistrationRequest, now: float) -> None:
         """With an SA for the node, exactly one valid MFAE must follow the MHAE
@@ -520,11 +567,11 @@ class ForeignAgent:
         if pending is None:
             return None
         self._timers.cancel(("pending", key))
-        count = self._pending_per_node.get(pending.home_address, 1) - 1
-        if count:
-            self._pending_per_node[pending.home_address] = count
-        else:
-            self._pending_per_node.pop(pending.home_address, None)
+        keys = self._pending_per_node.get(pending.home_address)
+        if keys is not None:
+            keys.remove(key)
+            if not keys:
+                del self._pending_per_node[pending.home_address]
         return pending
 
     def _pending_timed_out(self, key: PendingKey, now: float) -> None:
@@ -540,15 +587,34 @@ class ForeignAgent:
 
     # -- replies (RFC 5944 §3.7.3) ------------------------------------------------
 
-    def _receive_reply(self, data: bytes, source: IPv4Address, now: float) -> None:
+    def _matching_pending(
+        self, home: IPv4Address, identification: int, source: IPv4Address, port: int
+    ) -> PendingRegistration | None:
+        """The pending request a reply answers (RFC 5944 §3.7.3.1): same home
+        address and low-order 32 bits of Identification, and sent by the home
+        agent the request was relayed to (§3.7.2.2), from its port (§3.8.3.1:
+        the home agent answers from the address and port the request was sent
+        to). Anything else matches nothing."""
+        pending = self._pending.get((home, replay.low32(identification)))
+        if (
+            pending is None
+            or source != pending.home_agent
+            or port != self.settings.home_agent_port
+        ):
+            return None
+        return pending
+
+    def _receive_reply(self, data: bytes, source: IPv4Address, port: int, now: float) -> None:
         self.counters.reg_replies_received += 1
         try:
             reply = decode_reply(data)
         except DecodeError as exc:
             pending = None
             if exc.partial is not None and not exc.silently_discard:
-                key = (exc.partial.home_address, replay.low32(exc.partial.identification))
-                pending = self._forget_pending(key)
+                pending = self._matching_pending(
+                    exc.partial.home_address, exc.partial.identification, source, port)
+                if pending is not None:
+                    self._forget_pending((pending.home_address, replay.low32(pending.identification)))
             if pending is None:
                 self.counters.datagrams_discarded += 1
                 self._events.append(DatagramDropped(source, str(exc)))
@@ -558,13 +624,15 @@ class ForeignAgent:
                 pending.identification, pending.source_address, pending.source_port,
             )
             return
-        key = (reply.home_address, replay.low32(reply.identification))
-        pending = self._pending.get(key)
+        pending = self._matching_pending(reply.home_address, reply.identification, source, port)
         if pending is None:
-            # RFC 5944 §3.7.3.1: a reply that matches no pending request is discarded.
+            # RFC 5944 §3.7.3.1: a reply that matches no pending request is
+            # silently discarded (counted); the pending request, if any, waits
+            # for its home agent's reply.
             self.counters.unmatched_replies += 1
             self._events.append(DatagramDropped(source, f"reply for {reply.home_address} matches nothing"))
             return
+        key = (pending.home_address, replay.low32(pending.identification))
         if not self._home_agent_authenticated(reply, pending, source, now):
             self._forget_pending(key)
             self._send_denial(
@@ -574,6 +642,16 @@ class ForeignAgent:
             )
             return
         self._forget_pending(key)
+        if reply.accepted and self._conflicts_with_visitor(pending.home_address, pending.home_agent):
+            # The visitor registered with another home agent after this
+            # request was relayed: the unauthenticated accept changes nothing.
+            self.counters.visitor_conflicts += 1
+            self._send_denial(
+                ReplyCode.FA_ADMINISTRATIVELY_PROHIBITED, 0, pending.home_address,
+                pending.home_agent, pending.identification, pending.source_address,
+                pending.source_port,
+            )
+            return
         self._update_visitor(reply, pending, now)
         relayed = _cut_after(reply.raw, reply.extensions, MHAE)
         if not reply.extensions_of(MHAE):

@@ -586,8 +586,9 @@ class HomeAgent:
             self.settings.address,
             partial.identification,
         )
-        sa = self.mobile_node_sas.preferred(partial.home_address)
-        self._reply(reply, sa, source, port, deregistration=partial.lifetime == 0)
+        # Not parsed, so not authenticated: no authenticator over it (item 7).
+        self._reply(reply, None, source, port, deregistration=partial.lifetime == 0,
+                    foreign_home=False)
 
     def _violation(
         self,
@@ -614,13 +615,16 @@ class HomeAgent:
         the node's SAs from RADIUS (the local table has none for it)."""
         home = request.home_address
         mhaes = request.extensions_of(MHAE)
-        mn_failed = ReplyCode.HA_MOBILE_NODE_FAILED_AUTHENTICATION
-        preferred = learned[0] if learned else self.mobile_node_sas.preferred(home)
+        # A denial of a request that did not authenticate carries no MHAE: the
+        # home agent cannot know the node sent it, and must not compute the
+        # node's authenticator over data (an Identification) the sender chose
+        # (issue 13 item 7; RFC 5944 §3.5.2, §3.8.3.1, §3.6.2.1).
+        mn_failed = _Denied(ReplyCode.HA_MOBILE_NODE_FAILED_AUTHENTICATION)
         if len(mhaes) != 1:
             # Exactly one authorization-enabling extension (RFC 5944 §3.5.2).
             reason = ViolationReason.MISSING_SECURITY_EXTENSION if not mhaes else ViolationReason.OTHER
             self._violation(home, None, request, reason, now)
-            raise _Denied(mn_failed, sa=preferred)
+            raise mn_failed
         mhae = mhaes[0]
         if learned is not None:
             sa = next((candidate for candidate in learned if candidate.spi == mhae.spi), None)
@@ -630,10 +634,10 @@ class HomeAgent:
             known = bool(learned) or self.mobile_node_sas.has(home)
             reason = ViolationReason.BAD_SPI if known else ViolationReason.NO_MOBILITY_SECURITY_ASSOCIATION
             self._violation(home, mhae.spi, request, reason, now)
-            raise _Denied(mn_failed, sa=preferred)
+            raise mn_failed
         if not check_extension(request.raw, mhae, sa):
             self._violation(home, mhae.spi, request, ViolationReason.BAD_AUTHENTICATOR, now)
-            raise _Denied(mn_failed, sa=sa)
+            raise mn_failed
         self._authenticate_foreign_agent(request, mhae, source, sa, now)
         node = self._node(home)
         if not self._identification_valid(request, sa, node, now):
@@ -820,7 +824,20 @@ class HomeAgent:
             self.settings.address,
             identification,
         )
-        self._reply(reply, denial.sa, source, port, deregistration=request.is_deregistration)
+        foreign_home = denial.sa is not None or self._foreign_agent_vouches(request, source)
+        self._reply(reply, denial.sa, source, port, deregistration=request.is_deregistration,
+                    foreign_home=foreign_home)
+
+    def _foreign_agent_vouches(self, request: RegistrationRequest, source: IPv4Address) -> bool:
+        """The request came from a foreign agent we share an SA with and
+        carries its one valid FHAE (RFC 5944 §3.8.2.1): a denial the node's own
+        authentication could not back may then still carry our FHAE, so the
+        foreign agent relays it (§3.7.3.1) rather than answer 68."""
+        fhaes = request.extensions_of(FHAE)
+        if len(fhaes) != 1 or not self.peer_sas.has(source):
+            return False
+        peer_sa = self.peer_sas.lookup(source, fhaes[0].spi)
+        return peer_sa is not None and check_extension(request.raw, fhaes[0], peer_sa)
 
     def _count_denial(self, home_address: IPv4Address, code: ReplyCode, now: float) -> None:
         # Per-node counters only for nodes we know: a flood of forged home
@@ -841,14 +858,16 @@ class HomeAgent:
         port: int,
         *,
         deregistration: bool,
+        foreign_home: bool = True,
     ) -> None:
         """Authenticate and queue a reply to the request's source (RFC 5944 §3.8.3):
-        MHAE when we share an SA with the node, then FHAE when we share one with the
-        foreign agent that relayed the request."""
+        MHAE with ``sa`` (the node's, once it authenticated), then FHAE when we
+        share an SA with the foreign agent that relayed the request (unless
+        ``foreign_home`` is False: the request proved nothing, item 7)."""
         data = reply.encode_header()
         if sa is not None:
             data = authenticate(data, MHAE, sa)
-        peer_sa = self.peer_sas.preferred(destination)
+        peer_sa = self.peer_sas.preferred(destination) if foreign_home else None
         if peer_sa is not None:
             data = authenticate(data, FHAE, peer_sa)
         self._outbox.append(Transmit(data, destination, port))

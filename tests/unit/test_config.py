@@ -85,6 +85,7 @@ def full_document() -> dict[str, Any]:
                 "max-pending-per-node": 3,
                 "pending-timeout": "2.5",
                 "max-visitors": 1000,
+                "require-home-agent-authentication": True,
                 "reverse-tunnel": False,
                 "reverse-tunnel-required": False,
                 "gre": True,
@@ -182,6 +183,7 @@ FULL_XML = f"""<?xml version="1.0" encoding="UTF-8"?>
     <max-pending-per-node>3</max-pending-per-node>
     <pending-timeout>2.5</pending-timeout>
     <max-visitors>1000</max-visitors>
+    <require-home-agent-authentication>true</require-home-agent-authentication>
     <reverse-tunnel>false</reverse-tunnel>
     <reverse-tunnel-required>false</reverse-tunnel-required>
     <gre>true</gre>
@@ -311,6 +313,7 @@ def assert_full_config(config: AgentConfig) -> None:
         max_pending_per_node=3,
         pending_timeout=2.5,
         max_visitors=1000,
+        require_home_agent_authentication=True,
         reverse_tunnel=False,
         reverse_tunnel_required=False,
         gre=True,
