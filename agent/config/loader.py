@@ -657,7 +657,8 @@ def _proxy(node: dict[str, Any], subnet_map_entries: list[dict[str, Any]]) -> Pr
         snoop=tuple(
             SnoopSource(device=i["snoop-interface"], interface=i["name"],
                         associates="hostapd-control-path" not in i,
-                        inactivity=float(i.get("inactivity-timeout", 300)))
+                        inactivity=float(i.get("inactivity-timeout", 300)),
+                        intercept=bool(i.get("arp-interception", False)))
             for i in interfaces
             if "snoop-interface" in i
         ),
@@ -684,8 +685,23 @@ def _subnet_map(entries: list[dict[str, Any]]) -> SubnetMap:
         home_agent = home_agents.get(text)
         if home_agent is None:
             home_agent = home_agents[text] = _address(text)
-        subnet_map.add(_network(entry["prefix"]), home_agent)
+        prefix = _network(entry["prefix"])
+        subnet_map.add(prefix, home_agent, default_gateway(prefix, entry.get("default-gateway")))
     return subnet_map
+
+
+def default_gateway(prefix: IPv4Network, text: str | None) -> IPv4Address | None:
+    """A subnet map entry's ``default-gateway``: a host address inside its
+    prefix (the access point only ever answers for addresses of the client's
+    home network), or ConfigError."""
+    if text is None:
+        return None
+    gateway = _address(text)
+    if gateway not in prefix or (prefix.prefixlen < 31 and gateway in (
+            prefix.network_address, prefix.broadcast_address)):
+        raise ConfigError(f"/proxy-mobile-ip:mobile-ip/subnet-map[prefix='{prefix}']/default-gateway",
+                          f"{gateway} is not a host address of {prefix}")
+    return gateway
 
 
 def _associations(entries: list[dict[str, Any]], list_name: str) -> SecurityAssociationTable:

@@ -61,6 +61,8 @@ class SnoopSource:
     interface: str
     associates: bool
     inactivity: float = 300.0
+    #: Answer for the link's registered visitors (agent/access/intercept.py).
+    intercept: bool = False
 
 
 @dataclass(frozen=True)
