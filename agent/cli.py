@@ -1,3 +1,4 @@
+# PYTHON_ARGCOMPLETE_OK
 """The ``proxymip`` command.
 
 ``proxymip demo``               HA + FA on loopback with sample mobile nodes (embedded default)
@@ -15,14 +16,24 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import signal
 import sys
 from ipaddress import IPv4Address
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from agent import __version__
 from agent.config.loader import ConfigError, build_config, load_config
 from agent.config.model import Endpoint
 from agent.datastore.errors import DatastoreError
+
+if TYPE_CHECKING:
+    from agent.aio.service import ServiceNotifier
+    from agent.datastore.edits import Edit
+    from agent.datastore.store import Datastore
+
+log = logging.getLogger("proxymip")
 
 
 def _endpoint(text: str) -> Endpoint:
@@ -34,6 +45,7 @@ def _endpoint(text: str) -> Endpoint:
 
 
 async def _run(args: argparse.Namespace) -> int:
+    from agent.aio.service import ServiceNotifier
     from agent.datastore.edits import Edit, Operation
     from agent.datastore.paths import parse_path
     from agent.datastore.store import RUNNING, Datastore
@@ -49,7 +61,7 @@ async def _run(args: argparse.Namespace) -> int:
     # (RFC 7951 JSON or RFC 7950 XML).
     datastore = Datastore(startup_file=path)
     # Command-line endpoints are running-only changes (never written to startup).
-    overrides = []
+    overrides: list[Edit] = []
     for flag, role in ((args.ha_listen, "home-agent"), (args.fa_listen, "foreign-agent")):
         if flag is not None and role in to_json(datastore.snapshot(RUNNING).effective):
             overrides.append(Edit(Operation.MERGE, parse_path(f"/mobile-ip/{role}/listen"),
@@ -62,6 +74,8 @@ async def _run(args: argparse.Namespace) -> int:
     config = build_config(to_json(datastore.snapshot(RUNNING).effective))
     agent = Agent(config, control_socket=args.control_socket, datastore=datastore,
                   state_dir=str(path.resolve().parent))
+    # Type=notify under systemd (sd_notify(3)); None when started otherwise.
+    notifier = ServiceNotifier.from_environment()
     await agent.start()
     bind(agent, config, datastore)
     datastore.register_provider(agent.operational)
@@ -76,9 +90,14 @@ async def _run(args: argparse.Namespace) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    # One machine-readable line so that supervisors and tests know we are up.
+    loop.add_signal_handler(signal.SIGHUP, _reload_startup, datastore, overrides, notifier)
+    # One machine-readable line so that supervisors and tests know we are up;
+    # the same moment, READY=1 to the service manager.
     ready = {name: f"{host}:{port}" for name, (host, port) in agent.endpoints().items()}
     print("ready " + json.dumps(ready, sort_keys=True), flush=True)
+    if notifier is not None:
+        notifier.ready("serving " + " ".join(f"{k}={v}" for k, v in sorted(ready.items())))
+        notifier.start_watchdog(loop)
     try:
         while not stop.is_set():
             try:
@@ -86,11 +105,33 @@ async def _run(args: argparse.Namespace) -> int:
             except TimeoutError:
                 print("counters " + json.dumps(agent.counters(), sort_keys=True), flush=True)
     finally:
+        if notifier is not None:
+            notifier.stopping()
+        loop.remove_signal_handler(signal.SIGHUP)
         print("counters " + json.dumps(agent.counters(), sort_keys=True), flush=True)
         await gc_policy.stop()
         await agent.close()
         datastore.close()
+        if notifier is not None:
+            notifier.close()
     return 0
+
+
+def _reload_startup(datastore: Datastore, overrides: list[Edit], notifier: ServiceNotifier | None) -> None:
+    """SIGHUP (``systemctl reload``): the startup file into running as one
+    transaction, as ``copy-config`` startup -> running (RFC 6241 §7.3); an
+    unreadable or invalid file, or a veto, leaves running as it was."""
+    if notifier is not None:
+        notifier.reloading()
+    try:
+        changes = datastore.reload_startup(running_overrides=overrides)
+    except DatastoreError as exc:
+        where = f"{exc.path}: " if exc.path else ""
+        log.error("reload of the startup file refused, running unchanged: %s%s", where, exc.message)
+    else:
+        log.info("startup file reloaded into running: %d changes", len(changes))
+    if notifier is not None:
+        notifier.ready()
 
 
 def _control_command(args: argparse.Namespace) -> int:
@@ -115,6 +156,7 @@ def _control_command(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="proxymip", description=__doc__.splitlines()[0])
     parser.add_argument("-v", "--verbose", action="count", default=0)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     demo = sub.add_parser("demo", help="HA + FA on loopback with sample mobile nodes")
@@ -154,11 +196,16 @@ def main(argv: list[str] | None = None) -> int:
 
     operator_commands.add_parsers(sub, config_sub)
 
+    if "_ARGCOMPLETE" in os.environ:
+        # Shell completion (argcomplete): the shell runs us with _ARGCOMPLETE
+        # set; this answers the candidates and exits. Imported only then.
+        import argcomplete
+
+        argcomplete.autocomplete(parser)
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.WARNING - 10 * min(args.verbose, 2),
-        format="%(asctime)s %(name)s %(levelname)s %(message)s",
-    )
+    from agent.journal import configure_logging
+
+    configure_logging(logging.WARNING - 10 * min(args.verbose, 2), sys.stderr)
     if operator_commands.handles(args):
         return operator_commands.run(args)
     try:

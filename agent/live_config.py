@@ -35,7 +35,8 @@ _ROLE_ATTR = {"home-agent": "home_agent", "foreign-agent": "foreign_agent", "pro
 class _Plan:
     undo: list[tuple[str, Any]] = field(default_factory=list)
     roles: dict[str, Any] = field(default_factory=dict)  # role -> new config record or None
-    subnet_map: list[tuple[str, IPv4Network, IPv4Address | None]] = field(default_factory=list)
+    subnet_map: list[tuple[str, IPv4Network, IPv4Address | None, IPv4Address | None]] = field(
+        default_factory=list)
     sa_changed: bool = False
     #: The data-plane container changed: its new record (None: removed).
     data_plane_changed: bool = False
@@ -169,7 +170,9 @@ class LiveConfiguration:
         for (prefix,) in _touched_entries(event.changes, (TOP, "subnet-map"), ("prefix",)):
             entry = current.get((prefix,))
             home_agent = IPv4Address(entry["home-agent"]) if entry else None
-            plan.subnet_map.append((prefix, IPv4Network(prefix), home_agent))
+            network = IPv4Network(prefix)
+            gateway = loader.default_gateway(network, entry.get("default-gateway")) if entry else None
+            plan.subnet_map.append((prefix, network, home_agent, gateway))
 
     def _undo(self, plan: _Plan) -> None:
         for action, (table, entry) in reversed(plan.undo):
@@ -221,11 +224,11 @@ class LiveConfiguration:
             agent.data_plane.plane.restore(agent)
         if agent.config.proxy is not None:
             subnet_map = agent.config.proxy.subnet_map
-            for _, network, home_agent in plan.subnet_map:
+            for _, network, home_agent, gateway in plan.subnet_map:
                 if home_agent is None:
                     subnet_map.remove(network)
                 else:
-                    subnet_map.add(network, home_agent)
+                    subnet_map.add(network, home_agent, gateway)
         if agent.proxy is not None and (plan.subnet_map or plan.sa_changed or "proxy" in plan.roles):
             agent.proxy.reevaluate(now)
             agent.runners["proxy"].poke()

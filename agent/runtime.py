@@ -20,6 +20,7 @@ from agent.access.events import (
     normalise_mac,
 )
 from agent.aio.control import ControlError, ControlServer
+from agent.control_requests import check_request
 from agent.aio.engine_runner import EngineRunner
 from agent.aio.hostapd import HostapdMonitor
 from agent.config.model import AgentConfig
@@ -83,6 +84,10 @@ class Agent:
     _control: ControlServer | None = None
     _monitors: list[HostapdMonitor] = field(default_factory=list)
     _snoopers: list[Any] = field(default_factory=list)
+    #: The access point's ARP interception (``agent.access.interception``),
+    #: when a client-facing link has ``arp-interception``.
+    interception: Any = None
+    _snoop_by_interface: dict[str, Any] = field(default_factory=dict)
 
     async def start(self) -> None:
         cfg = self.config
@@ -193,9 +198,16 @@ class Agent:
                                     inactivity=snoop.inactivity,
                                     max_stations=cfg.proxy.settings.max_visitors,
                                     max_unassociated=snoop.max_unassociated)
-            self._snoopers.append(
-                SnoopSocket(snoop.device, snooper, self._client_event_quiet, self.clock))
+            link = SnoopSocket(snoop.device, snooper, self._client_event_quiet, self.clock)
+            self._snoopers.append(link)
+            self._snoop_by_interface[snoop.interface] = link
             snoopers[snoop.interface] = snooper
+            if snoop.intercept:
+                from agent.access.intercept import ArpInterceptor
+
+                link.interceptor = ArpInterceptor(
+                    link.own_mac(), local_networks=cfg.proxy.settings.local_networks)
+        self._start_interception()
         for source in cfg.proxy.hostapd:
             on_event = self.client_event
             snooper = snoopers.get(source.interface)
@@ -204,6 +216,35 @@ class Agent:
             monitor = HostapdMonitor(source.control_path, source.interface, on_event)
             monitor.start()
             self._monitors.append(monitor)
+
+    def _start_interception(self) -> None:
+        from agent.access.interception import Interception
+
+        interceptors = {name: link.interceptor for name, link in self._snoop_by_interface.items()
+                        if link.interceptor is not None}
+        if not interceptors:
+            self.interception = None
+            return
+
+        def interface_of(mac: str) -> str | None:
+            visitor = self.proxy.visitor(mac) if self.proxy is not None else None
+            return visitor.interface if visitor is not None else None
+
+        def subnet_entry(address: IPv4Address) -> Any:
+            proxy = self.config.proxy
+            return proxy.subnet_map.lookup(address) if proxy is not None else None
+
+        self.interception = Interception(interceptors, interface_of, subnet_entry)
+
+    def _intercept(self, event: object) -> None:
+        """The proxy's registration events drive the ARP interception."""
+        for interface, frames in self.interception.proxy_event(event, self.clock()):
+            self._snoop_by_interface[interface].send(frames)
+
+    def interception_state(self) -> dict[str, int]:
+        counters: dict[str, int] = self.interception.counters()
+        counters["send-errors"] = sum(link.send_errors for link in self._snoop_by_interface.values())
+        return counters
 
     def _with_snooped_address(self, snooper: Any) -> Callable[[ClientEvent], None]:
         """hostapd's events for a link that is also snooped: an association
@@ -501,6 +542,8 @@ class Agent:
             for snooper in self._snoopers:
                 snooper.close()
             self._snoopers.clear()
+            self._snoop_by_interface.clear()
+            self.interception = None
         runner = self.runners.pop(role, None)
         if runner is not None:
             runner.close()
@@ -517,6 +560,8 @@ class Agent:
         def handle(event: object) -> None:
             if event_log.isEnabledFor(logging.INFO):
                 event_log.info(describe_event(role, event))
+            if role == "proxy" and self.interception is not None:
+                self._intercept(event)
             if self.data_plane is not None:
                 announced = self.data_plane.handle(role, event)
                 if announced and self.home_agent is not None:
@@ -538,6 +583,8 @@ class Agent:
         if proxy is None:
             raise ControlError("the proxy role is not running")
         now = self.clock()
+        if self.interception is not None:
+            self.interception.client_event(event, now)
         if isinstance(event, ClientAssociated):
             proxy.client_associated(event.mac, now, address=event.address, interface=event.interface)
         elif isinstance(event, ClientAddressLearned):
@@ -549,6 +596,7 @@ class Agent:
     # -- control channel ---------------------------------------------------------
 
     def handle_control(self, request: dict[str, Any]) -> dict[str, Any]:
+        check_request(request)  # the shape first: nothing below meets a wrong type
         op = request["op"]
         if op == "associate":
             address = IPv4Address(request["address"]) if request.get("address") else None
@@ -740,6 +788,8 @@ class Agent:
             if self._snoopers:
                 out["proxy"]["client-detection"] = client_detection_state(
                     [socket.snooper for socket in self._snoopers])
+            if self.interception is not None:
+                out["proxy"]["arp-interception"] = self.interception_state()
         out["security-violations"] = violations_state(self.violations)
         if self.data_plane is not None:
             out["data-plane"] = self.data_plane.describe()
@@ -759,6 +809,8 @@ class Agent:
             if self._snoopers:
                 out["proxy-state"]["client-detection"] = client_detection_state(
                     [socket.snooper for socket in self._snoopers])
+            if self.interception is not None:
+                out["proxy-state"]["arp-interception"] = self.interception_state()
         out["security-violations"] = violations_state(self.violations)
         if self.data_plane is not None:
             out["data-plane-state"] = self.data_plane.state()
@@ -813,6 +865,8 @@ class Agent:
         for snooper in self._snoopers:
             snooper.close()
         self._snoopers.clear()
+        self._snoop_by_interface.clear()
+        self.interception = None
         if self.netconf_server is not None:
             for stop in self._netconf_stop:
                 stop()

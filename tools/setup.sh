@@ -3,7 +3,8 @@
 #   - Debian packages the agent and its tests need (when run as root; otherwise
 #     it says which are missing),
 #   - a virtual environment in .venv with the agent installed (editable) and,
-#     with --test, the test dependencies.
+#     with --test, the test dependencies: every package at the version and hash
+#     of the lock files in tools/ (tools/lock.sh refreshes them).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -39,12 +40,13 @@ if [ -n "$missing" ]; then
 fi
 
 PY=${PYTHON:-python3}
-if [ ! -x .venv/bin/python ]; then
-  "$PY" -m venv .venv
-  .venv/bin/python -m pip install -q --upgrade pip
-fi
-if [ $want_test = 1 ]; then
-  .venv/bin/python -m pip install -q -e ".[test,ansible]"
-else
-  .venv/bin/python -m pip install -q -e .
-fi
+[ -x .venv/bin/python ] || "$PY" -m venv .venv
+pip_install=(.venv/bin/python -m pip install -q --disable-pip-version-check)
+# pip itself and the build tools first, pinned and hashed; every build after
+# that (libyang and pytricia come as source, the agent) runs without isolation
+# on these, so nothing is downloaded that the locks do not name.
+"${pip_install[@]}" --require-hashes -r tools/requirements-build.lock
+lock=tools/requirements.lock
+[ $want_test = 1 ] && lock=tools/requirements-test.lock
+"${pip_install[@]}" --require-hashes --no-build-isolation -r "$lock"
+"${pip_install[@]}" --no-deps --no-build-isolation -e .

@@ -2,8 +2,19 @@
 
 One request object per line, one response object per line. The adapter only
 frames and parses; what an operation does is the handler's business (the
-composition root's). Malformed input gets an ``{"error": ...}`` line and the
-connection stays usable; oversized lines close it.
+composition root's, which checks each request's shape first:
+``agent.control_requests``). Malformed input, a request of the wrong shape and
+even a handler's bug get an ``{"error": ...}`` line and the connection stays
+usable; an oversized line (``max_line``) closes it.
+
+The socket can change the agent's state, so it is its owner's alone (mode
+0600) from the instant it exists at its path: it is bound inside a fresh
+0700 directory beside the path, given mode 0600 there, and renamed into place
+(rename(2) is atomic), so no one else can connect at any moment, without
+touching the process-wide umask that other threads share. At most
+``max_connections`` connections are served at once (more are answered with an
+error and closed), and a connection idle for ``idle_timeout`` seconds is
+closed.
 """
 
 from __future__ import annotations
@@ -13,11 +24,18 @@ import contextlib
 import json
 import logging
 import os
+import socket
+import tempfile
 from collections.abc import Callable
 from typing import Any
 
 log = logging.getLogger(__name__)
+#: Longest request line (an edit-config of a whole configuration fits).
 MAX_LINE = 1 << 20
+#: Connections served at once.
+MAX_CONNECTIONS = 16
+#: Seconds a connection may wait between two requests.
+IDLE_TIMEOUT = 300.0
 
 Handler = Callable[[dict[str, Any]], dict[str, Any]]
 
@@ -26,25 +44,67 @@ class ControlError(Exception):
     """A request that cannot be carried out; its message goes back to the client."""
 
 
+def bind_private(path: str) -> socket.socket:
+    """A Unix stream socket bound at ``path`` with mode 0600, never reachable
+    by anyone but its owner: bound and chmod-ed inside a 0700 directory, then
+    renamed over ``path`` (which it replaces, a stale socket included)."""
+    directory = tempfile.mkdtemp(prefix=".control-", dir=os.path.dirname(os.path.abspath(path)))
+    staging = os.path.join(directory, "s")
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.bind(staging)
+        os.chmod(staging, 0o600)
+        os.rename(staging, path)
+    except BaseException:
+        sock.close()
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(staging)
+        raise
+    finally:
+        os.rmdir(directory)
+    return sock
+
+
 class ControlServer:
-    def __init__(self, path: str, handler: Handler) -> None:
+    def __init__(self, path: str, handler: Handler, *, max_line: int = MAX_LINE,
+                 max_connections: int = MAX_CONNECTIONS, idle_timeout: float = IDLE_TIMEOUT) -> None:
         self.path = path
         self._handler = handler
+        self._max_line = max_line
+        self._max_connections = max_connections
+        self._idle_timeout = idle_timeout
+        self._connections = 0
+        #: Connections refused because max_connections were open.
+        self.refused_connections = 0
         self._server: asyncio.AbstractServer | None = None
 
     async def start(self) -> None:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(self.path)
-        self._server = await asyncio.start_unix_server(self._serve, path=self.path, limit=MAX_LINE)
-        os.chmod(self.path, 0o600)  # local root/owner only: it can change state
+        sock = bind_private(self.path)
+        try:
+            self._server = await asyncio.start_unix_server(self._serve, sock=sock, limit=self._max_line)
+        except BaseException:
+            sock.close()
+            raise
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if self._connections >= self._max_connections:
+            self.refused_connections += 1
+            log.warning("control connection refused: %d already open", self._connections)
+            writer.write(b'{"error": "too many control connections"}\n')
+            with contextlib.suppress(ConnectionError):
+                await writer.drain()
+            writer.close()
+            return
+        self._connections += 1
         try:
             while True:
                 try:
-                    line = await reader.readline()
+                    line = await asyncio.wait_for(reader.readline(), self._idle_timeout)
                 except (ValueError, asyncio.LimitOverrunError):
                     writer.write(b'{"error": "request line too long"}\n')
+                    break
+                except TimeoutError:
+                    writer.write(b'{"error": "idle for too long"}\n')
                     break
                 if not line:
                     break
@@ -53,6 +113,7 @@ class ControlServer:
         except ConnectionError:
             pass
         finally:
+            self._connections -= 1
             writer.close()
 
     def _answer(self, line: bytes) -> dict[str, Any]:
@@ -60,6 +121,8 @@ class ControlServer:
             request = json.loads(line)
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             return {"error": f"malformed JSON: {exc}"}
+        except RecursionError:
+            return {"error": "malformed JSON: nested too deeply"}
         if not isinstance(request, dict) or not isinstance(request.get("op"), str):
             return {"error": 'a request is an object with a string "op"'}
         try:
@@ -68,6 +131,10 @@ class ControlServer:
             return {"error": str(exc)}
         except (KeyError, TypeError, ValueError) as exc:
             return {"error": f"bad request: {exc}"}
+        except Exception:  # a handler's bug costs one answer, never the connection
+            # The request is not logged: an edit may carry keys.
+            log.exception("control request %r failed", request.get("op"))
+            return {"error": "internal error (logged by the agent)"}
 
     async def close(self) -> None:
         if self._server is not None:

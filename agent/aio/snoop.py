@@ -1,7 +1,9 @@
 """AF_PACKET adapter for ``agent.access.snoop.ClientSnooper``: one raw packet
 socket bound to the access point's client-facing link (needs CAP_NET_RAW),
 ARP and IPv4 only, frames read in batches on the event loop; inactivity
-checked by a loop timer."""
+checked by a loop timer. With an ``ArpInterceptor`` (``agent/access/intercept.py``)
+the same frames go to it too, and what it answers is sent on the same socket
+(a packet socket sends whole Ethernet frames on its device)."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ import time
 from collections.abc import Callable
 
 from agent.access.events import ClientEvent
+from agent.access.intercept import ArpInterceptor
 from agent.access.snoop import ETH_P_ARP, ETH_P_IP, ClientSnooper
 
 log = logging.getLogger(__name__)
@@ -21,11 +24,16 @@ _BATCH = 64
 class SnoopSocket:
     def __init__(self, device: str, snooper: ClientSnooper,
                  on_event: Callable[[ClientEvent], None],
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time,
+                 interceptor: ArpInterceptor | None = None) -> None:
         """``device``: the network interface to watch; ``snooper`` reports with
-        its own interface (SSID) name."""
+        its own interface (SSID) name; ``interceptor``: answers for the
+        link's registered visitors."""
         self.device = device
         self.snooper = snooper
+        self.interceptor = interceptor
+        #: Frames the interceptor asked for that the device refused.
+        self.send_errors = 0
         self._on_event = on_event
         self._clock = clock
         self._loop = asyncio.get_running_loop()
@@ -57,7 +65,25 @@ class SnoopSocket:
             event = self.snooper.frame(frame, address[2], now)
             if event is not None:
                 self._deliver(event)
+            if self.interceptor is not None:
+                self.send(self.interceptor.frame(frame, address[2], now))
         self._rearm()
+
+    def send(self, frames: list[bytes]) -> None:
+        """Send whole Ethernet frames on the device (best effort, counted)."""
+        if not frames or not self._socks:
+            return
+        sock = self._socks[0]
+        for frame in frames:
+            try:
+                sock.send(frame)
+            except OSError as exc:
+                self.send_errors += 1
+                log.warning("sending on %s: %s", self.device, exc)
+
+    def own_mac(self) -> bytes:
+        """The device's own MAC (the packet socket's address)."""
+        return bytes(self._socks[0].getsockname()[4])
 
     def _deliver(self, event: ClientEvent) -> None:
         try:

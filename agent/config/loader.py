@@ -7,8 +7,10 @@ data path and the rule broken, and never quotes key material: libyang's messages
 quote offending values, so a message about a key leaf, or about a syntax error
 (which can fall anywhere, keys included), has its quoted values redacted.
 
-One libyang context is built per call from the repository's ``yang/`` directory
-(``agent/../yang``), or from ``$PROXYMIP_YANG_DIR``; it is searched recursively, so
+One libyang context is built per call from the package's YANG directory
+(:func:`agent.package_data.yang_dir`: ``agent/data/yang`` installed from a wheel,
+the repository's ``yang/`` in a checkout), or from ``$PROXYMIP_YANG_DIR``; it is
+searched recursively, so
 the vendored ``yang/ietf/ietf-netconf-acm`` is found there too.
 
 libyang's log settings are process-wide: during a call they are set to "store
@@ -32,6 +34,7 @@ from typing import Any, Literal
 import libyang
 from _libyang import ffi, lib  # type: ignore[import-not-found]  # libyang-python's cffi module
 
+from agent import package_data
 from agent.config import violations
 from agent.config.model import (
     RadiusConfig,
@@ -121,11 +124,11 @@ class ConfigError(ValueError):
 
 
 def yang_dir() -> Path:
-    """Where the YANG modules are: ``$PROXYMIP_YANG_DIR``, else ``agent/../yang``."""
+    """Where the YANG modules are: ``$PROXYMIP_YANG_DIR``, else the package's."""
     override = os.environ.get(YANG_DIR_ENV)
     if override:
         return Path(override)
-    return Path(__file__).resolve().parent.parent.parent / "yang"
+    return package_data.yang_dir()
 
 
 def load_config(path: Path) -> AgentConfig:
@@ -537,6 +540,8 @@ def _radius(node: dict[str, Any]) -> RadiusConfig:
         timeout=float(node.get("timeout", 3)),
         retries=int(node.get("retries", 2)),
         dead_time=float(node.get("dead-time", 60)),
+        # RFC 3579 §3.2, BlastRADIUS (CVE-2024-3596): the YANG leaf's description.
+        require_message_authenticator=bool(node.get("require-message-authenticator", True)),
     )
     resolver = ResolverSettings(
         cache_lifetime=float(node.get("cache-lifetime", 3600)),
@@ -655,7 +660,8 @@ def _proxy(node: dict[str, Any], subnet_map_entries: list[dict[str, Any]]) -> Pr
             SnoopSource(device=i["snoop-interface"], interface=i["name"],
                         associates="hostapd-control-path" not in i,
                         inactivity=float(i.get("inactivity-timeout", 300)),
-                        max_unassociated=int(i.get("max-unassociated-stations", 256)))
+                        max_unassociated=int(i.get("max-unassociated-stations", 256)),
+                        intercept=bool(i.get("arp-interception", False)))
             for i in interfaces
             if "snoop-interface" in i
         ),
@@ -682,8 +688,23 @@ def _subnet_map(entries: list[dict[str, Any]]) -> SubnetMap:
         home_agent = home_agents.get(text)
         if home_agent is None:
             home_agent = home_agents[text] = _address(text)
-        subnet_map.add(_network(entry["prefix"]), home_agent)
+        prefix = _network(entry["prefix"])
+        subnet_map.add(prefix, home_agent, default_gateway(prefix, entry.get("default-gateway")))
     return subnet_map
+
+
+def default_gateway(prefix: IPv4Network, text: str | None) -> IPv4Address | None:
+    """A subnet map entry's ``default-gateway``: a host address inside its
+    prefix (the access point only ever answers for addresses of the client's
+    home network), or ConfigError."""
+    if text is None:
+        return None
+    gateway = _address(text)
+    if gateway not in prefix or (prefix.prefixlen < 31 and gateway in (
+            prefix.network_address, prefix.broadcast_address)):
+        raise ConfigError(f"/proxy-mobile-ip:mobile-ip/subnet-map[prefix='{prefix}']/default-gateway",
+                          f"{gateway} is not a host address of {prefix}")
+    return gateway
 
 
 def _associations(entries: list[dict[str, Any]], list_name: str) -> SecurityAssociationTable:

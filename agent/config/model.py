@@ -63,6 +63,8 @@ class SnoopSource:
     inactivity: float = 300.0
     #: hostapd links: unassociated source MACs whose address is remembered.
     max_unassociated: int = 256
+    #: Answer for the link's registered visitors (agent/access/intercept.py).
+    intercept: bool = False
 
 
 @dataclass(frozen=True)

@@ -268,6 +268,30 @@ class Datastore:
             self._candidate = None  # committed: the candidate is clean again
         return changes
 
+    def reload_startup(self, *, running_overrides: Iterable[Edit] = ()) -> tuple[Change, ...]:
+        """Read the startup file again and make it running as one transaction,
+        as ``copy-config`` startup -> running (RFC 6241 §7.3, §8.7) does, with
+        ``running_overrides`` (running-only edits: the command line's
+        endpoints) applied on top. A file that cannot be read or is invalid,
+        a veto, or a lock held by a session raises ``DatastoreError`` and
+        leaves startup and running as they were (SIGHUP of ``proxymip run``)."""
+        if self._startup_file is None:
+            raise DatastoreError(ErrorTag.OPERATION_FAILED, "this datastore has no startup file")
+        self._check_lock(STARTUP, None)
+        self._check_lock(RUNNING, None)
+        explicit = self._read_startup(self._startup_file)
+        startup = Snapshot(explicit, self._validate_full(explicit))
+        running = startup
+        overrides = list(running_overrides)
+        if overrides:
+            touched = Touched()
+            for edit in overrides:
+                explicit = apply_edit(explicit, edit, self.schema, touched)
+            running = Snapshot(explicit, self._validate_full(explicit))
+        changes = self._install(RUNNING, running)
+        self._stores[STARTUP] = startup
+        return changes
+
     def delete_config(self, name: str, *, session: int | None = None) -> None:
         """RFC 6241 §7.4: running cannot be deleted; startup can."""
         if name != STARTUP:

@@ -27,22 +27,37 @@ MAX_MESSAGE_SIZE = 1472
 _REQUEST = struct.Struct("!BBH4s4s4sQ")  # 24 bytes, RFC 5944 §3.3
 _REPLY = struct.Struct("!BBH4s4sQ")  # 20 bytes, RFC 5944 §3.4
 REQUEST_HEADER_SIZE = _REQUEST.size
-#: Decoding builds flag values and addresses for every datagram: both come from
-#: tables (IntFlag construction and IPv4Address parsing cost microseconds each,
-#: measured in docs/performance.md).
+#: Decoding builds flag values for every datagram from a table (IntFlag
+#: construction costs microseconds, measured in docs/performance.md).
 _FLAGS = tuple(RequestFlag(value) for value in range(256))
+#: Addresses an engine made known (``address``): the decoders return these very
+#: objects for them, so a proxy visitor and the replies about it share one
+#: ``IPv4Address``. Only ``address`` adds entries, never a decoder: datagrams
+#: nobody authenticated used to fill it up to 1M entries (~169 MB, issue 13
+#: item 12); now they add nothing, and what engines add is bounded by
+#: ADDRESS_CACHE_LIMIT (reaching it starts the table afresh: objects already
+#: handed out stay valid, only their sharing with later decodes is lost).
 _ADDRESSES: dict[bytes, IPv4Address] = {}
-_ADDRESS_CACHE_LIMIT = 1 << 20
+#: ~11 MB at most (an entry, its key and its address: ~170 B).
+ADDRESS_CACHE_LIMIT = 1 << 16
 
 
 def address(packed: bytes) -> IPv4Address:
-    """The ``IPv4Address`` for 4 packed bytes, shared between messages."""
+    """The ``IPv4Address`` for 4 packed bytes, kept so that later decodes of
+    the same address return this object. For addresses an engine holds state
+    for (a visitor, a binding), never for whatever a datagram carries."""
     found = _ADDRESSES.get(packed)
     if found is None:
-        if len(_ADDRESSES) >= _ADDRESS_CACHE_LIMIT:
+        if len(_ADDRESSES) >= ADDRESS_CACHE_LIMIT:
             _ADDRESSES.clear()
         found = _ADDRESSES[packed] = IPv4Address(packed)
     return found
+
+
+def _decoded_address(packed: bytes) -> IPv4Address:
+    """The known object for ``packed``, else a fresh one that is not kept."""
+    found = _ADDRESSES.get(packed)
+    return found if found is not None else IPv4Address(packed)
 REPLY_HEADER_SIZE = _REPLY.size
 
 
@@ -138,7 +153,7 @@ def decode_request(data: bytes, *, strict_reserved: bool = True) -> Registration
     msg_type, flags, lifetime, home, agent, coa, ident = _REQUEST.unpack_from(data)
     if msg_type != MessageType.REGISTRATION_REQUEST:
         raise DecodeError(DecodeFault.WRONG_TYPE, f"type {msg_type} is not a request")
-    partial = PartialHeader(msg_type, lifetime, address(home), address(agent), ident)
+    partial = PartialHeader(msg_type, lifetime, _decoded_address(home), _decoded_address(agent), ident)
     try:
         extensions = parse_extensions(data, REQUEST_HEADER_SIZE)
     except DecodeError as exc:
@@ -152,7 +167,7 @@ def decode_request(data: bytes, *, strict_reserved: bool = True) -> Registration
         lifetime,
         partial.home_address,
         partial.home_agent,
-        address(coa),
+        _decoded_address(coa),
         ident,
         extensions,
         data,
@@ -165,7 +180,7 @@ def decode_reply(data: bytes) -> RegistrationReply:
     msg_type, code, lifetime, home, agent, ident = _REPLY.unpack_from(data)
     if msg_type != MessageType.REGISTRATION_REPLY:
         raise DecodeError(DecodeFault.WRONG_TYPE, f"type {msg_type} is not a reply")
-    partial = PartialHeader(msg_type, lifetime, address(home), address(agent), ident)
+    partial = PartialHeader(msg_type, lifetime, _decoded_address(home), _decoded_address(agent), ident)
     try:
         extensions = parse_extensions(data, REPLY_HEADER_SIZE)
     except DecodeError as exc:

@@ -19,6 +19,9 @@ import pytricia
 class SubnetMapEntry:
     prefix: IPv4Network
     home_agent: IPv4Address
+    #: The clients' gateway on this home network, when configured: what the
+    #: access point announces to a registered visitor (agent/access/intercept.py).
+    default_gateway: IPv4Address | None = None
 
 
 class SubnetMap:
@@ -36,8 +39,9 @@ class SubnetMap:
     def __len__(self) -> int:
         return len(self._entries)
 
-    def add(self, prefix: IPv4Network, home_agent: IPv4Address) -> None:
-        self._trie[str(prefix)] = SubnetMapEntry(prefix, home_agent)
+    def add(self, prefix: IPv4Network, home_agent: IPv4Address,
+            default_gateway: IPv4Address | None = None) -> None:
+        self._trie[str(prefix)] = SubnetMapEntry(prefix, home_agent, default_gateway)
         self._entries[prefix] = home_agent
 
     def remove(self, prefix: IPv4Network) -> None:

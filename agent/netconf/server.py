@@ -49,7 +49,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
 
-import asyncssh
 from lxml import etree
 
 from agent.netconf.monitoring import ServerState, SessionRecord, Statistics
@@ -63,6 +62,7 @@ from agent.netconf.session import (
     SessionCounters,
 )
 from agent.netconf.settings import NetconfSettings
+from agent.netconf.ssh_library import asyncssh
 
 logger = logging.getLogger(__name__)
 

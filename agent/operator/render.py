@@ -352,6 +352,10 @@ def render_radius(radius: Mapping[str, Any], *, lookups: Sequence[Mapping[str, A
                  f"dead time {_cell(radius.get('dead-time'))} s")
     lines.append(f"Cache {_cell(radius.get('cache-lifetime'))} s, negative cache "
                  f"{_cell(radius.get('negative-cache-lifetime'))} s")
+    # RFC 3579 §3.2 (BlastRADIUS, CVE-2024-3596): the YANG leaf's default is true.
+    signed = radius.get("require-message-authenticator", True) is not False
+    lines.append("Replies without a valid Message-Authenticator: "
+                 + ("dropped" if signed else "accepted (require-message-authenticator false)"))
     for client in lookups:
         role = str(client.get("role", "-"))
         lines.append(f"Lookups by {_LOOKUP_ROLE.get(role, role)}:")

@@ -15,11 +15,11 @@ import os
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
-import asyncssh
 from lxml import etree
 
 from agent.netconf.errors import BASE_NS, MODULE_NS
 from agent.netconf.notifications import NOTIFICATION_1_0, NOTIFICATION_NS
+from agent.netconf.ssh_library import asyncssh
 from agent.operator.data import top_element
 from agent.operator.errors import (
     AgentUnreachable,

@@ -53,12 +53,13 @@ from typing import Any
 from pyrad import packet as radius_packet  # type: ignore[import-untyped]
 from pyrad.dictionary import Dictionary  # type: ignore[import-untyped]
 
+from agent import package_data
 from agent.radius.avpair import AvPairError, parse_mobileip_avpairs
 from agent.radius.resolver import Accept, Malformed, Outcome, Reject, Timeout
 
 log = logging.getLogger(__name__)
 
-DICTIONARY_PATH = Path(__file__).with_name("dictionary")
+DICTIONARY_PATH = package_data.radius_dictionary()
 CISCO_VENDOR = 9
 CISCO_AVPAIR = (CISCO_VENDOR, 1)
 _VENDOR_SPECIFIC = 26
@@ -298,6 +299,11 @@ class RadiusClient:
         try:
             for server in settings.servers:
                 link = _ServerLink(server, settings)
+                # A connected socket: the kernel delivers only datagrams from
+                # the server's address and port (a reply answers only the server
+                # the request went to: RFC 2865 §3 keys it by that server's secret),
+                # so datagram_received needs no check of its own (the test
+                # test_a_reply_from_another_port_is_never_taken holds it).
                 await loop.create_datagram_endpoint(
                     lambda link=link: link,  # type: ignore[misc]
                     remote_addr=(str(server.address), server.port),

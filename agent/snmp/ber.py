@@ -100,6 +100,8 @@ def _integer(data: bytes, start: int, end: int) -> int:
 def _oid(data: bytes, start: int, end: int) -> Oid:
     if start == end:
         raise BerError("empty OID")
+    if end - start > 5 * _MAX_SUBIDS:
+        raise BerError("OID too long")
     arcs: list[int] = []
     value = 0
     fresh = True
@@ -108,11 +110,14 @@ def _oid(data: bytes, start: int, end: int) -> Oid:
         if fresh and byte == 0x80:
             raise BerError("non-minimal sub-identifier")
         value = (value << 7) | (byte & 0x7F)
+        # RFC 2578 §7.1.3: each sub-identifier is at most 2^32-1 (the first,
+        # X*40+Y, at most 80 more): checked at every octet, so a run of
+        # continuation octets never grows an integer past 40 bits.
+        if value > (_MAX_SUBID if arcs else _MAX_SUBID + 80):
+            raise BerError("sub-identifier too large")
         if byte & 0x80:
             fresh = False
             continue
-        if value > _MAX_SUBID and arcs:
-            raise BerError("sub-identifier too large")
         arcs.append(value)
         value = 0
         fresh = True
@@ -131,6 +136,41 @@ def decode_request(data: bytes) -> Request | None:
     (including anything malformed: pysnmp counts and drops it)."""
     try:
         return _decode(data)
+    except BerError:
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class Envelope:
+    """The fields of a v1/v2c message before its varbinds: enough to answer
+    one with an error and no varbinds (RFC 3416 §4.2.1 tooBig)."""
+
+    version: int
+    community: bytes
+    pdu_type: int
+    request_id: bytes
+
+
+def decode_envelope(data: bytes) -> Envelope | None:
+    """Version, community, PDU type and request-id of a v1/v2c message whose
+    structure ``agent.snmp.screen`` has already bounded; None otherwise."""
+    try:
+        end = len(data)
+        tag, start, stop = _header(data, 0, end)
+        tag, s, e = _header(data, start, stop)
+        version = _integer(data, s, e)
+        if tag != INTEGER or version not in (0, SNMP_V2C):
+            return None
+        tag, s, e = _header(data, e, stop)
+        if tag != OCTET_STRING:
+            return None
+        community = data[s:e]
+        pdu_type, pdu_start, pdu_end = _header(data, e, stop)
+        tag, s, e = _header(data, pdu_start, pdu_end)
+        if tag != INTEGER:
+            return None
+        _integer(data, s, e)
+        return Envelope(version, community, pdu_type, data[s:e])
     except BerError:
         return None
 
@@ -275,8 +315,9 @@ def encode_response(community: bytes, request_id: bytes, error_status: int, erro
 
 
 def encode_message(community: bytes, pdu_type: int, request_id: bytes, error_status: int, error_index: int,
-                   varbinds: list[bytes]) -> bytes:
-    """An SNMPv2c message (RFC 1901) carrying one PDU of ``pdu_type``."""
+                   varbinds: list[bytes], *, version: int = SNMP_V2C) -> bytes:
+    """An SNMPv2c (or, ``version`` 0, SNMPv1) message (RFC 1901, RFC 1157)
+    carrying one PDU of ``pdu_type``."""
     body = b"".join(varbinds)
     varbind_list = b"\x30" + _length(len(body)) + body
     pdu_content = (
@@ -286,7 +327,7 @@ def encode_message(community: bytes, pdu_type: int, request_id: bytes, error_sta
         + varbind_list
     )
     pdu = bytes((pdu_type,)) + _length(len(pdu_content)) + pdu_content
-    message = b"\x02\x01\x01" + b"\x04" + _length(len(community)) + community + pdu
+    message = b"\x02\x01" + bytes((version,)) + b"\x04" + _length(len(community)) + community + pdu
     return b"\x30" + _length(len(message)) + message
 
 

@@ -231,7 +231,7 @@ def mip_objects(sources: Sources) -> list[Scalar | Table]:
         Column("mipSecAlgorithmMode", 4, v.enum(1, 2), READ_CREATE, algorithm_mode),
         # RFC 2006: "reading this object will always return a zero-length value".
         Column("mipSecKey", 5, v.S("OCTET STRING", v.OCTET_STRING, sizes=((16, 16),)), READ_CREATE,
-               lambda entry, now: v.EMPTY_STRING),
+               lambda entry, now: v.EMPTY_STRING, secret=True),
         Column("mipSecReplayMethod", 6, v.enum(1, 2, 3), READ_CREATE, replay),
     ], _config_sa_rows(sources), write=SecurityAssociationWriter(sources)))
 

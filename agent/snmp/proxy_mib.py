@@ -234,7 +234,7 @@ def proxy_objects(sources: Sources) -> list[Scalar | Table]:
         Column("pmipHostSaLastAddress", 3, v.IPADDRESS, READ_CREATE, host_last),
         # Write-only, as RFC 2006's mipSecKey: reads are always zero-length.
         Column("pmipHostSaKey", 4, v.S("OCTET STRING", v.OCTET_STRING, sizes=((0, 0), (16, 64))),
-               READ_CREATE, lambda row, now: v.EMPTY_STRING),
+               READ_CREATE, lambda row, now: v.EMPTY_STRING, secret=True),
         Column("pmipHostSaAlgorithm", 5, v.enum(1, 2), READ_CREATE,
                lambda row, now: v.integer(2 if row[1].get("algorithm") == "keyed-md5-prefix-suffix" else 1)),
         Column("pmipHostSaReplayMethod", 6, v.enum(1, 2), READ_CREATE,

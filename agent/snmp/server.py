@@ -5,10 +5,13 @@ instrumentation (``agent.snmp.tree``, ``agent.snmp.writes``) with the view of
 its principal (RFC 3415 §3.2 isAccessAllowed, evaluated over the configured
 views in ``agent.snmp.tree.View``); this module holds no MIB decisions.
 
-Bad input is the message processing's business: malformed BER is counted
-(snmpInASNParseErrs) and dropped by pysnmp, a wrong community is counted
-(snmpInBadCommunityNames), USM failures are reported and counted (usmStats);
-none of them reaches the instrumentation. Every handler is synchronous and
+Every datagram first meets ``agent.snmp.screen``, before any decoder: an
+unknown version (snmpInBadVersions), a wrong community (snmpInBadCommunityNames,
+checked before anything after it is read) and BER outside the screen's bounds
+(snmpInASNParseErrs) are counted here and dropped. What passes is bounded in
+size and shape; then malformed BER is counted and dropped by pysnmp, USM
+failures are reported and counted (usmStats); none of them reaches the
+instrumentation. Every handler is synchronous and
 bounded (max-varbinds, GetBulk cut), so one request never stalls the loop.
 """
 
@@ -33,6 +36,7 @@ from pysnmp.proto.proxy import rfc2576
 
 from agent.snmp import ber
 from agent.snmp import values as v
+from agent.snmp.screen import Verdict, screen
 from agent.snmp.settings import READ_WRITE, SnmpSettings
 from agent.snmp.tree import MibTree, SetError, View
 from agent.snmp.writes import apply_set
@@ -54,6 +58,15 @@ _GET = rfc1905.GetRequestPDU.tagSet
 _NEXT = rfc1905.GetNextRequestPDU.tagSet
 _BULK = rfc1905.GetBulkRequestPDU.tagSet
 _SET = rfc1905.SetRequestPDU.tagSet
+#: Confirmed Class PDUs a command responder answers (RFC 3411 §2.8):
+#: Get, GetNext, Set, GetBulk.
+_CONFIRMED_PDUS = frozenset((0xA0, 0xA1, 0xA3, 0xA5))
+#: The RFC 3418 counter of each screen verdict that drops a datagram.
+_REJECTION_COUNTERS = {
+    Verdict.BAD_VERSION: "snmpInBadVersions",
+    Verdict.BAD_COMMUNITY: "snmpInBadCommunityNames",
+    Verdict.PARSE_ERROR: "snmpInASNParseErrs",
+}
 
 _ERROR_STATUS = {
     name: number for number, name in enumerate((
@@ -142,10 +155,15 @@ def from_wire(value: Any) -> v.Value:
     return (v.NULL, None)
 
 
+#: What ``SnmpAgent._first_look`` returns for a datagram it dropped (counted).
+DROPPED = b""
+
+
 class _Transport(udp.UdpAsyncioTransport):  # type: ignore[misc]
-    """pysnmp's UDP transport with a first look at each datagram: a v2c read
-    request the BER fast path takes is answered here; everything else goes to
-    pysnmp's message processing."""
+    """pysnmp's UDP transport with a first look at each datagram: one the
+    screen rejects is counted and dropped, a v2c read request the BER fast
+    path takes is answered here; everything else goes to pysnmp's message
+    processing."""
 
     fast_path: Callable[[bytes], bytes | None] | None = None
 
@@ -154,7 +172,8 @@ class _Transport(udp.UdpAsyncioTransport):  # type: ignore[misc]
         if fast_path is not None:
             reply = fast_path(datagram)
             if reply is not None:
-                self.transport.sendto(reply, transport_address)
+                if reply is not DROPPED:
+                    self.transport.sendto(reply, transport_address)
                 return
         super().datagram_received(datagram, transport_address)
 
@@ -262,7 +281,7 @@ class SnmpAgent:
         self._socket = sock
         self.port = sock.getsockname()[1]
         transport = _Transport().open_server_mode(sock=sock)
-        transport.fast_path = self._fast_path
+        transport.fast_path = self._first_look
         (self._in_packets,) = self._engine.get_mib_builder().import_symbols("__SNMPv2-MIB", "snmpInPkts")
         config.add_transport(self._engine, udp.DOMAIN_NAME, transport)
         await transport._lport  # the datagram endpoint exists once this is done
@@ -382,15 +401,46 @@ class SnmpAgent:
 
     # -- requests (RFC 3416 §4.2) ------------------------------------------------------------
 
+    def _count(self, name: str) -> None:
+        """One more in a pysnmp-kept SNMPv2-MIB counter (RFC 3418 snmp group)."""
+        (symbol,) = self._engine.get_mib_builder().import_symbols("__SNMPv2-MIB", name)
+        symbol.syntax += 1
+
+    def _first_look(self, datagram: bytes) -> bytes | None:
+        """Every datagram, before any decoder: ``agent.snmp.screen`` checks the
+        version and the community first and bounds the rest; a rejected one is
+        counted and DROPPED (a v1/v2c request with too many varbinds gets
+        tooBig). Then the fast path: a v2c Get/GetNext/GetBulk answered
+        without pyasn1 (``agent.snmp.ber``); None hands the datagram to pysnmp."""
+        verdict = screen(datagram, self._communities)
+        if verdict is not Verdict.ACCEPT:
+            self._in_packets.syntax += 1  # snmpInPkts (RFC 3418): every message delivered
+            return self._rejected(datagram, verdict)
+        return self._fast_path(datagram)
+
+    def _rejected(self, datagram: bytes, verdict: Verdict) -> bytes:
+        if verdict is Verdict.TOO_MANY_VARBINDS:
+            envelope = ber.decode_envelope(datagram)
+            if envelope is not None and envelope.pdu_type in _CONFIRMED_PDUS:
+                # The community is known (the screen checked it first): RFC 3416
+                # §4.2.1 tooBig, error-index 0, no varbinds, as for any response
+                # beyond a local constraint.
+                return ber.encode_message(envelope.community, ber.RESPONSE, envelope.request_id,
+                                          _ERROR_STATUS["tooBig"], 0, [], version=envelope.version)
+            # SNMPv3 cannot be authenticated before pysnmp decodes it: dropped,
+            # as a reply beyond a local constraint is (RFC 3418 snmpSilentDrops).
+            self._count("snmpSilentDrops")
+            return DROPPED
+        self._count(_REJECTION_COUNTERS[verdict])
+        return DROPPED
+
     def _fast_path(self, datagram: bytes) -> bytes | None:
-        """A v2c Get/GetNext/GetBulk with a known community, answered without
-        pyasn1 (``agent.snmp.ber``); None hands the datagram to pysnmp."""
         request = ber.decode_request(datagram)
         if request is None:
             return None
         principal = self._communities.get(request.community)
         if principal is None:
-            return None  # pysnmp counts snmpInBadCommunityNames (RFC 3584 §5.2.1)
+            return None  # the screen let no unknown community through; pysnmp would count it
         self._in_packets.syntax += 1  # snmpInPkts (RFC 3418), as pysnmp counts its own
         try:
             return self._answer(request, principal)
@@ -492,7 +542,7 @@ class SnmpAgent:
             return _ERROR_STATUS["noAccess"], 1, request
         try:
             apply_set(tree, self._datastore, [(oid, from_wire(value)) for oid, (_, value) in zip(names, request)],
-                      view)
+                      view, private=security_level >= _AUTH_PRIV)
         except SetError as exc:
             log.info("snmp set refused: %s (varbind %d)", exc.status, exc.index + 1)
             return _ERROR_STATUS[exc.status], exc.index + 1, request

@@ -74,6 +74,9 @@ class Column:
     syntax: Syntax
     access: str
     read: Callable[[Any, float], Value] | None = None
+    #: A secret (a security association's key): written only by a request
+    #: that arrived encrypted, SNMPv3 authPriv (see ``agent.snmp.writes``).
+    secret: bool = False
 
 
 @dataclass(eq=False)

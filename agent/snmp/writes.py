@@ -18,8 +18,20 @@ from agent.snmp.values import Oid, Value
 RUNNING = "running"
 
 
-def plan_set(tree: MibTree, varbinds: Sequence[tuple[Oid, Value]], view: View | None) -> WritePlan:
-    """The edits of a SetRequest, or SetError for the first bad varbind."""
+def plan_set(tree: MibTree, varbinds: Sequence[tuple[Oid, Value]], view: View | None, *,
+             private: bool) -> WritePlan:
+    """The edits of a SetRequest, or SetError for the first bad varbind.
+
+    ``private``: the request arrived with privacy (SNMPv3 authPriv, RFC 3414
+    §1.4.3). A key column (``Column.secret``) is outside the write view of
+    any other request: a community string travels in clear (RFC 3584 §5) and
+    authNoPriv authenticates but shows the value to every observer, so a key
+    set that way is a key disclosed. RFC 3415's VACM expresses this as a write
+    view chosen by security level (vacmAccessSecurityLevel, §2.5 "levels of
+    security"); net-snmp's usmUserTable key changes use the same reasoning
+    (RFC 3414 §5: KeyChange values are not sent in clear). RFC 3416 §4.2.5
+    step (1): a variable not in the write view gets noAccess, and the whole
+    Set changes nothing."""
     plan = WritePlan()
     rows: dict[tuple[int, Oid], tuple[Table, dict[int, tuple[Value, int]]]] = {}
     for position, (oid, value) in enumerate(varbinds):
@@ -47,6 +59,8 @@ def plan_set(tree: MibTree, varbinds: Sequence[tuple[Oid, Value]], view: View | 
             plan.edits.extend(edits)
             plan.positions.extend([position] * len(edits))
             continue
+        if column is not None and column.secret and not private:
+            raise SetError("noAccess", position, "a key is written only at SNMPv3 authPriv")
         if column is None or column.access not in (READ_CREATE, READ_WRITE):
             status_name = "noAccess" if column is not None and column.access == "not-accessible" else "notWritable"
             raise SetError(status_name if column is not None else "noCreation", position)
@@ -75,15 +89,16 @@ def _index_of(table: Table, columns: dict[int, tuple[Value, int]],
 
 
 def apply_set(tree: MibTree, datastore: Any, varbinds: Sequence[tuple[Oid, Value]],
-              view: View | None) -> None:
-    """Plan and apply; raises SetError with the RFC 3416 error-status."""
+              view: View | None, *, private: bool) -> None:
+    """Plan and apply; raises SetError with the RFC 3416 error-status.
+    ``private``: see ``plan_set``."""
     if datastore is None:
         raise SetError("notWritable", 0, "this agent runs without a datastore")
     # A NETCONF lock on running (RFC 6241 §7.5) holds off every other writer:
     # SNMP answers resourceUnavailable (RFC 3416 §4.2.5) and changes nothing.
     if datastore.lock_holder(RUNNING) is not None:
         raise SetError("resourceUnavailable", 0, "running is locked")
-    plan = plan_set(tree, varbinds, view)
+    plan = plan_set(tree, varbinds, view, private=private)
     if plan.edits:
         try:
             datastore.edit(RUNNING, plan.edits)

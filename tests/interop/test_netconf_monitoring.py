@@ -18,7 +18,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import asyncssh
 import libyang
 import pytest
 from lxml import etree
@@ -29,6 +28,7 @@ from agent.netconf.framing import END_OF_MESSAGE, Framer, FramingMode
 from agent.netconf.monitoring import MONITORING_NS
 from agent.netconf.notifications import parse_rfc3339
 from agent.netconf.session import BASE_1_1
+from agent.netconf.ssh_library import asyncssh
 from tests.conftest import IN_CI
 from tests.interop.netconf_agent import InProcessAgent, nc_connect, running_agent
 

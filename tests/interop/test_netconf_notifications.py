@@ -20,7 +20,6 @@ from ipaddress import IPv4Address
 from pathlib import Path
 from typing import Any
 
-import asyncssh
 import pytest
 from lxml import etree
 
@@ -39,6 +38,7 @@ from agent.netconf.notifications import (
     rfc3339,
 )
 from agent.netconf.session import BASE_1_1, DEFAULT_MAX_PENDING_NOTIFICATIONS
+from agent.netconf.ssh_library import asyncssh
 from tests.interop.netconf_agent import InProcessAgent, nc_connect, running_agent
 
 pytest.importorskip("ncclient")

@@ -19,7 +19,6 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-import asyncssh
 import pytest
 from lxml import etree
 from ncclient import manager
@@ -33,6 +32,7 @@ from agent.netconf.framing import END_OF_MESSAGE, Framer, FramingMode
 from agent.netconf.server import NetconfServer, sha_crypt, verify_password
 from agent.netconf.session import BASE_1_0, BASE_1_1, SessionInfo
 from agent.netconf.settings import NetconfSettings, NetconfUser
+from agent.netconf.ssh_library import asyncssh
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import hmac
+import json
 import os
 import re
 import shutil
@@ -33,6 +35,7 @@ from typing import Any, TypeVar
 
 import pytest
 
+from agent.config.loader import TOP_MEMBER, load_config_text
 from agent.mobileip.foreign_agent import ForeignAgent, ForeignAgentSettings
 from agent.mobileip.home_agent import HomeAgent, HomeAgentSettings
 from agent.mobileip.outputs import Transmit
@@ -201,6 +204,7 @@ class FreeRadius:
         self.port = 0
         self.output: list[str] = []
         self._process: subprocess.Popen[str] | None = None
+        self._reader: threading.Thread | None = None
 
     def start(self) -> FreeRadius:
         for _ in range(5):  # another process may take the port between probe and bind
@@ -237,26 +241,39 @@ class FreeRadius:
                     ready.set()
             ready.set()  # exited
 
-        threading.Thread(target=read, name="freeradius-output", daemon=True).start()
+        reader = threading.Thread(target=read, name="freeradius-output", daemon=True)
+        reader.start()
         ready.wait(READY_TIMEOUT)
         if process.poll() is None and any(
             "Ready to process requests" in line for line in self.output
         ):
-            self._process = process
+            self._process, self._reader = process, reader
             return True
         process.kill()
         process.wait()
+        self._close_output(process, reader)
         return False
 
+    @staticmethod
+    def _close_output(process: subprocess.Popen[str], reader: threading.Thread) -> None:
+        """After the process exited: the reader reaches end of file, then the pipe
+        is closed (not left to the garbage collector)."""
+        reader.join(5)
+        if process.stdout is not None:
+            process.stdout.close()
+
     def stop(self) -> None:
-        if self._process is not None and self._process.poll() is None:
-            os.kill(self._process.pid, 15)
-            try:
-                self._process.wait(5)
-            except subprocess.TimeoutExpired:
-                self._process.kill()
-                self._process.wait()
-        self._process = None
+        if self._process is not None:
+            if self._process.poll() is None:
+                os.kill(self._process.pid, 15)
+                try:
+                    self._process.wait(5)
+                except subprocess.TimeoutExpired:
+                    self._process.kill()
+                    self._process.wait()
+            if self._reader is not None:
+                self._close_output(self._process, self._reader)
+        self._process, self._reader = None, None
 
     @property
     def server(self) -> RadiusServer:
@@ -442,11 +459,15 @@ def test_malformed_sa_is_refused_and_counted(
 
 
 class Relay(asyncio.DatagramProtocol):
-    """Sits between the client and FreeRADIUS and rewrites replies."""
+    """Sits between the client and FreeRADIUS and rewrites replies; with
+    ``answer_from_elsewhere`` the rewritten reply comes from another port than
+    the one the client sent its request to."""
 
-    def __init__(self, upstream: tuple[str, int], rewrite: Callable[[bytes, bytes], bytes]) -> None:
+    def __init__(self, upstream: tuple[str, int], rewrite: Callable[[bytes, bytes], bytes], *,
+                 answer_from_elsewhere: bool = False) -> None:
         self.upstream = upstream
         self.rewrite = rewrite
+        self.answer_from_elsewhere = answer_from_elsewhere
         self.transport: asyncio.DatagramTransport | None = None
         self.requests: dict[int, tuple[bytes, tuple[str, int]]] = {}
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -467,6 +488,11 @@ class Relay(asyncio.DatagramProtocol):
         data = self.sock.recv(4096)
         authenticator, addr = self.requests[data[1]]
         assert self.transport is not None
+        if self.answer_from_elsewhere:
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as elsewhere:
+                elsewhere.bind((LOOPBACK, 0))
+                elsewhere.sendto(self.rewrite(data, authenticator), addr)
+            return
         self.transport.sendto(self.rewrite(data, authenticator), addr)
 
     def close(self) -> None:
@@ -479,10 +505,12 @@ async def with_relay(
     freeradius: FreeRadius,
     rewrite: Callable[[bytes, bytes], bytes],
     address: IPv4Address,
+    *,
+    answer_from_elsewhere: bool = False,
     **overrides: Any,
 ) -> tuple[Outcome, RadiusClient]:
     loop = asyncio.get_running_loop()
-    relay = Relay((LOOPBACK, freeradius.port), rewrite)
+    relay = Relay((LOOPBACK, freeradius.port), rewrite, answer_from_elsewhere=answer_from_elsewhere)
     transport, _ = await loop.create_datagram_endpoint(lambda: relay, local_addr=(LOOPBACK, 0))
     port = transport.get_extra_info("sockname")[1]
     try:
@@ -514,6 +542,108 @@ def strip_message_authenticator(data: bytes, request_authenticator: bytes) -> by
     return header + digest + attributes
 
 
+def attributes_of(data: bytes) -> list[bytes]:
+    attributes, at = [], 20
+    while at < len(data):
+        attributes.append(data[at : at + data[at + 1]])
+        at += data[at + 1]
+    return attributes
+
+
+def signed(code: int, identifier: int, request_authenticator: bytes, attributes: list[bytes],
+           *, secret: bytes = SECRET) -> bytes:
+    """A reply with the RFC 2865 §3 Response Authenticator computed with ``secret``
+    (the Message-Authenticator, if any, is left as it is)."""
+    body = b"".join(attributes)
+    header = bytes([code, identifier]) + (20 + len(body)).to_bytes(2, "big")
+    return header + hashlib.md5(header + request_authenticator + body + secret).digest() + body
+
+
+def message_authenticator(code: int, identifier: int, request_authenticator: bytes,
+                          attributes: list[bytes]) -> list[bytes]:
+    """``attributes`` with their Message-Authenticator recomputed (RFC 3579 §3.2:
+    HMAC-MD5 over the reply with the Request Authenticator in its place and
+    the Message-Authenticator zeroed)."""
+    zeroed = [a if a[0] != 80 else a[:2] + bytes(16) for a in attributes]
+    body = b"".join(zeroed)
+    header = bytes([code, identifier]) + (20 + len(body)).to_bytes(2, "big")
+    digest = hmac.new(SECRET, header + request_authenticator + body, hashlib.md5).digest()
+    return [a if a[0] != 80 else a[:2] + digest for a in attributes]
+
+
+def strip_message_authenticator_and_forge(data: bytes, request_authenticator: bytes) -> bytes:
+    """No Message-Authenticator, and the key changed by someone without the
+    secret: the Response Authenticator (signed with a wrong secret) is all that
+    can tell."""
+    attributes = [a for a in attributes_of(data) if a[0] != 80]
+    attributes = [a.replace(KEY.encode(), OTHER_KEY.encode()) for a in attributes]
+    return signed(data[0], data[1], request_authenticator, attributes, secret=b"not-the-secret")
+
+
+def break_message_authenticator_only(data: bytes, request_authenticator: bytes) -> bytes:
+    """A wrong Message-Authenticator under a right Response Authenticator."""
+    attributes = [a if a[0] != 80 else a[:2] + bytes(16) for a in attributes_of(data)]
+    return signed(data[0], data[1], request_authenticator, attributes)
+
+
+def other_identifier(data: bytes, request_authenticator: bytes) -> bytes:
+    """The reply re-signed in full (both authenticators right) for another
+    Identifier: an answer to a request that is not in flight."""
+    identifier = (data[1] + 1) % 256
+    attributes = message_authenticator(data[0], identifier, request_authenticator, attributes_of(data))
+    return signed(data[0], identifier, request_authenticator, attributes)
+
+
+def as_is(data: bytes, request_authenticator: bytes) -> bytes:
+    return data
+
+
+def test_no_message_authenticator_and_a_wrong_response_authenticator_is_dropped(freeradius: FreeRadius) -> None:
+    """Issue 13: with ``require_message_authenticator`` off, a reply without a
+    Message-Authenticator is judged by its Response Authenticator alone (RFC
+    2865 §3): a wrong one is dropped and counted, and the forged key is never
+    used."""
+    outcome, client = run(with_relay(freeradius, strip_message_authenticator_and_forge, IPv4Address("192.0.2.10"),
+                                     require_message_authenticator=False))
+    assert isinstance(outcome, Timeout)
+    counters = client.servers()[0].counters
+    assert counters.invalid_replies == 1 and counters.accepts == 0
+
+
+def test_a_wrong_message_authenticator_is_dropped_even_when_not_required(freeradius: FreeRadius) -> None:
+    """RFC 3579 §3.2: a Message-Authenticator that is present is checked, and a
+    wrong one drops the reply, whatever the Response Authenticator says."""
+    for required in (True, False):
+        outcome, client = run(with_relay(freeradius, break_message_authenticator_only,
+                                         IPv4Address("192.0.2.10"), require_message_authenticator=required))
+        assert isinstance(outcome, Timeout)
+        counters = client.servers()[0].counters
+        assert counters.invalid_replies == 1 and counters.accepts == 0
+
+
+def test_a_reply_to_an_identifier_not_in_flight_is_ignored(freeradius: FreeRadius) -> None:
+    """RFC 2865 §3: the Identifier matches a reply to its request; a reply for
+    another Identifier, even one signed right, answers nothing and is counted
+    as unknown (not judged against the request in flight)."""
+    outcome, client = run(with_relay(freeradius, other_identifier, IPv4Address("192.0.2.10")))
+    assert isinstance(outcome, Timeout)
+    counters = client.servers()[0].counters
+    assert counters.unknown_replies == 1 and counters.invalid_replies == 0 and counters.accepts == 0
+
+
+def test_a_reply_from_another_port_is_never_taken(freeradius: FreeRadius) -> None:
+    """A reply counts only from the address and
+    port the request went to. The client's socket is connected to the server,
+    so the kernel delivers nothing else: FreeRADIUS's own, untouched reply sent
+    from another port of the same host answers nothing."""
+    outcome, client = run(with_relay(freeradius, as_is, IPv4Address("192.0.2.10"), answer_from_elsewhere=True))
+    assert isinstance(outcome, Timeout)
+    counters = client.servers()[0].counters
+    assert counters.accepts == 0
+    relayed, _ = run(with_relay(freeradius, as_is, IPv4Address("192.0.2.10")))
+    assert isinstance(relayed, Accept)  # the same reply from the right port is taken
+
+
 def test_tampered_reply_is_dropped(freeradius: FreeRadius) -> None:
     outcome, client = run(with_relay(freeradius, flip_key_digit, IPv4Address("192.0.2.10")))
     assert isinstance(outcome, Timeout)  # dropped (RFC 2865 §3), so nothing answered
@@ -532,6 +662,50 @@ def test_reply_without_message_authenticator(freeradius: FreeRadius) -> None:
         )
     )
     assert isinstance(relaxed, Accept)
+
+
+def _client_settings_from_yang(port: int, **radius_leaves: Any) -> RadiusClientSettings:
+    """The RADIUS client settings a startup file gives, validated by libyang and
+    mapped by the loader: one server (the relay on ``port``), the test's timers."""
+    radius = {
+        "server": [{"address": LOOPBACK, "port": port, "shared-secret": SECRET.decode()}],
+        "user-password": PASSWORD, "timeout": 1, "retries": 0, **radius_leaves,
+    }
+    config = load_config_text(json.dumps({TOP_MEMBER: {"radius": radius}}), "json")
+    assert config.radius is not None
+    return config.radius.client
+
+
+async def _unsigned_accept_through_yang(
+    freeradius: FreeRadius, address: IPv4Address, **radius_leaves: Any
+) -> tuple[Outcome, RadiusClient]:
+    loop = asyncio.get_running_loop()
+    relay = Relay((LOOPBACK, freeradius.port), strip_message_authenticator)
+    transport, _ = await loop.create_datagram_endpoint(lambda: relay, local_addr=(LOOPBACK, 0))
+    try:
+        config = _client_settings_from_yang(transport.get_extra_info("sockname")[1], **radius_leaves)
+        return await resolve_once(config, address)
+    finally:
+        relay.close()
+
+
+def test_yang_leaf_decides_whether_unsigned_accepts_are_believed(freeradius: FreeRadius) -> None:
+    """radius/require-message-authenticator (RFC 3579 §3.2, BlastRADIUS
+    CVE-2024-3596): absent, an Access-Accept from FreeRADIUS stripped of its
+    Message-Authenticator (authentic by RFC 2865 §3) is dropped and counted;
+    false, the same reply is believed and its SA used."""
+    address = IPv4Address("192.0.2.10")
+    outcome, client = run(_unsigned_accept_through_yang(freeradius, address))
+    assert isinstance(outcome, Timeout)
+    counters = client.servers()[0].counters
+    assert (counters.invalid_replies, counters.accepts) == (1, 0)
+    required, _ = run(_unsigned_accept_through_yang(
+        freeradius, address, **{"require-message-authenticator": True}))
+    assert isinstance(required, Timeout)
+    relaxed, client = run(_unsigned_accept_through_yang(
+        freeradius, address, **{"require-message-authenticator": False}))
+    assert isinstance(relaxed, Accept) and relaxed.sas
+    assert client.servers()[0].counters.accepts == 1
 
 
 # -- failover and dead servers ---------------------------------------------------------

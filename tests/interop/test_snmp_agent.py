@@ -50,6 +50,7 @@ V2C = ["-v2c", "-c", "public"]
 V2C_RW = ["-v2c", "-c", "private"]
 V3_SHA_AES = ["-v3", "-l", "authPriv", "-u", "ops", "-a", "SHA", "-A", "authpass123",
               "-x", "AES", "-X", "privpass123"]
+V3_AUTH_NO_PRIV = ["-v3", "-l", "authNoPriv", "-u", "signer", "-a", "SHA", "-A", "authpass789"]
 V3_SHA256_AES256 = ["-v3", "-l", "authPriv", "-u", "ops256", "-a", "SHA-256", "-A", "authpass256",
                     "-x", "AES-256", "-X", "privpass256"]
 ADDRESSES = {"ha": HA, "fa-a": FOREIGN_AGENTS["fa-a"], "ap-a": ACCESS_POINTS["ap-a"][0]}
@@ -67,7 +68,9 @@ def snmp_config(address: str) -> dict[str, Any]:
         "user": [{"name": "ops", "auth-protocol": "sha", "auth-passphrase": "authpass123",
                   "priv-protocol": "aes-128", "priv-passphrase": "privpass123", "access": "read-write"},
                  {"name": "ops256", "auth-protocol": "sha-256", "auth-passphrase": "authpass256",
-                  "priv-protocol": "aes-256", "priv-passphrase": "privpass256"}],
+                  "priv-protocol": "aes-256", "priv-passphrase": "privpass256"},
+                 {"name": "signer", "auth-protocol": "sha", "auth-passphrase": "authpass789",
+                  "priv-protocol": "none", "access": "read-write"}],
     }
 
 
@@ -302,6 +305,41 @@ def test_row_status_sets_are_transactions_and_respect_netconf_locks(lab: tuple[S
     assert value(the_lab, "ap-a", f"PROXY-MOBILE-IP-MIB::pmipHostSaKey.{sa}") in ("", '""')
     assert value(the_lab, "ap-a", f"MIP-MIB::mipSecKey.{sa}") in ("", '""')
     tool("snmpset", *V3_SHA_AES, *MIBS, address, f"PROXY-MOBILE-IP-MIB::pmipHostSaRowStatus.{sa}", "i", "6")
+
+
+def test_keys_are_set_only_at_auth_priv(lab: tuple[SnmpLab, Background]) -> None:
+    """Issue 13 item 10: net-snmp's snmpset of a key column (pmipHostSaKey,
+    RFC 2006 mipSecKey) with the read-write v2c community, or as an SNMPv3
+    authNoPriv user with write access, gets noAccess (RFC 3416 §4.2.5 step 1:
+    a key is outside the write view of a request without privacy, RFC 3415
+    §2.5) and changes nothing; the same Set at authPriv is applied."""
+    the_lab, bg = lab
+    address = target(the_lab, "ap-a")
+    sa = "10.0.0.11.4100"
+    key = f"PROXY-MOBILE-IP-MIB::pmipHostSaKey.{sa}"
+    status = f"PROXY-MOBILE-IP-MIB::pmipHostSaRowStatus.{sa}"
+
+    def hosts() -> list[dict[str, Any]]:
+        answer = bg.run(the_lab.control("ap-a", {"op": "get-config", "source": "running"}))
+        return answer["data"]["proxy-mobile-ip:mobile-ip"].get("security", {}).get("host", [])
+
+    before = hosts()
+    for security in (V2C_RW, V3_AUTH_NO_PRIV):
+        result = tool("snmpset", *security, *MIBS, address, key, "x", "00112233445566778899aabbccddeeff",
+                      status, "i", "4", check=False)
+        assert result.returncode != 0 and "noAccess" in result.stderr, result.stderr
+        assert "pmipHostSaKey" in result.stderr  # the failed object is the key (error-index 1)
+        mib_key = tool("snmpset", *security, *MIBS, address, f"MIP-MIB::mipSecKey.{sa}", "x",
+                       "00112233445566778899aabbccddeeff", check=False)
+        assert mib_key.returncode != 0 and "noAccess" in mib_key.stderr, mib_key.stderr
+        assert hosts() == before
+    # Without privacy, a Set that is not of a key still works (the same user).
+    tool("snmpset", *V3_AUTH_NO_PRIV, *MIBS, address, status, "i", "5")  # createAndWait
+    assert value(the_lab, "ap-a", status) == "notReady"  # no key yet (RFC 2579)
+    tool("snmpset", *V3_SHA_AES, *MIBS, address, key, "x", "00112233445566778899aabbccddeeff", status, "i", "1")
+    assert any(host["address"] == "10.0.0.11" and host.get("key-hex") for host in hosts())
+    tool("snmpset", *V3_SHA_AES, *MIBS, address, status, "i", "6")
+    assert hosts() == before
 
 
 def test_mip_auth_failure_as_v2c_trap_and_v3_inform(lab: tuple[SnmpLab, Background],

@@ -129,6 +129,9 @@ def test_radius_without_secrets() -> None:
     assert "    1  192.0.2.50  1812" in text
     assert "Timeout 3 s, retries 2, dead time 60 s" in text
     assert "No server" in render.render_radius({"server": []})
+    assert "Message-Authenticator: dropped" in text
+    relaxed = render.render_radius({"server": [], "require-message-authenticator": False})
+    assert "Message-Authenticator: accepted (require-message-authenticator false)" in relaxed
 
 
 def test_event_line_is_one_line_with_the_reply_code_meaning() -> None:

@@ -583,3 +583,34 @@ def test_request_bytes_are_not_a_reply_and_back() -> None:
     with pytest.raises(DecodeError) as as_request:
         decode_request(reply + bytes(4))
     assert as_request.value.fault is DecodeFault.WRONG_TYPE
+
+
+# -- the decoders' shared addresses (issue 13 item 12) ---------------------------------
+
+
+def test_unauthenticated_datagrams_add_nothing_to_the_address_table() -> None:
+    """Replies and requests with 200,000 distinct addresses, as anyone can send
+    them to UDP 434, leave the table as it was (it held up to 1M addresses,
+    ~169 MB, before); an address an engine made known is returned as that very
+    object (a proxy visitor shares it with the replies about it)."""
+    from agent.mobileip import registration
+
+    known = registration.address(bytes((10, 9, 8, 7)))
+    before = len(registration._ADDRESSES)
+    for n in range(200_000):
+        home = (0x0A000000 + n).to_bytes(4, "big")
+        agent = (0xC0000000 + n).to_bytes(4, "big")
+        decode_reply(struct.pack("!BBH4s4sQ", 3, 0, 600, home, agent, IDENTIFICATION))
+        decode_request(struct.pack("!BBH4s4s4sQ", 1, 0, 600, home, agent, agent, IDENTIFICATION))
+    assert len(registration._ADDRESSES) == before
+    reply = decode_reply(struct.pack("!BBH4s4sQ", 3, 0, 600, known.packed, HOME_AGENT.packed, IDENTIFICATION))
+    assert reply.home_address is known
+    assert reply.home_agent == HOME_AGENT
+
+
+def test_the_known_address_table_is_bounded() -> None:
+    from agent.mobileip import registration
+
+    for n in range(registration.ADDRESS_CACHE_LIMIT + 10):
+        registration.address((0xAC100000 + n).to_bytes(4, "big"))
+        assert len(registration._ADDRESSES) <= registration.ADDRESS_CACHE_LIMIT

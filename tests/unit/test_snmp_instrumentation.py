@@ -206,14 +206,16 @@ def datastore() -> Any:
     store.close()
 
 
-def set_(tree: MibTree, store: Datastore, *varbinds: tuple[tuple[int, ...], v.Value]) -> None:
-    apply_set(tree, store, list(varbinds), None)
+def set_(tree: MibTree, store: Datastore, *varbinds: tuple[tuple[int, ...], v.Value], private: bool = True) -> None:
+    """A Set as an SNMPv3 authPriv request makes it (``private``) or not."""
+    apply_set(tree, store, list(varbinds), None, private=private)
 
 
-def refused(tree: MibTree, store: Datastore, *varbinds: tuple[tuple[int, ...], v.Value]) -> tuple[str, int]:
+def refused(tree: MibTree, store: Datastore, *varbinds: tuple[tuple[int, ...], v.Value],
+            private: bool = True) -> tuple[str, int]:
     before = store.get_config("running")
     with pytest.raises(SetError) as caught:
-        set_(tree, store, *varbinds)
+        set_(tree, store, *varbinds, private=private)
     assert store.get_config("running") == before  # a refused Set changes nothing
     return caught.value.status, caught.value.index
 
@@ -282,6 +284,29 @@ def test_set_error_statuses(datastore: Datastore) -> None:
     proxy = datastore.get_config("running")["proxy-mobile-ip:mobile-ip"]["proxy"]
     assert proxy["lifetime"] == 900 and proxy["reregistration-margin"] in ("12.5", "12.500")
     assert tree.get(PROXY_SETTINGS + (3, 0), NOW) == (v.GAUGE32, 12500)
+
+
+def test_keys_are_written_only_at_auth_priv(datastore: Datastore) -> None:
+    """Issue 13 item 10: a key column (PROXY-MOBILE-IP-MIB pmipHostSaKey, RFC
+    2006 mipSecKey) is outside the write view of a request without privacy
+    (SNMPv1/v2c community, SNMPv3 authNoPriv): RFC 3416 §4.2.5 step (1)
+    noAccess at the key's varbind, and the whole Set changes nothing (RFC 3415
+    §2.5: the view depends on the security level)."""
+    tree = make_tree(datastore=datastore)
+    host = ip("10.0.0.1") + (256,)
+    new_key = bytes(range(16))
+    assert refused(tree, datastore, (HOST + (6,) + host, v.integer(2)), (HOST + (4,) + host, v.octets(new_key)),
+                   private=False) == ("noAccess", 1)
+    assert refused(tree, datastore, (SA_ENTRY + (5,) + host, v.octets(new_key)), private=False) == ("noAccess", 0)
+    fresh = ip("10.0.9.2") + (300,)
+    assert refused(tree, datastore, (HOST + (4,) + fresh, v.octets(new_key)), (HOST + (8,) + fresh, v.integer(4)),
+                   private=False) == ("noAccess", 0)
+    # Other columns of the same rows are writable without privacy.
+    set_(tree, datastore, (HOST + (6,) + host, v.integer(2)), private=False)
+    # With privacy the key is written.
+    set_(tree, datastore, (HOST + (4,) + host, v.octets(new_key)), private=True)
+    hosts = datastore.get_config("running")["proxy-mobile-ip:mobile-ip"]["security"]["host"]
+    assert hosts[0]["key-hex"] == new_key.hex()
 
 
 def test_netconf_lock_on_running_gives_resource_unavailable(datastore: Datastore) -> None:

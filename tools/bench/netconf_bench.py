@@ -76,10 +76,10 @@ from ipaddress import IPv4Address
 from pathlib import Path
 from typing import Any
 
-import asyncssh
-
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
+
+from agent.netconf.ssh_library import asyncssh  # noqa: E402  (after the path above)
 
 BASE_NS = "urn:ietf:params:xml:ns:netconf:base:1.0"
 MODULE_NS = "urn:proxymip:params:xml:ns:yang:proxy-mobile-ip"

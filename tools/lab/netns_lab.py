@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import select
 import shutil
 import signal
@@ -327,6 +328,20 @@ def scenario(lab: NetnsLab, out: Any = sys.stdout) -> dict[str, Any]:
     return report
 
 
+def _terminate_in(owner: int) -> Any:
+    """A SIGTERM handler that ends the lab (as Ctrl-C does) in process ``owner``
+    only. pyroute2's ``NetNS`` forks a helper process that inherits this
+    handler and is itself stopped with SIGTERM: raising there would unwind the
+    forked copy of ``main`` into its ``finally`` and delete the namespaces the
+    lab is still building; the helper exits quietly instead."""
+    def terminate(signum: int, frame: object) -> None:
+        if os.getpid() != owner:
+            os._exit(0)
+        raise KeyboardInterrupt
+
+    return terminate
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scenario", action="store_true", help="run register/roam/deregister")
@@ -335,10 +350,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", action="store_true", help="keep configurations and logs")
     args = parser.parse_args(argv)
 
-    def terminate(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, terminate)
+    signal.signal(signal.SIGTERM, _terminate_in(os.getpid()))
     lab = NetnsLab(reverse_tunnel=not args.no_reverse_tunnel, keep=args.keep)
     try:
         lab.start()

@@ -1,0 +1,192 @@
+"""The control plane's side of the state stream: sequence numbers, delta
+batches, periodic counters, notifications, and the resynchronisation in
+chunks that never holds the engine loop longer than a budget.
+
+Order is the whole consistency argument. One stream, one order: every message
+gets the next ``sequence`` of this ``epoch`` (the control plane's incarnation),
+and deltas always carry whole rows. A resynchronisation takes a cheap copy of
+each table's keys at ``ResyncBegin``, then sends the *current* rows of those
+keys chunk by chunk across many loop turns while the engines go on and their
+deltas go on being sent in between. A receiver that applies chunks and deltas
+in stream order therefore ends, at ``ResyncEnd``, with exactly the engines'
+tables at that point: a row sent in a chunk is at least as new as every delta
+before it, every later change follows as a delta, a key created after the
+copy arrives as a delta, a key deleted before its chunk is not in the chunk.
+``ResyncEnd`` carries each table's row count so the receiver can check.
+
+Sans-IO: messages go to ``send`` (the session's ``send_state``); the budget's
+clock is a constructor parameter (virtual in tests).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from agent.plane import messages as m
+from agent.plane.tables import TableId
+
+#: The loop is never held longer than this by one step of a resynchronisation.
+RESYNC_BUDGET = 0.005
+CHUNK_ROWS = 512
+CHECK_EVERY = 32  # rows between two looks at the clock
+MAX_BATCH = 1024  # deltas in one StateDeltas message
+
+
+class RowSource(Protocol):
+    """One operational table as the engines hold it."""
+
+    def cursor_keys(self) -> Sequence[Hashable]:
+        """A copy of what to walk (cheap: one list of keys, e.g. home addresses)."""
+
+    def rows(self, cursor_key: Hashable) -> Sequence[tuple[Any, ...]]:
+        """The current rows under one cursor key (none if it is gone since)."""
+
+    def count(self) -> int:
+        """How many rows the table holds now."""
+
+
+@dataclass
+class MappingRowSource:
+    """A table that is a mapping of key -> record, one row per record."""
+
+    mapping: Mapping[Any, Any]
+    to_row: Callable[[Any], tuple[Any, ...]]
+
+    def cursor_keys(self) -> Sequence[Hashable]:
+        return list(self.mapping)
+
+    def rows(self, cursor_key: Hashable) -> Sequence[tuple[Any, ...]]:
+        record = self.mapping.get(cursor_key)
+        return () if record is None else (self.to_row(record),)
+
+    def count(self) -> int:
+        return len(self.mapping)
+
+
+@dataclass
+class StreamCounters:
+    messages: int = 0
+    deltas: int = 0
+    resyncs_started: int = 0
+    resyncs_completed: int = 0
+    resync_steps: int = 0
+    resync_rows: int = 0
+
+
+class StateStream:
+    def __init__(self, *, epoch: int, sources: Mapping[TableId, RowSource],
+                 send: Callable[[m.StateMessage], None], clock: Callable[[], float],
+                 budget: float = RESYNC_BUDGET, chunk_rows: int = CHUNK_ROWS,
+                 check_every: int = CHECK_EVERY, max_batch: int = MAX_BATCH) -> None:
+        """``clock`` measures the budget (a monotonic clock); ``epoch`` must
+        differ between incarnations of the control plane (e.g. its start time
+        in nanoseconds)."""
+        self.epoch = epoch
+        self.counters = StreamCounters()
+        self._sources = dict(sources)
+        self._send = send
+        self._clock = clock
+        self._budget = budget
+        self._chunk_rows = chunk_rows
+        self._check_every = check_every
+        self._max_batch = max_batch
+        self._sequence = 0
+        self._batch: list[m.Delta] = []
+        self._resync = 0
+        self._walk: list[tuple[TableId, Sequence[Hashable]]] = []
+        self._position = 0
+        self._resync_open = False
+
+    @property
+    def sequence(self) -> int:
+        """The sequence of the last message sent."""
+        return self._sequence
+
+    @property
+    def resyncing(self) -> bool:
+        return self._resync_open
+
+    def _next(self) -> int:
+        self._sequence += 1
+        self.counters.messages += 1
+        return self._sequence
+
+    # -- deltas, counters, notifications ------------------------------------------------------
+
+    def record(self, table: TableId, kind: m.ChangeKind, key: tuple[Any, ...],
+               row: tuple[Any, ...] | None) -> None:
+        """One row changed (the whole new row; ``None`` when deleted). Sent at
+        the next ``flush`` (the adapter flushes once per loop turn) or when
+        the batch is full."""
+        self._batch.append(m.Delta(table, kind, key, row))
+        if len(self._batch) >= self._max_batch:
+            self.flush()
+
+    def flush(self) -> None:
+        if self._batch:
+            batch = tuple(self._batch)
+            self._batch.clear()
+            self.counters.deltas += len(batch)
+            self._send(m.StateDeltas(self.epoch, self._next(), batch))
+
+    def send_counters(self, taken_at: float, groups: Mapping[str, Mapping[str, int]]) -> None:
+        self.flush()
+        self._send(m.Counters(self.epoch, self._next(), taken_at, groups))
+
+    def send_notification(self, name: str, event_time: float, body: Mapping[str, Any]) -> None:
+        self.flush()
+        self._send(m.Notification(self.epoch, self._next(), name, event_time, body))
+
+    # -- resynchronisation -------------------------------------------------------------------------
+
+    def begin_resync(self) -> None:
+        """Start (or restart) a resynchronisation; ``resync_step`` does the work."""
+        self.flush()
+        self._resync += 1
+        self.counters.resyncs_started += 1
+        self._walk = [(table, source.cursor_keys()) for table, source in self._sources.items()]
+        self._position = 0
+        self._resync_open = True
+        self._send(m.ResyncBegin(self.epoch, self._next(), self._resync))
+
+    def resync_step(self) -> bool:
+        """Send chunks for at most the budget; True while there is more to do
+        (the adapter calls again on a later loop turn)."""
+        if not self.resyncing:
+            return False
+        self.flush()  # deltas recorded since the last step go first
+        clock = self._clock
+        started = clock()
+        # Stop early enough to encode the last chunk within the budget.
+        stop_at = started + self._budget * 0.8
+        self.counters.resync_steps += 1
+        check_every = self._check_every
+        while self._walk:
+            table, keys = self._walk[0]
+            source = self._sources[table]
+            rows: list[tuple[Any, ...]] = []
+            position = self._position
+            end = min(len(keys), position + self._chunk_rows)
+            out_of_time = False
+            while position < end:
+                rows.extend(source.rows(keys[position]))
+                position += 1
+                if position % check_every == 0 and clock() >= stop_at:
+                    out_of_time = True
+                    break
+            self._position = position
+            if rows:
+                self.counters.resync_rows += len(rows)
+                self._send(m.ResyncChunk(self.epoch, self._next(), self._resync, table, tuple(rows)))
+            if position >= len(keys):
+                self._walk.pop(0)
+                self._position = 0
+            if out_of_time:
+                return True
+        counts = {table: source.count() for table, source in self._sources.items()}
+        self._resync_open = False
+        self.counters.resyncs_completed += 1
+        self._send(m.ResyncEnd(self.epoch, self._next(), self._resync, counts))
+        return False

@@ -1,0 +1,157 @@
+"""The operational tables of the state stream: each declared once, here.
+
+A row travels as a tuple in the declared column order (addresses as 32-bit
+integers, times as POSIX seconds), as the state checkpoint already stores them
+(``HomeAgent.export_state``): compact to encode, cheap to compare. The key of
+a row is the tuple of its key columns. The management plane's renderers
+(YANG, MIB, CLI) read the columns by name from these declarations.
+
+Strict: a row whose length or column types do not match is a decode error
+(``RowError``), never a half-filled entry in the mirror.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+MAX_TEXT = 64  # interface names, MACs, states: short by nature
+
+
+class RowError(ValueError):
+    """A row does not match its table's declaration."""
+
+
+class TableId(enum.IntEnum):
+    """The tables of protocol v1. A new table is a new protocol version."""
+
+    #: Home agent: haMobilityBindingTable (RFC 2006), one row per (home address,
+    #: care-of address) (simultaneous bindings, RFC 5944 §3.6.1.3).
+    BINDING = 1
+    #: Home agent: haCounterTable (RFC 2006), one row per mobile node.
+    MOBILE_NODE = 2
+    #: Foreign agent: faVisitorTable (RFC 2006), one row per home address.
+    VISITOR = 3
+    #: Data plane: one IP-in-IP tunnel per remote endpoint (RFC 2003).
+    TUNNEL = 4
+    #: Proxy access point: one row per client MAC.
+    PROXY_CLIENT = 5
+
+
+class ColumnType(enum.Enum):
+    ADDRESS = "address"  # IPv4 address as an unsigned 32-bit integer
+    UINT8 = "uint8"
+    UINT16 = "uint16"
+    UINT32 = "uint32"
+    UINT64 = "uint64"
+    TIME = "time"  # POSIX seconds (float)
+    TEXT = "text"
+
+
+_LIMITS = {ColumnType.ADDRESS: 0xFFFFFFFF, ColumnType.UINT8: 0xFF, ColumnType.UINT16: 0xFFFF,
+           ColumnType.UINT32: 0xFFFFFFFF, ColumnType.UINT64: 0xFFFFFFFFFFFFFFFF}
+
+
+@dataclass(frozen=True, slots=True)
+class Column:
+    name: str  # the YANG leaf name
+    type: ColumnType
+    optional: bool = False
+
+
+def _checker(column: Column) -> Callable[[Any], bool]:
+    kind = column.type
+    if kind in _LIMITS:
+        limit = _LIMITS[kind]
+
+        def check(value: Any) -> bool:
+            return type(value) is int and 0 <= value <= limit
+    elif kind is ColumnType.TIME:
+        def check(value: Any) -> bool:
+            return type(value) is float or type(value) is int
+    else:
+        def check(value: Any) -> bool:
+            return type(value) is str and len(value) <= MAX_TEXT
+    if column.optional:
+        inner = check
+
+        def check(value: Any) -> bool:  # noqa: F811  (wraps the one above)
+            return value is None or inner(value)
+    return check
+
+
+@dataclass(frozen=True)
+class Table:
+    id: TableId
+    name: str
+    columns: tuple[Column, ...]
+    key: tuple[int, ...]  # positions of the key columns
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_checks", tuple(_checker(c) for c in self.columns))
+
+    @property
+    def column_names(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.columns)
+
+    def key_of(self, row: tuple[Any, ...]) -> tuple[Any, ...]:
+        return tuple(row[i] for i in self.key)
+
+    def check_row(self, row: Any) -> tuple[Any, ...]:
+        """The row as a tuple, or ``RowError``."""
+        checks: tuple[Callable[[Any], bool], ...] = self._checks  # type: ignore[attr-defined]
+        if not isinstance(row, (list, tuple)) or len(row) != len(checks):
+            raise RowError(f"{self.name}: a row has {len(checks)} columns")
+        for check, value, column in zip(checks, row, self.columns):
+            if not check(value):
+                raise RowError(f"{self.name}: bad {column.name}")
+        return tuple(row)
+
+    def check_key(self, key: Any) -> tuple[Any, ...]:
+        if not isinstance(key, (list, tuple)) or len(key) != len(self.key):
+            raise RowError(f"{self.name}: a key has {len(self.key)} columns")
+        checks: tuple[Callable[[Any], bool], ...] = self._checks  # type: ignore[attr-defined]
+        for position, value in zip(self.key, key):
+            if value is None or not checks[position](value):
+                raise RowError(f"{self.name}: bad key column {self.columns[position].name}")
+        return tuple(key)
+
+
+A, U8, U16, U32, U64, T, X = (ColumnType.ADDRESS, ColumnType.UINT8, ColumnType.UINT16,
+                              ColumnType.UINT32, ColumnType.UINT64, ColumnType.TIME,
+                              ColumnType.TEXT)
+
+TABLES: dict[TableId, Table] = {t.id: t for t in (
+    Table(TableId.BINDING, "binding", (
+        Column("home-address", A), Column("care-of-address", A), Column("source-address", A),
+        Column("source-port", U16), Column("flags", U8), Column("identification", U64),
+        Column("lifetime-granted", U16), Column("registered-at", T), Column("expires-at", T),
+    ), key=(0, 1)),
+    Table(TableId.MOBILE_NODE, "mobile-node-counters", (
+        Column("home-address", A), Column("service-requests-accepted", U32),
+        Column("service-requests-denied", U32), Column("overall-service-time", T),
+        Column("recent-service-accepted-time", T, optional=True),
+        Column("recent-service-denied-time", T, optional=True),
+        Column("recent-service-denied-code", U8),
+    ), key=(0,)),
+    Table(TableId.VISITOR, "visitor", (
+        Column("home-address", A), Column("home-agent", A), Column("care-of-address", A),
+        Column("source-address", A), Column("source-port", U16), Column("flags", U8),
+        Column("identification", U64), Column("lifetime-granted", U16),
+        Column("registered-at", T), Column("expires-at", T),
+    ), key=(0,)),
+    Table(TableId.TUNNEL, "tunnel", (
+        Column("remote", A), Column("local", A), Column("interface", X),
+        Column("references", U32),
+    ), key=(0,)),
+    Table(TableId.PROXY_CLIENT, "client", (
+        Column("mac", X), Column("interface", X, optional=True),
+        Column("home-address", A, optional=True), Column("home-agent", A, optional=True),
+        Column("foreign-agent", A, optional=True), Column("care-of-address", A, optional=True),
+        Column("state", X), Column("lifetime-granted", U16),
+        Column("registered-at", T, optional=True), Column("expires-at", T, optional=True),
+        Column("last-code", U8, optional=True),
+    ), key=(0,)),
+)}

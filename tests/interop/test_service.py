@@ -1,0 +1,416 @@
+"""``proxymip run`` as a systemd service (tools/systemd/proxymip@.service).
+
+- the unit passes ``systemd-analyze verify`` and keeps its sandbox
+  (``systemd-analyze security --offline``), rendered with this environment's
+  ``proxymip`` in ExecStart (verify checks that the binary exists);
+- the service manager's protocol (sd_notify(3)) on a NOTIFY_SOCKET the test
+  binds, as systemd does for ``Type=notify``: READY=1 only once the UDP
+  sockets, NETCONF, SNMP and the control socket are bound, WATCHDOG=1 every
+  WATCHDOG_USEC/2, STOPPING=1 after SIGTERM, in that order;
+- SIGHUP (``systemctl reload``) makes the startup file running as one
+  transaction: a valid change is live at once (a new host SA: the home agent
+  accepts a registration it denied 131 before, RFC 5944 §3.8.3.1), an invalid
+  file or a vetoed one is refused with a logged error and running unchanged.
+
+No systemd runs as PID 1 here: what systemd would do is done by the test
+(bind the notification socket, set the environment, send the signals).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from ipaddress import IPv4Address
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from agent.mobileip import replay
+from agent.mobileip.builder import build_request
+from agent.mobileip.numbers import ReplyCode
+from agent.mobileip.registration import decode_reply
+from agent.mobileip.security import SecurityAssociation
+from agent.netconf.server import sha_crypt
+from tests.conftest import ROOT, find_tool, require_tool
+
+UNIT = ROOT / "tools" / "systemd" / "proxymip@.service"
+INSTALLED_BINARY = "/opt/proxymip/bin/proxymip"
+HA, NODE = "127.0.0.2", "127.0.0.5"
+TIMEOUT = 20.0
+FIRST_KEY = "00112233445566778899aabbccddeeff"
+SECOND_KEY = "ffeeddccbbaa99887766554433221100"
+
+
+def proxymip_binary() -> str:
+    path = find_tool("proxymip")
+    assert path is not None, "proxymip is not installed in this environment"
+    return path
+
+
+def unit_settings(text: str) -> dict[str, list[str]]:
+    """Key -> values of a unit file (keys may repeat; comments skipped)."""
+    out: dict[str, list[str]] = {}
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line[0] in "#;[":
+            continue
+        key, _, value = line.partition("=")
+        out.setdefault(key, []).append(value)
+    return out
+
+
+def render_unit(directory: Path, instance: str) -> Path:
+    """The unit as installed (tools/systemd/proxymip@.service), with ExecStart
+    pointing at this environment's proxymip instead of /opt/proxymip."""
+    text = UNIT.read_text()
+    assert INSTALLED_BINARY in text
+    path = directory / f"proxymip@{instance}.service"
+    path.write_text(text.replace(INSTALLED_BINARY, proxymip_binary()))
+    return path
+
+
+def test_unit_passes_systemd_analyze_verify(tmp_path: Path) -> None:
+    analyze = require_tool("systemd-analyze")
+    path = render_unit(tmp_path, "ha.json")
+    done = subprocess.run([analyze, "verify", str(path)], capture_output=True, text=True, timeout=60)
+    # verify exits 0 on a setting it cannot parse and only says so: a line
+    # naming our unit is a failure too (other units' complaints are the host's).
+    ours = [line for line in (done.stdout + done.stderr).splitlines() if "proxymip" in line]
+    assert done.returncode == 0 and not ours, done.stdout + done.stderr
+
+
+def test_verify_would_catch_a_broken_unit(tmp_path: Path) -> None:
+    """The verify test above can fail: a misspelt setting is reported."""
+    analyze = require_tool("systemd-analyze")
+    path = render_unit(tmp_path, "ha.json")
+    path.write_text(path.read_text().replace("Type=notify", "Type=notifyy"))
+    done = subprocess.run([analyze, "verify", str(path)], capture_output=True, text=True, timeout=60)
+    assert any("proxymip" in line for line in done.stderr.splitlines())
+
+
+def test_unit_sandbox(tmp_path: Path) -> None:
+    """Capabilities limited to what the roles need; systemd's own exposure
+    score of the sandbox stays "OK" (at most 4.0 of 10)."""
+    analyze = require_tool("systemd-analyze")
+    settings = unit_settings(UNIT.read_text())
+    wanted = {"CAP_NET_BIND_SERVICE", "CAP_NET_RAW", "CAP_NET_ADMIN"}
+    assert set(settings["CapabilityBoundingSet"][0].split()) == wanted
+    for key, value in (("Type", "notify"), ("NotifyAccess", "main"), ("NoNewPrivileges", "yes"),
+                       ("ProtectSystem", "strict"), ("ProtectHome", "yes"), ("PrivateTmp", "yes"),
+                       ("StateDirectory", "proxymip"), ("Restart", "on-failure"),
+                       ("ExecReload", "/bin/kill -HUP $MAINPID")):
+        assert settings[key] == [value], key
+    assert set(settings["RestrictAddressFamilies"][0].split()) == {
+        "AF_UNIX", "AF_INET", "AF_INET6", "AF_NETLINK", "AF_PACKET"}
+    assert settings["WatchdogSec"]
+    path = render_unit(tmp_path, "ha.json")
+    done = subprocess.run([analyze, "security", "--offline=yes", "--threshold=40", str(path)],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr
+
+
+# -- the service manager's protocol --------------------------------------------------
+
+
+def ha_config(*, netconf: bool = True, snmp: bool = True,
+              extra_host: dict[str, Any] | None = None) -> dict[str, Any]:
+    hosts = [{"address": "192.0.2.1", "last-address": "192.0.2.100", "spi": 256, "key-hex": FIRST_KEY}]
+    if extra_host is not None:
+        hosts.append(extra_host)
+    body: dict[str, Any] = {
+        "home-agent": {"address": HA, "home-network": "192.0.2.0/24",
+                       "listen": {"address": HA, "port": 0}},
+        "security": {"host": hosts},
+    }
+    if netconf:
+        body["netconf-server"] = {"listen": {"address": HA, "port": 0},
+                                  "user": [{"name": "admin", "password": sha_crypt("admin", "$6$svc")}]}
+    if snmp:
+        body["snmp-agent"] = {"listen": {"address": HA, "port": 0},
+                              "community": [{"index": "ro", "secret": "public"}]}
+    return {"proxy-mobile-ip:mobile-ip": body}
+
+
+class NotifySocket:
+    """What systemd binds for a Type=notify service: a Unix datagram socket."""
+
+    def __init__(self, directory: str, *, abstract: bool) -> None:
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        if abstract:
+            name = f"proxymip-test-{os.getpid()}-{id(self)}"
+            self.sock.bind("\0" + name)
+            self.address = "@" + name
+        else:
+            self.address = os.path.join(directory, "notify")
+            self.sock.bind(self.address)
+
+    def receive(self, timeout: float = TIMEOUT) -> tuple[float, dict[str, str]]:
+        ready, _, _ = select.select([self.sock], [], [], timeout)
+        if not ready:
+            raise AssertionError("no notification in time")
+        data = self.sock.recv(4096).decode()
+        return time.monotonic(), dict(line.split("=", 1) for line in data.split("\n"))
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+class ServiceProcess:
+    """``proxymip -v run`` started as systemd starts the unit's ExecStart."""
+
+    def __init__(self, directory: Path, config: dict[str, Any], notify: NotifySocket, *,
+                 watchdog_usec: int | None = None, extra: tuple[str, ...] = ()) -> None:
+        self.startup = directory / "ha.json"
+        self.startup.write_text(json.dumps(config))
+        self.control = str(directory / "control.sock")
+        self.log = directory / "stderr.log"
+        env = dict(os.environ, NOTIFY_SOCKET=notify.address)
+        if watchdog_usec is not None:
+            env["WATCHDOG_USEC"] = str(watchdog_usec)
+        with open(self.log, "wb") as stderr:
+            self.proc = subprocess.Popen(
+                [proxymip_binary(), "-v", "run", "--startup", str(self.startup),
+                 "--control-socket", self.control, *extra],
+                cwd=directory, env=env, stdout=subprocess.PIPE, stderr=stderr, text=True)
+
+    def endpoints(self) -> dict[str, tuple[str, int]]:
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        assert line.startswith("ready "), line
+        return {name: (v.rsplit(":", 1)[0], int(v.rsplit(":", 1)[1]))
+                for name, v in json.loads(line[6:]).items()}
+
+    def request(self, payload: dict[str, Any]) -> dict[str, Any]:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.settimeout(TIMEOUT)
+            sock.connect(self.control)
+            sock.sendall(json.dumps(payload).encode() + b"\n")
+            data = b""
+            while not data.endswith(b"\n"):
+                chunk = sock.recv(65536)
+                assert chunk, "control channel closed"
+                data += chunk
+        answer: dict[str, Any] = json.loads(data)
+        return answer
+
+    def stderr(self) -> str:
+        return self.log.read_text()
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait(TIMEOUT)
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
+
+
+@pytest.fixture
+def short_dir() -> Iterator[str]:
+    """Unix socket paths are limited to 107 bytes: a short directory."""
+    with tempfile.TemporaryDirectory(prefix="pmip-svc-") as directory:
+        yield directory
+
+
+def udp_port_is_bound(address: str, port: int) -> bool:
+    probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        probe.bind((address, port))
+    except OSError:
+        return True
+    finally:
+        probe.close()
+    return False
+
+
+@pytest.mark.parametrize("abstract", [False, True], ids=["path", "abstract"])
+def test_ready_watchdog_stopping_in_order(short_dir: str, abstract: bool) -> None:
+    notify = NotifySocket(short_dir, abstract=abstract)
+    agent = ServiceProcess(Path(short_dir), ha_config(), notify, watchdog_usec=300_000)
+    try:
+        _, first = notify.receive()
+        # READY=1 first, and only once everything is bound: check each front
+        # end now, before reading anything else from the agent.
+        assert first["READY"] == "1", first
+        status = dict(item.split("=", 1) for item in first["STATUS"].removeprefix("serving ").split())
+        assert set(status) == {"home-agent", "netconf", "snmp"}
+        host, port = status["home-agent"].rsplit(":", 1)
+        assert udp_port_is_bound(host, int(port))
+        host, port = status["snmp"].rsplit(":", 1)
+        assert udp_port_is_bound(host, int(port))
+        host, port = status["netconf"].rsplit(":", 1)
+        with socket.create_connection((host, int(port)), timeout=TIMEOUT) as ssh:
+            assert ssh.recv(64).startswith(b"SSH-2.0-")  # RFC 4253 §4.2
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as control:
+            control.connect(agent.control)
+        # The ready line says the same as STATUS.
+        endpoints = agent.endpoints()
+        assert {k: f"{h}:{p}" for k, (h, p) in endpoints.items()} == status
+        # Keep-alives every WATCHDOG_USEC / 2 = 0.15 s (sd_watchdog_enabled(3)).
+        times = []
+        for _ in range(4):
+            when, message = notify.receive()
+            assert message == {"WATCHDOG": "1"}, message
+            times.append(when)
+        assert all(b - a < 1.0 for a, b in zip(times, times[1:]))
+        agent.proc.send_signal(signal.SIGTERM)
+        while True:
+            _, message = notify.receive()
+            if message != {"WATCHDOG": "1"}:
+                break
+        assert message == {"STOPPING": "1"}, message
+        assert agent.proc.wait(TIMEOUT) == 0
+        # Nothing after STOPPING (the keep-alive is cancelled with the loop).
+        assert not select.select([notify.sock], [], [], 0.5)[0]
+    finally:
+        agent.kill()
+        notify.close()
+
+
+def test_no_watchdog_without_watchdog_usec(short_dir: str) -> None:
+    """Without WATCHDOG_USEC (no WatchdogSec=) only READY and STOPPING come."""
+    notify = NotifySocket(short_dir, abstract=False)
+    agent = ServiceProcess(Path(short_dir), ha_config(netconf=False, snmp=False), notify)
+    try:
+        assert notify.receive()[1]["READY"] == "1"
+        agent.endpoints()
+        assert not select.select([notify.sock], [], [], 1.0)[0]
+        agent.proc.send_signal(signal.SIGTERM)
+        assert notify.receive()[1] == {"STOPPING": "1"}
+        assert agent.proc.wait(TIMEOUT) == 0
+    finally:
+        agent.kill()
+        notify.close()
+
+
+# -- SIGHUP: reload the startup file -----------------------------------------------
+
+
+class Node:
+    """A mobile node registering from a co-located care-of address straight
+    with the home agent (RFC 5944 §3.6: no foreign agent)."""
+
+    def __init__(self, ha_port: int) -> None:
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind((NODE, 0))
+        self.sock.settimeout(TIMEOUT)
+        self.ha = (HA, ha_port)
+
+    def register(self, home: str, key: str, spi: int) -> int:
+        ident = replay.ntp_identification(time.time(), 7)
+        data = build_request(home_address=IPv4Address(home), home_agent=IPv4Address(HA),
+                             care_of_address=IPv4Address(NODE), identification=ident,
+                             lifetime=300, sa=SecurityAssociation(spi, bytes.fromhex(key)))
+        self.sock.sendto(data, self.ha)
+        return int(decode_reply(self.sock.recv(2048)).code)
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+NEW_HOST = {"address": "192.0.2.101", "last-address": "192.0.2.200", "spi": 257, "key-hex": SECOND_KEY}
+
+
+@pytest.fixture
+def reloadable(short_dir: str) -> Iterator[tuple[ServiceProcess, NotifySocket, Node]]:
+    notify = NotifySocket(short_dir, abstract=False)
+    agent = ServiceProcess(Path(short_dir), ha_config(netconf=False, snmp=False), notify)
+    node = None
+    try:
+        assert notify.receive()[1]["READY"] == "1"
+        node = Node(agent.endpoints()["home-agent"][1])
+        yield agent, notify, node
+    finally:
+        if node is not None:
+            node.close()
+        agent.kill()
+        notify.close()
+
+
+def reload(agent: ServiceProcess, notify: NotifySocket) -> None:
+    """SIGHUP; systemd's reload protocol: RELOADING=1, then READY=1 when done."""
+    agent.proc.send_signal(signal.SIGHUP)
+    assert notify.receive()[1] == {"RELOADING": "1"}
+    assert notify.receive()[1] == {"READY": "1"}
+
+
+def test_sighup_applies_a_changed_startup_file_live(
+        reloadable: tuple[ServiceProcess, NotifySocket, Node]) -> None:
+    agent, notify, node = reloadable
+    assert node.register("192.0.2.150", SECOND_KEY, 257) == ReplyCode.HA_MOBILE_NODE_FAILED_AUTHENTICATION
+    agent.startup.write_text(json.dumps(ha_config(netconf=False, snmp=False, extra_host=NEW_HOST)))
+    reload(agent, notify)
+    assert node.register("192.0.2.150", SECOND_KEY, 257) == ReplyCode.ACCEPTED
+    hosts = agent.request({"op": "get-config", "source": "running"})["data"][
+        "proxy-mobile-ip:mobile-ip"]["security"]["host"]
+    assert [h["address"] for h in hosts] == ["192.0.2.1", "192.0.2.101"]
+    startup = agent.request({"op": "get-config", "source": "startup"})["data"]
+    assert len(startup["proxy-mobile-ip:mobile-ip"]["security"]["host"]) == 2
+    assert "startup file reloaded into running" in agent.stderr()
+
+
+@pytest.mark.parametrize("change", ["invalid-key", "not-json", "overlapping-range"])
+def test_sighup_refuses_a_bad_startup_file_and_running_stays(
+        reloadable: tuple[ServiceProcess, NotifySocket, Node], change: str) -> None:
+    """YANG-invalid (a key that is not hex: the error must not quote it), not
+    JSON at all, or valid YANG that the live SA table vetoes (two ranges
+    covering one address): refused, logged, running and the engine unchanged."""
+    agent, notify, node = reloadable
+    before = agent.request({"op": "get-config", "source": "running"})
+    secret = "zz" + SECOND_KEY[2:]
+    if change == "invalid-key":
+        text = json.dumps(ha_config(netconf=False, snmp=False, extra_host=NEW_HOST | {"key-hex": secret}))
+    elif change == "not-json":
+        text = '{"proxy-mobile-ip:mobile-ip": {'
+    else:
+        text = json.dumps(ha_config(netconf=False, snmp=False,
+                                    extra_host=NEW_HOST | {"address": "192.0.2.50"}))
+    agent.startup.write_text(text)
+    reload(agent, notify)
+    assert agent.request({"op": "get-config", "source": "running"}) == before
+    assert node.register("192.0.2.150", SECOND_KEY, 257) == ReplyCode.HA_MOBILE_NODE_FAILED_AUTHENTICATION
+    assert node.register("192.0.2.50", FIRST_KEY, 256) == ReplyCode.ACCEPTED
+    log = agent.stderr()
+    assert "reload of the startup file refused, running unchanged" in log
+    assert secret[2:] not in log
+    # Still serving and still answering signals.
+    agent.proc.send_signal(signal.SIGTERM)
+    assert notify.receive()[1] == {"STOPPING": "1"}
+    assert agent.proc.wait(TIMEOUT) == 0
+
+
+def test_sighup_keeps_the_command_line_overrides(short_dir: str) -> None:
+    """``--ha-listen`` is a running-only change: a reload re-applies it on top
+    of the file (in the same transaction), so the home agent stays where the
+    command line put it."""
+    notify = NotifySocket(short_dir, abstract=False)
+    agent = ServiceProcess(Path(short_dir), ha_config(netconf=False, snmp=False), notify,
+                           extra=("--ha-listen", "127.0.0.3:0"))
+    node = None
+    try:
+        assert notify.receive()[1]["READY"] == "1"
+        host, port = agent.endpoints()["home-agent"]
+        assert host == "127.0.0.3"
+        node = Node(port)
+        node.ha = (host, port)
+        agent.startup.write_text(json.dumps(ha_config(netconf=False, snmp=False, extra_host=NEW_HOST)))
+        reload(agent, notify)
+        assert node.register("192.0.2.150", SECOND_KEY, 257) == ReplyCode.ACCEPTED
+        listen = agent.request({"op": "get-config", "source": "running"})["data"][
+            "proxy-mobile-ip:mobile-ip"]["home-agent"]["listen"]
+        assert listen["address"] == "127.0.0.3"
+        startup = json.loads(agent.startup.read_text())
+        assert startup["proxy-mobile-ip:mobile-ip"]["home-agent"]["listen"]["address"] == HA
+    finally:
+        if node is not None:
+            node.close()
+        agent.kill()
+        notify.close()

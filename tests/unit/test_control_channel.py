@@ -1,0 +1,203 @@
+"""The control channel (``agent.aio.control``) in front of the agent's real
+handler (``agent.runtime.Agent.handle_control``), on a Unix socket in the
+test's temp dir (issue 13 item 11):
+
+- a request of the wrong shape (``{"op":"edit-config","edits":[1]}`` raised
+  AttributeError inside the handler and dropped the connection) gets one
+  clear error object and the connection stays usable; a handler's own bug
+  costs one error answer, never the connection, and is logged without the
+  request;
+- the socket is its owner's alone from the instant it exists at its path
+  (bound inside a 0700 directory, made 0600, renamed into place: no chmod
+  after a bind at the final path);
+- request lines are bounded (``max_line``), connections are bounded
+  (``max_connections``) and an idle connection is closed (``idle_timeout``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import stat
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from agent.aio import control
+from agent.aio.control import ControlServer, request
+from agent.config.model import AgentConfig
+from agent.control_requests import REQUESTS, check_request
+from agent.datastore.store import Datastore
+from agent.runtime import Agent
+
+NOW = 1000.0
+
+
+async def exchange_lines(path: str, lines: list[bytes]) -> list[dict[str, Any]]:
+    """The answers to ``lines`` sent one by one on ONE connection."""
+    reader, writer = await asyncio.open_unix_connection(path)
+    answers = []
+    try:
+        for line in lines:
+            writer.write(line + b"\n")
+            await writer.drain()
+            answers.append(json.loads(await asyncio.wait_for(reader.readline(), 5)))
+    finally:
+        writer.close()
+    return answers
+
+
+@pytest.fixture
+def agent() -> Any:
+    datastore = Datastore()
+    try:
+        yield Agent(config=AgentConfig(), clock=lambda: NOW, datastore=datastore)
+    finally:
+        datastore.close()
+
+
+BAD_SHAPES = [
+    ({"op": "edit-config", "edits": [1]}, "'edits'[0]: must be an object"),
+    ({"op": "edit-config", "edits": "x"}, "'edits': must be an array"),
+    ({"op": "edit-config", "edits": [{"path": 5}]}, "'edits'[0].'path': must be a string"),
+    ({"op": "edit-config", "edits": [{"value": 1}]}, "'edits'[0].'path': missing"),
+    ({"op": "edit-config", "edits": [{"path": "/mobile-ip", "oops": 1}]}, "'oops': not a member"),
+    ({"op": "edit-config"}, "'edits': missing"),
+    ({"op": "associate", "mac": ["02:00:00:00:00:01"]}, "'mac': must be a string"),
+    ({"op": "associate-many", "clients": [None]}, "'clients'[0]: must be an object"),
+    ({"op": "associate-many", "clients": {"mac": "x"}}, "'clients': must be an array"),
+    ({"op": "state", "rows": 1}, "'rows': must be true or false"),
+    ({"op": "get-config", "source": {"a": 1}}, "'source': must be a string"),
+    ({"op": "copy-config", "source": "running"}, "'target': missing"),
+    ({"op": "commit", "extra": True}, "'extra': not a member"),
+    ({"op": "no-such-op"}, "unknown op 'no-such-op'"),
+]
+
+
+def test_wrong_shapes_get_an_error_and_the_connection_stays(agent: Agent, tmp_path: Path) -> None:
+    path = str(tmp_path / "ctl.sock")
+
+    async def scenario() -> list[dict[str, Any]]:
+        server = ControlServer(path, agent.handle_control)
+        await server.start()
+        try:
+            lines = [json.dumps(shape).encode() for shape, _ in BAD_SHAPES]
+            return await exchange_lines(path, [*lines, b"[" * 100_000, b'{"op": "get-config"}'])
+        finally:
+            await server.close()
+
+    answers = asyncio.run(scenario())
+    for (shape, expected), answer in zip(BAD_SHAPES, answers):
+        assert expected in answer.get("error", ""), (shape, answer)
+    assert answers[-2] == {"error": "malformed JSON: nested too deeply"}  # no RecursionError
+    assert "data" in answers[-1]  # the same connection still answers
+
+
+def test_every_op_of_the_handler_has_a_shape(agent: Agent) -> None:
+    """Each op's row admits the requests the agent's own clients send."""
+    for good in ({"op": "state", "rows": False}, {"op": "get-config", "source": "running"},
+                 {"op": "associate", "mac": "02:00:00:00:00:01", "address": "10.0.0.1", "interface": "wlan0"},
+                 {"op": "associate-many", "clients": [{"mac": "02:00:00:00:00:01", "address": None}]},
+                 {"op": "edit-config", "edits": [{"operation": "merge", "path": "/mobile-ip", "value": {}}]},
+                 {"op": "copy-config", "source": "running", "target": "startup"}, {"op": "clear-counters"}):
+        check_request(good)
+    assert set(REQUESTS) == {"associate", "associate-many", "address", "disassociate", "state", "get-config",
+                             "edit-config", "copy-config", "commit", "discard-changes", "clear-counters"}
+
+
+def test_a_handler_bug_costs_one_answer_and_is_logged_without_the_request(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    path = str(tmp_path / "ctl.sock")
+
+    def handler(req: dict[str, Any]) -> dict[str, Any]:
+        if req.get("secret"):
+            raise AttributeError("a bug")
+        return {"ok": True}
+
+    async def scenario() -> list[dict[str, Any]]:
+        server = ControlServer(path, handler)
+        await server.start()
+        try:
+            return await exchange_lines(path, [b'{"op": "x", "secret": "00112233"}', b'{"op": "x"}'])
+        finally:
+            await server.close()
+
+    with caplog.at_level(logging.ERROR, logger="agent.aio.control"):
+        answers = asyncio.run(scenario())
+    assert answers == [{"error": "internal error (logged by the agent)"}, {"ok": True}]
+    assert "00112233" not in caplog.text and "control request 'x' failed" in caplog.text
+
+
+def test_the_socket_is_never_reachable_by_others(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """At the instant the socket appears at its path (the rename), it is 0600,
+    and before that it lives in a 0700 directory; nothing is chmod-ed at the
+    final path. A stale socket at the path is replaced."""
+    path = tmp_path / "ctl.sock"
+    path.write_text("stale")
+    seen: list[tuple[int, int, bool]] = []
+    real_rename = os.rename
+    real_chmod = os.chmod
+
+    def rename(source: str, target: str) -> None:
+        seen.append((stat.S_IMODE(os.stat(source).st_mode), stat.S_IMODE(os.stat(os.path.dirname(source)).st_mode),
+                     stat.S_ISSOCK(os.stat(target).st_mode)))
+        real_rename(source, target)
+
+    def chmod(target: str, mode: int) -> None:
+        assert os.path.abspath(target) != str(path), "chmod at the final path: a window after bind"
+        real_chmod(target, mode)
+
+    monkeypatch.setattr(control.os, "rename", rename)
+    monkeypatch.setattr(control.os, "chmod", chmod)
+
+    async def scenario() -> dict[str, Any]:
+        server = ControlServer(str(path), lambda req: {"ok": True})
+        await server.start()
+        try:
+            assert stat.S_IMODE(path.stat().st_mode) == 0o600 and stat.S_ISSOCK(path.stat().st_mode)
+            return await request(str(path), {"op": "x"})
+        finally:
+            await server.close()
+
+    assert asyncio.run(scenario()) == {"ok": True}
+    assert seen == [(0o600, 0o700, False)]  # the stale file was a regular file, replaced
+    assert sorted(os.listdir(tmp_path)) == []  # no staging directory left, the socket removed
+
+
+def test_lines_connections_and_idle_time_are_bounded(tmp_path: Path) -> None:
+    path = str(tmp_path / "ctl.sock")
+
+    async def scenario() -> tuple[list[bytes], dict[str, Any], bytes, int]:
+        server = ControlServer(path, lambda req: {"ok": True}, max_line=1024, max_connections=2,
+                               idle_timeout=0.2)
+        await server.start()
+        try:
+            # A line over max_line: an error, then the connection closes.
+            reader, writer = await asyncio.open_unix_connection(path)
+            writer.write(b'{"op": "' + b"x" * 2000 + b'"}\n')
+            await writer.drain()
+            too_long = [await asyncio.wait_for(reader.readline(), 5), await asyncio.wait_for(reader.read(), 5)]
+            writer.close()
+            # Two connections held open; a third is refused at once.
+            held = [await asyncio.open_unix_connection(path) for _ in range(2)]
+            for _, w in held:
+                w.write(b'{"op": "x"}\n')
+                await w.drain()
+            for r, _ in held:
+                await asyncio.wait_for(r.readline(), 5)
+            third = await request(path, {"op": "x"})
+            # Left idle, the held ones are closed by the server (idle_timeout).
+            idle = await asyncio.wait_for(held[0][0].readline(), 5)
+            for _, w in held:
+                w.close()
+            return too_long, third, idle, server.refused_connections
+        finally:
+            await server.close()
+
+    too_long, third, idle, refused = asyncio.run(scenario())
+    assert json.loads(too_long[0]) == {"error": "request line too long"} and too_long[1] == b""
+    assert third == {"error": "too many control connections"} and refused == 1
+    assert json.loads(idle) == {"error": "idle for too long"}
