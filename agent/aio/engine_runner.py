@@ -61,6 +61,9 @@ class EngineRunner:
         self._loop = asyncio.get_running_loop()
         self._icmp: IcmpSocket | None = None
         self._wants_destination = False
+        #: Bound to 0.0.0.0: a Transmit's ``source`` is set per datagram
+        #: (IP_PKTINFO ipi_spec_dst, ip(7)); a bound address is the source anyway.
+        self._wildcard = sock.getsockname()[0] == "0.0.0.0"
         self._timer: asyncio.TimerHandle | None = None
         self._armed_at: float | None = None
         self._sources: dict[str, IPv4Address] = {}
@@ -229,7 +232,13 @@ class EngineRunner:
     def _send(self, transmit: Transmit) -> None:
         if transmit.channel is Channel.REGISTRATION:
             try:
-                self._sock.sendto(transmit.data, (str(transmit.destination), transmit.port))
+                if transmit.source is not None and self._wildcard:
+                    # struct in_pktinfo { int ipi_ifindex; in_addr ipi_spec_dst; in_addr ipi_addr; }
+                    pktinfo = b"\x00" * 4 + transmit.source.packed + b"\x00" * 4
+                    self._sock.sendmsg([transmit.data], [(socket.IPPROTO_IP, _IP_PKTINFO, pktinfo)],
+                                       0, (str(transmit.destination), transmit.port))
+                else:
+                    self._sock.sendto(transmit.data, (str(transmit.destination), transmit.port))
             except OSError as exc:
                 # UDP: a full buffer or an unreachable peer loses this datagram;
                 # the sender's retransmission covers it (RFC 5944 §3.6.3).

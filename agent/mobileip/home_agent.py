@@ -870,7 +870,10 @@ class HomeAgent:
         peer_sa = self.peer_sas.preferred(destination) if foreign_home else None
         if peer_sa is not None:
             data = authenticate(data, FHAE, peer_sa)
-        self._outbox.append(Transmit(data, destination, port))
+        # RFC 5944 §3.8.3.1: from the request's destination, our unicast
+        # address even when it was sent to a broadcast address; a foreign
+        # agent takes a reply only from the address it relayed to (§3.7.3.1).
+        self._outbox.append(Transmit(data, destination, port, source=self.settings.address))
         self.counters.reg_replies_sent += 1
         if deregistration:
             self.counters.dereg_replies_sent += 1

@@ -20,3 +20,8 @@ class Transmit:
     destination: IPv4Address
     port: int = 0
     channel: Channel = Channel.REGISTRATION
+    #: The IP source the datagram must carry, when the protocol fixes it
+    #: (a home agent answers from the address the request was sent to, RFC
+    #: 5944 §3.8.3.1); the adapter sets it on a socket bound to the wildcard
+    #: address. None: whatever the socket's address and the route give.
+    source: IPv4Address | None = None
