@@ -162,6 +162,16 @@ class ClientRefused:
 
 
 @dataclass(frozen=True, slots=True)
+class LifecycleError:
+    """A visitor's state changed in a way the life-cycle table does not have
+    (agent/mobileip/visitor_lifecycle.py): a bug of the engine, counted."""
+
+    mac: str
+    state: str
+    event: str
+
+
+@dataclass(frozen=True, slots=True)
 class ForeignAgentRebooted:
     address: IPv4Address
     sequence: int
@@ -174,6 +184,7 @@ ProxyEvent = (
     | ClientDeregistered
     | ClientNotProxied
     | ClientRefused
+    | LifecycleError
     | ForeignAgentRebooted
     | AuthenticationFailed
     | DatagramDropped

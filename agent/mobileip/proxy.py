@@ -27,7 +27,6 @@ looked up again when the resolver's negative-cache entry lapses.
 
 from __future__ import annotations
 
-import enum
 import random
 import sys
 from collections import deque
@@ -49,6 +48,7 @@ from agent.mobileip.events import (
     ClientRefused,
     DatagramDropped,
     ForeignAgentRebooted,
+    LifecycleError,
     NotProxiedReason,
     ProxyEvent,
     ViolationReason,
@@ -66,6 +66,7 @@ from agent.mobileip.registration import decode_reply
 from agent.mobileip.security import ReplayMethod, SecurityAssociation, SecurityAssociationTable
 from agent.mobileip.subnet_map import SubnetMap
 from agent.mobileip.visitor_deadlines import HolderDeadlines
+from agent.mobileip.visitor_lifecycle import TARGET, TRANSITIONS, VisitorEvent, VisitorState
 from agent.radius.resolver import (
     Failed,
     FailureReason,
@@ -130,23 +131,6 @@ class ProxySettings:
     max_foreign_agents: int = 16
 
 
-class VisitorState(enum.Enum):
-    ASSOCIATED = "associated"  # no address known yet
-    AT_HOME = "at-home"
-    NO_HOME_AGENT = "no-home-agent"
-    NO_SECURITY_ASSOCIATION = "no-security-association"
-    #: No local SA; waiting for the RADIUS servers (retried with backoff).
-    SA_PENDING = "sa-pending"
-    NOT_ENABLED = "not-enabled"
-    WAITING_FOR_AGENT = "waiting-for-agent"
-    QUEUED = "queued"
-    PENDING = "pending"
-    REGISTERED = "registered"
-    DENIED = "denied"
-    FAILED = "failed"
-    DEREGISTERING = "deregistering"
-
-
 #: Reply codes about reverse tunnelling (RFC 3024 §3.3): the foreign agent does
 #: not offer it (74) or requires it (75); the home agent likewise (137, 138).
 _REVERSE_TUNNEL_CODES = frozenset(
@@ -184,6 +168,14 @@ class _ChosenAgent:
     port: int
     max_lifetime: int
 
+
+#: The event behind each "not proxied" state.
+_NOT_PROXIED_EVENT = {
+    VisitorState.NOT_ENABLED: VisitorEvent.INTERFACE_NOT_ENABLED,
+    VisitorState.AT_HOME: VisitorEvent.FOUND_AT_HOME,
+    VisitorState.NO_HOME_AGENT: VisitorEvent.NO_HOME_AGENT,
+    VisitorState.NO_SECURITY_ASSOCIATION: VisitorEvent.NO_SECURITY_ASSOCIATION,
+}
 
 _REGISTERABLE = frozenset(
     {
@@ -272,6 +264,8 @@ class ProxyCounters:
     #: Agent Advertisements dropped: IP TTL not 1 (RFC 5944 §2.1), or from a
     #: source beyond max-foreign-agents.
     advertisements_dropped: int = 0
+    #: Visitor state changes the life-cycle table does not have (engine bugs).
+    lifecycle_errors: int = 0
 
     def as_dict(self) -> dict[str, int]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
@@ -351,6 +345,12 @@ class ProxyAgent:
         #: Address -> the station that claimed it while another held it
         #: (refused, issue 13 item 6a); tried again once the holder lets go.
         self._claims: dict[IPv4Address, str] = {}
+        #: Registration Lifetime limits foreign agents told in a 69 (RFC 5944
+        #: §3.7.2.3), by address: later requests through them ask for at most
+        #: that. Without it a full queue livelocked: each 69 let the next queued
+        #: visitor start afresh at the configured lifetime while the retry
+        #: waited in the queue (tests/unit/test_visitor_lifecycle.py).
+        self._lifetime_limits: dict[IPv4Address, int] = {}
         #: What agents said about reverse tunnelling (RFC 3024 §3.3): False after
         #: a 74/137 (not offered), True after a 75/138 (mandatory); by address.
         self._reverse_tunnel_learnt: dict[IPv4Address, bool] = {}
@@ -482,6 +482,7 @@ class ProxyAgent:
         agent or SA are deregistered. What agents said about reverse tunnelling
         is forgotten (the settings may have changed it)."""
         self._reverse_tunnel_learnt.clear()
+        self._lifetime_limits.clear()
         for visitor in list(self._visitors.values()):
             if visitor.home_address is None:
                 continue
@@ -540,6 +541,11 @@ class ProxyAgent:
             # Its offer changed (RFC 3024 §3.1 T among others): what it said about
             # reverse tunnelling in a 74/75 may no longer hold.
             self._reverse_tunnel_learnt.pop(source, None)
+        if (
+            previous is not None
+            and previous.advertisement.registration_lifetime != advertisement.registration_lifetime
+        ):
+            self._lifetime_limits.pop(source, None)  # its limit changed: a 69 told the old one
         if (
             previous is not None
             and advertisement.sequence < 256
@@ -614,18 +620,24 @@ class ProxyAgent:
                 return
             self._finish_deregistration(visitor)
             return
-        self._outstanding_done(visitor, now)
         visitor.last_code = code
         if reply.accepted:
+            self._outstanding_done(visitor, now)
             self._accepted(visitor, reply.lifetime, now)
             return
         self._count_denial(code)
+        # A retry asked at once (69, 133, reverse tunnelling) keeps the
+        # visitor's slot among max-outstanding: were the slot given to the next
+        # queued visitor and the retry queued behind it, two visitors could
+        # trade requests and denials for ever (tests/unit/test_visitor_lifecycle.py).
         if (
             code == ReplyCode.FA_REQUESTED_LIFETIME_TOO_LONG
             and 0 < reply.lifetime < visitor.lifetime_requested
         ):
             # RFC 5944 §3.7.2.3 / §3.6.2.2: retry within the FA's limit (only if
             # that lowers the Lifetime: otherwise a retry would loop, §3.6.1).
+            if visitor.foreign_agent is not None and len(self._lifetime_limits) < 1024:
+                self._lifetime_limits[visitor.foreign_agent] = reply.lifetime
             visitor.lifetime_requested = reply.lifetime
             self._start_registration(visitor, now, fresh=False, lifetime=reply.lifetime)
         elif code == ReplyCode.HA_REGISTRATION_IDENTIFICATION_MISMATCH and visitor.resyncs < 2:
@@ -641,6 +653,7 @@ class ProxyAgent:
             self.reply_counters.reverse_tunnel_retries += 1
             self._start_registration(visitor, now, fresh=False)
         else:
+            self._outstanding_done(visitor, now)
             self._denied(visitor, code, now)
 
     # -- state -------------------------------------------------------------------------
@@ -703,10 +716,22 @@ class ProxyAgent:
                 return sa
         return self.host_associations.preferred(visitor.home_address)
 
+    def _move(self, visitor: ProxyVisitor, event: VisitorEvent) -> None:
+        """The one place a visitor's state changes: by the life-cycle table
+        (agent/mobileip/visitor_lifecycle.py). A move the table does not
+        have is the engine's own protocol error: counted and reported, and
+        still made (the event's target state) so that no visitor is stuck."""
+        target = TRANSITIONS.get((visitor.state, event))
+        if target is None:
+            self.counters.lifecycle_errors += 1
+            self._events.append(LifecycleError(visitor.mac, visitor.state.value, event.value))
+            target = TARGET[event]
+        visitor.state = target
+
     def _not_proxied(
         self, visitor: ProxyVisitor, state: VisitorState, reason: NotProxiedReason, text: str | None = None
     ) -> None:
-        visitor.state = state
+        self._move(visitor, _NOT_PROXIED_EVENT[state])
         visitor.reason = text
         assert visitor.home_address is not None
         self._events.append(ClientNotProxied(visitor.mac, visitor.home_address, reason))
@@ -795,7 +820,7 @@ class ProxyAgent:
         self.counters.address_conflicts += 1
         self._events.append(ClientNotProxied(visitor.mac, address, NotProxiedReason.ADDRESS_CONFLICT))
         visitor.home_address = None  # not its address while the holder has it
-        visitor.state = VisitorState.ASSOCIATED
+        self._move(visitor, VisitorEvent.ADDRESS_CONFLICT)
         visitor.reason = f"address conflict: {address} is held by {holder.mac}"
         self._claims[address] = visitor.mac  # the latest claimant only: bounded
 
@@ -816,7 +841,7 @@ class ProxyAgent:
     def _wait_for_sa(self, visitor: ProxyVisitor) -> None:
         assert visitor.home_address is not None
         self._visitor_timers.cancel(visitor)
-        visitor.state = VisitorState.SA_PENDING
+        self._move(visitor, VisitorEvent.SA_LOOKUP)
         visitor.reason = "waiting for the RADIUS server"
         self._sa_waiting.setdefault(visitor.home_address, set()).add(visitor.mac)
 
@@ -843,7 +868,8 @@ class ProxyAgent:
             self._not_proxied(
                 visitor, VisitorState.NO_SECURITY_ASSOCIATION, NotProxiedReason.NO_SECURITY_ASSOCIATION
             )
-        visitor.state = VisitorState.NO_SECURITY_ASSOCIATION
+        else:
+            self._move(visitor, VisitorEvent.NO_SECURITY_ASSOCIATION)
         visitor.reason = visitor.sa_refusal = reason
         if retry_at is not None:
             self._visitor_timers.schedule(visitor.mac, visitor, retry_at)
@@ -903,7 +929,7 @@ class ProxyAgent:
         visitor.care_of_address = address
         self._by_home[address] = visitor
         self._send_request(visitor, now, lifetime=0)
-        visitor.state = VisitorState.DEREGISTERING
+        self._move(visitor, VisitorEvent.DEREGISTER_FROM_HOME)
         self.counters.deregistrations += 1
         self._visitor_timers.schedule(visitor.mac, visitor, now + self.settings.retransmit_initial)
 
@@ -1013,7 +1039,7 @@ class ProxyAgent:
         if agent is None:
             if visitor.state is VisitorState.PENDING:
                 self._outstanding_done(visitor, now)
-            visitor.state = VisitorState.WAITING_FOR_AGENT
+            self._move(visitor, VisitorEvent.NO_FOREIGN_AGENT)
             visitor.reason = _REASON_ALL_BUSY if self._foreign_agents else _REASON_NO_AGENT
             self._visitor_timers.cancel(visitor)
             if self.settings.solicit and _SOLICIT not in self._timers:
@@ -1022,7 +1048,7 @@ class ProxyAgent:
         if visitor.state is not VisitorState.PENDING:
             if self._outstanding >= self.settings.max_outstanding:
                 if visitor.state is not VisitorState.QUEUED:
-                    visitor.state = VisitorState.QUEUED
+                    self._move(visitor, VisitorEvent.NO_SLOT)
                     visitor.reason = _REASON_QUEUED
                     self._queue.append(visitor.mac)
                     self.counters.queued += 1
@@ -1030,7 +1056,8 @@ class ProxyAgent:
                 return
             self._outstanding += 1
         fa_address, care_of, port, max_lifetime = (
-            agent.address, agent.care_of_address, agent.port, agent.max_lifetime
+            agent.address, agent.care_of_address, agent.port,
+            min(agent.max_lifetime, self._lifetime_limits.get(agent.address, agent.max_lifetime)),
         )
         if visitor.reason in _TRANSIENT_REASONS:
             visitor.reason = None
@@ -1045,7 +1072,7 @@ class ProxyAgent:
         visitor.attempts = 0
         visitor.sent_identifications = ()
         visitor.retransmit_period = self.settings.retransmit_initial
-        visitor.state = VisitorState.PENDING
+        self._move(visitor, VisitorEvent.REQUEST_SENT)
         self._send_request(visitor, now, lifetime=visitor.lifetime_requested)
         self._visitor_timers.schedule(visitor.mac, visitor, now + visitor.retransmit_period)
 
@@ -1115,7 +1142,7 @@ class ProxyAgent:
         assert visitor.home_address is not None and visitor.home_agent is not None
         assert visitor.care_of_address is not None
         self.counters.accepted += 1
-        visitor.state = VisitorState.REGISTERED
+        self._move(visitor, VisitorEvent.ACCEPTED)
         if len(visitor.sent_identifications) == 1:
             # The exchange is over. One request: ``identification`` still tells
             # a late duplicate of its reply; several: kept for their late replies.
@@ -1140,7 +1167,7 @@ class ProxyAgent:
 
     def _denied(self, visitor: ProxyVisitor, code: int, now: float) -> None:
         assert visitor.home_address is not None
-        visitor.state = VisitorState.DENIED
+        self._move(visitor, VisitorEvent.DENIED)
         lost = visitor.expires_at is not None  # a renewal of a held registration
         visitor.expires_at = None
         # RFC 5944 §3.4: 64-127 come from the foreign agent, 128-255 from the home agent.
@@ -1156,7 +1183,7 @@ class ProxyAgent:
 
     def _failed(self, visitor: ProxyVisitor, reason: str, now: float) -> None:
         assert visitor.home_address is not None
-        visitor.state = VisitorState.FAILED
+        self._move(visitor, VisitorEvent.NO_REPLY)
         lost = visitor.expires_at is not None  # a renewal of a held registration
         visitor.expires_at = None
         self._visitor_timers.schedule(visitor.mac, visitor, now + self._next_backoff(visitor))
@@ -1186,7 +1213,7 @@ class ProxyAgent:
         """A registration left the PENDING state: let the next queued one go."""
         if visitor.state is VisitorState.PENDING:
             self._outstanding -= 1
-            visitor.state = VisitorState.ASSOCIATED
+            self._move(visitor, VisitorEvent.EXCHANGE_ENDED)
         while self._queue and self._outstanding < self.settings.max_outstanding:
             mac = self._queue.popleft()
             waiting = self._visitors.get(mac)
@@ -1208,7 +1235,7 @@ class ProxyAgent:
         elif state is VisitorState.SA_PENDING:
             self._stop_waiting_for_sa(visitor)
         self._visitor_timers.cancel(visitor)
-        visitor.state = VisitorState.ASSOCIATED
+        self._move(visitor, VisitorEvent.WITHDRAWN)
         # Given up by choice: no binding is held that a later denial could lose.
         visitor.expires_at = None
         can_deregister = visitor.home_address is not None and self._sa_for(visitor) is not None
@@ -1219,7 +1246,7 @@ class ProxyAgent:
             self.counters.deregistrations += 1
             self._send_request(visitor, now, lifetime=0)
             if not keep:
-                visitor.state = VisitorState.DEREGISTERING
+                self._move(visitor, VisitorEvent.LEAVING)
                 visitor.deregistration = True
                 self._visitor_timers.schedule(visitor.mac, visitor, now + self.settings.retransmit_initial)
             return
@@ -1233,7 +1260,7 @@ class ProxyAgent:
         if visitor.deregistration:
             self._forget(visitor)  # the client left
         else:
-            visitor.state = VisitorState.AT_HOME  # deregistered from home (§3.6.1.2)
+            self._move(visitor, VisitorEvent.DEREGISTERED)  # from home (§3.6.1.2)
             if self._by_home.get(visitor.home_address) is visitor:
                 del self._by_home[visitor.home_address]
                 self._address_released(visitor.home_address)
@@ -1258,6 +1285,7 @@ class ProxyAgent:
 
     def _foreign_agent_expired(self, address: IPv4Address, now: float) -> None:
         self._foreign_agents.pop(address, None)
+        self._lifetime_limits.pop(address, None)
         for visitor in list(self._visitors.values()):
             if visitor.foreign_agent == address and visitor.state in _REGISTERABLE:
                 self._start_registration(visitor, now, fresh=True)
