@@ -71,6 +71,10 @@ COUNTERS = (
     ("pmipSolicitationsSent", "solicitations_sent"),
     ("pmipAgentRebootsDetected", "agent_reboots_detected"),
     ("pmipQueued", "queued"),
+    ("pmipVisitorsRefused", "visitors_refused"),
+    ("pmipAddressConflicts", "address_conflicts"),
+    ("pmipAdvertisementsDropped", "advertisements_dropped"),
+    ("pmipLifecycleErrors", "lifecycle_errors"),
 )
 
 _U32_MAX = 0xFFFFFFFF
