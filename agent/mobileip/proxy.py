@@ -298,6 +298,12 @@ class HeardForeignAgent:
     expires_at: float
 
 
+#: Seconds during which a foreign agent's reboot (RFC 5944 §2.4.2) is acted on
+#: once: advertisements are not authenticated, and a host on the link that
+#: alternates sequence numbers 255 and 0 from an agent's address would make us
+#: re-register every client through it for each pair (issue 13 item 6d).
+REBOOT_HOLD_DOWN = 10.0
+
 #: Timers other than the visitors' (those are ``HolderDeadlines``): (kind, value).
 TimerKey = tuple[str, object]
 _SOLICIT: TimerKey = ("solicit", None)
@@ -351,6 +357,8 @@ class ProxyAgent:
         #: visitor start afresh at the configured lifetime while the retry
         #: waited in the queue (tests/unit/test_visitor_lifecycle.py).
         self._lifetime_limits: dict[IPv4Address, int] = {}
+        #: When each heard foreign agent's last reboot was acted on.
+        self._reboots: dict[IPv4Address, float] = {}
         #: What agents said about reverse tunnelling (RFC 3024 §3.3): False after
         #: a 74/137 (not offered), True after a 75/138 (mandatory); by address.
         self._reverse_tunnel_learnt: dict[IPv4Address, bool] = {}
@@ -552,12 +560,19 @@ class ProxyAgent:
             and advertisement.sequence < previous.advertisement.sequence
         ):
             # RFC 5944 §2.4.2: a sequence number that falls into 0-255 means the
-            # agent rebooted and lost its visitor list: register everyone again.
-            self.counters.agent_reboots_detected += 1
-            self._events.append(ForeignAgentRebooted(source, advertisement.sequence))
-            for visitor in list(self._visitors.values()):
-                if visitor.foreign_agent == source and visitor.state in _REGISTERABLE:
-                    self._start_registration(visitor, now, fresh=True)
+            # agent rebooted and lost its visitor list: register everyone again
+            # (at most once per REBOOT_HOLD_DOWN: the signal is unauthenticated).
+            last = self._reboots.get(source)
+            if last is not None and now - last < REBOOT_HOLD_DOWN:
+                self.counters.advertisements_dropped += 1
+                self._events.append(DatagramDropped(source, "reboot again within the hold-down"))
+            else:
+                self._reboots[source] = now
+                self.counters.agent_reboots_detected += 1
+                self._events.append(ForeignAgentRebooted(source, advertisement.sequence))
+                for visitor in list(self._visitors.values()):
+                    if visitor.foreign_agent == source and visitor.state in _REGISTERABLE:
+                        self._start_registration(visitor, now, fresh=True)
         if previous is None or previous.advertisement.busy:
             for visitor in list(self._visitors.values()):
                 if visitor.state is VisitorState.WAITING_FOR_AGENT:
@@ -1286,6 +1301,7 @@ class ProxyAgent:
     def _foreign_agent_expired(self, address: IPv4Address, now: float) -> None:
         self._foreign_agents.pop(address, None)
         self._lifetime_limits.pop(address, None)
+        self._reboots.pop(address, None)
         for visitor in list(self._visitors.values()):
             if visitor.foreign_agent == address and visitor.state in _REGISTERABLE:
                 self._start_registration(visitor, now, fresh=True)

@@ -286,3 +286,43 @@ def test_what_snooping_holds_and_refused_is_published_in_yang() -> None:
         tree.free()
     finally:
         context.destroy()  # type: ignore[no-untyped-call]
+
+
+def test_forged_reboots_re_register_everyone_at_most_once_per_hold_down() -> None:
+    """RFC 5944 §2.4.2: an advertisement whose sequence number falls back into
+    0-255 means the foreign agent rebooted, and every client registered
+    through it registers again. Advertisements are not authenticated: a host
+    on the link alternating sequence numbers 255 and 0 from the agent's
+    address made the access point send one registration per client for every
+    pair, an amplification of the number of clients. A reboot is acted on at
+    most once per REBOOT_HOLD_DOWN seconds per agent; the others are counted
+    as dropped."""
+    from agent.mobileip.proxy import REBOOT_HOLD_DOWN
+
+    proxy = make_proxy(foreign_agent=None, solicit=False)
+    proxy.receive_icmp(advertisement(300), FOREIGN_AGENT, NOW, ttl=1)
+    clients = 20
+    for index in range(clients):
+        proxy.client_associated(f"02:00:00:00:01:{index:02x}", NOW,
+                                address=IPv4Address(int(CLIENT) + index))
+    for transmit in proxy.datagrams_to_send():
+        request = decode_request(transmit.data)
+        reply = authenticate(RegistrationReply(ReplyCode.ACCEPTED, 300, request.home_address,
+                                               HOME_AGENT, request.identification).encode_header(),
+                             MHAE, CLIENT_SA)
+        proxy.receive_datagram(reply, FOREIGN_AGENT, 434, NOW)
+    assert proxy.registered_count == clients
+    drain(proxy)
+    sent = 0
+    for step in range(100):  # within one second: 51 "reboots" (300 -> 255, then each 255 -> 0)
+        now = NOW + 1 + step / 100
+        proxy.receive_icmp(advertisement(255 if step % 2 == 0 else 0), FOREIGN_AGENT, now, ttl=1)
+        sent += len(proxy.datagrams_to_send())
+    assert sent == clients  # one round, not fifty
+    assert proxy.counters.agent_reboots_detected == 1
+    assert proxy.counters.advertisements_dropped == 50
+    # After the hold-down a reboot is acted on again.
+    later = NOW + 2 + REBOOT_HOLD_DOWN
+    proxy.receive_icmp(advertisement(255), FOREIGN_AGENT, later, ttl=1)
+    proxy.receive_icmp(advertisement(0), FOREIGN_AGENT, later, ttl=1)
+    assert proxy.counters.agent_reboots_detected == 2
