@@ -346,3 +346,49 @@ def test_netconf_server_state_is_served_by_get(tmp_path: Path) -> None:
     assert values["logins"] == "1"
     assert values["authenticated-connections"] == "1"
     assert values["unauthenticated-connections"] == "0"
+
+
+def _connection(settings: NetconfSettings) -> Any:
+    """A server-side connection object, as asyncssh makes one per client
+    (the checks below call its authentication callback directly)."""
+    from agent.netconf.server import _SshConnection
+
+    connection = _SshConnection(NetconfServer(settings, CAPABILITIES, handler))
+    connection.host = "192.0.2.9"
+    return connection
+
+
+def test_a_failed_attempt_is_answered_no_sooner_than_the_floor() -> None:
+    """OpenSSH's minimum failure time (auth2.c): even a refusal that hashes
+    nothing (a password over the cap) is answered after at least 5 ms, so
+    the reply time does not say which path was taken. A lower bound: load
+    can only make it longer."""
+    connection = _connection(NetconfSettings(max_auth_tries=100))
+
+    async def attempt() -> float:
+        started = time.monotonic()
+        assert not await connection.validate_password("nobody", "x" * 5000)
+        return time.monotonic() - started
+
+    assert asyncio.run(attempt()) >= 0.005
+
+
+def test_unknown_user_costs_as_much_cpu_as_the_costliest_user() -> None:
+    """Found item 13: with an admin hash of 100,000 rounds, an unknown name
+    used to be checked against 5,000 (20 times less CPU: the reply time told
+    which names exist). Process CPU time, unaffected by other processes."""
+    from agent.netconf.passwords import ROUNDS_MAX, sha_crypt
+    from agent.netconf.settings import NetconfUser
+
+    slow = sha_crypt(PASSWORD, f"$6$rounds={ROUNDS_MAX}$saltsalt")
+    connection = _connection(NetconfSettings(users=(NetconfUser("admin", slow),),
+                                             max_auth_tries=100))
+
+    async def cpu(username: str) -> float:
+        started = time.process_time()
+        assert not await connection.validate_password(username, "wrong")
+        return time.process_time() - started
+
+    known = asyncio.run(cpu("admin"))
+    unknown = asyncio.run(cpu("nobody"))
+    assert unknown >= 0.5 * known, (unknown, known)
