@@ -118,6 +118,7 @@ class NetconfServer:
         self._dummy_hash = dummy_hash(user.password_hash for user in settings.users)
         self._timing_secret = os.urandom(32)
         self._auth_executor: concurrent.futures.ThreadPoolExecutor | None = None
+        self._refusal_log = LogRateLimit(interval=1.0)
         self._authorize = authorize
         self._may_notify = may_notify
         self.capabilities = tuple(capabilities)
@@ -332,7 +333,10 @@ class _SshConnection(asyncssh.SSHServer):
         #: Accepted by the login guard (a startup until authenticated).
         self._accepted = False
         self._authenticated = False
+        #: Failed or refused password attempts on this connection (max_auth_tries).
         self._failed_attempts = 0
+        #: The password check in progress (one at a time per connection).
+        self._pending_check: asyncio.Future[bool] | None = None
 
     @property
     def _source(self) -> str:
@@ -350,8 +354,12 @@ class _SshConnection(asyncssh.SSHServer):
         server = self._server
         verdict = server.guard.connection_opened(self._source, server._monotonic())
         if verdict is not Admission.ACCEPT:
-            # Closed before the key exchange: a refused peer costs no crypto.
-            logger.warning("Refused connection %s: %s", self._where(), verdict.value)
+            # Closed before the key exchange: a refused peer costs no crypto,
+            # and at most one log line a second.
+            suppressed = server._refusal_log.allow(self._source, server._monotonic())
+            if suppressed is not None:
+                more = f" ({suppressed} more refused)" if suppressed else ""
+                logger.warning("Refused connection %s: %s%s", self._where(), verdict.value, more)
             conn.abort()
             return
         self._accepted = True
@@ -453,44 +461,69 @@ class _SshConnection(asyncssh.SSHServer):
     async def validate_password(self, username: str, password: str) -> bool:
         server = self._server
         started = server._monotonic()
+        # RFC 4252 §5: a client may send its next attempt before the answer
+        # to the last, and asyncssh then cancels this coroutine; the check
+        # itself is shielded, so it is counted (and logged) even when
+        # abandoned, and the next waits for it: one check at a time per
+        # connection, none escaping the backoff.
+        while self._pending_check is not None and not self._pending_check.done():
+            await asyncio.wait([self._pending_check])
+        if self._failed_attempts >= server.settings.max_auth_tries:
+            self._too_many_tries(username)
+        check = self._pending_check = asyncio.ensure_future(self._attempt(username, password))
+        ok = await asyncio.shield(check)
+        if ok:
+            return True
+        await self._failure_floor(started, username)
+        if self._failed_attempts >= server.settings.max_auth_tries:
+            self._too_many_tries(username)
+        return False
+
+    async def _attempt(self, username: str, password: str) -> bool:
+        """One password attempt: refused unchecked, or checked; a failure
+        is counted, fed to the login guard and logged."""
+        server = self._server
         user = server._users.get(username)
-        known = user is not None and user.password_hash is not None
-        who = f"{'' if known else 'invalid user '}{_printable(username)}"
-        verdict = server.guard.password_attempt(self._source, username, started)
-        ok = False
+        verdict = server.guard.password_attempt(self._source, username, server._monotonic())
         if verdict is not Attempt.CHECK:
-            logger.warning("Refused password for %s %s ssh2: %s", who, self._where(),
-                           verdict.value)
-        else:
-            too_long = password_too_long(password, server.settings.max_password_length)
-            if not too_long:
-                # Hashing costs milliseconds of CPU: off the event loop. An
-                # unknown user costs the same time as the costliest known one.
-                ok = await server._check_password(
-                    password, user.password_hash if user is not None else None)
-            if not ok:
-                outcome = server.guard.password_failed(self._source, username,
-                                                       server._monotonic(), too_long=too_long)
-                note = " (password over max-password-length)" if too_long else ""
-                if outcome.source_blocked_for:
-                    note += (f"; source blocked {outcome.source_blocked_for:.2f} s after "
-                             f"{outcome.source_failures} failures")
-                if outcome.user_blocked_for:
-                    note += (f"; user locked {outcome.user_blocked_for:.2f} s after "
-                             f"{outcome.user_failures} failures")
-                logger.warning("Failed password for %s %s ssh2%s", who, self._where(), note)
+            self._failed_attempts += 1
+            logger.warning("Refused password for %s %s ssh2: %s", self._who(username),
+                           self._where(), verdict.value)
+            return False
+        too_long = password_too_long(password, server.settings.max_password_length)
+        ok = False
+        if not too_long:
+            # Hashing costs milliseconds of CPU: off the event loop. An
+            # unknown user costs the same time as the costliest known one.
+            ok = await server._check_password(
+                password, user.password_hash if user is not None else None)
         if ok:
             return True
         self._failed_attempts += 1
-        await self._failure_floor(started, username)
-        if self._failed_attempts >= server.settings.max_auth_tries:
-            server.guard.counters.auth_tries_exceeded += 1
-            logger.warning("Maximum authentication attempts exceeded for %s %s ssh2", who,
-                           self._where())
-            raise asyncssh.DisconnectError(
-                asyncssh.DISC_NO_MORE_AUTH_METHODS_AVAILABLE,
-                "too many authentication failures")
+        outcome = server.guard.password_failed(self._source, username, server._monotonic(),
+                                               too_long=too_long)
+        note = " (password over max-password-length)" if too_long else ""
+        if outcome.source_blocked_for:
+            note += (f"; source blocked {outcome.source_blocked_for:.2f} s after "
+                     f"{outcome.source_failures} failures")
+        if outcome.user_blocked_for:
+            note += (f"; user locked {outcome.user_blocked_for:.2f} s after "
+                     f"{outcome.user_failures} failures")
+        logger.warning("Failed password for %s %s ssh2%s", self._who(username), self._where(),
+                       note)
         return False
+
+    def _who(self, username: str) -> str:
+        user = self._server._users.get(username)
+        known = user is not None and user.password_hash is not None
+        return f"{'' if known else 'invalid user '}{_printable(username)}"
+
+    def _too_many_tries(self, username: str) -> None:
+        self._server.guard.counters.auth_tries_exceeded += 1
+        logger.warning("Maximum authentication attempts exceeded for %s %s ssh2",
+                       self._who(username), self._where())
+        raise asyncssh.DisconnectError(asyncssh.DISC_NO_MORE_AUTH_METHODS_AVAILABLE,
+                                       "too many authentication failures")
 
     async def _failure_floor(self, started: float, username: str) -> None:
         floor = self._server._failure_floor(username)
@@ -651,6 +684,31 @@ class _NetconfChannel(asyncssh.SSHServerSession[bytes]):
 
     def close_connection(self) -> None:
         self._connection.close()
+
+
+class LogRateLimit:
+    """At most one log line per key (a source address) per ``interval``
+    seconds: connections refused before authentication cost the peer
+    nothing, so one line each would let it fill the disk. ``allow`` says
+    whether to log now and how many lines were suppressed since the last."""
+
+    MAX_KEYS = 4096
+
+    def __init__(self, *, interval: float) -> None:
+        self._interval = interval
+        #: key -> (when last logged, lines suppressed since)
+        self._last: dict[str, tuple[float, int]] = {}
+
+    def allow(self, key: str, now: float) -> int | None:
+        """None: do not log; else the number of lines suppressed before it."""
+        last = self._last.get(key)
+        if last is not None and now - last[0] < self._interval:
+            self._last[key] = (last[0], last[1] + 1)
+            return None
+        if last is None and len(self._last) >= self.MAX_KEYS:
+            self._last.clear()  # bounded; forgetting only lets one more line out
+        self._last[key] = (now, 0)
+        return last[1] if last is not None else 0
 
 
 def _verify(password: str, stored: str | None, max_length: int, dummy: str) -> bool:

@@ -88,7 +88,7 @@ async def stall(port: int, source: str) -> None:
 
 
 def test_200_stalled_connections_from_one_source_leave_the_admin_a_session_within_1s(
-        start_server: Callable[..., RunningServer]) -> None:
+        start_server: Callable[..., RunningServer], caplog: pytest.LogCaptureFixture) -> None:
     """Found item 3: four connections stalled at authentication used to take
     every max-sessions slot and lock the admin out ("NETCONF server busy").
     Now one source holds at most max-startups/per-source (5) unauthenticated
@@ -118,9 +118,16 @@ def test_200_stalled_connections_from_one_source_leave_the_admin_a_session_withi
         await asyncio.gather(*attackers, return_exceptions=True)
         return took
 
-    took = run(scenario())
+    burst_started = time.monotonic()
+    with caplog.at_level(logging.WARNING, logger="agent.netconf.server"):
+        took = run(scenario())
+    burst = time.monotonic() - burst_started
     print(f"admin session after {took * 1000:.0f} ms with 200 attacker connections")
     assert took <= 1.0
+    # 195 refusals, at most one log line a second (no disk filling).
+    refusals = [r.getMessage() for r in caplog.records
+                if r.getMessage().startswith(f"Refused connection from {ATTACKER}")]
+    assert 1 <= len(refusals) <= 1 + burst, (len(refusals), burst)
 
 
 def test_login_grace_time_closes_a_silent_connection(
@@ -392,3 +399,68 @@ def test_unknown_user_costs_as_much_cpu_as_the_costliest_user() -> None:
     known = asyncio.run(cpu("admin"))
     unknown = asyncio.run(cpu("nobody"))
     assert unknown >= 0.5 * known, (unknown, known)
+
+
+def test_abandoned_password_attempts_are_hashed_one_at_a_time_and_counted() -> None:
+    """A client may send its next password before the answer to the last
+    (RFC 4252 §5 lets it; asyncssh then cancels the pending check). Each
+    abandoned attempt used to go on hashing in a thread, uncounted: a source
+    could keep every hashing thread busy without ever meeting the backoff.
+    Now a connection has one check at a time and every check counts."""
+    from agent.netconf.passwords import sha_crypt
+    from agent.netconf.settings import NetconfUser
+
+    slow = sha_crypt(PASSWORD, "$6$rounds=20000$saltsalt")
+    connection = _connection(NetconfSettings(
+        users=(NetconfUser("admin", slow),), max_auth_tries=100,
+        guard=GuardSettings(source_failures=1000)))
+    server = connection._server
+    hashing = {"now": 0, "most": 0, "checks": 0}
+    real_check = server._check_password
+
+    async def counted_check(password: str, stored: str | None) -> bool:
+        hashing["checks"] += 1
+        hashing["now"] += 1
+        hashing["most"] = max(hashing["most"], hashing["now"])
+        try:
+            return await real_check(password, stored)
+        finally:
+            hashing["now"] -= 1
+
+    server._check_password = counted_check  # type: ignore[method-assign]
+
+    async def scenario() -> None:
+        # As asyncssh does: each new request cancels the pending one.
+        attempts: list[asyncio.Future[bool]] = []
+        for index in range(10):
+            if attempts:
+                attempts[-1].cancel()
+            attempts.append(asyncio.ensure_future(
+                connection.validate_password("admin", f"w{index}")))
+            await asyncio.sleep(0.005)
+        assert not await attempts[-1]
+        await asyncio.gather(*attempts, return_exceptions=True)
+
+    asyncio.run(scenario())
+    assert hashing["checks"] >= 2
+    assert hashing["most"] == 1
+    assert server.login_state()["failed-passwords"] == str(hashing["checks"])
+
+
+def test_refused_attempts_count_toward_max_auth_tries() -> None:
+    """A connection opened before its source was blocked may go on sending
+    passwords: refused unchecked, but each is a try (and a log line), so it
+    is disconnected after max-auth-tries like any other."""
+    connection = _connection(NetconfSettings(
+        max_auth_tries=3, guard=GuardSettings(source_failures=1, initial_delay=60.0)))
+
+    async def scenario() -> None:
+        assert not await connection.validate_password("admin", "wrong")  # blocks the source
+        assert not await connection.validate_password("admin", "again")  # refused unchecked
+        with pytest.raises(asyncssh.DisconnectError):
+            await connection.validate_password("admin", "third")
+
+    asyncio.run(scenario())
+    state = connection._server.login_state()
+    assert (state["failed-passwords"], state["attempts-refused-source-blocked"],
+            state["auth-tries-exceeded"]) == ("1", "2", "1")

@@ -169,3 +169,16 @@ def test_yang_state_leaves_match_the_counters() -> None:
     state = state[:state.index("\n    }\n")]
     leaves = set(re.findall(r"leaf ([a-z0-9-]+) \{\s+type yang:counter64;", state))
     assert leaves == {f.name.replace("_", "-") for f in fields(GuardCounters)}
+
+
+def test_refusal_log_lines_are_rate_limited_per_source() -> None:
+    from agent.netconf.server import LogRateLimit
+
+    limit = LogRateLimit(interval=1.0)
+    assert limit.allow(A, 0.0) == 0
+    assert [limit.allow(A, 0.1 * i) for i in range(1, 10)] == [None] * 9
+    assert limit.allow(B, 0.5) == 0  # per source
+    assert limit.allow(A, 1.0) == 9  # the next line says how many were left out
+    for index in range(LogRateLimit.MAX_KEYS + 10):  # bounded
+        limit.allow(f"10.0.{index // 256}.{index % 256}", 2.0)
+    assert len(limit._last) <= LogRateLimit.MAX_KEYS
