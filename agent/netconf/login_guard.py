@@ -172,7 +172,8 @@ class LoginGuard:
         elif self._startup_total >= settings.start:
             # sshd's drop(): rate % at start, rising linearly to 100 % at full.
             span = max(settings.full - settings.start, 1)
-            chance = settings.rate + (100 - settings.rate) * (self._startup_total - settings.start) / span
+            over = self._startup_total - settings.start
+            chance = settings.rate + (100 - settings.rate) * over / span
             if self._random() * 100 < chance:
                 verdict = Admission.REFUSE_EARLY_DROP
                 self.counters.refused_max_startups += 1

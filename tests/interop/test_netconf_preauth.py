@@ -22,20 +22,20 @@ from typing import Any
 import asyncssh
 import pytest
 
+from agent.netconf.framing import END_OF_MESSAGE
 from agent.netconf.login_guard import GuardSettings
 from agent.netconf.server import HostKeyError, NetconfServer
 from agent.netconf.settings import NetconfSettings
-from tests.interop.test_netconf_transport import (
+from tests.interop.test_netconf_transport import (  # noqa: F401  (fixtures)
     CAPABILITIES,
     PASSWORD,
     RunningServer,
+    client_key,
     handler,
-    hard_timeout,  # noqa: F401  (autouse fixture)
+    hard_timeout,
     run,
-    start_server,  # noqa: F401  (fixture)
-    client_key,  # noqa: F401  (fixture)
+    start_server,
 )
-from agent.netconf.framing import END_OF_MESSAGE
 
 ROOT = Path(__file__).parents[2]
 FILTER = ROOT / "docs" / "fail2ban" / "proxymip-netconf.conf"
@@ -46,7 +46,8 @@ ADMIN_SOURCE = "127.0.0.77"
 
 
 async def ssh_connect(port: int, source: str, *, username: str = "admin",
-                      password: str | None = PASSWORD, **kwargs: Any) -> asyncssh.SSHClientConnection:
+                      password: str | None = PASSWORD,
+                      **kwargs: Any) -> asyncssh.SSHClientConnection:
     return await asyncssh.connect(
         "127.0.0.1", port, local_addr=(source, 0), username=username, password=password,
         known_hosts=None, agent_path=None, client_keys=None, preferred_auth="password",
