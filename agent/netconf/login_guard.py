@@ -24,7 +24,8 @@ The rules, after OpenSSH (sshd_config(5)) and NIST SP 800-63B §5.2.2:
   against addresses that have not logged in as it before; the last
   ``FAMILIAR_SOURCES`` addresses that did keep logging in, so many guessing
   addresses cannot lock the operator out. A login clears the user's count,
-  except while the user is locked. Unknown names have no record
+  except while the user is locked. An attempt refused because the user is
+  locked counts as a failure of its source. Unknown names have no record
   (the name is the attacker's choice): their failures count per source.
 
 Memory is bounded: one record per remembered address (``max_sources``, when
@@ -224,6 +225,13 @@ class LoginGuard:
             return Attempt.REFUSE_SOURCE_BLOCKED
         if self.user_locked_for(user, source, now) > 0:
             self.counters.attempts_refused_user_locked += 1
+            # The source keeps guessing a locked user: it counts against the
+            # source (not the user: the lock must not grow by the guessers'
+            # will), so it meets the source backoff instead of reconnecting,
+            # a key exchange each time, for as long as the lock lasts.
+            penalty = self._source_record(source, now)
+            if penalty is not None:
+                self._fail(penalty, self.settings.source_failures, now)
             return Attempt.REFUSE_USER_LOCKED
         return Attempt.CHECK
 

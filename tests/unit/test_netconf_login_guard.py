@@ -182,3 +182,15 @@ def test_refusal_log_lines_are_rate_limited_per_source() -> None:
     for index in range(LogRateLimit.MAX_KEYS + 10):  # bounded
         limit.allow(f"10.0.{index // 256}.{index % 256}", 2.0)
     assert len(limit._last) <= LogRateLimit.MAX_KEYS
+
+
+def test_guessing_a_locked_user_counts_against_the_source() -> None:
+    """Refused unchecked, the attempts of a source at a locked user still
+    meet the source backoff; the user's lock does not grow with them."""
+    g = guard(source_failures=3, user_failures=1, initial_delay=100.0)
+    g.password_failed(C, "admin", 0.0)  # locks admin for 100 s
+    for _ in range(3):
+        assert g.password_attempt(B, "admin", 1.0) is Attempt.REFUSE_USER_LOCKED
+    assert g.source_blocked_for(B, 1.0) == 100.0
+    assert g.connection_opened(B, 1.0) is Admission.REFUSE_SOURCE_BLOCKED
+    assert g.user_locked_for("admin", B, 1.0) == 99.0
