@@ -38,7 +38,8 @@ ROUNDS_MIN = 1000
 #: The specification allows 999,999,999; the YANG module accepts at most
 #: this many (its ``must`` on netconf-server/user/password), since every
 #: password attempt, for a known user or not, costs this much CPU before any
-#: authentication (~0.8 us per round here: 80 ms at the cap).
+#: authentication: 80 ms at the cap on an idle core here, 165-290 ms under load
+#: (tools/bench/netconf_login_bench.py: 3.5-4.3 times libxcrypt's C).
 ROUNDS_MAX = 100_000
 #: OpenSSH's cap (auth-passwd.c MAX_PASSWORD_LEN since 7.3), the default of
 #: netconf-server/max-password-length.
