@@ -725,8 +725,9 @@ def _printable(name: str) -> str:
 
 # -- host key -------------------------------------------------------------------
 
-class HostKeyError(ValueError):
-    """The host key file cannot be used (the server does not start)."""
+class HostKeyError(OSError):
+    """The host key file cannot be used (the server does not start; ``proxymip
+    run`` says why in one line, as for any file it cannot use)."""
 
 
 def load_or_create_host_key(path: str | os.PathLike[str]) -> asyncssh.SSHKey:

@@ -465,3 +465,22 @@ def test_refused_attempts_count_toward_max_auth_tries() -> None:
     state = connection._server.login_state()
     assert (state["failed-passwords"], state["attempts-refused-source-blocked"],
             state["auth-tries-exceeded"]) == ("1", "2", "1")
+
+
+def test_proxymip_run_refuses_an_unprotected_host_key_in_one_line(tmp_path: Path) -> None:
+    import json
+    import sys
+
+    key_file = tmp_path / "ssh_host_ed25519_key"
+    key_file.write_bytes(asyncssh.generate_private_key("ssh-ed25519").export_private_key())
+    os.chmod(key_file, 0o644)
+    startup = tmp_path / "startup.json"
+    startup.write_text(json.dumps({"proxy-mobile-ip:mobile-ip": {"netconf-server": {
+        "listen": {"address": "127.0.0.1", "port": 0}}}}))
+    result = subprocess.run([sys.executable, "-W", "ignore", "-m", "agent.cli", "run",
+                             "--startup", str(startup)],
+                            cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
+    assert "mode 0644" in lines[0] and f"chmod 600 {key_file}" in lines[0]
