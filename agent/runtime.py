@@ -402,6 +402,8 @@ class Agent:
             authorize=operations.access.authorize_operation,  # NACM, RFC 8341
             may_notify=operations.access.may_notify,
         )
+        # The pre-authentication limits at work (YANG netconf-server-state).
+        datastore.register_provider(lambda: {"netconf-server-state": server.login_state()})
         feed = NotificationFeed(operations.codec, server.notify,
                                 wanted=lambda: server.has_subscribers)
         unsubscribe = datastore.subscribe_notifications(feed)
