@@ -267,19 +267,25 @@ class Agent:
         from pathlib import Path
 
         from agent.aio.checkpoint import CheckpointWriter, read_checkpoint
+        from agent.aio.checkpoint_records import Screened, screen_checkpoint
 
         cfg = self.config.checkpoint
         assert cfg is not None
         path = Path(cfg.file if os.path.isabs(cfg.file) else os.path.join(self.state_dir, cfg.file))
-        document = read_checkpoint(path)
         now = self.clock()
+        document = read_checkpoint(path, now=now)
+        # Every row checked first: a bad one is skipped with its reason, never
+        # an exception at start (issue 13: "lifetime": 1e999 stopped the agent).
+        screened = screen_checkpoint(document, now) if document is not None else Screened()
+        for reason, count in sorted(screened.skipped.items()):
+            log.warning("state checkpoint %s: %d skipped, %s", path, count, reason)
         for role, engine in (("home-agent", self.home_agent), ("foreign-agent", self.foreign_agent)):
-            saved = document.get(role) if document is not None else None
+            saved = screened.parts.get(role)
             if engine is None or saved is None:
                 continue
             try:
                 restored = engine.restore_state(saved, now)
-            except (ValueError, KeyError, TypeError) as exc:
+            except (ValueError, KeyError, TypeError, OverflowError) as exc:
                 log.warning("state checkpoint %s: %s part unusable (%s): not restored",
                             path, role, type(exc).__name__)
                 continue
@@ -300,6 +306,7 @@ class Agent:
 
         self.checkpoint = CheckpointWriter(path, cfg.interval, content=content, version=version,
                                            clock=self.clock)
+        self.checkpoint.skipped_records = screened.skipped_count
         self.checkpoint.start()
 
     def stop_data_plane(self) -> None:
