@@ -56,6 +56,7 @@ class AgentProcess:
     def __init__(self, role: str, tmp: Path, *extra: str) -> None:
         path = tmp / f"{role}.json"
         path.write_text(json.dumps(_config(role)))
+        path.chmod(0o600)  # it holds keys
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "agent.cli", "run", "--startup", str(path), *extra],
             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
