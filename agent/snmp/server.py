@@ -412,11 +412,18 @@ class SnmpAgent:
         counted and DROPPED (a v1/v2c request with too many varbinds gets
         tooBig). Then the fast path: a v2c Get/GetNext/GetBulk answered
         without pyasn1 (``agent.snmp.ber``); None hands the datagram to pysnmp."""
-        verdict = screen(datagram, self._communities)
+        # Version and community first (cheap); the BER fast path bounds its own
+        # decoding, so the structural walk is spent only on what goes to pysnmp.
+        verdict = screen(datagram, self._communities, walk=False)
+        if verdict is Verdict.ACCEPT:
+            reply = self._fast_path(datagram)
+            if reply is not None:
+                return reply
+            verdict = screen(datagram, self._communities)
         if verdict is not Verdict.ACCEPT:
             self._in_packets.syntax += 1  # snmpInPkts (RFC 3418): every message delivered
             return self._rejected(datagram, verdict)
-        return self._fast_path(datagram)
+        return None
 
     def _rejected(self, datagram: bytes, verdict: Verdict) -> bytes:
         if verdict is Verdict.TOO_MANY_VARBINDS:
