@@ -411,7 +411,7 @@ class Agent:
             settings,
             lambda stats: build_tree(sources, stats=stats, name=settings.system_name,
                                      contact=settings.system_contact, location=settings.system_location),
-            datastore=datastore, clock=self.clock, sources=sources,
+            datastore=datastore, clock=self.clock, sources=sources, state_dir=self.state_dir,
         )
         await agent.start()
         self.snmp_agent = agent
