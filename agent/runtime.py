@@ -746,6 +746,9 @@ class Agent:
         out["security-violations"] = violations_state(self.violations)
         if self.data_plane is not None:
             out["data-plane"] = self.data_plane.describe()
+        if self.checkpoint is not None:
+            out["state-checkpoint"] = {"writes": self.checkpoint.writes, "failures": self.checkpoint.failures,
+                                       "skipped-records": self.checkpoint.skipped_records}
         return out
 
     def operational(self) -> dict[str, Any]:

@@ -147,3 +147,39 @@ def test_a_missing_or_good_file_stays_where_it_is(tmp_path: Path) -> None:
     path.write_text(json.dumps({"format": FORMAT}))
     assert read_checkpoint(path, now=NOW) == {"format": FORMAT}
     assert [p.name for p in tmp_path.iterdir()] == ["state.json"]
+
+
+def test_the_agent_starts_on_a_checkpoint_with_an_infinite_lifetime(tmp_path: Path) -> None:
+    """The audit's case in process: a home agent whose checkpoint holds
+    ``"lifetime": 1e999`` starts, restores the good binding, and counts the
+    bad one in its state (the control channel's ``state``)."""
+    import asyncio
+    import time
+    from ipaddress import IPv4Network
+
+    from agent.config.model import AgentConfig, CheckpointConfig, Endpoint, HomeAgentConfig
+    from agent.mobileip.home_agent import HomeAgentSettings
+    from agent.runtime import Agent
+
+    now = time.time()
+    nodes = [[HOME, None, None, [binding(**{"registered-at": now, "expires-at": now + 600})]],
+             [HOME + 1, None, None, [binding(lifetime="LIFETIME", **{"registered-at": now,
+                                                                    "expires-at": now + 600})]]]
+    text = json.dumps({"format": FORMAT, "home-agent": home_agent_part(nodes)}).replace('"LIFETIME"', "1e999")
+    (tmp_path / "state.json").write_text(text)
+    config = AgentConfig(
+        home_agent=HomeAgentConfig(HomeAgentSettings(IPv4Address("127.0.0.1"), IPv4Network("10.1.2.0/24")),
+                                   Endpoint(IPv4Address("127.0.0.1"), 0)),
+        checkpoint=CheckpointConfig(file="state.json", interval=60.0))
+
+    async def run() -> dict[str, Any]:
+        agent = Agent(config, state_dir=str(tmp_path))
+        await agent.start()
+        try:
+            return agent.state(rows=True)
+        finally:
+            await agent.close()
+
+    state = asyncio.run(run())
+    assert state["state-checkpoint"]["skipped-records"] == 1
+    assert [b["home-address"] for b in state["home-agent"]["binding"]] == [str(IPv4Address(HOME))]
