@@ -231,7 +231,8 @@ def test_invalid_startup_is_refused_naming_the_path_and_left_untouched(tmp_path:
 
 def _checkpoint_config(tmp_path: Path) -> Path:
     config = _config("ha")
-    config["proxy-mobile-ip:mobile-ip"]["state-checkpoint"] = {"file": "state.json", "interval": "0.1"}  # type: ignore[index]
+    body = config["proxy-mobile-ip:mobile-ip"]
+    body["state-checkpoint"] = {"file": "state.json", "interval": "0.1"}  # type: ignore[index]
     path = tmp_path / "ha.json"
     path.write_text(json.dumps(config))
     path.chmod(0o600)  # it holds keys
