@@ -351,7 +351,7 @@ def test_keys_are_set_only_at_auth_priv(lab: tuple[SnmpLab, Background]) -> None
     RFC 2006 mipSecKey) with the read-write v2c community, or as an SNMPv3
     authNoPriv user with write access, gets noAccess (RFC 3416 §4.2.5 step 1:
     a key is outside the write view of a request without privacy, RFC 3415
-    §2.5) and changes nothing; the same Set at authPriv is applied."""
+    §2.2, §2.5) and changes nothing; the same Set at authPriv is applied."""
     the_lab, bg = lab
     address = target(the_lab, "ap-a")
     sa = "10.0.0.11.4100"
