@@ -6,7 +6,7 @@ with a wrong community and 9,000 varbinds cost ~3 s of pyasn1, and a run of
 continuation octets made one sub-identifier a 400,000-bit integer in the BER
 fast path. So this module reads only what it must, in this order:
 
-1. the outer SEQUENCE and the version (RFC 3412 §7.2 step 2: an unknown
+1. the outer SEQUENCE and the version (RFC 3412 §4.2.1 step 2: an unknown
    version is counted in snmpInBadVersions and dropped);
 2. for SNMPv1/v2c the community, compared with the configured ones *before
    anything after it is read* (a wrong one: snmpInBadCommunityNames, RFC 3584
@@ -17,7 +17,7 @@ fast path. So this module reads only what it must, in this order:
    IDENTIFIER size and sub-identifier value (RFC 2578 §3.5 and §7.1.3: at most
    128 sub-identifiers, each at most 2^32-1). A message outside these bounds
    is not an SNMP message this agent can have been sent: snmpInASNParseErrs
-   (RFC 3412 §7.2 step 1), except a request with more varbinds than
+   (RFC 3412 §4.2.1 step 2, §7.2 step 2), except a request with more varbinds than
    ``MAX_REQUEST_VARBINDS``, which is well formed and gets its own verdict.
 
 SNMPv3 cannot be authenticated before pysnmp decodes it (USM needs the whole
@@ -67,11 +67,11 @@ class Verdict(Enum):
 
     #: Within every bound, with a known community (v1/v2c) or a v3 header.
     ACCEPT = "accept"
-    #: snmpInBadVersions (RFC 3412 §7.2 step 2).
+    #: snmpInBadVersions (RFC 3412 §4.2.1 step 2).
     BAD_VERSION = "bad-version"
     #: snmpInBadCommunityNames (RFC 3584 §5.2.1); nothing after the community read.
     BAD_COMMUNITY = "bad-community"
-    #: snmpInASNParseErrs (RFC 3412 §7.2 step 1).
+    #: snmpInASNParseErrs (RFC 3412 §4.2.1 step 2, §7.2 step 2).
     PARSE_ERROR = "parse-error"
     #: Well formed, but more than MAX_REQUEST_VARBINDS varbinds in one list.
     TOO_MANY_VARBINDS = "too-many-varbinds"

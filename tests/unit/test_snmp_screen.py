@@ -1,6 +1,6 @@
 """The first look at each SNMP datagram (``agent.snmp.screen``), alone and in
 front of a real pysnmp agent on loopback: the version and the community are
-checked before anything else is decoded (RFC 3412 §7.2, RFC 3584 §5.2.1), and
+checked before anything else is decoded (RFC 3412 §4.2.1, RFC 3584 §5.2.1), and
 everything an unauthenticated datagram can make a decoder do is bounded
 (RFC 2578 §3.5, §7.1.3: at most 128 sub-identifiers, each at most 2^32-1;
 nesting, varbinds, TLVs, INTEGER size). Each rejection is counted as RFC 3418
