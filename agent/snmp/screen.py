@@ -34,7 +34,7 @@ import re
 from collections.abc import Container
 from enum import Enum
 
-#: RFC 3412 §6.5 msgVersion / RFC 3584: SNMPv1 0, SNMPv2c 1, SNMPv3 3.
+#: RFC 3412 §6 msgVersion / RFC 3584: SNMPv1 0, SNMPv2c 1, SNMPv3 3.
 VERSIONS = frozenset((0, 1, 3))
 #: Versions that carry a community (RFC 1157 §4, RFC 1901 §3).
 COMMUNITY_VERSIONS = frozenset((0, 1))
