@@ -162,6 +162,7 @@ class NetnsLab:
                                           lifetime=self.lifetime).items():
             path = self.workdir / f"{name}.json"
             path.write_text(json.dumps(config, indent=1))
+            path.chmod(0o600)  # it holds keys: `run` refuses it readable by others
             self._spawn(name)
         deadline = time.monotonic() + START_TIMEOUT
         for name in list(self.agents):
