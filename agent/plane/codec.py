@@ -208,32 +208,37 @@ def _table(value: Any) -> TableId:
     return table
 
 
+_KINDS = {kind.value: kind for kind in m.ChangeKind}
+
+
 def _deltas(value: Any) -> tuple[m.Delta, ...]:
     out = []
     append = out.append
-    kinds = m.ChangeKind
+    tables = TABLES
+    kinds = _KINDS
+    deleted = m.ChangeKind.DELETED
+    delta = m.Delta
     for item in _array(value):
         if type(item) is not tuple or len(item) != 4:
             raise _Bad("a delta of 4 fields")
         table_id, kind, key, row = item
-        table = TABLES.get(table_id) if type(table_id) is int else None
-        if table is None:
-            raise _Bad("a table")
-        if type(kind) is not int or not 1 <= kind <= 3:
-            raise _Bad("a change kind")
-        change = kinds(kind)
+        table = tables.get(table_id) if type(table_id) is int else None
+        change = kinds.get(kind) if type(kind) is int else None
+        if table is None or change is None:
+            raise _Bad("a table and a change kind")
         try:
-            key = table.check_key(key)
-            if change is kinds.DELETED:
+            if change is deleted:
                 if row is not None:
                     raise _Bad("no row for a deletion")
+                key = table.check_key(key)
             else:
                 row = table.check_row(row)
-                if table.key_of(row) != key:
+                # The key is the row's own (so it is checked with the row).
+                if type(key) is not tuple or table.key_of(row) != key:
                     raise _Bad("a row whose key is the delta's")
         except RowError as exc:
             raise _Bad(str(exc)) from None
-        append(m.Delta(table.id, change, key, row))
+        append(delta(table.id, change, key, row))
     return tuple(out)
 
 
