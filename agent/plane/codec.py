@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import fields
 from typing import Any
 
-import msgpack
+import msgpack  # type: ignore[import-untyped]
 
 from agent.plane import messages as m
 from agent.plane.tables import TABLES, RowError, TableId
@@ -212,9 +212,9 @@ _KINDS = {kind.value: kind for kind in m.ChangeKind}
 
 
 def _deltas(value: Any) -> tuple[m.Delta, ...]:
-    out = []
+    out: list[m.Delta] = []
     append = out.append
-    tables = TABLES
+    tables: dict[Any, Any] = TABLES  # looked up by the wire's integer
     kinds = _KINDS
     deleted = m.ChangeKind.DELETED
     delta = m.Delta
@@ -350,15 +350,18 @@ def _wire(value: Any) -> Any:
 
 def encode_body(message: m.Message) -> bytes:
     """The msgpack body of one message (no length prefix)."""
+    packed: bytes
     if type(message) is m.StateDeltas:  # the hot path: no per-field dispatch
-        return msgpack.packb((m.MessageType.STATE_DELTAS.value, message.epoch, message.sequence,
-                              [(d.table.value, d.kind.value, d.key, d.row) for d in message.deltas]))
-    if type(message) is m.ResyncChunk:
-        return msgpack.packb((m.MessageType.RESYNC_CHUNK.value, message.epoch, message.sequence,
-                              message.resync, message.table.value, message.rows))
-    values = [message.TYPE.value]
-    values += [_wire(getattr(message, f.name)) for f in fields(message)]
-    return msgpack.packb(values)
+        packed = msgpack.packb((m.MessageType.STATE_DELTAS.value, message.epoch, message.sequence,
+                                [(d.table.value, d.kind.value, d.key, d.row) for d in message.deltas]))
+    elif type(message) is m.ResyncChunk:
+        packed = msgpack.packb((m.MessageType.RESYNC_CHUNK.value, message.epoch, message.sequence,
+                                message.resync, message.table.value, message.rows))
+    else:
+        values = [message.TYPE.value]
+        values += [_wire(getattr(message, f.name)) for f in fields(message)]
+        packed = msgpack.packb(values)
+    return packed
 
 
 def encode(message: m.Message) -> bytes:

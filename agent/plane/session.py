@@ -239,8 +239,11 @@ class _Session:
                 self._count_decode_error(exc)
                 continue
             self._receive(message, now)
-            if self.state is SessionState.CLOSED:
+            if self._closed():
                 return
+
+    def _closed(self) -> bool:
+        return self.state is SessionState.CLOSED
 
     def data_to_send(self) -> bytes:
         out = b"".join(self._out)

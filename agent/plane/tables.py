@@ -105,7 +105,7 @@ class Table:
         return tuple(c.name for c in self.columns)
 
     def key_of(self, row: tuple[Any, ...]) -> tuple[Any, ...]:
-        return row[:self._key_length]  # type: ignore[attr-defined,no-any-return]
+        return row[:self._key_length]  # type: ignore[attr-defined]
 
     def check_row(self, row: Any) -> tuple[Any, ...]:
         """The row as a tuple, or ``RowError``. (One inline loop over the
