@@ -13,11 +13,11 @@ Strict: a row whose length or column types do not match is a decode error
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
-MAX_TEXT = 64  # interface names, MACs, states: short by nature
+MAX_TEXT = 255  # interface names, MACs, states, a reason
 
 
 class RowError(ValueError):
@@ -89,6 +89,9 @@ class Table:
     name: str
     columns: tuple[Column, ...]
     key: tuple[int, ...]  # positions of the key columns: the leading ones
+    yang_list: str  # the YANG list the rows render to
+    derived: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    facts: tuple[str, ...] = ()  # columns that are no leaf, kept for a derived value
 
     def __post_init__(self) -> None:
         # Keys are the leading columns (the MIB INDEX order): a key is a slice.
@@ -143,35 +146,45 @@ A, U8, U16, U32, U64, T, X = (ColumnType.ADDRESS, ColumnType.UINT8, ColumnType.U
                               ColumnType.UINT32, ColumnType.UINT64, ColumnType.TIME,
                               ColumnType.TEXT)
 
+#: The rows carry the facts; a renderer derives the rest of the YANG list's
+#: leaves from them at read time (``derived``: leaf -> the columns it comes
+#: from), so that nothing that changes every second has to be streamed.
 TABLES: dict[TableId, Table] = {t.id: t for t in (
     Table(TableId.BINDING, "binding", (
         Column("home-address", A), Column("care-of-address", A), Column("source-address", A),
         Column("source-port", U16), Column("flags", U8), Column("identification", U64),
         Column("lifetime-granted", U16), Column("registered-at", T), Column("expires-at", T),
-    ), key=(0, 1)),
+    ), key=(0, 1), yang_list="/mobile-ip/home-agent-state/binding",
+        derived={"lifetime-remaining": ("expires-at",)},
+        # The node's overall-service-time counts its bindings' time so far.
+        facts=("registered-at",)),
     Table(TableId.MOBILE_NODE, "mobile-node-counters", (
         Column("home-address", A), Column("service-requests-accepted", U32),
-        Column("service-requests-denied", U32), Column("overall-service-time", T),
+        Column("service-requests-denied", U32),
+        # Of the bindings that ended; the renderer adds the live bindings' time.
+        Column("overall-service-time", T),
         Column("recent-service-accepted-time", T, optional=True),
         Column("recent-service-denied-time", T, optional=True),
         Column("recent-service-denied-code", U8),
-    ), key=(0,)),
+    ), key=(0,), yang_list="/mobile-ip/home-agent-state/mobile-node-counters"),
     Table(TableId.VISITOR, "visitor", (
         Column("home-address", A), Column("home-agent", A), Column("care-of-address", A),
         Column("source-address", A), Column("source-port", U16), Column("flags", U8),
         Column("identification", U64), Column("lifetime-granted", U16),
         Column("registered-at", T), Column("expires-at", T),
-    ), key=(0,)),
+    ), key=(0,), yang_list="/mobile-ip/foreign-agent-state/visitor",
+        derived={"lifetime-remaining": ("expires-at",)}, facts=("registered-at",)),
     Table(TableId.TUNNEL, "tunnel", (
-        Column("remote", A), Column("local", A), Column("interface", X),
-        Column("references", U32),
-    ), key=(0,)),
-    Table(TableId.PROXY_CLIENT, "client", (
+        Column("remote", A), Column("local", A), Column("interface", X), Column("users", U32),
+    ), key=(0,), yang_list="/mobile-ip/data-plane-state/tunnel"),
+    Table(TableId.PROXY_CLIENT, "proxy-visitor", (
         Column("mac", X), Column("interface", X, optional=True),
         Column("home-address", A, optional=True), Column("home-agent", A, optional=True),
         Column("foreign-agent", A, optional=True), Column("care-of-address", A, optional=True),
-        Column("state", X), Column("lifetime-granted", U16),
-        Column("registered-at", T, optional=True), Column("expires-at", T, optional=True),
-        Column("last-code", U8, optional=True),
-    ), key=(0,)),
+        Column("state", X), Column("lifetime-requested", U16), Column("lifetime-granted", U16),
+        Column("expires-at", T, optional=True), Column("last-reply-code", U8, optional=True),
+        Column("attempts", U32), Column("reason", X, optional=True),
+        Column("associated-at", T, optional=True), Column("registered-at", T, optional=True),
+    ), key=(0,), yang_list="/mobile-ip/proxy-state/visitor",
+        derived={"lifetime-remaining": ("expires-at",)}),
 )}

@@ -54,7 +54,8 @@ EVERY_MESSAGE: list[m.Message] = [
     m.ResyncBegin(9, 103, 1),
     m.ResyncChunk(9, 104, 1, TableId.TUNNEL, ((0x7F000003, 0x7F000002, "pmip0", 2),)),
     m.ResyncChunk(9, 105, 1, TableId.PROXY_CLIENT, (
-        ("02:00:00:00:00:01", None, None, None, None, None, "associated", 0, None, None, None),)),
+        ("02:00:00:00:00:01", None, None, None, None, None, "associated", 0, 0, None, None, 0, None,
+         10.5, None),)),
     m.ResyncEnd(9, 106, 1, {TableId.BINDING: 0, TableId.TUNNEL: 1}),
     m.ResyncRequest("sequence 7, expected 5"),
 ]
@@ -197,3 +198,39 @@ def test_sans_io(module: str) -> None:
         elif isinstance(node, ast.ImportFrom) and node.module:
             imported.add(node.module.split(".")[0])
     assert not imported & FORBIDDEN
+
+
+def test_every_table_renders_to_its_yang_list() -> None:
+    """Each table's columns are leaves of its YANG list (or the facts a
+    derived leaf comes from), and every leaf of the list is a column or
+    derived: adding a leaf to the YANG without its column fails here."""
+    import libyang
+
+    root = Path(__file__).resolve().parents[2]
+    context = libyang.Context(str(root / "yang"))
+    module = context.load_module("proxy-mobile-ip")
+
+    def find(node: object, steps: list[str]) -> object:
+        for child in node.children():  # type: ignore[attr-defined]
+            if child.name() == steps[0]:
+                return child if len(steps) == 1 else find(child, steps[1:])
+            if child.keyword() in ("choice", "case"):
+                try:
+                    return find(child, steps)
+                except LookupError:
+                    pass
+        raise LookupError(steps[0])
+
+    try:
+        for table in TABLES.values():
+            steps = table.yang_list.strip("/").split("/")
+            top = next(n for n in module.children() if n.name() == steps[0])
+            yang_list = find(top, steps[1:])
+            leaves = {child.name() for child in yang_list.children()}  # type: ignore[attr-defined]
+            columns = set(table.column_names)
+            sources = {column for used in table.derived.values() for column in used}
+            assert columns <= leaves | sources | set(table.facts), (table.name, columns - leaves)
+            assert leaves <= columns | set(table.derived), (table.name, leaves - columns)
+            assert sources <= columns and set(table.facts) <= columns
+    finally:
+        context.destroy()
