@@ -182,7 +182,7 @@ def test_datastore_error_tags_are_on_the_wire() -> None:
     assert {t.value for t in DatastoreTag} <= {t.value for t in m.ErrorTag}
 
 
-SANS_IO = ("tables", "messages", "codec", "session", "stream", "mirror")
+SANS_IO = ("tables", "messages", "codec", "session", "stream", "mirror", "rows", "render")
 FORBIDDEN = {"asyncio", "socket", "time", "selectors", "threading", "subprocess"}
 
 
