@@ -25,6 +25,7 @@ import struct
 from collections.abc import Callable
 from pathlib import Path
 
+from agent.plane import messages as m
 from agent.plane import session as s
 from agent.plane.stream import StateStream
 
@@ -79,8 +80,6 @@ class PlaneConnection(asyncio.Protocol):
         self.session.close()
         self._transport = None
         if was_open:
-            from agent.plane import messages as m
-
             self._on_event(s.SessionClosed(m.ErrorTag.RESOURCE_DENIED, "connection lost", by_peer=True))
         if self._on_closed is not None:
             self._on_closed(self)
@@ -162,6 +161,17 @@ async def connect_control(path: str | Path, make_session: Callable[[float], s.Co
         lambda: PlaneConnection(make_session(loop.time()), on_event, loop=loop,
                                 allowed_uid=os.getuid()), str(path))
     return connection
+
+
+def state_sender(connection: PlaneConnection) -> Callable[[m.StateMessage], None]:
+    """The ``send`` of a control plane's ``StateStream``: into the session
+    while it is established, dropped otherwise (the next session begins with
+    a resynchronisation, so nothing dropped is missed)."""
+    def send(message: m.StateMessage) -> None:
+        session = connection.session
+        if session.state is s.SessionState.ESTABLISHED and isinstance(session, s.ControlSession):
+            session.send_state(message)
+    return send
 
 
 class StreamPump:

@@ -77,8 +77,7 @@ def test_transaction_rpc_and_resync_over_a_unix_socket(tmp_path: Path) -> None:
         control = await aio.connect_control(
             path, lambda now: s.ControlSession(epoch=7, pid=os.getpid(), now=now), on_control)
         stream = StateStream(epoch=7, sources={TableId.BINDING: MappingRowSource(engine, lambda r: r)},
-                             send=control.session.send_state,  # type: ignore[attr-defined]
-                             clock=loop.time)
+                             send=aio.state_sender(control), clock=loop.time)
         pump = aio.StreamPump(stream, control, loop=loop)
 
         established = await asyncio.wait_for(management_events.get(), TIMEOUT)
