@@ -10,6 +10,7 @@ from agent.plane import codec
 from agent.plane import messages as m
 from agent.plane import session as s
 from agent.plane.tables import TableId
+from tests.unit.test_plane_codec import EVERY_MESSAGE
 
 ENTRY = (m.ConfigChangeEntry(m.ChangeKind.MODIFIED, "/mobile-ip/home-agent/max-lifetime", 600, 300),)
 
@@ -338,19 +339,13 @@ def test_state_stream_and_resync_request() -> None:
     assert events(pair.control) == [s.ResyncRequested("a gap")]
 
 
-def _every_message() -> list[m.Message]:
-    from tests.unit.test_plane_codec import EVERY_MESSAGE
-
-    return EVERY_MESSAGE
-
-
 @pytest.mark.parametrize("side", ["management", "control"])
 @pytest.mark.parametrize("established_first", [True, False])
 def test_every_message_in_every_state_is_handled_or_counted(side: str, established_first: bool) -> None:
     """h2's table walk: any valid message, in either state, on either side,
     is handled, counted as unexpected, or ends the session with a reason —
     never an exception."""
-    for message in _every_message():
+    for message in EVERY_MESSAGE:
         pair = established() if established_first else None
         session: s._Session = (
             (pair.management if side == "management" else pair.control) if pair is not None
