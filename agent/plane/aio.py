@@ -22,7 +22,7 @@ import asyncio
 import os
 import socket
 import struct
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from agent.plane import messages as m
@@ -198,6 +198,21 @@ class StreamPump:
         self._flush_scheduled = False
         self.stream.flush()
         self._connection.flush()
+
+    def start_counters(self, period: float,
+                       read: Callable[[], tuple[float, Mapping[str, Mapping[str, int]]]]) -> None:
+        """Send ``read()`` (taken-at, groups) every ``period`` seconds while
+        the session lasts (the YANG's state period, 1 s by default)."""
+        def tick() -> None:
+            if self._connection.session.state is s.SessionState.CLOSED:
+                return
+            if self._connection.session.state is s.SessionState.ESTABLISHED:
+                taken_at, groups = read()
+                self.stream.send_counters(taken_at, groups)
+                self._connection.flush()
+            self._loop.call_later(period, tick)
+
+        self._loop.call_later(period, tick)
 
     def resync(self) -> None:
         self.stream.begin_resync()

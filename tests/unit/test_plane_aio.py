@@ -79,6 +79,7 @@ def test_transaction_rpc_and_resync_over_a_unix_socket(tmp_path: Path) -> None:
         stream = StateStream(epoch=7, sources={TableId.BINDING: MappingRowSource(engine, lambda r: r)},
                              send=aio.state_sender(control), clock=loop.time)
         pump = aio.StreamPump(stream, control, loop=loop)
+        pump.start_counters(0.02, lambda: (1700000000.0, {"home-agent": {"bindings": len(engine)}}))
 
         established = await asyncio.wait_for(management_events.get(), TIMEOUT)
         assert established == s.SessionEstablished(1, 7, os.getpid())
@@ -115,6 +116,13 @@ def test_transaction_rpc_and_resync_over_a_unix_socket(tmp_path: Path) -> None:
             await asyncio.sleep(0)
         assert mirror.row(TableId.BINDING, (FIRST_HOME + 5, 0x7F000004)) is None
         assert mirror.count(TableId.BINDING) == len(engine)
+        for _ in range(200):  # counters every period (20 ms here)
+            if (reading := mirror.counters_of("home-agent", loop.time())) is not None \
+                    and reading.values["bindings"] == len(engine):
+                break
+            await asyncio.sleep(0.01)
+        assert reading is not None and reading.values == {"bindings": len(engine)}
+        assert reading.taken_at == 1700000000.0 and 0 <= reading.age < TIMEOUT
 
         control._transport.close()  # type: ignore[union-attr]  # noqa: SLF001
         closed = await asyncio.wait_for(management_events.get(), TIMEOUT)
