@@ -129,6 +129,9 @@ def test_malformed(body: bytes) -> None:
     [m.MessageType.STATE_DELTAS, 1, 1, [[1, 1, [1, 2], list(BINDING)]]],  # key is not the row's
     [m.MessageType.STATE_DELTAS, 1, 1, [[1, 3, list(BINDING[:2]), list(BINDING)]]],  # deleted, with a row
     [m.MessageType.STATE_DELTAS, 1, 1, [[9, 1, [1], [1]]]],  # no table 9
+    [m.MessageType.STATE_DELTAS, 1, 1, [[1, 3, [1], None]]],  # a binding key has 2 columns
+    [m.MessageType.STATE_DELTAS, 1, 1, [[1, 3, [1, "x"], None]]],  # a care-of address as text
+    [m.MessageType.STATE_DELTAS, 1, 1, [[4, 3, [None], None]]],  # no key column is absent
     [m.MessageType.STATE_DELTAS, 1, 1, [[1, 1, list(BINDING[:2]),
                                           [*BINDING[:3], 70000, *BINDING[4:]]]]],  # port > 65535
     [m.MessageType.RESYNC_CHUNK, 1, 1, 1, 4, [[1, 2, 3, 4]]],  # tunnel interface not text
