@@ -79,6 +79,8 @@ class PlaneConnection(asyncio.Protocol):
         was_open = self.session.state is not s.SessionState.CLOSED
         self.session.close()
         self._transport = None
+        while (event := self.session.next_event()) is not None:
+            self._on_event(event)  # what the session reports lost
         if was_open:
             self._on_event(s.SessionClosed(m.ErrorTag.RESOURCE_DENIED, "connection lost", by_peer=True))
         if self._on_closed is not None:

@@ -358,3 +358,16 @@ def test_every_message_in_every_state_is_handled_or_counted(side: str, establish
         assert handled or session.counters.errors > before or session.counters.late \
             or session.state is s.SessionState.CLOSED or any(
                 isinstance(e, s.SessionClosed) for e in got) or session.data_to_send(), message
+
+
+def test_closing_reports_what_was_in_flight() -> None:
+    pair = established()
+    number = pair.management.begin_transaction(ENTRY, pair.now)
+    first = pair.management.rpc(m.ClearBinding(0, None), pair.now)
+    second = pair.management.rpc(m.ClearCounters(0, m.CounterScope.ALL), pair.now)
+    pair.management.close()
+    assert events(pair.management) == [s.TransactionLost(number, s.Phase.CHANGE),
+                                       s.RpcLost(first), s.RpcLost(second)]
+    assert pair.management.get_timer() is None
+    pair.management.close()  # once only
+    assert events(pair.management) == []
