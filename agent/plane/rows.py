@@ -1,9 +1,12 @@
 """The control plane's half of the tables: engine records -> rows, the
 engines' tables as ``RowSource``s, and the engines' events -> deltas.
 
-Only the home agent's tables are here so far (the wiring adds the foreign
-agent's visitors, the data plane's tunnels and the proxy's visitors the same
-way). Addresses become integers (``IPv4Address._ip``, as ``operational.py``
+The home agent's tables and events, the foreign agent's and the proxy's
+visitors (as row sources; their events -> deltas and the data plane's tunnels
+come with the wiring, the same way). The FA's and the proxy's engines have no
+unsorted key view yet (``visitors()`` sorts, the proxy has no visitor count):
+the wiring adds those one-line accessors so that a resync of 100,000
+visitors stays within its budget. Addresses become integers (``IPv4Address._ip``, as ``operational.py``
 and the checkpoint already read them): no text formatting on the engine loop.
 """
 
@@ -14,7 +17,9 @@ from ipaddress import IPv4Address
 from typing import Any
 
 from agent.mobileip.events import BindingCreated, BindingDeleted, BindingRefreshed, RegistrationDenied
+from agent.mobileip.foreign_agent import ForeignAgent, Visitor
 from agent.mobileip.home_agent import Binding, HomeAgent, MobileNode
+from agent.mobileip.proxy import ProxyAgent, ProxyVisitor
 from agent.plane.messages import ChangeKind
 from agent.plane.tables import TableId
 
@@ -107,3 +112,59 @@ def _node_delta(home: IPv4Address, node: MobileNode | None,
     kind = ChangeKind.MODIFIED if home in known_nodes else ChangeKind.CREATED
     known_nodes.add(home)
     return [(TableId.MOBILE_NODE, kind, key, mobile_node_row(home, node))]
+
+
+# -- the foreign agent's visitors and the proxy's ------------------------------------------
+
+
+def visitor_row(visitor: Visitor) -> Row:
+    return (_int(visitor.home_address), _int(visitor.home_agent), _int(visitor.care_of_address),
+            _int(visitor.source_address), visitor.source_port, visitor.flags & 0xFF,
+            visitor.identification, visitor.lifetime, visitor.registered_at, visitor.expires_at)
+
+
+def _optional_int(address: IPv4Address | None) -> int | None:
+    return None if address is None else _int(address)
+
+
+def proxy_visitor_row(visitor: ProxyVisitor) -> Row:
+    return (visitor.mac, visitor.interface, _optional_int(visitor.home_address),
+            _optional_int(visitor.home_agent), _optional_int(visitor.foreign_agent),
+            _optional_int(visitor.care_of_address), visitor.state.value,
+            visitor.lifetime_requested, visitor.lifetime_granted, visitor.expires_at,
+            visitor.last_code, visitor.attempts, visitor.reason, visitor.associated_at,
+            visitor.registered_at)
+
+
+class ForeignAgentVisitors:
+    """faVisitorTable as a ``RowSource``."""
+
+    def __init__(self, agent: ForeignAgent) -> None:
+        self.agent = agent
+
+    def cursor_keys(self) -> Sequence[Hashable]:
+        return [v.home_address for v in self.agent.visitors()]
+
+    def rows(self, cursor_key: Hashable) -> Sequence[Row]:
+        visitor = self.agent.visitor(cursor_key)  # type: ignore[arg-type]
+        return () if visitor is None else (visitor_row(visitor),)
+
+    def count(self) -> int:
+        return self.agent.visitor_count
+
+
+class ProxyVisitors:
+    """The proxy's visitors (clients) as a ``RowSource``."""
+
+    def __init__(self, agent: ProxyAgent) -> None:
+        self.agent = agent
+
+    def cursor_keys(self) -> Sequence[Hashable]:
+        return [v.mac for v in self.agent.visitors()]
+
+    def rows(self, cursor_key: Hashable) -> Sequence[Row]:
+        visitor = self.agent.visitor(cursor_key)  # type: ignore[arg-type]
+        return () if visitor is None else (proxy_visitor_row(visitor),)
+
+    def count(self) -> int:
+        return len(self.agent.visitors())

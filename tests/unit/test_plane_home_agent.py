@@ -130,3 +130,41 @@ def test_events_drained_after_the_binding_is_gone_send_a_deletion() -> None:
             rig.stream.record(*delta)
     rig.check()
     assert rig.mirror.count(TableId.BINDING) == 0
+
+
+def test_every_role_rendered_from_the_mirror_equals_today() -> None:
+    """The lab network of test_operational (HA, FA, proxy with five
+    registered clients and one at home): resync all four tables into a
+    mirror, render, compare with agent/operational.py."""
+    from agent.operational import foreign_agent_state, proxy_state
+    from agent.plane.render import mobile_node_counter_entries, proxy_visitor_entries, visitor_entries
+    from agent.plane.rows import ForeignAgentVisitors, ProxyVisitors
+    from tests.unit.test_operational import NOW as LAB_NOW
+    from tests.unit.test_operational import _network
+
+    home_agent, foreign_agent, proxy = _network()
+    wire: list[bytes] = []
+    stream = StateStream(epoch=3, sources={
+        TableId.BINDING: HomeAgentBindings(home_agent),
+        TableId.MOBILE_NODE: HomeAgentMobileNodes(home_agent),
+        TableId.VISITOR: ForeignAgentVisitors(foreign_agent),
+        TableId.PROXY_CLIENT: ProxyVisitors(proxy),
+    }, send=lambda message: wire.append(codec.encode(message)), clock=lambda: 0.0)
+    mirror = OperationalMirror()
+    stream.begin_resync()
+    while stream.resync_step():
+        pass
+    for body in codec.FrameReader().feed(b"".join(wire)):
+        assert mirror.apply(codec.decode(body), LAB_NOW) is None  # type: ignore[arg-type]
+    assert mirror.state is MirrorState.SYNCED
+    later = LAB_NOW + 42.5
+    ha_state = home_agent_state(home_agent, later)
+    bindings = mirror.sorted_rows(TableId.BINDING)
+    assert binding_entries(bindings, later) == ha_state["binding"]
+    assert mobile_node_counter_entries(mirror.sorted_rows(TableId.MOBILE_NODE), bindings, later) \
+        == ha_state["mobile-node-counters"]
+    assert visitor_entries(mirror.sorted_rows(TableId.VISITOR), later) \
+        == foreign_agent_state(foreign_agent, later)["visitor"]
+    assert proxy_visitor_entries(mirror.sorted_rows(TableId.PROXY_CLIENT), later) \
+        == proxy_state(proxy, later)["visitor"]
+    assert mirror.count(TableId.PROXY_CLIENT) == 6 and mirror.count(TableId.VISITOR) == 5
