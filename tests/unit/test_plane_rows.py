@@ -1,8 +1,9 @@
-"""A real home agent engine through the plane (agent/plane/rows.py ->
-stream -> codec -> mirror -> agent/plane/render.py): the mirror's
-``home-agent-state/binding`` equals what ``agent/operational.py`` reads from
-the engine today, after a resync and after deltas from the engine's events
-(registrations, simultaneous bindings, a deregistration, a denial)."""
+"""Real engines through the plane (agent/plane/rows.py -> stream -> codec ->
+mirror -> agent/plane/render.py): what the mirror renders equals what
+``agent/operational.py`` reads from the engines today — the home agent's
+bindings after a resync and after deltas from its events (registrations,
+simultaneous bindings, a move, a deregistration, a denial), and every role's
+lists after a resync."""
 
 from __future__ import annotations
 
