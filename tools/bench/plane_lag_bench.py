@@ -59,6 +59,23 @@ def percentile(values: list[float], q: float) -> float:
 # -- the control plane ------------------------------------------------------------------------
 
 
+class TimedStream(StateStream):
+    """Records each resync step's wall and CPU time (to tell the loop's own
+    holding from the kernel giving the CPU to other processes)."""
+
+    steps_wall: list[float]
+    steps_cpu: list[float]
+
+    def resync_step(self) -> bool:
+        if not hasattr(self, "steps_wall"):
+            self.steps_wall, self.steps_cpu = [], []
+        wall, cpu = time.perf_counter(), time.thread_time()
+        more = super().resync_step()
+        self.steps_wall.append(time.perf_counter() - wall)
+        self.steps_cpu.append(time.thread_time() - cpu)
+        return more
+
+
 async def control(path: str, rows: int, rate: int, seconds: float) -> None:
     loop = asyncio.get_running_loop()
     now = time.time()
@@ -76,7 +93,7 @@ async def control(path: str, rows: int, rate: int, seconds: float) -> None:
 
     connection = await aio.connect_control(
         path, lambda t: s.ControlSession(epoch=time.monotonic_ns(), pid=os.getpid(), now=t), on_event)
-    stream = StateStream(epoch=time.monotonic_ns(),
+    stream = TimedStream(epoch=time.monotonic_ns(),
                          sources={TableId.BINDING: MappingRowSource(engine, lambda r: r)},
                          send=aio.state_sender(connection), clock=time.perf_counter)
     pump = aio.StreamPump(stream, connection, loop=loop)
@@ -111,6 +128,8 @@ async def control(path: str, rows: int, rate: int, seconds: float) -> None:
     print(json.dumps({
         "changes": index, "changes_per_s": round(index / (loop.time() - started)),
         "resync_steps": stream.counters.resync_steps,
+        "longest_step_ms": {"wall": round(max(getattr(stream, "steps_wall", [0.0])) * 1e3, 2),
+                            "cpu": round(max(getattr(stream, "steps_cpu", [0.0])) * 1e3, 2)},
         "probe_late_ms_during_resync": {
             "count": len(lateness["resync"]),
             "p99": round(percentile(lateness["resync"], 0.99) * 1e3, 2),
