@@ -157,8 +157,10 @@ class NetnsLab:
     namespaces: Namespaces = field(default_factory=Namespaces)
     workdir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="pmip-netns-")))
     agents: dict[str, subprocess.Popen[str]] = field(default_factory=dict)
-    #: Where the mobile node's link is now.
+    #: Where the mobile node's link is now (or was last, when not in_range).
     mn_at: str = "ap-a"
+    #: The mobile node's link is on an access point's air.
+    in_range: bool = True
     #: The lab's own attachment to each access point's hostapd (event times).
     monitors: dict[str, wired_access.Monitor] = field(default_factory=dict)
     supplicant: subprocess.Popen[Any] | None = None
@@ -342,6 +344,12 @@ class NetnsLab:
         if _read_line(radio, 5) != "done":
             raise RuntimeError(f"the radio helper in {where} did not {command}")
 
+    def _attach(self, ap: str) -> None:
+        """The mobile node's link onto ``ap``'s air (its carrier stays up)."""
+        ns = self.namespaces
+        ns.ns("air").link("set", index=ns.index("air", "mn0"), master=ns.index("air", _air_bridge(ap)))
+        self.mn_at, self.in_range = ap, True
+
     def _wait_supplicant_connecting(self) -> None:
         path = self.workdir / "supplicant" / "ctrl" / "wlan0"
         deadline = time.monotonic() + 10
@@ -363,6 +371,8 @@ class NetnsLab:
         if not self.by_hostapd:
             self.control(ap, {"op": "associate", "mac": MN_MAC, "address": MN, "interface": "wlan0"})
             return
+        if not self.in_range:  # back in range, of ``ap``
+            self._attach(ap)
         if ap != self.mn_at:
             raise ValueError(f"the mobile node's link is at {self.mn_at}, not {ap}")
         if self.supplicant is None:
@@ -390,6 +400,12 @@ class NetnsLab:
         if not self.by_hostapd:
             self.control(ap, {"op": "disassociate", "mac": MN_MAC})
             return
+        if ap == self.mn_at and self.in_range:
+            # Out of range: otherwise the supplicant answers the EAP that
+            # hostapd restarts after the logoff, and associates again.
+            ns = self.namespaces
+            ns.ns("air").link("set", index=ns.index("air", "mn0"), master=0)
+            self.in_range = False
         sent = time.monotonic()
         self._radio("air", f"logoff {ap.replace('-', '')} {MN_MAC}")
         self.wait(lambda: self.monitors[ap].last("AP-STA-DISCONNECTED", MN_MAC, after=sent),
@@ -463,11 +479,12 @@ class NetnsLab:
         air = ns.ns("air")
         port = ns.index("air", "mn0")
         if self.by_hostapd:
-            air.link("set", index=port, master=ns.index("air", _air_bridge(to)))
-            self.mn_at = to
+            was_associated = self.in_range
+            self._attach(to)
             started = time.monotonic()
             self.associate(to)
-            self.disassociate(old)
+            if was_associated and old != to:
+                self.disassociate(old)
             return started
         air.link("set", index=port, state="down")
         mn = ns.ns("mn")
