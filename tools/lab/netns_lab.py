@@ -466,9 +466,14 @@ class NetnsLab:
         time of its (re)association request there (EAPOL-Start, or the
         control channel's associate).
 
-        By hostapd: the link moved between the air bridges with its carrier
-        up, EAPOL-Start at the new access point (the association), then the
-        EAPOL-Logoff at the old one (the departure).
+        By hostapd, break before make as a Wi-Fi station's reassociation: the
+        mobile node leaves the old access point (EAPOL-Logoff there: the
+        departure), its link moves between the air bridges with its carrier
+        up, and its EAPOL-Start at the new access point is the association.
+        (Make before break races the old access point's deregistration
+        against the new one's registration at the home agent: a
+        deregistration whose Identification is later but that arrives first
+        gets the registration denied with 133, RFC 5944 §5.7.1.)
         By the control channel: the link goes down until the mobile node has
         seen it (the kernel reports carrier loss late, linkwatch delays it up
         to a second, and only then flushes the ARP cache; attaching before
@@ -479,12 +484,11 @@ class NetnsLab:
         air = ns.ns("air")
         port = ns.index("air", "mn0")
         if self.by_hostapd:
-            was_associated = self.in_range
+            if self.in_range and old != to:
+                self.disassociate(old)
             self._attach(to)
             started = time.monotonic()
             self.associate(to)
-            if was_associated and old != to:
-                self.disassociate(old)
             return started
         air.link("set", index=port, state="down")
         mn = ns.ns("mn")
