@@ -113,6 +113,7 @@ def test_tcp_stream_survives_twenty_roams(lab) -> None:
                                    "--destination", CN, "--port", str(PORT), "--rate", "200",
                                    stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     assert _line(source, 10) == "connected"
+    time.sleep(0.5)  # the stream under way before the first roam
     for _ in range(20):
         to = _other(lab.mn_at)
         lab.roam(to)
