@@ -320,8 +320,8 @@ class ArpInterceptor:
         client and sends them to the foreign agent", also those its stale ARP
         entry addresses to another MAC (until the correction takes effect)."""
         total = int.from_bytes(frame[16:18], "big")
-        if total < 20 or 14 + total > len(frame):
-            return
+        if total < 20 or 14 + total > len(frame) or not 0 < frame[30] < 224:
+            return  # malformed, or not to a unicast address
         limits = self.limits
         client.forward_tokens = min(float(limits.forward_burst), client.forward_tokens
                                     + (now - client.forward_refilled) * limits.forward_rate)

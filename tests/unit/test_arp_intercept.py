@@ -182,6 +182,9 @@ def test_a_packet_to_a_stale_mac_is_forwarded_by_the_access_point_and_bounded() 
     # another source address, nor for an unregistered client.
     interceptor.frame(ipv4(PEER, AP), 0, 1.0)
     interceptor.frame(ipv4(PEER, OLD_AP, source=IPv4Address("192.0.2.11")), 0, 1.0)
+    # Nor to a group or broadcast address (a unicast MAC does not make it unicast).
+    interceptor.frame(ipv4("255.255.255.255", OLD_AP), 0, 1.0)
+    interceptor.frame(ipv4("224.0.0.1", OLD_AP), 0, 1.0)
     assert interceptor.packets_to_forward() == []
     interceptor.frame(frame, 0, 1.0)
     interceptor.frame(frame, 0, 1.0)  # the bucket (2) is empty now
