@@ -72,3 +72,28 @@ def test_sigterm_in_a_forked_child_ends_it_without_the_lab_clean_up() -> None:
             pass
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+def test_sigterm_twice_still_cleans_everything_up() -> None:
+    """SIGTERM while the lab is up, and again while it cleans up (a time-out
+    or a service manager insisting): every namespace of it is gone after."""
+    require_root()
+    python = REPO / ".venv" / "bin" / "python"
+    lab = subprocess.Popen([str(python if python.exists() else Path(sys.executable)),
+                            "-m", "tools.lab.netns_lab", "--association", "control"],
+                           cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        first = lab.stdout.readline()
+        prefix = re.search(r"lab: namespaces (\S+)\*", first)
+        assert prefix is not None, first + lab.stderr.read()
+        assert lab.stdout.readline().startswith("lab: up")
+        assert {n for n in _namespaces() if n.startswith(prefix.group(1))}
+        lab.send_signal(signal.SIGTERM)
+        time.sleep(0.2)
+        lab.send_signal(signal.SIGTERM)
+        assert lab.wait(60) == 0, lab.stderr.read()
+    finally:
+        if lab.poll() is None:
+            lab.kill()
+            lab.wait(10)
+    assert not {n for n in _namespaces() if n.startswith(prefix.group(1))}

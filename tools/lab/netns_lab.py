@@ -590,6 +590,10 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         pass
     finally:
+        # A second Ctrl-C or SIGTERM (a time-out's, a service manager's) must
+        # not cut the clean-up short and leave namespaces and agents behind.
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
         lab.close()
     return 0
 
