@@ -39,6 +39,14 @@ def test_scenario_command_as_the_readme_writes_it() -> None:
     for at in ("ping-at-a", "ping-at-b"):
         assert report[at]["received"] == report[at]["sent"] > 0, report
     assert report["handover-s"] < 10
+    # The flow the README describes: association by hostapd at A, then at B
+    # (and a departure at each), the access points intercepting.
+    assert report["association"] == "hostapd"
+    for ap in ("ap-a", "ap-b"):
+        assert report["associations"][ap] == ["AP-STA-CONNECTED 02:00:00:00:00:0a",
+                                              "AP-STA-DISCONNECTED 02:00:00:00:00:0a"], report
+        assert report["arp-interception"][ap]["announcements-sent"] >= 1, report
+    assert report["counters"]["fa-b"]["encapsulated"] > 0  # the pings went through the tunnels
     assert not {name for name in _namespaces() if name.startswith(prefix.group(1))}
 
 
