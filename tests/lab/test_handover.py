@@ -78,10 +78,14 @@ def test_first_packet_after_each_roam_goes_to_the_new_access_point(lab) -> None:
         after = lab.interception_counters(to)
         # Told at once where its gateway (the subnet map's default-gateway) is.
         assert after["announcements-sent"] > before["announcements-sent"], after
-        # Not one packet of the registered client went to another MAC than
-        # the access point's: no correction, nothing forwarded on its behalf.
-        assert after["corrections-sent"] == before["corrections-sent"], after
-        assert after["packets-forwarded"] == before["packets-forwarded"], after
+        # The client's packets after its registration went to the access
+        # point's MAC. At most one crosses the registration (sent before it,
+        # read by the access point just after: the frame queue and the
+        # registration reply are read in either order); that one is corrected
+        # and forwarded, not lost.
+        crossing = after["corrections-sent"] - before["corrections-sent"]
+        assert crossing <= 1, (before, after)
+        assert after["packets-forwarded"] - before["packets-forwarded"] == crossing, after
         assert _neighbour(lab, HA) == _mac(lab, to, "wlan0")
     result = json.loads(probe.communicate(timeout=30)[0])
     assert len(result["replies"]) > 0.8 * result["sent"], result  # through the tunnels
