@@ -50,6 +50,10 @@ def _percentile(values: list[float], fraction: float) -> float | None:
     return round(ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))], 1)
 
 
+def _ratio(value: float | None, reference: float | None) -> float | None:
+    return round(value / reference, 2) if value is not None and reference else None
+
+
 def _summary(values: list[float]) -> dict[str, Any]:
     return {"n": len(values), "p50-ms": _percentile(values, 0.5), "p99-ms": _percentile(values, 0.99),
             "max-ms": round(max(values), 1) if values else None}
@@ -91,7 +95,8 @@ def roams(lab: NetnsLab, count: int) -> dict[str, Any]:
         time.sleep(SETTLE)
     result = json.loads(prober.communicate(timeout=count * 3 + 30)[0])
     replies = result["replies"]
-    from_association, from_eapol_start = [], []
+    from_association: list[float] = []
+    from_eapol_start: list[float] = []
     for started, associated in moves:
         for origin, into in ((associated, from_association), (started, from_eapol_start)):
             if origin is None:
@@ -107,8 +112,8 @@ def roams(lab: NetnsLab, count: int) -> dict[str, Any]:
         "eapol-start-to-first-reply": _summary(from_eapol_start),
         "reference-association-to-registered": _summary(registered),
         "reference-echo-rtt-p50-ms": _percentile(steady, 0.5),
-        "ratio-p50-to-registered": (round(_percentile(from_association, 0.5) / _percentile(registered, 0.5), 2)
-                                    if from_association and registered else None),
+        "ratio-p50-to-registered": _ratio(_percentile(from_association, 0.5),
+                                          _percentile(registered, 0.5)),
         "echo-requests": result["sent"], "echo-replies": len(replies),
         "proxy": {k: after_counters[k] - before[k] for k in after_counters},
         "interception": {ap: lab.interception_counters(ap) for ap in ("ap-a", "ap-b")},
@@ -141,8 +146,10 @@ def tcp_stream(lab: NetnsLab, count: int) -> dict[str, Any]:
 
 
 def _line(process: subprocess.Popen[str], timeout: float) -> str:
-    ready, _, _ = select.select([process.stdout], [], [], timeout)
-    return process.stdout.readline().strip() if ready else ""  # type: ignore[union-attr]
+    out = process.stdout
+    assert out is not None
+    ready, _, _ = select.select([out], [], [], timeout)
+    return out.readline().strip() if ready else ""
 
 
 def main() -> int:

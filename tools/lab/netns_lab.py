@@ -547,8 +547,10 @@ def scenario(lab: NetnsLab, out: Any = sys.stdout) -> dict[str, Any]:
 
 
 def _read_line(process: subprocess.Popen[str], timeout: float) -> str:
-    ready, _, _ = select.select([process.stdout], [], [], timeout)
-    return process.stdout.readline().strip() if ready else ""  # type: ignore[union-attr]
+    out = process.stdout
+    assert out is not None
+    ready, _, _ = select.select([out], [], [], timeout)
+    return out.readline().strip() if ready else ""
 
 
 def _terminate_in(owner: int) -> Any:
