@@ -21,13 +21,17 @@ from agent.dataplane.arp import attach_filter
 log = logging.getLogger(__name__)
 _BATCH = 64
 _ETH_P_ALL = 0x0003
-#: Classic BPF (linux/filter.h): accept Ethernet frames of type ARP or IPv4.
+#: Classic BPF (linux/filter.h): accept Ethernet frames of type ARP or IPv4
+#: that this host did not send (an ETH_P_ALL tap also sees every frame going
+#: out of the port: the traffic towards the clients, the interceptor's answers).
 _ARP_OR_IPV4 = (
-    (0x28, 0, 0, 12),         # ldh [12]     ethertype
-    (0x15, 1, 0, ETH_P_ARP),  # jeq #ARP     accept
-    (0x15, 0, 1, ETH_P_IP),   # jeq #IPv4    accept, else drop
-    (0x06, 0, 0, 0xFFFF),     # ret #65535   accept
-    (0x06, 0, 0, 0),          # ret #0       drop
+    (0x20, 0, 0, 0xFFFFF004),  # ld [SKF_AD_OFF + SKF_AD_PKTTYPE]
+    (0x15, 4, 0, 4),           # jeq #PACKET_OUTGOING   drop
+    (0x28, 0, 0, 12),          # ldh [12]     ethertype
+    (0x15, 1, 0, ETH_P_ARP),   # jeq #ARP     accept
+    (0x15, 0, 1, ETH_P_IP),    # jeq #IPv4    accept, else drop
+    (0x06, 0, 0, 0xFFFF),      # ret #65535   accept
+    (0x06, 0, 0, 0),           # ret #0       drop
 )
 
 
