@@ -202,8 +202,17 @@ class Agent:
             if snoop.intercept:
                 from agent.access.intercept import ArpInterceptor
 
+                own_mac = link.own_mac()
+                if len(own_mac) != 6:
+                    from agent.config.loader import ConfigError
+
+                    link.close()
+                    raise ConfigError(
+                        f"/proxy-mobile-ip:mobile-ip/proxy/interface[name='{snoop.interface}']"
+                        "/arp-interception",
+                        f"{snoop.device} is not an Ethernet interface (no MAC to answer with)")
                 link.interceptor = ArpInterceptor(
-                    link.own_mac(), local_networks=cfg.proxy.settings.local_networks)
+                    own_mac, local_networks=cfg.proxy.settings.local_networks)
         self._start_interception()
         for source in cfg.proxy.hostapd:
             on_event = self.client_event
