@@ -44,6 +44,20 @@ def _endpoint(text: str) -> Endpoint:
         raise argparse.ArgumentTypeError(f"expected ADDRESS:PORT, got {text!r}") from exc
 
 
+def _warn_about_mode(path: Path) -> None:
+    """``config validate`` checks a file where it is edited, often before it is
+    installed: a mode ``run`` would refuse is a warning here, not a failure."""
+    from agent.config.startup_file import mode_problem, read_startup
+
+    try:
+        text, mode = read_startup(path)
+    except (OSError, UnicodeDecodeError):
+        return  # load_config has just read it; a race is not this check's business
+    problem = mode_problem(mode, text)
+    if problem is not None:
+        print(f"proxymip: warning: {path}: {problem}; `proxymip run` refuses it", file=sys.stderr)
+
+
 async def _run(args: argparse.Namespace) -> int:
     from agent.aio.service import ServiceNotifier
     from agent.datastore.edits import Edit, Operation
@@ -226,6 +240,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "config":
             load_config(args.file)
             print(f"{args.file}: valid")
+            _warn_about_mode(args.file)
             return 0
         return asyncio.run(_run(args))
     except ConfigError as exc:

@@ -150,6 +150,7 @@ class LoopbackLab:
         control = str(self.workdir / f"{name}.sock")
         extra = (*extra, "--control-socket", control)
         path.write_text(json.dumps(config, indent=1))
+        path.chmod(0o600)  # it holds keys: `run` refuses it readable by others
         proc = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "agent.cli", "run", "--startup", str(path), *extra,
             stdout=asyncio.subprocess.PIPE, stderr=open(self.workdir / f"{name}.log", "wb"),

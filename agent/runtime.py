@@ -205,8 +205,17 @@ class Agent:
             if snoop.intercept:
                 from agent.access.intercept import ArpInterceptor
 
+                own_mac = link.own_mac()
+                if len(own_mac) != 6:
+                    from agent.config.loader import ConfigError
+
+                    link.close()
+                    raise ConfigError(
+                        f"/proxy-mobile-ip:mobile-ip/proxy/interface[name='{snoop.interface}']"
+                        "/arp-interception",
+                        f"{snoop.device} is not an Ethernet interface (no MAC to answer with)")
                 link.interceptor = ArpInterceptor(
-                    link.own_mac(), local_networks=cfg.proxy.settings.local_networks)
+                    own_mac, local_networks=cfg.proxy.settings.local_networks)
         self._start_interception()
         for source in cfg.proxy.hostapd:
             on_event = self.client_event
@@ -310,19 +319,25 @@ class Agent:
         from pathlib import Path
 
         from agent.aio.checkpoint import CheckpointWriter, read_checkpoint
+        from agent.aio.checkpoint_records import Screened, screen_checkpoint
 
         cfg = self.config.checkpoint
         assert cfg is not None
         path = Path(cfg.file if os.path.isabs(cfg.file) else os.path.join(self.state_dir, cfg.file))
-        document = read_checkpoint(path)
         now = self.clock()
+        document = read_checkpoint(path, now=now)
+        # Every row checked first: a bad one is skipped with its reason, never
+        # an exception at start (issue 13: "lifetime": 1e999 stopped the agent).
+        screened = screen_checkpoint(document, now) if document is not None else Screened()
+        for reason, count in sorted(screened.skipped.items()):
+            log.warning("state checkpoint %s: %d skipped, %s", path, count, reason)
         for role, engine in (("home-agent", self.home_agent), ("foreign-agent", self.foreign_agent)):
-            saved = document.get(role) if document is not None else None
+            saved = screened.parts.get(role)
             if engine is None or saved is None:
                 continue
             try:
                 restored = engine.restore_state(saved, now)
-            except (ValueError, KeyError, TypeError) as exc:
+            except (ValueError, KeyError, TypeError, OverflowError) as exc:
                 log.warning("state checkpoint %s: %s part unusable (%s): not restored",
                             path, role, type(exc).__name__)
                 continue
@@ -343,6 +358,7 @@ class Agent:
 
         self.checkpoint = CheckpointWriter(path, cfg.interval, content=content, version=version,
                                            clock=self.clock)
+        self.checkpoint.skipped_records = screened.skipped_count
         self.checkpoint.start()
 
     def stop_data_plane(self) -> None:
@@ -405,6 +421,8 @@ class Agent:
             authorize=operations.access.authorize_operation,  # NACM, RFC 8341
             may_notify=operations.access.may_notify,
         )
+        # The pre-authentication limits at work (YANG netconf-server-state).
+        datastore.register_provider(lambda: {"netconf-server-state": server.login_state()})
         feed = NotificationFeed(operations.codec, server.notify,
                                 wanted=lambda: server.has_subscribers)
         unsubscribe = datastore.subscribe_notifications(feed)
@@ -447,7 +465,7 @@ class Agent:
             settings,
             lambda stats: build_tree(sources, stats=stats, name=settings.system_name,
                                      contact=settings.system_contact, location=settings.system_location),
-            datastore=datastore, clock=self.clock, sources=sources,
+            datastore=datastore, clock=self.clock, sources=sources, state_dir=self.state_dir,
         )
         await agent.start()
         self.snmp_agent = agent
@@ -793,6 +811,9 @@ class Agent:
         out["security-violations"] = violations_state(self.violations)
         if self.data_plane is not None:
             out["data-plane"] = self.data_plane.describe()
+        if self.checkpoint is not None:
+            out["state-checkpoint"] = {"writes": self.checkpoint.writes, "failures": self.checkpoint.failures,
+                                       "skipped-records": self.checkpoint.skipped_records}
         return out
 
     def operational(self) -> dict[str, Any]:

@@ -21,7 +21,9 @@ point therefore
 A client that sends to a link-layer address other than the access point's
 after its registration (its cache still holds the old access point's or the
 old gateway's MAC) gets the same correction for that destination, or for its
-gateways when the destination is off its home network.
+gateways when the destination is off its home network; and the packet itself
+is not lost: the access point sends it on by routing (``packets_to_forward``),
+as it does every packet of a registered visitor.
 
 How the access point knows a client's gateway: the subnet map entry's
 ``default-gateway`` (configured, as Cisco configures it per subnet), and what
@@ -94,9 +96,14 @@ class InterceptCounters:
     #: Clients not tracked: ``max_clients`` reached, or registrations refused
     #: because the home network is a local network of the access point.
     clients_refused: int = 0
+    #: A registered client's IPv4 packets sent to a stale MAC, forwarded by the
+    #: access point itself (they would be lost on the link otherwise).
+    packets_forwarded: int = 0
+    #: Such packets not forwarded: the client's forwarding bucket was empty.
+    forward_limited: int = 0
 
     def as_dict(self) -> dict[str, int]:
-        return {name: getattr(self, name) for name in self.__slots__}  # type: ignore[attr-defined]
+        return {name: getattr(self, name) for name in self.__slots__}
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +115,9 @@ class InterceptLimits:
     rate: float = 20.0
     #: One correction per client and destination per this many seconds.
     correction_interval: float = 0.5
+    #: Token bucket per client for its stale-MAC packets the access point forwards.
+    forward_burst: int = 64
+    forward_rate: float = 1000.0
 
 
 @dataclass(slots=True)
@@ -120,6 +130,8 @@ class _Client:
     targets: list[bytes] = field(default_factory=list)
     tokens: float = 0.0
     refilled: float = 0.0
+    forward_tokens: float = 0.0
+    forward_refilled: float = 0.0
     corrected: dict[bytes, float] = field(default_factory=dict)
 
 
@@ -138,6 +150,7 @@ class ArpInterceptor:
         self.limits = limits
         self.counters = InterceptCounters()
         self._clients: dict[bytes, _Client] = {}
+        self._forward: list[bytes] = []
 
     def __len__(self) -> int:
         return len(self._clients)
@@ -190,6 +203,12 @@ class ArpInterceptor:
     def departed(self, mac: str) -> None:
         """The client left the access point: forget it."""
         self._clients.pop(mac_bytes(mac), None)
+
+    def packets_to_forward(self) -> list[bytes]:
+        """IPv4 packets (no Ethernet header) the access point sends on by
+        routing (towards the foreign agent), drained."""
+        packets, self._forward = self._forward, []
+        return packets
 
     # -- frames -------------------------------------------------------------------------
 
@@ -248,6 +267,7 @@ class ArpInterceptor:
             return []
         if source != client.home_address:
             return []
+        self._forward_packet(client, frame, now)
         if self._in_home(client, destination):
             stale = [destination] if destination != client.home_address else []
             self._learn(client, destination)
@@ -276,7 +296,9 @@ class ArpInterceptor:
             if len(self._clients) >= self.limits.max_clients:
                 self.counters.clients_refused += 1
                 return None
-            client = self._clients[mac] = _Client(tokens=float(self.limits.burst), refilled=now)
+            client = self._clients[mac] = _Client(
+                tokens=float(self.limits.burst), refilled=now,
+                forward_tokens=float(self.limits.forward_burst), forward_refilled=now)
         return client
 
     @staticmethod
@@ -292,6 +314,24 @@ class ArpInterceptor:
         targets.append(address)
         if len(targets) > self.limits.max_targets:
             del targets[0]
+
+    def _forward_packet(self, client: _Client, frame: bytes, now: float) -> None:
+        """The seed: "the access point intercepts all packets from the visiting
+        client and sends them to the foreign agent", also those its stale ARP
+        entry addresses to another MAC (until the correction takes effect)."""
+        total = int.from_bytes(frame[16:18], "big")
+        if total < 20 or 14 + total > len(frame) or not 0 < frame[30] < 224:
+            return  # malformed, or not to a unicast address
+        limits = self.limits
+        client.forward_tokens = min(float(limits.forward_burst), client.forward_tokens
+                                    + (now - client.forward_refilled) * limits.forward_rate)
+        client.forward_refilled = now
+        if client.forward_tokens < 1.0:
+            self.counters.forward_limited += 1
+            return
+        client.forward_tokens -= 1.0
+        self.counters.packets_forwarded += 1
+        self._forward.append(frame[14:14 + total])
 
     def _take_token(self, client: _Client, now: float) -> bool:
         limits = self.limits

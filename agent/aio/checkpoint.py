@@ -3,13 +3,18 @@ bindings and the foreign agent's visitors, written atomically (temporary file,
 fsync, rename, fsync of the directory: ``agent.datastore.store.atomic_write``)
 at most once per interval after they changed, and once more on shutdown; read
 back at start. The engines make and take the content
-(``export_state`` / ``restore_state``); this adapter only times and stores it."""
+(``export_state`` / ``restore_state``); this adapter only times and stores it,
+and at start checks it: a file that cannot be read as a checkpoint is moved
+aside (renamed with an ``.unreadable.<time>`` suffix, kept for a human) and
+the agent starts without it; each row is checked by
+``agent.aio.checkpoint_records`` before an engine sees it."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import logging
+import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -22,20 +27,44 @@ log = logging.getLogger("proxymip.checkpoint")
 FORMAT = "proxymip-state-checkpoint/1"
 
 
-def read_checkpoint(path: Path) -> dict[str, Any] | None:
+def read_checkpoint(path: Path, *, now: float) -> dict[str, Any] | None:
     """The saved document, or None when there is none or it is not ours (said
-    once in the log: the agent then starts empty, as it would without one)."""
+    once in the log: the agent then starts empty, as it would without one).
+    A file that is there but not a checkpoint is moved aside first, so that the
+    next write does not destroy what a human may want to look at."""
     try:
-        document = json.loads(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         return None
-    except (OSError, ValueError) as exc:
-        log.warning("state checkpoint %s unreadable (%s): starting without it", path, exc)
+    except (OSError, ValueError) as exc:  # ValueError: not UTF-8
+        _move_aside(path, f"unreadable ({type(exc).__name__})", now)
+        return None
+    try:
+        document = json.loads(text)
+    except ValueError as exc:
+        _move_aside(path, f"not JSON ({exc})", now)
+        return None
+    except RecursionError:
+        _move_aside(path, "not JSON (nested too deeply)", now)
         return None
     if not isinstance(document, dict) or document.get("format") != FORMAT:
-        log.warning("state checkpoint %s is not a %s document: starting without it", path, FORMAT)
+        _move_aside(path, f"not a {FORMAT} document", now)
         return None
     return document
+
+
+def moved_aside_path(path: Path, now: float) -> Path:
+    return path.with_name(f"{path.name}.unreadable.{int(now)}")
+
+
+def _move_aside(path: Path, why: str, now: float) -> None:
+    aside = moved_aside_path(path, now)
+    try:
+        os.replace(path, aside)
+    except OSError as exc:
+        log.warning("state checkpoint %s %s, and not moved aside (%s): starting without it", path, why, exc)
+        return
+    log.warning("state checkpoint %s %s: moved to %s, starting without it", path, why, aside)
 
 
 class CheckpointWriter:
@@ -59,6 +88,8 @@ class CheckpointWriter:
         self._task: asyncio.Task[None] | None = None
         self.writes = 0
         self.failures = 0
+        #: Rows of the checkpoint read at start that were not restored (bad).
+        self.skipped_records = 0
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._run())

@@ -48,7 +48,11 @@ def bind_private(path: str) -> socket.socket:
     """A Unix stream socket bound at ``path`` with mode 0600, never reachable
     by anyone but its owner: bound and chmod-ed inside a 0700 directory, then
     renamed over ``path`` (which it replaces, a stale socket included)."""
-    directory = tempfile.mkdtemp(prefix=".control-", dir=os.path.dirname(os.path.abspath(path)))
+    # The staging path is the final one's directory as given (relative stays
+    # relative) plus a short name: it must fit sun_path (108 octets) as the
+    # final path does.
+    parent = os.path.dirname(path)
+    directory = os.path.join(parent, os.path.basename(tempfile.mkdtemp(prefix=".c", dir=parent or ".")))
     staging = os.path.join(directory, "s")
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:

@@ -60,6 +60,7 @@ from agent.mobileip.security import (
     SecurityAssociationTable,
 )
 from agent.mobileip.subnet_map import SubnetMap
+from agent.netconf.login_guard import GuardSettings
 from agent.netconf.settings import NetconfSettings, NetconfUser
 from agent.radius.client import RadiusClientSettings, RadiusServer
 from agent.radius.resolver import ResolverSettings
@@ -483,6 +484,23 @@ def _netconf(node: dict[str, Any]) -> NetconfSettings:
         idle_timeout=float(node.get("idle-timeout", 3600)),
         max_sessions=int(node.get("max-sessions", 32)),
         max_message_size=int(node.get("max-message-size", 16 * 1024 * 1024)),
+        max_password_length=int(node.get("max-password-length", 1024)),
+        login_grace_time=float(node.get("login-grace-time", 120)),
+        max_auth_tries=int(node.get("max-auth-tries", 6)),
+        guard=_login_guard(node.get("max-startups", {}), node.get("login-backoff", {})),
+    )
+
+
+def _login_guard(startups: dict[str, Any], backoff: dict[str, Any]) -> GuardSettings:
+    # RFC 7951 §6.1: decimal64 is a JSON string.
+    return GuardSettings(
+        start=int(startups.get("start", 10)), rate=int(startups.get("rate", 30)),
+        full=int(startups.get("full", 100)), per_source=int(startups.get("per-source", 5)),
+        source_failures=int(backoff.get("source-failures", 5)),
+        user_failures=int(backoff.get("user-failures", 50)),
+        initial_delay=float(backoff.get("initial-delay", 1)),
+        max_delay=float(backoff.get("max-delay", 600)),
+        max_sources=int(backoff.get("max-sources", 65536)),
     )
 
 

@@ -71,7 +71,8 @@ _ARP_REPLY_FILTER = (
 )
 
 
-def _attach_filter(sock: socket.socket, program: tuple[tuple[int, int, int, int], ...]) -> None:
+def attach_filter(sock: socket.socket, program: tuple[tuple[int, int, int, int], ...]) -> None:
+    """SO_ATTACH_FILTER: a classic BPF program (code, jt, jf, k) run in the kernel."""
     import ctypes
 
     code = b"".join(struct.pack("HBBI", *instruction) for instruction in program)
@@ -110,7 +111,7 @@ class ProxyArpObserver:
         self.seen = 0
         self._sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(_ETH_P_ALL))
         try:
-            _attach_filter(self._sock, _ARP_REPLY_FILTER)
+            attach_filter(self._sock, _ARP_REPLY_FILTER)
             self._sock.bind((ifname, _ETH_P_ALL))
             self._sock.setblocking(False)
             loop.add_reader(self._sock.fileno(), self._readable)

@@ -32,6 +32,7 @@ import libyang
 from _libyang import ffi  # type: ignore[import-not-found]  # libyang-python's cffi module
 
 from agent.config.loader import MODULE_NAME, TOP_MEMBER, ConfigError, Validator, yang_dir
+from agent.config.startup_file import mode_problem, read_startup
 from agent.datastore.edits import Edit, Touched, apply_edit
 from agent.datastore.errors import VIOLATIONS, DatastoreError, ErrorTag, Violation
 from agent.datastore.paths import Path, Step, render_path
@@ -437,21 +438,26 @@ class Datastore:
 
     def _read_startup(self, path: FilePath) -> dict[str, Any]:
         try:
-            text = path.read_text(encoding="utf-8")
+            text, mode = read_startup(path)
         except (OSError, UnicodeDecodeError) as exc:
             raise DatastoreError(ErrorTag.OPERATION_FAILED, f"cannot read startup {path}: {exc}") from None
+        # The text itself through libyang first, in either encoding: a top level
+        # that is not one object, a member of the wrong JSON type, an unknown
+        # member, nesting of any depth are each one error naming the data path
+        # (json.loads alone took an array for an empty configuration and raised
+        # RecursionError on deep nesting). Errors have their keys scrubbed.
+        try:
+            self._validator.validate(text, "xml" if _is_xml(path) else "json")
+        except ConfigError as exc:
+            raise _config_error(exc) from None
+        problem = mode_problem(mode, text)
+        if problem is not None:
+            raise DatastoreError(ErrorTag.OPERATION_FAILED, f"startup {path}: {problem}: refused")
         if _is_xml(path):
-            try:
-                self._validator.validate(text, "xml")  # errors name the path and rule, keys scrubbed
-            except ConfigError as exc:
-                raise _config_error(exc) from None
             member = self._xml_codec().member(text)
         else:
-            try:
-                document = json.loads(text)
-            except ValueError as exc:
-                raise DatastoreError(ErrorTag.OPERATION_FAILED, f"cannot read startup {path}: {exc}") from None
-            member = document.get(TOP_MEMBER, {}) if isinstance(document, dict) else {}
+            document = json.loads(text)  # libyang took it: one object, nesting bounded by the schema
+            member = document.get(TOP_MEMBER, {})
         keyed: dict[str, Any] = to_keyed(member, (TOP,), self.schema)
         return keyed
 

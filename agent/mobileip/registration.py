@@ -30,34 +30,58 @@ REQUEST_HEADER_SIZE = _REQUEST.size
 #: Decoding builds flag values for every datagram from a table (IntFlag
 #: construction costs microseconds, measured in docs/performance.md).
 _FLAGS = tuple(RequestFlag(value) for value in range(256))
-#: Addresses an engine made known (``address``): the decoders return these very
-#: objects for them, so a proxy visitor and the replies about it share one
-#: ``IPv4Address``. Only ``address`` adds entries, never a decoder: datagrams
-#: nobody authenticated used to fill it up to 1M entries (~169 MB, issue 13
-#: item 12); now they add nothing, and what engines add is bounded by
-#: ADDRESS_CACHE_LIMIT (reaching it starts the table afresh: objects already
-#: handed out stay valid, only their sharing with later decodes is lost).
-_ADDRESSES: dict[bytes, IPv4Address] = {}
-#: ~11 MB at most (an entry, its key and its address: ~170 B).
-ADDRESS_CACHE_LIMIT = 1 << 16
+#: Decoded addresses are shared ``IPv4Address`` objects, from two tables, so
+#: that what the engines keep holds one object per address (docs/performance.md,
+#: RSS per binding and visitor). Datagrams nobody authenticated used to fill a
+#: single table up to 1M entries (~169 MB, issue 13 item 12); now:
+#:
+#: - ``_KNOWN``: addresses an engine holds state for (``address``: a proxy
+#:   visitor's home address, so the replies about it return that very object).
+#:   Only engines add to it, at most KNOWN_ADDRESS_LIMIT entries.
+#: - ``_RECENT``: what the decoders saw last, for the few addresses every
+#:   message repeats (the home agent, the care-of address, the FA as sender).
+#:   Anyone's datagram can add to it, so it is small: at RECENT_ADDRESS_LIMIT
+#:   it starts afresh, and a flood of new addresses costs sharing, never memory.
+#:
+#: Starting a table afresh leaves the objects already handed out valid.
+_KNOWN: dict[bytes, IPv4Address] = {}
+_RECENT: dict[bytes, IPv4Address] = {}
+#: Above the engines' own state (max-bindings 200,000; the proxy benchmark's
+#: 100,000 visitors); ~45 MB at most (an entry, its key and its address: ~170
+#: B), only ever for addresses an engine already holds state for.
+KNOWN_ADDRESS_LIMIT = 1 << 18
+#: ~0.7 MB at most.
+RECENT_ADDRESS_LIMIT = 1 << 12
 
 
 def address(packed: bytes) -> IPv4Address:
     """The ``IPv4Address`` for 4 packed bytes, kept so that later decodes of
     the same address return this object. For addresses an engine holds state
     for (a visitor, a binding), never for whatever a datagram carries."""
-    found = _ADDRESSES.get(packed)
+    found = _KNOWN.get(packed)
     if found is None:
-        if len(_ADDRESSES) >= ADDRESS_CACHE_LIMIT:
-            _ADDRESSES.clear()
-        found = _ADDRESSES[packed] = IPv4Address(packed)
+        if len(_KNOWN) >= KNOWN_ADDRESS_LIMIT:
+            _KNOWN.clear()
+        found = _RECENT.get(packed)
+        if found is None:
+            found = IPv4Address(packed)
+        _KNOWN[packed] = found
     return found
 
 
 def _decoded_address(packed: bytes) -> IPv4Address:
-    """The known object for ``packed``, else a fresh one that is not kept."""
-    found = _ADDRESSES.get(packed)
-    return found if found is not None else IPv4Address(packed)
+    """The shared object for ``packed``: a known one, else a recent one, else a
+    new one remembered among the recent."""
+    found = _KNOWN.get(packed)
+    if found is None:
+        found = _RECENT.get(packed)
+    if found is None:
+        if len(_RECENT) >= RECENT_ADDRESS_LIMIT:
+            _RECENT.clear()
+        found = _RECENT[packed] = IPv4Address(packed)
+    return found
+
+
 REPLY_HEADER_SIZE = _REPLY.size
 
 

@@ -6,10 +6,16 @@ and shuttles bytes between them. Protocol decisions live in the session.
 
 Per connection it also enforces what only the transport can see:
 
-* ``max_sessions``: at most that many admitted SSH connections (checked when
-  authentication begins, after key exchange, so the client receives a
-  readable SSH disconnect, code 12 "too many connections") and at most that
-  many NETCONF channels in total.
+* ``max_sessions``: at most that many authenticated SSH connections
+  (checked when authentication succeeds, so the client receives a readable
+  SSH disconnect, code 12 "too many connections") and at most that many
+  NETCONF channels in total. Connections still authenticating never take a
+  slot: they are limited by the pre-authentication rules of
+  ``agent.netconf.login_guard`` (max-startups, per-source limits, backoff
+  after failed logins), ``login_grace_time`` and ``max_auth_tries``, all
+  enforced here, all counted (:meth:`NetconfServer.login_state`, the YANG
+  ``netconf-server-state``) and logged one line per event in OpenSSH's
+  words, which fail2ban reads (``docs/security.md``).
 * ``idle_timeout``: a connection with no channel data either way for that
   long is closed (so is a client that authenticated and went silent).
 * backpressure: when a client stops reading our replies, we stop reading its
@@ -29,16 +35,14 @@ Per connection it also enforces what only the transport can see:
   (user, client address, login time, counters) and the statistics since
   start.
 
-Passwords are checked against crypt(3) SHA-crypt hashes (``$5$`` SHA-256,
-``$6$`` SHA-512, Drepper's specification) implemented here on ``hashlib``:
-the stdlib ``crypt`` module is deprecated (PEP 594) and gone in Python 3.13,
-and no new dependency is wanted. Other schemes (yescrypt ``$y$``, bcrypt
-``$2b$``, MD5 ``$1$``) are refused with a logged warning.
+Passwords are checked against crypt(3) SHA-crypt hashes
+(``agent.netconf.passwords``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import hashlib
 import hmac
 import logging
@@ -51,7 +55,12 @@ from pathlib import Path
 
 from lxml import etree
 
+# Re-exported: the lab, the benchmarks and older tests import them from here.
+from agent.netconf.passwords import sha_crypt as sha_crypt
+from agent.netconf.passwords import verify_password as verify_password
+from agent.netconf.login_guard import Admission, Attempt, LoginGuard
 from agent.netconf.monitoring import ServerState, SessionRecord, Statistics
+from agent.netconf.passwords import dummy_hash, password_too_long
 from agent.netconf.session import (
     DEFAULT_MAX_PENDING_NOTIFICATIONS,
     Authorizer,
@@ -68,6 +77,14 @@ logger = logging.getLogger(__name__)
 
 #: RFC 6242 §3: the one subsystem we serve.
 NETCONF_SUBSYSTEM = "netconf"
+#: A failed password attempt is answered no sooner than this after it
+#: arrived, plus 0-4.2 ms fixed per user name (OpenSSH auth2.c,
+#: MIN_FAIL_DELAY_SECONDS and user_specific_delay), doubled until past the
+#: time the check took: the reply time says nothing of the user name.
+MIN_FAIL_DELAY = 0.005
+#: Password hashing runs on this many threads (not the loop's default
+#: executor): what unauthenticated peers make us hash waits in one queue.
+AUTH_THREADS = 2
 
 
 @dataclass
@@ -91,8 +108,17 @@ class NetconfServer:
                  clock: Callable[[], float] = time.time,
                  max_pending_notifications: int = DEFAULT_MAX_PENDING_NOTIFICATIONS,
                  authorize: Authorizer | None = None,
-                 may_notify: NotificationCheck | None = None) -> None:
+                 may_notify: NotificationCheck | None = None,
+                 monotonic: Callable[[], float] = time.monotonic) -> None:
         self.settings = settings
+        self._monotonic = monotonic
+        self.guard = LoginGuard(settings.guard, [user.name for user in settings.users])
+        #: An unknown user's password is checked against this (as costly as
+        #: the costliest configured hash: passwords.dummy_hash).
+        self._dummy_hash = dummy_hash(user.password_hash for user in settings.users)
+        self._timing_secret = os.urandom(32)
+        self._auth_executor: concurrent.futures.ThreadPoolExecutor | None = None
+        self._refusal_log = LogRateLimit(interval=1.0)
         self._authorize = authorize
         self._may_notify = may_notify
         self.capabilities = tuple(capabilities)
@@ -167,6 +193,30 @@ class NetconfServer:
             out_rpc_errors=totals.out_rpc_errors, out_notifications=totals.out_notifications)
         return ServerState(tuple(sessions), statistics)
 
+    def login_state(self) -> dict[str, object]:
+        """The YANG ``netconf-server-state`` content (RFC 7951 JSON)."""
+        now = self._monotonic()
+        return {
+            "unauthenticated-connections": self.guard.unauthenticated,
+            "authenticated-connections": len(self._admitted),
+            "blocked-sources": self.guard.blocked_sources(now),
+            "locked-users": self.guard.locked_users(now),
+            **self.guard.counters.as_json(),
+        }
+
+    def _failure_floor(self, username: str) -> float:
+        """OpenSSH's minimum failure time for ``username`` (see MIN_FAIL_DELAY)."""
+        digest = hmac.new(self._timing_secret, username.encode(), hashlib.sha512).digest()
+        return MIN_FAIL_DELAY + int.from_bytes(digest[:4], "big") / 1e12
+
+    async def _check_password(self, password: str, stored: str | None) -> bool:
+        if self._auth_executor is None:
+            self._auth_executor = concurrent.futures.ThreadPoolExecutor(
+                AUTH_THREADS, thread_name_prefix="netconf-auth")
+        return await asyncio.get_running_loop().run_in_executor(
+            self._auth_executor, _verify, password, stored, self.settings.max_password_length,
+            self._dummy_hash)
+
     async def start(self) -> None:
         for user in self.settings.users:
             if user.authorized_keys:
@@ -181,7 +231,9 @@ class NetconfServer:
             lambda: _SshConnection(self), self.settings.address, self.settings.port,
             server_host_keys=[host_key], encoding=None, allow_pty=False,
             agent_forwarding=False, x11_forwarding=False,
-            login_timeout=min(120.0, self._idle_timeout or 120.0))
+            # Our own login-grace-time timer (counted, logged) fires first;
+            # asyncssh's is the backstop.
+            login_timeout=self.settings.login_grace_time + 5.0)
         self.port = self._listener.get_port()
         logger.info("netconf server listening on %s port %d", self.settings.address, self.port)
 
@@ -193,6 +245,9 @@ class NetconfServer:
             connection.close()
         for channel in list(self._sessions.values()):
             channel.end_session()
+        if self._auth_executor is not None:
+            self._auth_executor.shutdown(wait=False, cancel_futures=True)
+            self._auth_executor = None
 
     async def wait_closed(self) -> None:
         if self._listener is not None:
@@ -206,6 +261,7 @@ class NetconfServer:
         return timeout if timeout and timeout > 0 else None
 
     def _admit(self, connection: _SshConnection) -> bool:
+        """An authenticated connection takes a max_sessions slot, if any is free."""
         if len(self._admitted) >= self.settings.max_sessions:
             return False
         self._admitted.add(connection)
@@ -268,27 +324,72 @@ class _SshConnection(asyncssh.SSHServer):
         self._server = server
         self._conn: asyncssh.SSHServerConnection | None = None
         self._idle_timer: asyncio.TimerHandle | None = None
+        self._grace_timer: asyncio.TimerHandle | None = None
         self._channels: set[_NetconfChannel] = set()
         self.peer = "?"
         #: The client's address (RFC 6022 source-host), when known.
         self.host: str | None = None
+        self._port = 0
+        #: Accepted by the login guard (a startup until authenticated).
+        self._accepted = False
+        self._authenticated = False
+        #: Failed or refused password attempts on this connection (max_auth_tries).
+        self._failed_attempts = 0
+        #: The password check in progress (one at a time per connection).
+        self._pending_check: asyncio.Future[bool] | None = None
+
+    @property
+    def _source(self) -> str:
+        return self.host or "?"
+
+    def _where(self) -> str:
+        return f"from {self._source} port {self._port}"
 
     def connection_made(self, conn: asyncssh.SSHServerConnection) -> None:
         self._conn = conn
-        self._server._connections.add(self)
         peer = conn.get_extra_info("peername")
         self.peer = f"{peer[0]}:{peer[1]}" if peer else "?"
         self.host = str(peer[0]) if peer else None
+        self._port = int(peer[1]) if peer else 0
+        server = self._server
+        verdict = server.guard.connection_opened(self._source, server._monotonic())
+        if verdict is not Admission.ACCEPT:
+            # Closed before the key exchange: a refused peer costs no crypto,
+            # and at most one log line a second.
+            suppressed = server._refusal_log.allow(self._source, server._monotonic())
+            if suppressed is not None:
+                more = f" ({suppressed} more refused)" if suppressed else ""
+                logger.warning("Refused connection %s: %s%s", self._where(), verdict.value, more)
+            conn.abort()
+            return
+        self._accepted = True
+        server._connections.add(self)
+        self._grace_timer = asyncio.get_running_loop().call_later(
+            server.settings.login_grace_time, self._grace_expired)
         self.touch()
 
     def connection_lost(self, exc: Exception | None) -> None:
-        if self._idle_timer is not None:
-            self._idle_timer.cancel()
+        for timer in (self._idle_timer, self._grace_timer):
+            if timer is not None:
+                timer.cancel()
+        if self._accepted:
+            self._accepted = False
+            self._server.guard.connection_closed(self._source, authenticated=self._authenticated)
         self._server._release(self)
 
     def close(self) -> None:
         if self._conn is not None:
             self._conn.close()
+
+    def _grace_expired(self) -> None:
+        self._grace_timer = None
+        if self._authenticated:
+            return
+        self._server.guard.counters.login_grace_expired += 1
+        logger.warning("Timeout before authentication for %s port %d: login-grace-time %.0f s",
+                       self._source, self._port, self._server.settings.login_grace_time)
+        if self._conn is not None:
+            self._conn.abort()
 
     def session_opened(self, channel: _NetconfChannel) -> None:
         self._channels.add(channel)
@@ -315,17 +416,41 @@ class _SshConnection(asyncssh.SSHServer):
         self.close()
 
     def begin_auth(self, username: str) -> bool:
-        if self not in self._server._admitted and not self._server._admit(self):
-            limit = self._server.settings.max_sessions
-            logger.warning("netconf connection from %s refused: %d sessions already open",
-                           self.peer, limit)
-            raise asyncssh.DisconnectError(
-                asyncssh.DISC_TOO_MANY_CONNECTIONS,
-                f"NETCONF server busy: the maximum of {limit} sessions is reached")
+        # Only authenticated connections hold max_sessions slots; but when
+        # they are all taken, say so before authentication (a readable SSH
+        # disconnect, code 12) rather than after.
+        if len(self._server._admitted) >= self._server.settings.max_sessions:
+            self._refuse_max_sessions()
         keys = self._server._authorized_keys.get(username)
         if keys is not None and self._conn is not None:
             self._conn.set_authorized_keys(keys)
         return True
+
+    def auth_completed(self) -> None:
+        """Authenticated: no longer a startup; now it needs a max_sessions slot."""
+        server = self._server
+        username = self._conn.get_extra_info("username") if self._conn is not None else ""
+        self._authenticated = True
+        if self._grace_timer is not None:
+            self._grace_timer.cancel()
+            self._grace_timer = None
+        server.guard.authenticated(self._source, str(username), server._monotonic())
+        logger.info("Accepted login for %s %s", _printable(str(username)), self._where())
+        if not server._admit(self):  # taken while this one authenticated
+            try:
+                self._refuse_max_sessions()
+            except asyncssh.DisconnectError as exc:
+                if self._conn is not None:
+                    self._conn.disconnect(exc.code, exc.reason)
+
+    def _refuse_max_sessions(self) -> None:
+        limit = self._server.settings.max_sessions
+        self._server.guard.counters.sessions_refused_max_sessions += 1
+        logger.warning("netconf connection %s refused: %d sessions already open",
+                       self._where(), limit)
+        raise asyncssh.DisconnectError(
+            asyncssh.DISC_TOO_MANY_CONNECTIONS,
+            f"NETCONF server busy: the maximum of {limit} sessions is reached")
 
     def password_auth_supported(self) -> bool:
         return True
@@ -334,15 +459,78 @@ class _SshConnection(asyncssh.SSHServer):
         return True
 
     async def validate_password(self, username: str, password: str) -> bool:
+        server = self._server
+        started = server._monotonic()
+        # RFC 4252 §5: a client may send its next attempt before the answer
+        # to the last, and asyncssh then cancels this coroutine; the check
+        # itself is shielded, so it is counted (and logged) even when
+        # abandoned, and the next waits for it: one check at a time per
+        # connection, none escaping the backoff.
+        while self._pending_check is not None and not self._pending_check.done():
+            await asyncio.wait([self._pending_check])
+        if self._failed_attempts >= server.settings.max_auth_tries:
+            self._too_many_tries(username)
+        check = self._pending_check = asyncio.ensure_future(self._attempt(username, password))
+        ok = await asyncio.shield(check)
+        if ok:
+            return True
+        await self._failure_floor(started, username)
+        if self._failed_attempts >= server.settings.max_auth_tries:
+            self._too_many_tries(username)
+        return False
+
+    async def _attempt(self, username: str, password: str) -> bool:
+        """One password attempt: refused unchecked, or checked; a failure
+        is counted, fed to the login guard and logged."""
+        server = self._server
+        user = server._users.get(username)
+        verdict = server.guard.password_attempt(self._source, username, server._monotonic())
+        if verdict is not Attempt.CHECK:
+            self._failed_attempts += 1
+            logger.warning("Refused password for %s %s ssh2: %s", self._who(username),
+                           self._where(), verdict.value)
+            return False
+        too_long = password_too_long(password, server.settings.max_password_length)
+        ok = False
+        if not too_long:
+            # Hashing costs milliseconds of CPU: off the event loop. An
+            # unknown user costs the same time as the costliest known one.
+            ok = await server._check_password(
+                password, user.password_hash if user is not None else None)
+        if ok:
+            return True
+        self._failed_attempts += 1
+        outcome = server.guard.password_failed(self._source, username, server._monotonic(),
+                                               too_long=too_long)
+        note = " (password over max-password-length)" if too_long else ""
+        if outcome.source_blocked_for:
+            note += (f"; source blocked {outcome.source_blocked_for:.2f} s after "
+                     f"{outcome.source_failures} failures")
+        if outcome.user_blocked_for:
+            note += (f"; user locked {outcome.user_blocked_for:.2f} s after "
+                     f"{outcome.user_failures} failures")
+        logger.warning("Failed password for %s %s ssh2%s", self._who(username), self._where(),
+                       note)
+        return False
+
+    def _who(self, username: str) -> str:
         user = self._server._users.get(username)
-        stored = user.password_hash if user is not None else None
-        # Hashing costs milliseconds of CPU: keep it off the event loop. An
-        # unknown user costs the same time as a known one.
-        ok = await asyncio.get_running_loop().run_in_executor(
-            None, verify_password, password, stored)
-        if not ok:
-            logger.warning("netconf login failed for %r from %s", username, self.peer)
-        return ok
+        known = user is not None and user.password_hash is not None
+        return f"{'' if known else 'invalid user '}{_printable(username)}"
+
+    def _too_many_tries(self, username: str) -> None:
+        self._server.guard.counters.auth_tries_exceeded += 1
+        logger.warning("Maximum authentication attempts exceeded for %s %s ssh2",
+                       self._who(username), self._where())
+        raise asyncssh.DisconnectError(asyncssh.DISC_NO_MORE_AUTH_METHODS_AVAILABLE,
+                                       "too many authentication failures")
+
+    async def _failure_floor(self, started: float, username: str) -> None:
+        floor = self._server._failure_floor(username)
+        elapsed = self._server._monotonic() - started
+        while floor <= elapsed:
+            floor *= 2
+        await asyncio.sleep(floor - elapsed)
 
     def session_requested(self) -> asyncssh.SSHServerSession[bytes]:
         return _NetconfChannel(self._server, self)
@@ -498,20 +686,68 @@ class _NetconfChannel(asyncssh.SSHServerSession[bytes]):
         self._connection.close()
 
 
+class LogRateLimit:
+    """At most one log line per key (a source address) per ``interval``
+    seconds: connections refused before authentication cost the peer
+    nothing, so one line each would let it fill the disk. ``allow`` says
+    whether to log now and how many lines were suppressed since the last."""
+
+    MAX_KEYS = 4096
+
+    def __init__(self, *, interval: float) -> None:
+        self._interval = interval
+        #: key -> (when last logged, lines suppressed since)
+        self._last: dict[str, tuple[float, int]] = {}
+
+    def allow(self, key: str, now: float) -> int | None:
+        """None: do not log; else the number of lines suppressed before it."""
+        last = self._last.get(key)
+        if last is not None and now - last[0] < self._interval:
+            self._last[key] = (last[0], last[1] + 1)
+            return None
+        if last is None and len(self._last) >= self.MAX_KEYS:
+            self._last.clear()  # bounded; forgetting only lets one more line out
+        self._last[key] = (now, 0)
+        return last[1] if last is not None else 0
+
+
+def _verify(password: str, stored: str | None, max_length: int, dummy: str) -> bool:
+    return verify_password(password, stored, max_length=max_length, dummy=dummy)
+
+
+def _printable(name: str) -> str:
+    """A client-chosen user name as it may appear in a log line: at most 64
+    characters, anything but printable ASCII (spaces too) escaped: no forged
+    lines, and no " from <address>" inside the name for fail2ban to read."""
+    text = name[:64].encode("ascii", "backslashreplace").decode("ascii")
+    return "".join(c if c.isprintable() and c != " " else f"\\x{ord(c):02x}" for c in text)
+
+
 # -- host key -------------------------------------------------------------------
+
+class HostKeyError(OSError):
+    """The host key file cannot be used (the server does not start; ``proxymip
+    run`` says why in one line, as for any file it cannot use)."""
+
 
 def load_or_create_host_key(path: str | os.PathLike[str]) -> asyncssh.SSHKey:
     """The server's ed25519 host key: read from ``path``, or generated and
     written there (mode 0600) on first start so clients see the same key on
-    every start."""
+    every start. A key file accessible by group or others is refused
+    (:class:`HostKeyError`), as sshd refuses it."""
     key_path = Path(path)
     try:
         key = asyncssh.read_private_key(key_path)
     except FileNotFoundError:
         pass
     else:
-        if stat.S_IMODE(key_path.stat().st_mode) & 0o077:
-            logger.warning("host key %s is readable by others; expected mode 0600", key_path)
+        mode = stat.S_IMODE(key_path.stat().st_mode)
+        if mode & 0o077:
+            # As sshd: "UNPROTECTED PRIVATE KEY FILE ... This private key
+            # will be ignored." Anyone who read it can impersonate the agent.
+            raise HostKeyError(
+                f"host key {key_path} has mode {mode:04o}: it must not be accessible by group "
+                f"or others (chmod 600 {key_path}; replace the key if others may have read it)")
         return key
     key = asyncssh.generate_private_key("ssh-ed25519")
     key_path.parent.mkdir(parents=True, exist_ok=True)
@@ -524,112 +760,3 @@ def load_or_create_host_key(path: str | os.PathLike[str]) -> asyncssh.SSHKey:
         file.write(key.export_private_key())
     logger.info("generated ssh host key %s", key_path)
     return key
-
-
-# -- crypt(3) SHA-crypt verification ---------------------------------------------
-
-_CRYPT_ALPHABET = "./0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-_ROUNDS_DEFAULT = 5000
-_ROUNDS_MIN = 1000
-_ROUNDS_MAX = 999_999_999
-#: Byte order of the final encoding (Drepper, "Unix crypt using SHA-256 and SHA-512").
-_SHA512_ORDER = ((0, 21, 42), (22, 43, 1), (44, 2, 23), (3, 24, 45), (25, 46, 4), (47, 5, 26),
-                 (6, 27, 48), (28, 49, 7), (50, 8, 29), (9, 30, 51), (31, 52, 10), (53, 11, 32),
-                 (12, 33, 54), (34, 55, 13), (56, 14, 35), (15, 36, 57), (37, 58, 16),
-                 (59, 17, 38), (18, 39, 60), (40, 61, 19), (62, 20, 41))
-_SHA256_ORDER = ((0, 10, 20), (21, 1, 11), (12, 22, 2), (3, 13, 23), (24, 4, 14), (15, 25, 5),
-                 (6, 16, 26), (27, 7, 17), (18, 28, 8), (9, 19, 29))
-#: Verifies an unknown user's password against something, so the reply takes
-#: as long as for a known user.
-_DUMMY_HASH = "$6$notarealsalt$" + "x" * 86
-
-
-def verify_password(password: str, stored_hash: str | None) -> bool:
-    """True when ``password`` matches a ``$5$``/``$6$`` crypt(3) hash."""
-    if stored_hash is None:
-        sha_crypt(password, _DUMMY_HASH)
-        return False
-    try:
-        computed = sha_crypt(password, stored_hash)
-    except ValueError as exc:
-        logger.warning("netconf password hash not usable: %s", exc)
-        return False
-    return hmac.compare_digest(computed.encode(), stored_hash.encode())
-
-
-def sha_crypt(password: str, setting: str) -> str:
-    """crypt(3) for ``$5$`` and ``$6$``: the full hash string for ``password``
-    with the salt (and rounds) taken from ``setting``."""
-    parts = setting.split("$")
-    if len(parts) < 3 or parts[0] or parts[1] not in ("5", "6"):
-        scheme = parts[1] if len(parts) > 1 else setting[:3]
-        raise ValueError(f"unsupported crypt scheme {scheme!r} (only $5$ and $6$)")
-    scheme, fields = parts[1], parts[2:]
-    rounds, explicit_rounds = _ROUNDS_DEFAULT, False
-    if fields[0].startswith("rounds="):
-        try:
-            rounds = int(fields[0][len("rounds="):])
-        except ValueError:
-            raise ValueError("bad rounds= field") from None
-        rounds = min(max(rounds, _ROUNDS_MIN), _ROUNDS_MAX)
-        explicit_rounds = True
-        fields = fields[1:]
-        if not fields:
-            raise ValueError("no salt")
-    salt = fields[0][:16]
-    digest_name, order = ("sha512", _SHA512_ORDER) if scheme == "6" else ("sha256", _SHA256_ORDER)
-    final = _sha_crypt_digest(password.encode(), salt.encode(), rounds, digest_name)
-    encoded = _encode_crypt64(final, order)
-    prefix = f"${scheme}$" + (f"rounds={rounds}$" if explicit_rounds else "")
-    return f"{prefix}{salt}${encoded}"
-
-
-def _sha_crypt_digest(password: bytes, salt: bytes, rounds: int, digest_name: str) -> bytes:
-    def new() -> hashlib._Hash:
-        return hashlib.new(digest_name)
-
-    size = new().digest_size
-
-    def stretch(digest: bytes, length: int) -> bytes:
-        return (digest * (length // size + 1))[:length]
-
-    alternate = new()
-    alternate.update(password + salt + password)
-    alternate_digest = alternate.digest()
-    context = new()
-    context.update(password + salt)
-    context.update(stretch(alternate_digest, len(password)))
-    length = len(password)
-    while length:
-        context.update(alternate_digest if length & 1 else password)
-        length >>= 1
-    result = context.digest()
-    p_bytes = stretch(hashlib.new(digest_name, password * len(password)).digest(), len(password))
-    s_bytes = stretch(hashlib.new(digest_name, salt * (16 + result[0])).digest(), len(salt))
-    for index in range(rounds):
-        context = new()
-        context.update(p_bytes if index & 1 else result)
-        if index % 3:
-            context.update(s_bytes)
-        if index % 7:
-            context.update(p_bytes)
-        context.update(result if index & 1 else p_bytes)
-        result = context.digest()
-    return result
-
-
-def _encode_crypt64(digest: bytes, order: tuple[tuple[int, int, int], ...]) -> str:
-    out = []
-
-    def emit(value: int, count: int) -> None:
-        for _ in range(count):
-            out.append(_CRYPT_ALPHABET[value & 0x3F])
-            value >>= 6
-
-    for first, second, third in order:
-        emit((digest[first] << 16) | (digest[second] << 8) | digest[third], 4)
-    if len(digest) == 64:
-        emit(digest[63], 2)
-    else:
-        emit((digest[31] << 8) | digest[30], 3)
-    return "".join(out)

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from agent.netconf.login_guard import GuardSettings
+from agent.netconf.passwords import DEFAULT_MAX_PASSWORD_LENGTH
+
 
 @dataclass(frozen=True)
 class NetconfUser:
@@ -26,3 +29,11 @@ class NetconfSettings:
     max_sessions: int = 32
     #: Largest accepted <rpc> message, bytes.
     max_message_size: int = 16 * 1024 * 1024
+    #: A longer password (UTF-8 bytes) is refused unhashed (OpenSSH's cap).
+    max_password_length: int = DEFAULT_MAX_PASSWORD_LENGTH
+    #: Seconds from accept to authentication before the connection is closed.
+    login_grace_time: float = 120.0
+    #: Failed password attempts per connection before it is disconnected.
+    max_auth_tries: int = 6
+    #: max-startups and login-backoff (agent.netconf.login_guard).
+    guard: GuardSettings = GuardSettings()

@@ -12,6 +12,10 @@ section "The plane boundary", is the specification.
 - ``stream``: the control plane's producer (sequence numbers, delta batches,
   the resynchronisation in chunks under a time budget).
 - ``mirror``: the management plane's operational mirror.
+- ``rows`` (control plane): engine records -> rows, the engines' tables as
+  row sources, engine events -> deltas (home agent so far).
+- ``render`` (management plane): mirror rows -> the YANG state lists, as
+  ``agent/operational.py`` renders them today (home agent bindings so far).
 - ``aio``: the thin asyncio adapter (Unix stream socket).
 - ``supervisor``: two child processes, one READY, restarts with backoff.
 """

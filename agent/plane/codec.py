@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import fields
 from typing import Any
 
-import msgpack
+import msgpack  # type: ignore[import-untyped]
 
 from agent.plane import messages as m
 from agent.plane.tables import TABLES, RowError, TableId
@@ -208,32 +208,37 @@ def _table(value: Any) -> TableId:
     return table
 
 
+_KINDS = {kind.value: kind for kind in m.ChangeKind}
+
+
 def _deltas(value: Any) -> tuple[m.Delta, ...]:
-    out = []
+    out: list[m.Delta] = []
     append = out.append
-    kinds = m.ChangeKind
+    tables: dict[Any, Any] = TABLES  # looked up by the wire's integer
+    kinds = _KINDS
+    deleted = m.ChangeKind.DELETED
+    delta = m.Delta
     for item in _array(value):
         if type(item) is not tuple or len(item) != 4:
             raise _Bad("a delta of 4 fields")
         table_id, kind, key, row = item
-        table = TABLES.get(table_id) if type(table_id) is int else None
-        if table is None:
-            raise _Bad("a table")
-        if type(kind) is not int or not 1 <= kind <= 3:
-            raise _Bad("a change kind")
-        change = kinds(kind)
+        table = tables.get(table_id) if type(table_id) is int else None
+        change = kinds.get(kind) if type(kind) is int else None
+        if table is None or change is None:
+            raise _Bad("a table and a change kind")
         try:
-            key = table.check_key(key)
-            if change is kinds.DELETED:
+            if change is deleted:
                 if row is not None:
                     raise _Bad("no row for a deletion")
+                key = table.check_key(key)
             else:
                 row = table.check_row(row)
-                if table.key_of(row) != key:
+                # The key is the row's own (so it is checked with the row).
+                if type(key) is not tuple or table.key_of(row) != key:
                     raise _Bad("a row whose key is the delta's")
         except RowError as exc:
             raise _Bad(str(exc)) from None
-        append(m.Delta(table.id, change, key, row))
+        append(delta(table.id, change, key, row))
     return tuple(out)
 
 
@@ -345,15 +350,18 @@ def _wire(value: Any) -> Any:
 
 def encode_body(message: m.Message) -> bytes:
     """The msgpack body of one message (no length prefix)."""
+    packed: bytes
     if type(message) is m.StateDeltas:  # the hot path: no per-field dispatch
-        return msgpack.packb((m.MessageType.STATE_DELTAS.value, message.epoch, message.sequence,
-                              [(d.table.value, d.kind.value, d.key, d.row) for d in message.deltas]))
-    if type(message) is m.ResyncChunk:
-        return msgpack.packb((m.MessageType.RESYNC_CHUNK.value, message.epoch, message.sequence,
-                              message.resync, message.table.value, message.rows))
-    values = [message.TYPE.value]
-    values += [_wire(getattr(message, f.name)) for f in fields(message)]
-    return msgpack.packb(values)
+        packed = msgpack.packb((m.MessageType.STATE_DELTAS.value, message.epoch, message.sequence,
+                                [(d.table.value, d.kind.value, d.key, d.row) for d in message.deltas]))
+    elif type(message) is m.ResyncChunk:
+        packed = msgpack.packb((m.MessageType.RESYNC_CHUNK.value, message.epoch, message.sequence,
+                                message.resync, message.table.value, message.rows))
+    else:
+        values = [message.TYPE.value]
+        values += [_wire(getattr(message, f.name)) for f in fields(message)]
+        packed = msgpack.packb(values)
+    return packed
 
 
 def encode(message: m.Message) -> bytes:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
 
 from agent.plane.tables import TableId
 
@@ -254,9 +254,10 @@ class RpcError:
 # -- the state stream ------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class Delta:
-    """One row created, modified (the whole new row) or deleted (``row`` None)."""
+class Delta(NamedTuple):
+    """One row created, modified (the whole new row) or deleted (``row`` None).
+    A named tuple rather than a frozen dataclass: the decoder builds 100,000s
+    of them a second and a tuple's constructor is several times cheaper."""
 
     table: TableId
     kind: ChangeKind

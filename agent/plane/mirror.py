@@ -118,7 +118,8 @@ class OperationalMirror:
         self.counters.messages += 1
         kind = type(message)
         if kind is m.ResyncBegin:
-            return self._begin(message, now)  # type: ignore[arg-type]
+            self._begin(message, now)  # type: ignore[arg-type]
+            return None
         if self.state is MirrorState.LOST or self._stream_epoch is None:
             self.counters.ignored_while_lost += 1
             return None
@@ -155,7 +156,7 @@ class OperationalMirror:
                 table[delta.key] = delta.row  # type: ignore[assignment]
         self.counters.deltas_applied += len(message.deltas)
 
-    def _begin(self, message: m.ResyncBegin, now: float) -> None:
+    def _begin(self, message: m.ResyncBegin, now: float) -> None:  # noqa: ARG002
         self._staging = _empty()
         self._resync = message.resync
         self._stream_epoch = message.epoch
@@ -164,7 +165,6 @@ class OperationalMirror:
             # A new incarnation of the control plane: its counters start anew.
             self._counters.clear()
         self.state = MirrorState.SYNCING
-        return None
 
     def _chunk(self, message: m.ResyncChunk) -> ResyncNeeded | None:
         if self._staging is None or message.resync != self._resync:

@@ -139,6 +139,23 @@ class TransactionTimedOut:
 
 
 @dataclass(frozen=True, slots=True)
+class TransactionLost:
+    """The session closed with the transaction open: in the change phase
+    nothing was applied; after done, nobody knows (the next session's full
+    configuration settles it)."""
+
+    transaction: int
+    phase: Phase
+
+
+@dataclass(frozen=True, slots=True)
+class RpcLost:
+    """The session closed before the RPC was answered."""
+
+    request: int
+
+
+@dataclass(frozen=True, slots=True)
 class RpcCompleted:
     request: int
     reply: m.RpcReply
@@ -195,7 +212,8 @@ class ResyncRequested:
 
 
 Event = (SessionEstablished | SessionClosed | ProtocolViolation | TransactionPrepared
-         | TransactionVetoed | TransactionApplied | TransactionTimedOut | RpcCompleted | RpcFailed
+         | TransactionVetoed | TransactionApplied | TransactionTimedOut | TransactionLost
+         | RpcLost | RpcCompleted | RpcFailed
          | RpcTimedOut | StateReceived | ConfigChangeRequested | ConfigCommitRequested
          | ConfigAbortRequested | TransactionAbandoned | RpcRequested | ResyncRequested)
 
@@ -239,8 +257,11 @@ class _Session:
                 self._count_decode_error(exc)
                 continue
             self._receive(message, now)
-            if self.state is SessionState.CLOSED:
+            if self._closed():
                 return
+
+    def _closed(self) -> bool:
+        return self.state is SessionState.CLOSED
 
     def data_to_send(self) -> bytes:
         out = b"".join(self._out)
@@ -490,6 +511,17 @@ class ManagementSession(_Session):
         self._send(m.ResyncRequest(reason[:codec.MAX_TEXT]))
 
     # -- common ------------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """The connection is gone: what was in flight is reported lost."""
+        if self.state is not SessionState.CLOSED:
+            if self.transaction is not None:
+                self._emit(TransactionLost(self.transaction.number, self.transaction.phase))
+                self.transaction = None
+            for number in sorted(self._rpcs):
+                self._emit(RpcLost(number))
+            self._rpcs.clear()
+        super().close()
 
     def _check_ready(self) -> None:
         if self.state is not SessionState.ESTABLISHED:

@@ -5,11 +5,11 @@ chunks that never holds the engine loop longer than a budget.
 Order is the whole consistency argument. One stream, one order: every message
 gets the next ``sequence`` of this ``epoch`` (the control plane's incarnation),
 and deltas always carry whole rows. A resynchronisation takes a cheap copy of
-each table's keys at ``ResyncBegin``, then sends the *current* rows of those
-keys chunk by chunk across many loop turns while the engines go on and their
-deltas go on being sent in between. A receiver that applies chunks and deltas
-in stream order therefore ends, at ``ResyncEnd``, with exactly the engines'
-tables at that point: a row sent in a chunk is at least as new as every delta
+each table's keys (after ``ResyncBegin``, when the walk reaches the table),
+then sends the *current* rows of those keys chunk by chunk across many loop
+turns while the engines go on and their deltas go on being sent in between.
+A receiver that applies chunks and deltas in stream order therefore ends, at
+``ResyncEnd``, with exactly the engines' tables at that point: a row sent in a chunk is at least as new as every delta
 before it, every later change follows as a delta, a key created after the
 copy arrives as a delta, a key deleted before its chunk is not in the chunk.
 ``ResyncEnd`` carries each table's row count so the receiver can check.
@@ -95,7 +95,8 @@ class StateStream:
         self._sequence = 0
         self._batch: list[m.Delta] = []
         self._resync = 0
-        self._walk: list[tuple[TableId, Sequence[Hashable]]] = []
+        self._walk: list[TableId] = []
+        self._keys: Sequence[Hashable] | None = None
         self._position = 0
         self._resync_open = False
 
@@ -146,7 +147,11 @@ class StateStream:
         self.flush()
         self._resync += 1
         self.counters.resyncs_started += 1
-        self._walk = [(table, source.cursor_keys()) for table, source in self._sources.items()]
+        # Each table's keys are copied when the walk reaches it (inside a
+        # budgeted step), not here: the argument above holds for a copy taken
+        # at any point after ResyncBegin.
+        self._walk = list(self._sources)
+        self._keys = None
         self._position = 0
         self._resync_open = True
         self._send(m.ResyncBegin(self.epoch, self._next(), self._resync))
@@ -164,8 +169,11 @@ class StateStream:
         self.counters.resync_steps += 1
         check_every = self._check_every
         while self._walk:
-            table, keys = self._walk[0]
+            table = self._walk[0]
             source = self._sources[table]
+            if self._keys is None:
+                self._keys = source.cursor_keys()
+            keys = self._keys
             rows: list[tuple[Any, ...]] = []
             position = self._position
             end = min(len(keys), position + self._chunk_rows)
@@ -182,6 +190,7 @@ class StateStream:
                 self._send(m.ResyncChunk(self.epoch, self._next(), self._resync, table, tuple(rows)))
             if position >= len(keys):
                 self._walk.pop(0)
+                self._keys = None
                 self._position = 0
             if out_of_time:
                 return True

@@ -15,6 +15,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+# The screen's bound, kept by the fast path too since it decodes before the
+# screen's walk: beyond it the fast path declines and the walk answers tooBig.
+from agent.snmp.screen import MAX_REQUEST_VARBINDS
 from agent.snmp.values import (
     COUNTER32,
     COUNTER64,
@@ -209,6 +212,8 @@ def _decode(data: bytes) -> Request:
     oids: list[Oid] = []
     pos = list_start
     while pos < list_end:
+        if len(oids) == MAX_REQUEST_VARBINDS:
+            raise BerError("more varbinds than a request may carry")
         tag, s, e = _header(data, pos, list_end)
         if tag != SEQUENCE:
             raise BerError("bad varbind")

@@ -6,7 +6,7 @@ with a wrong community and 9,000 varbinds cost ~3 s of pyasn1, and a run of
 continuation octets made one sub-identifier a 400,000-bit integer in the BER
 fast path. So this module reads only what it must, in this order:
 
-1. the outer SEQUENCE and the version (RFC 3412 §7.2 step 2: an unknown
+1. the outer SEQUENCE and the version (RFC 3412 §4.2.1 step 2: an unknown
    version is counted in snmpInBadVersions and dropped);
 2. for SNMPv1/v2c the community, compared with the configured ones *before
    anything after it is read* (a wrong one: snmpInBadCommunityNames, RFC 3584
@@ -17,7 +17,7 @@ fast path. So this module reads only what it must, in this order:
    IDENTIFIER size and sub-identifier value (RFC 2578 §3.5 and §7.1.3: at most
    128 sub-identifiers, each at most 2^32-1). A message outside these bounds
    is not an SNMP message this agent can have been sent: snmpInASNParseErrs
-   (RFC 3412 §7.2 step 1), except a request with more varbinds than
+   (RFC 3412 §4.2.1 step 2, §7.2 step 2), except a request with more varbinds than
    ``MAX_REQUEST_VARBINDS``, which is well formed and gets its own verdict.
 
 SNMPv3 cannot be authenticated before pysnmp decodes it (USM needs the whole
@@ -30,10 +30,11 @@ to its counter.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Container
 from enum import Enum
 
-#: RFC 3412 §6.5 msgVersion / RFC 3584: SNMPv1 0, SNMPv2c 1, SNMPv3 3.
+#: RFC 3412 §6 msgVersion / RFC 3584: SNMPv1 0, SNMPv2c 1, SNMPv3 3.
 VERSIONS = frozenset((0, 1, 3))
 #: Versions that carry a community (RFC 1157 §4, RFC 1901 §3).
 COMMUNITY_VERSIONS = frozenset((0, 1))
@@ -51,8 +52,6 @@ MAX_INTEGER_OCTETS = 9
 #: RFC 2578 §3.5: at most 128 sub-identifiers; §7.1.3: each at most 2^32-1.
 MAX_SUBIDS = 128
 MAX_SUBID = 0xFFFFFFFF
-#: X.690 §8.19.4: the first sub-identifier is X*40+Y, and Y may be 2^32-1.
-_MAX_FIRST_SUBID = MAX_SUBID + 80
 #: Five octets hold 35 bits: any longer sub-identifier is over 2^32-1, so an
 #: OID's content is at most this long.
 _MAX_OID_OCTETS = 5 * (MAX_SUBIDS - 1)
@@ -68,11 +67,11 @@ class Verdict(Enum):
 
     #: Within every bound, with a known community (v1/v2c) or a v3 header.
     ACCEPT = "accept"
-    #: snmpInBadVersions (RFC 3412 §7.2 step 2).
+    #: snmpInBadVersions (RFC 3412 §4.2.1 step 2).
     BAD_VERSION = "bad-version"
     #: snmpInBadCommunityNames (RFC 3584 §5.2.1); nothing after the community read.
     BAD_COMMUNITY = "bad-community"
-    #: snmpInASNParseErrs (RFC 3412 §7.2 step 1).
+    #: snmpInASNParseErrs (RFC 3412 §4.2.1 step 2, §7.2 step 2).
     PARSE_ERROR = "parse-error"
     #: Well formed, but more than MAX_REQUEST_VARBINDS varbinds in one list.
     TOO_MANY_VARBINDS = "too-many-varbinds"
@@ -84,11 +83,13 @@ class _Fault(Exception):
         self.verdict = verdict
 
 
-def screen(datagram: bytes, communities: Container[bytes]) -> Verdict:
+def screen(datagram: bytes, communities: Container[bytes], *, walk: bool = True) -> Verdict:
     """The verdict on ``datagram``; reads the community (when there is one)
-    before anything after it, and never more than the bounds above."""
+    before anything after it, and never more than the bounds above. Without
+    ``walk`` only the version and the community are checked (for the BER fast
+    path, which bounds its own decoding; pysnmp gets nothing unwalked)."""
     try:
-        _screen(datagram, communities)
+        _screen(datagram, communities, walk=walk)
     except _Fault as fault:
         return fault.verdict
     return Verdict.ACCEPT
@@ -128,34 +129,38 @@ def _check_integer(data: bytes, start: int, end: int) -> None:
         raise _parse_error()
 
 
+#: Each octet of an OID's content by class: e ends a sub-identifier (high bit
+#: clear), z is 0x80, l 0x81-0x8F, h 0x90-0xFF (continuations, X.690 §8.19.2).
+_CLASSES = b"".join(b"e" if octet < 0x80 else b"z" if octet == 0x80 else b"l" if octet < 0x90 else b"h"
+                    for octet in range(256))
+#: Five octets whose first carries more than the top four bits of 32, between
+#: two terminators (or the start): over 2^32-1 (0x8F FF FF FF 7F is 2^32-1).
+_FIVE_OCTETS_OVER_32_BITS = re.compile(rb"eh[zlh]{3}e")
+#: The three continuation classes as one (c): five in a row are 35 bits.
+_ANY_CONTINUATION = bytes.maketrans(b"zlh", b"ccc")
+
+
 def _check_oid(data: bytes, start: int, end: int) -> None:
-    """X.690 §8.19 content octets within RFC 2578's bounds; at most
-    ``_MAX_OID_OCTETS`` bytes are looked at, and no integer grows past 40 bits."""
+    """X.690 §8.19 content octets within RFC 2578's bounds (§3.5: at most 128
+    sub-identifiers; §7.1.3: each at most 2^32-1, the first, X*40+Y, held to
+    it too), without building an integer: the octets are classed in one C
+    pass and the class string searched. Six octets or more, or five starting
+    above 0x8F, are over 2^32-1; a sub-identifier starting with 0x80 is not
+    minimal (X.690 §8.19.2)."""
     if start == end or end - start > _MAX_OID_OCTETS:
         raise _parse_error()
-    subids = 1  # the first sub-identifier carries two arcs
-    value = 0
-    fresh = True
-    limit = _MAX_FIRST_SUBID
-    for pos in range(start, end):
-        byte = data[pos]
-        if fresh and byte == 0x80:
-            raise _parse_error()  # X.690 §8.19.2: leading 0x80 is not minimal
-        value = (value << 7) | (byte & 0x7F)
-        if value > limit:
-            raise _parse_error()
-        if byte & 0x80:
-            fresh = False
-            continue
-        subids += 1
-        value = 0
-        fresh = True
-        limit = MAX_SUBID
-    if not fresh or subids > MAX_SUBIDS:
+    classes = b"e" + data[start:end].translate(_CLASSES)
+    if not classes.endswith(b"e"):
+        raise _parse_error()  # the last sub-identifier is unterminated
+    if classes.count(b"e") > MAX_SUBIDS:  # one per sub-identifier, +1 for the first's two arcs
+        raise _parse_error()
+    if b"ez" in classes or _FIVE_OCTETS_OVER_32_BITS.search(classes) is not None:
+        raise _parse_error()
+    if b"ccccc" in classes.translate(_ANY_CONTINUATION):
         raise _parse_error()
 
 
-def _screen(data: bytes, communities: Container[bytes]) -> None:
+def _screen(data: bytes, communities: Container[bytes], *, walk: bool) -> None:
     end = len(data)
     tag, start, stop = _header(data, 0, end)
     if tag != _SEQUENCE or stop != end:
@@ -175,8 +180,8 @@ def _screen(data: bytes, communities: Container[bytes]) -> None:
         if data[s:e] not in communities:
             raise _Fault(Verdict.BAD_COMMUNITY)
         pos = e
-    budget = [MAX_TLVS]
-    _walk(data, pos, stop, depth=2, budget=budget)
+    if walk:
+        _walk(data, pos, stop, depth=2, budget=[MAX_TLVS])
 
 
 def _walk(data: bytes, pos: int, end: int, *, depth: int, budget: list[int]) -> None:

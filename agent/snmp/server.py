@@ -23,6 +23,7 @@ import logging
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from pyasn1.error import PyAsn1Error
@@ -189,11 +190,60 @@ INFORM_TIMEOUT = 2.0
 INFORM_RETRIES = 2
 
 
+#: snmpEngineBoots's file in the agent's state directory.
+ENGINE_BOOTS_FILE = "snmp-engine-boots"
+#: RFC 3414 §2.2.2: snmpEngineBoots stops here (and USM then authenticates
+#: nothing until the engine ID or the keys change).
+MAX_ENGINE_BOOTS = 2147483647
+
+
+def _engine_with_id(engine_id: bytes, state_dir: str | None) -> Any:
+    """A pysnmp engine with our snmpEngineID and a snmpEngineBoots one more
+    than the last run's. pysnmp, given an engine ID, keeps the boots count in
+    ``/tmp/__pysnmp/<engine ID>/boots``: a predictable path in a directory
+    anyone can write, so another local user could set it (near 2^31-1, it
+    latches USM shut: RFC 3414 §2.2.2) and pysnmp leaves the file open. So
+    the engine is made without an ID (pysnmp then persists nothing) and both
+    are set here, the count kept in the agent's own state directory, written
+    atomically with mode 0600."""
+    from agent.datastore.store import atomic_write
+
+    snmp_engine = engine.SnmpEngine()
+    builder = snmp_engine.get_mib_builder()
+    (engine_id_symbol,) = builder.import_symbols("__SNMP-FRAMEWORK-MIB", "snmpEngineID")
+    engine_id_symbol.syntax = engine_id_symbol.syntax.clone(engine_id)
+    snmp_engine.snmpEngineID = engine_id_symbol.syntax
+    boots = 1
+    if state_dir is not None:
+        path = Path(state_dir) / ENGINE_BOOTS_FILE
+        try:
+            boots = min(MAX_ENGINE_BOOTS, int(path.read_text(encoding="ascii").strip()) + 1)
+        except FileNotFoundError:
+            pass
+        except (OSError, ValueError) as exc:
+            log.warning("snmp engine boots file %s unreadable (%s): counting from 1", path, exc)
+        if boots < 1:
+            boots = 1
+        if boots == MAX_ENGINE_BOOTS:
+            log.warning("snmpEngineBoots reached %d (RFC 3414 §2.2.2): SNMPv3 authenticates nothing until "
+                        "the engine ID changes", MAX_ENGINE_BOOTS)
+        try:
+            atomic_write(path, f"{boots}\n")
+        except OSError as exc:
+            log.warning("snmp engine boots not saved to %s: %s", path, exc)
+    (boots_symbol,) = builder.import_symbols("__SNMP-FRAMEWORK-MIB", "snmpEngineBoots")
+    boots_symbol.syntax = boots_symbol.syntax.clone(boots)
+    return snmp_engine
+
+
 class SnmpAgent:
     """The command responder in front of one MIB tree."""
 
     def __init__(self, settings: SnmpSettings, tree_factory: Callable[[Callable[[str, str], int]], MibTree], *,
-                 datastore: Any = None, clock: Callable[[], float], sources: Any = None) -> None:
+                 datastore: Any = None, clock: Callable[[], float], sources: Any = None,
+                 state_dir: str | None = None) -> None:
+        """``state_dir``: where snmpEngineBoots is kept across restarts
+        (RFC 3414 §2.2.2); None keeps it in memory only (tests)."""
         self.settings = settings
         self._sources = sources
         self._started_at = clock()
@@ -211,7 +261,7 @@ class SnmpAgent:
         self.notification_failures: dict[str, int] = {}
         self._datastore = datastore
         self._clock = clock
-        self._engine = engine.SnmpEngine(rfc1902.OctetString(engine_id_for(settings)))
+        self._engine = _engine_with_id(engine_id_for(settings), state_dir)
         self.tree = tree_factory(self._stat)
         self._principals: dict[tuple[int, str], Principal] = {}
         #: v2c community -> principal, for the BER fast path.
@@ -412,11 +462,18 @@ class SnmpAgent:
         counted and DROPPED (a v1/v2c request with too many varbinds gets
         tooBig). Then the fast path: a v2c Get/GetNext/GetBulk answered
         without pyasn1 (``agent.snmp.ber``); None hands the datagram to pysnmp."""
-        verdict = screen(datagram, self._communities)
+        # Version and community first (cheap); the BER fast path bounds its own
+        # decoding, so the structural walk is spent only on what goes to pysnmp.
+        verdict = screen(datagram, self._communities, walk=False)
+        if verdict is Verdict.ACCEPT:
+            reply = self._fast_path(datagram)
+            if reply is not None:
+                return reply
+            verdict = screen(datagram, self._communities)
         if verdict is not Verdict.ACCEPT:
             self._in_packets.syntax += 1  # snmpInPkts (RFC 3418): every message delivered
             return self._rejected(datagram, verdict)
-        return self._fast_path(datagram)
+        return None
 
     def _rejected(self, datagram: bytes, verdict: Verdict) -> bytes:
         if verdict is Verdict.TOO_MANY_VARBINDS:

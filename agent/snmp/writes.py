@@ -22,16 +22,15 @@ def plan_set(tree: MibTree, varbinds: Sequence[tuple[Oid, Value]], view: View | 
              private: bool) -> WritePlan:
     """The edits of a SetRequest, or SetError for the first bad varbind.
 
-    ``private``: the request arrived with privacy (SNMPv3 authPriv, RFC 3414
-    §1.4.3). A key column (``Column.secret``) is outside the write view of
-    any other request: a community string travels in clear (RFC 3584 §5) and
-    authNoPriv authenticates but shows the value to every observer, so a key
-    set that way is a key disclosed. RFC 3415's VACM expresses this as a write
-    view chosen by security level (vacmAccessSecurityLevel, §2.5 "levels of
-    security"); net-snmp's usmUserTable key changes use the same reasoning
-    (RFC 3414 §5: KeyChange values are not sent in clear). RFC 3416 §4.2.5
-    step (1): a variable not in the write view gets noAccess, and the whole
-    Set changes nothing."""
+    ``private``: the request arrived with privacy (SNMPv3 authPriv, the only
+    USM level that encrypts, RFC 3414). A key column (``Column.secret``) is
+    outside the write view of any other request: a community message (RFC
+    1901) and an authNoPriv one carry the value in clear, so a key set that way
+    is a key disclosed. RFC 3415 §2.2 lets a group's access rights differ by
+    securityLevel, and §2.5 chooses the view by it (vacmAccessSecurityLevel);
+    USM's own keys are changed with the KeyChange convention so that no key is
+    ever sent as it is (RFC 3414 §5). RFC 3416 §4.2.5 step (1): a variable not
+    in the write view gets noAccess, and the whole Set changes nothing."""
     plan = WritePlan()
     rows: dict[tuple[int, Oid], tuple[Table, dict[int, tuple[Value, int]]]] = {}
     for position, (oid, value) in enumerate(varbinds):

@@ -36,6 +36,7 @@ def test_playbook_configures_subnet_map_and_reads_state(tmp_path: Path) -> None:
     }}
     startup = tmp_path / "startup.json"
     startup.write_text(json.dumps(config))
+    startup.chmod(0o600)  # it holds keys
     agent = subprocess.Popen([sys.executable, "-m", "agent.cli", "run", "--startup", str(startup)],
                              cwd=ROOT, stdout=subprocess.PIPE, text=True)
     try:

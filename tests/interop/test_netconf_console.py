@@ -26,6 +26,7 @@ def agent_with_netconf(tmp_path: Path):  # type: ignore[no-untyped-def]
     }}
     path = tmp_path / "startup.json"
     path.write_text(json.dumps(config))
+    path.chmod(0o600)  # it holds keys
     proc = subprocess.Popen([sys.executable, "-m", "agent.cli", "run", "--startup", str(path)],
                             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     assert proc.stdout is not None

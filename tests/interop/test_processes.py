@@ -56,6 +56,7 @@ class AgentProcess:
     def __init__(self, role: str, tmp: Path, *extra: str) -> None:
         path = tmp / f"{role}.json"
         path.write_text(json.dumps(_config(role)))
+        path.chmod(0o600)  # it holds keys
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "agent.cli", "run", "--startup", str(path), *extra],
             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -226,3 +227,68 @@ def test_invalid_startup_is_refused_naming_the_path_and_left_untouched(tmp_path:
     assert "Traceback" not in proc.stderr
     assert MN_KEY.hex() not in proc.stderr  # no key in the message
     assert path.read_text() == text
+
+
+def _checkpoint_config(tmp_path: Path) -> Path:
+    config = _config("ha")
+    body = config["proxy-mobile-ip:mobile-ip"]
+    body["state-checkpoint"] = {"file": "state.json", "interval": "0.1"}  # type: ignore[index]
+    path = tmp_path / "ha.json"
+    path.write_text(json.dumps(config))
+    path.chmod(0o600)  # it holds keys
+    return path
+
+
+def _run_until_ready(startup: Path) -> tuple[str, str, int]:
+    """Start ``proxymip run``, wait for its ready line (or its exit), stop it."""
+    proc = subprocess.Popen([sys.executable, "-m", "agent.cli", "run", "--startup", str(startup)],
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    try:
+        ready, _, _ = select.select([proc.stdout], [], [], TIMEOUT)
+        first = proc.stdout.readline() if ready else ""
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=TIMEOUT)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    return first + out, err, proc.returncode
+
+
+def test_a_checkpoint_with_bad_records_is_taken_in_part_and_the_agent_starts(tmp_path: Path) -> None:
+    """Issue 13 item 8: ``"lifetime": 1e999`` (+inf in JSON) raised
+    OverflowError at start and the agent never started. Now each bad row is
+    skipped with its reason in the log, the good ones are restored."""
+    startup = _checkpoint_config(tmp_path)
+    now = time.time()
+    good = [int(IPv4Address("192.0.2.10")), None, None,
+            [[int(IPv4Address(FA)), int(IPv4Address(FA)), 434, 0, 5, 600, now, now + 600]]]
+    bad = [int(IPv4Address("192.0.2.11")), None, None,
+           [[int(IPv4Address(FA)), int(IPv4Address(FA)), 434, 0, 5, "LIFETIME", now, now + 600]]]
+    document = {"format": "proxymip-state-checkpoint/1", "written-at": now,
+                "home-agent": {"node-fields": ["home-address", "last-identification", "nonce", "bindings"],
+                               "binding-fields": ["care-of-address", "source-address", "source-port", "flags",
+                                                  "identification", "lifetime", "registered-at", "expires-at"],
+                               "nodes": [good, bad]}}
+    (tmp_path / "state.json").write_text(json.dumps(document).replace('"LIFETIME"', "1e999"))
+    out, err, code = _run_until_ready(startup)
+    assert out.startswith("ready "), err
+    assert code == 0 and "Traceback" not in err
+    assert "1 skipped, home-agent binding: lifetime: not an integer" in err
+    # Written again on shutdown: the good binding was restored, the bad one not.
+    saved = json.loads((tmp_path / "state.json").read_text())["home-agent"]["nodes"]
+    assert [node[0] for node in saved] == [int(IPv4Address("192.0.2.10"))]
+
+
+def test_an_unreadable_checkpoint_is_moved_aside_and_the_agent_starts(tmp_path: Path) -> None:
+    startup = _checkpoint_config(tmp_path)
+    garbage = "[" * 100_000
+    (tmp_path / "state.json").write_text(garbage)
+    out, err, code = _run_until_ready(startup)
+    assert out.startswith("ready "), err
+    assert code == 0 and "Traceback" not in err
+    aside = [p for p in tmp_path.iterdir() if p.name.startswith("state.json.unreadable.")]
+    assert len(aside) == 1 and aside[0].read_text() == garbage
+    assert "moved to" in err and "nested too deeply" in err

@@ -270,6 +270,45 @@ def test_malformed_ber_and_huge_max_repetitions(lab: tuple[SnmpLab, Background])
     assert value(the_lab, "ha", "MIP-MIB::mipEnable.0") == "enabled"
 
 
+def test_a_wrong_community_with_a_huge_sub_identifier_is_counted_unread(lab: tuple[SnmpLab, Background]) -> None:
+    """Issue 13 item 2 against the HA process: three datagrams with a wrong
+    community and a 60 KB run of continuation octets in one sub-identifier
+    (which used to cost the shared process ~250 ms each) are counted in
+    snmpInBadCommunityNames (RFC 3584 §5.2.1) and answered by nothing; the
+    same OID with the right community is a parse error (RFC 2578 §7.1.3),
+    counted in snmpInASNParseErrs; Mobile IP and SNMP answer on."""
+    the_lab, _ = lab
+    host, port = target(the_lab, "ha").rsplit(":", 1)
+
+    def tlv(tag: int, content: bytes) -> bytes:
+        return bytes((tag, 0x82)) + len(content).to_bytes(2, "big") + content
+
+    def message(community: bytes) -> bytes:
+        varbind = tlv(0x30, tlv(0x06, b"\x2b" + b"\xff" * 60000 + b"\x7f") + b"\x05\x00")
+        pdu = tlv(0xA0, b"\x02\x01\x07\x02\x01\x00\x02\x01\x00" + tlv(0x30, varbind))
+        return tlv(0x30, b"\x02\x01\x01" + bytes((0x04, len(community))) + community + pdu)
+
+    bad_names = int(value(the_lab, "ha", "1.3.6.1.2.1.11.4.0"))  # snmpInBadCommunityNames
+    parse_errors = int(value(the_lab, "ha", "1.3.6.1.2.1.11.6.0"))  # snmpInASNParseErrs
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.settimeout(0.5)
+        for datagram in [message(b"wrong")] * 3 + [message(b"public")]:
+            sock.sendto(datagram, (host, int(port)))
+        with pytest.raises(TimeoutError):
+            sock.recv(65535)  # no answer to any of them
+    assert int(value(the_lab, "ha", "1.3.6.1.2.1.11.4.0")) == bad_names + 3
+    assert int(value(the_lab, "ha", "1.3.6.1.2.1.11.6.0")) == parse_errors + 1
+    sa = SecurityAssociation(256, bytes.fromhex(MN_KEY.replace(":", "")))
+    request = build_request(home_address=client_address(CLIENTS, CLIENTS + 7), home_agent=IPv4Address(HA),
+                            care_of_address=IPv4Address("127.0.0.9"),
+                            identification=replay.ntp_identification(time.time(), 5), lifetime=0, sa=sa)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as node:
+        node.bind(("127.0.0.9", 0))
+        node.settimeout(5)
+        node.sendto(request, (HA, the_lab.processes["ha"].port))
+        assert node.recv(2048)[0] == 3  # a Registration Reply
+
+
 def test_row_status_sets_are_transactions_and_respect_netconf_locks(lab: tuple[SnmpLab, Background]) -> None:
     the_lab, bg = lab
     address = target(the_lab, "ap-a")
@@ -312,7 +351,7 @@ def test_keys_are_set_only_at_auth_priv(lab: tuple[SnmpLab, Background]) -> None
     RFC 2006 mipSecKey) with the read-write v2c community, or as an SNMPv3
     authNoPriv user with write access, gets noAccess (RFC 3416 §4.2.5 step 1:
     a key is outside the write view of a request without privacy, RFC 3415
-    §2.5) and changes nothing; the same Set at authPriv is applied."""
+    §2.2, §2.5) and changes nothing; the same Set at authPriv is applied."""
     the_lab, bg = lab
     address = target(the_lab, "ap-a")
     sa = "10.0.0.11.4100"

@@ -62,6 +62,7 @@ class Agent:
 def test_copy_config_writes_the_xml_startup_and_a_restart_reads_it(tmp_path: Path) -> None:
     startup = tmp_path / "startup.xml"
     startup.write_text(STARTUP)
+    startup.chmod(0o600)  # it holds keys
     agent = Agent(startup, tmp_path / "control.sock")
     try:
         assert agent.control({"op": "get-config", "source": "startup"})["data"][

@@ -41,6 +41,7 @@ def _config(tmp: Path, interface: dict[str, Any]) -> Path:
         "security": {"host": [{"address": "192.0.2.2", "last-address": "192.0.2.254",
                                "spi": 256, "key-hex": KEY}]},
     }}))
+    path.chmod(0o600)  # it holds keys
     return path
 
 

@@ -58,6 +58,7 @@ def test_directed_broadcast_request_is_answered_136_with_the_unicast_address(tmp
                            "listen": {"address": "0.0.0.0", "port": PORT}},
             "security": {"host": [{"address": "192.0.2.10", "spi": 256, "key-hex": KEY}]},
         }}))
+        config.chmod(0o600)  # it holds keys
         agent = ns.python("ha", "agent.cli", "run", "--startup", str(config),
                           stdout=subprocess.PIPE, stderr=open(tmp_path / "ha.log", "wb"), text=True)
         ready, _, _ = select.select([agent.stdout], [], [], 20)

@@ -39,6 +39,14 @@ def test_scenario_command_as_the_readme_writes_it() -> None:
     for at in ("ping-at-a", "ping-at-b"):
         assert report[at]["received"] == report[at]["sent"] > 0, report
     assert report["handover-s"] < 10
+    # The flow the README describes: association by hostapd at A, then at B
+    # (and a departure at each), the access points intercepting.
+    assert report["association"] == "hostapd"
+    for ap in ("ap-a", "ap-b"):
+        assert report["associations"][ap] == ["AP-STA-CONNECTED 02:00:00:00:00:0a",
+                                              "AP-STA-DISCONNECTED 02:00:00:00:00:0a"], report
+        assert report["arp-interception"][ap]["announcements-sent"] >= 1, report
+    assert report["counters"]["fa-b"]["encapsulated"] > 0  # the pings went through the tunnels
     assert not {name for name in _namespaces() if name.startswith(prefix.group(1))}
 
 
@@ -72,3 +80,28 @@ def test_sigterm_in_a_forked_child_ends_it_without_the_lab_clean_up() -> None:
             pass
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+def test_sigterm_twice_still_cleans_everything_up() -> None:
+    """SIGTERM while the lab is up, and again while it cleans up (a time-out
+    or a service manager insisting): every namespace of it is gone after."""
+    require_root()
+    python = REPO / ".venv" / "bin" / "python"
+    lab = subprocess.Popen([str(python if python.exists() else Path(sys.executable)),
+                            "-m", "tools.lab.netns_lab", "--association", "control"],
+                           cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        first = lab.stdout.readline()
+        prefix = re.search(r"lab: namespaces (\S+)\*", first)
+        assert prefix is not None, first + lab.stderr.read()
+        assert lab.stdout.readline().startswith("lab: up")
+        assert {n for n in _namespaces() if n.startswith(prefix.group(1))}
+        lab.send_signal(signal.SIGTERM)
+        time.sleep(0.2)
+        lab.send_signal(signal.SIGTERM)
+        assert lab.wait(60) == 0, lab.stderr.read()
+    finally:
+        if lab.poll() is None:
+            lab.kill()
+            lab.wait(10)
+    assert not {n for n in _namespaces() if n.startswith(prefix.group(1))}

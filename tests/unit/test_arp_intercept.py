@@ -169,3 +169,28 @@ def test_tracked_clients_and_learnt_addresses_are_bounded() -> None:
         interceptor.frame(arp_request(HOME, f"192.0.2.{last}"), 0, 0.0)
     frames = interceptor.registered(CLIENT, HOME, NETWORK, [], 0.0)
     assert [str(parse_arp(f)["spa"]) for f in frames] == ["192.0.2.27", "192.0.2.28", "192.0.2.29"]
+
+
+def test_a_packet_to_a_stale_mac_is_forwarded_by_the_access_point_and_bounded() -> None:
+    limits = InterceptLimits(forward_burst=2, forward_rate=10.0)
+    interceptor, _ = registered(ArpInterceptor(AP, limits=limits))
+    frame = ipv4(PEER, OLD_AP) + b"\0" * 6  # Ethernet padding is not forwarded
+    interceptor.frame(frame, 0, 1.0)
+    assert interceptor.packets_to_forward() == [frame[14:42]]
+    assert interceptor.packets_to_forward() == []  # drained
+    # Not for frames to the access point (its kernel routes those), nor from
+    # another source address, nor for an unregistered client.
+    interceptor.frame(ipv4(PEER, AP), 0, 1.0)
+    interceptor.frame(ipv4(PEER, OLD_AP, source=IPv4Address("192.0.2.11")), 0, 1.0)
+    # Nor to a group or broadcast address (a unicast MAC does not make it unicast).
+    interceptor.frame(ipv4("255.255.255.255", OLD_AP), 0, 1.0)
+    interceptor.frame(ipv4("224.0.0.1", OLD_AP), 0, 1.0)
+    assert interceptor.packets_to_forward() == []
+    interceptor.frame(frame, 0, 1.0)
+    interceptor.frame(frame, 0, 1.0)  # the bucket (2) is empty now
+    assert len(interceptor.packets_to_forward()) == 1
+    assert interceptor.counters.forward_limited == 1
+    assert interceptor.counters.packets_forwarded == 2
+    interceptor.unregistered(CLIENT)
+    interceptor.frame(frame, 0, 9.0)
+    assert interceptor.packets_to_forward() == []

@@ -201,3 +201,23 @@ def test_lines_connections_and_idle_time_are_bounded(tmp_path: Path) -> None:
     assert json.loads(too_long[0]) == {"error": "request line too long"} and too_long[1] == b""
     assert third == {"error": "too many control connections"} and refused == 1
     assert json.loads(idle) == {"error": "idle for too long"}
+
+
+def test_a_relative_path_near_the_length_limit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A relative socket path stays relative while staged: a long working
+    directory does not push the staging path over sun_path's 108 octets."""
+    deep = tmp_path / ("d" * 100)
+    deep.mkdir()
+    monkeypatch.chdir(deep)
+
+    async def scenario() -> dict[str, Any]:
+        server = ControlServer("ctl.sock", lambda req: {"ok": True})
+        await server.start()
+        try:
+            assert stat.S_IMODE(os.stat("ctl.sock").st_mode) == 0o600
+            return await request("ctl.sock", {"op": "x"})
+        finally:
+            await server.close()
+
+    assert asyncio.run(scenario()) == {"ok": True}
+    assert os.listdir(deep) == []

@@ -102,3 +102,27 @@ def test_events_drive_the_interceptor_of_the_clients_link() -> None:
     interception.client_event(ClientDisassociated(MAC), 0.5)
     assert len(wlan) == 0
     assert interception.counters()["announcements-sent"] == 2
+
+
+def test_interception_counters_are_valid_yang_state() -> None:
+    """proxy-state/arp-interception as the runtime serves it (every counter
+    the interceptor has, plus send-errors) is valid instance data."""
+    import libyang
+
+    from agent.config.loader import TOP_MEMBER, yang_dir
+
+    interceptor = ArpInterceptor(mac_bytes("02:00:00:00:aa:01"))
+    interceptor.associated(MAC, 0.0)
+    interceptor.registered(MAC, HOME, IPv4Network("192.0.2.0/24"), [IPv4Address("192.0.2.1")], 0.0)
+    counters = Interception({"wlan0": interceptor}, lambda mac: "wlan0", SubnetMap().lookup).counters()
+    counters["send-errors"] = 0
+    assert set(counters) >= {"packets-forwarded", "announcements-sent", "intercepted-clients"}
+    context = libyang.Context(str(yang_dir()))
+    try:
+        context.load_module("proxy-mobile-ip")
+        text = json.dumps({TOP_MEMBER: {"proxy-state": {"arp-interception": counters}}})
+        tree = context.parse_data_mem(text, "json", strict=True, validate_present=True)
+        assert tree is not None
+        tree.free()
+    finally:
+        context.destroy()

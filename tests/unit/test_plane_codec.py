@@ -54,7 +54,8 @@ EVERY_MESSAGE: list[m.Message] = [
     m.ResyncBegin(9, 103, 1),
     m.ResyncChunk(9, 104, 1, TableId.TUNNEL, ((0x7F000003, 0x7F000002, "pmip0", 2),)),
     m.ResyncChunk(9, 105, 1, TableId.PROXY_CLIENT, (
-        ("02:00:00:00:00:01", None, None, None, None, None, "associated", 0, None, None, None),)),
+        ("02:00:00:00:00:01", None, None, None, None, None, "associated", 0, 0, None, None, 0, None,
+         10.5, None),)),
     m.ResyncEnd(9, 106, 1, {TableId.BINDING: 0, TableId.TUNNEL: 1}),
     m.ResyncRequest("sequence 7, expected 5"),
 ]
@@ -128,6 +129,9 @@ def test_malformed(body: bytes) -> None:
     [m.MessageType.STATE_DELTAS, 1, 1, [[1, 1, [1, 2], list(BINDING)]]],  # key is not the row's
     [m.MessageType.STATE_DELTAS, 1, 1, [[1, 3, list(BINDING[:2]), list(BINDING)]]],  # deleted, with a row
     [m.MessageType.STATE_DELTAS, 1, 1, [[9, 1, [1], [1]]]],  # no table 9
+    [m.MessageType.STATE_DELTAS, 1, 1, [[1, 3, [1], None]]],  # a binding key has 2 columns
+    [m.MessageType.STATE_DELTAS, 1, 1, [[1, 3, [1, "x"], None]]],  # a care-of address as text
+    [m.MessageType.STATE_DELTAS, 1, 1, [[4, 3, [None], None]]],  # no key column is absent
     [m.MessageType.STATE_DELTAS, 1, 1, [[1, 1, list(BINDING[:2]),
                                           [*BINDING[:3], 70000, *BINDING[4:]]]]],  # port > 65535
     [m.MessageType.RESYNC_CHUNK, 1, 1, 1, 4, [[1, 2, 3, 4]]],  # tunnel interface not text
@@ -181,7 +185,7 @@ def test_datastore_error_tags_are_on_the_wire() -> None:
     assert {t.value for t in DatastoreTag} <= {t.value for t in m.ErrorTag}
 
 
-SANS_IO = ("tables", "messages", "codec", "session", "stream", "mirror")
+SANS_IO = ("tables", "messages", "codec", "session", "stream", "mirror", "rows", "render")
 FORBIDDEN = {"asyncio", "socket", "time", "selectors", "threading", "subprocess"}
 
 
@@ -197,3 +201,39 @@ def test_sans_io(module: str) -> None:
         elif isinstance(node, ast.ImportFrom) and node.module:
             imported.add(node.module.split(".")[0])
     assert not imported & FORBIDDEN
+
+
+def test_every_table_renders_to_its_yang_list() -> None:
+    """Each table's columns are leaves of its YANG list (or the facts a
+    derived leaf comes from), and every leaf of the list is a column or
+    derived: adding a leaf to the YANG without its column fails here."""
+    import libyang
+
+    root = Path(__file__).resolve().parents[2]
+    context = libyang.Context(str(root / "yang"))
+    module = context.load_module("proxy-mobile-ip")
+
+    def find(node: object, steps: list[str]) -> object:
+        for child in node.children():  # type: ignore[attr-defined]
+            if child.name() == steps[0]:
+                return child if len(steps) == 1 else find(child, steps[1:])
+            if child.keyword() in ("choice", "case"):
+                try:
+                    return find(child, steps)
+                except LookupError:
+                    pass
+        raise LookupError(steps[0])
+
+    try:
+        for table in TABLES.values():
+            steps = table.yang_list.strip("/").split("/")
+            top = next(n for n in module.children() if n.name() == steps[0])
+            yang_list = find(top, steps[1:])
+            leaves = {child.name() for child in yang_list.children()}  # type: ignore[attr-defined]
+            columns = set(table.column_names)
+            sources = {column for used in table.derived.values() for column in used}
+            assert columns <= leaves | sources | set(table.facts), (table.name, columns - leaves)
+            assert leaves <= columns | set(table.derived), (table.name, leaves - columns)
+            assert sources <= columns and set(table.facts) <= columns
+    finally:
+        context.destroy()

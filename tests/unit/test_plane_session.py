@@ -10,6 +10,7 @@ from agent.plane import codec
 from agent.plane import messages as m
 from agent.plane import session as s
 from agent.plane.tables import TableId
+from tests.unit.test_plane_codec import EVERY_MESSAGE
 
 ENTRY = (m.ConfigChangeEntry(m.ChangeKind.MODIFIED, "/mobile-ip/home-agent/max-lifetime", 600, 300),)
 
@@ -336,3 +337,37 @@ def test_state_stream_and_resync_request() -> None:
     pair.management.request_resync("a gap")
     pair.exchange()
     assert events(pair.control) == [s.ResyncRequested("a gap")]
+
+
+@pytest.mark.parametrize("side", ["management", "control"])
+@pytest.mark.parametrize("established_first", [True, False])
+def test_every_message_in_every_state_is_handled_or_counted(side: str, established_first: bool) -> None:
+    """h2's table walk: any valid message, in either state, on either side,
+    is handled, counted as unexpected, or ends the session with a reason —
+    never an exception."""
+    for message in EVERY_MESSAGE:
+        pair = established() if established_first else None
+        session: s._Session = (
+            (pair.management if side == "management" else pair.control) if pair is not None
+            else s.ManagementSession(epoch=1, pid=1, now=0.0) if side == "management"
+            else s.ControlSession(epoch=2, pid=2, now=0.0))
+        before = session.counters.errors
+        session.receive_data(codec.encode(message), 0.0)
+        got = events(session)
+        handled = [e for e in got if not isinstance(e, (s.ProtocolViolation, s.SessionClosed))]
+        assert handled or session.counters.errors > before or session.counters.late \
+            or session.state is s.SessionState.CLOSED or any(
+                isinstance(e, s.SessionClosed) for e in got) or session.data_to_send(), message
+
+
+def test_closing_reports_what_was_in_flight() -> None:
+    pair = established()
+    number = pair.management.begin_transaction(ENTRY, pair.now)
+    first = pair.management.rpc(m.ClearBinding(0, None), pair.now)
+    second = pair.management.rpc(m.ClearCounters(0, m.CounterScope.ALL), pair.now)
+    pair.management.close()
+    assert events(pair.management) == [s.TransactionLost(number, s.Phase.CHANGE),
+                                       s.RpcLost(first), s.RpcLost(second)]
+    assert pair.management.get_timer() is None
+    pair.management.close()  # once only
+    assert events(pair.management) == []

@@ -588,29 +588,33 @@ def test_request_bytes_are_not_a_reply_and_back() -> None:
 # -- the decoders' shared addresses (issue 13 item 12) ---------------------------------
 
 
-def test_unauthenticated_datagrams_add_nothing_to_the_address_table() -> None:
+def test_unauthenticated_datagrams_cannot_grow_the_address_tables() -> None:
     """Replies and requests with 200,000 distinct addresses, as anyone can send
-    them to UDP 434, leave the table as it was (it held up to 1M addresses,
-    ~169 MB, before); an address an engine made known is returned as that very
-    object (a proxy visitor shares it with the replies about it)."""
+    them to UDP 434: the known table does not grow, the recent one stays
+    within its limit (the single table held up to 1M addresses, ~169 MB); an
+    address an engine made known is returned as that very object (a proxy
+    visitor shares it with the replies about it), and one that every message
+    repeats is shared between messages."""
     from agent.mobileip import registration
 
     known = registration.address(bytes((10, 9, 8, 7)))
-    before = len(registration._ADDRESSES)
+    known_before = len(registration._KNOWN)
     for n in range(200_000):
         home = (0x0A000000 + n).to_bytes(4, "big")
         agent = (0xC0000000 + n).to_bytes(4, "big")
         decode_reply(struct.pack("!BBH4s4sQ", 3, 0, 600, home, agent, IDENTIFICATION))
         decode_request(struct.pack("!BBH4s4s4sQ", 1, 0, 600, home, agent, agent, IDENTIFICATION))
-    assert len(registration._ADDRESSES) == before
-    reply = decode_reply(struct.pack("!BBH4s4sQ", 3, 0, 600, known.packed, HOME_AGENT.packed, IDENTIFICATION))
-    assert reply.home_address is known
-    assert reply.home_agent == HOME_AGENT
+        assert len(registration._RECENT) <= registration.RECENT_ADDRESS_LIMIT
+    assert len(registration._KNOWN) == known_before
+    first = decode_reply(struct.pack("!BBH4s4sQ", 3, 0, 600, known.packed, HOME_AGENT.packed, IDENTIFICATION))
+    second = decode_reply(struct.pack("!BBH4s4sQ", 3, 0, 600, known.packed, HOME_AGENT.packed, IDENTIFICATION))
+    assert first.home_address is known and second.home_address is known
+    assert first.home_agent is second.home_agent == HOME_AGENT
 
 
 def test_the_known_address_table_is_bounded() -> None:
     from agent.mobileip import registration
 
-    for n in range(registration.ADDRESS_CACHE_LIMIT + 10):
+    for n in range(registration.KNOWN_ADDRESS_LIMIT + 10):
         registration.address((0xAC100000 + n).to_bytes(4, "big"))
-        assert len(registration._ADDRESSES) <= registration.ADDRESS_CACHE_LIMIT
+        assert len(registration._KNOWN) <= registration.KNOWN_ADDRESS_LIMIT

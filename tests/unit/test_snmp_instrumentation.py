@@ -291,7 +291,7 @@ def test_keys_are_written_only_at_auth_priv(datastore: Datastore) -> None:
     2006 mipSecKey) is outside the write view of a request without privacy
     (SNMPv1/v2c community, SNMPv3 authNoPriv): RFC 3416 §4.2.5 step (1)
     noAccess at the key's varbind, and the whole Set changes nothing (RFC 3415
-    §2.5: the view depends on the security level)."""
+    §2.2, §2.5: the view depends on the security level)."""
     tree = make_tree(datastore=datastore)
     host = ip("10.0.0.1") + (256,)
     new_key = bytes(range(16))

@@ -37,6 +37,7 @@ def merge(path: str, value: object) -> Edit:
 def test_xml_startup_is_read_and_copy_config_writes_it_back_in_xml(tmp_path: Path) -> None:
     path = tmp_path / "startup.xml"
     path.write_text(STARTUP_XML)
+    path.chmod(0o600)  # it holds keys
     datastore = Datastore(startup_file=path)
     try:
         expected = {TOP_MEMBER: {

@@ -80,7 +80,10 @@ def _percentile(values: list[float], fraction: float) -> float:
 def handover(roams: int, mn_arp_retrans_ms: int | None) -> dict:
     from tools.lab.netns_lab import CN, MN, NetnsLab
 
-    with NetnsLab() as lab:
+    # The control-channel lab (carrier drop on a roam, the FA's proxy ARP), as
+    # this figure has always been measured; association by hostapd and the
+    # access points' interception: tools/bench/handover_bench.py.
+    with NetnsLab(association="control") as lab:
         if mn_arp_retrans_ms is not None:
             lab.namespaces.sysctl("mn", {"net.ipv4.neigh.wlan0.retrans_time_ms": mn_arp_retrans_ms})
         lab.associate("ap-a")

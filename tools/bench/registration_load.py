@@ -91,6 +91,7 @@ def cpu_seconds(pid: int) -> float:
 def start_agent(role: str, nodes: int, tmp: Path) -> subprocess.Popen[str]:
     path = tmp / f"{role}.json"
     path.write_text(json.dumps(role_config(role, nodes)))
+    path.chmod(0o600)  # it holds keys: `run` refuses it readable by others
     args = [sys.executable, "-m", "agent.cli", "run", "--startup", str(path)]
     if os.environ.get("BENCH_PROFILE_DIR"):  # cProfile the agents (slows them down)
         out = Path(os.environ["BENCH_PROFILE_DIR"]) / f"{role}.prof"

@@ -91,9 +91,13 @@ class Namespaces:
         self.ns(short).addr("add", index=self.index(short, ifname), address=address,
                             prefixlen=int(length or 32))
 
-    def bridge(self, short: str, name: str, ports: list[str], *, address: str | None = None) -> None:
+    def bridge(self, short: str, name: str, ports: list[str], *, address: str | None = None,
+               group_fwd_mask: int = 0) -> None:
+        """A bridge of ``ports``; ``group_fwd_mask`` bit n forwards frames to
+        01:80:c2:00:00:0n (bit 3: 802.1X EAPOL, which bridges keep by default)."""
         ns = self.ns(short)
-        ns.link("add", ifname=name, kind="bridge", br_stp_state=0, br_forward_delay=0)
+        ns.link("add", ifname=name, kind="bridge", br_stp_state=0, br_forward_delay=0,
+                br_group_fwd_mask=group_fwd_mask)
         for port in ports:
             ns.link("set", index=self.index(short, port), master=self.index(short, name))
         if address is not None:

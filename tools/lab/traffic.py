@@ -9,7 +9,12 @@
 ``ping`` prints one JSON line; ``echo-server`` prints ``peer ADDRESS PORT`` for
 each connection and echoes lines; ``tcp-client`` prints ``connected``, then
 sends each stdin line and prints ``echo <line>`` (or ``timeout``). ``spoof``
-sends IP-in-IP with a forged outer source."""
+sends IP-in-IP with a forged outer source. ``announce`` sends one gratuitous
+ARP Request for an address on an interface (RFC 5227 §2.3), as a client stack
+does after a (re)association; ``radio`` sends such announcements and
+EAPOL-Logoffs on command. ``tcp-sink`` and ``tcp-source`` measure one TCP
+stream: the source writes paced, counted bytes until its stdin closes; the sink
+reports the bytes, their digest and the longest gap between arrivals."""
 
 from __future__ import annotations
 
@@ -191,6 +196,108 @@ def probe(source: str, destination: str, interval: float, duration: float) -> No
     print(json.dumps({"sent": sequence, "replies": replies}), flush=True)
 
 
+def announce(interface: str, address: str) -> None:
+    from agent.dataplane.arp import gratuitous_arp_frame
+
+    with socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0806)) as sock:
+        sock.bind((interface, 0x0806))
+        mac = bytes(sock.getsockname()[4])
+        sock.send(gratuitous_arp_frame(mac, socket.inet_aton(address)))
+
+
+#: IEEE 802.1X PAE group address and EAPOL-Logoff (version 1, type 2, no body).
+_PAE_GROUP = bytes.fromhex("0180c2000003")
+_EAPOL_LOGOFF = b"\x01\x02\x00\x00"
+
+
+def radio(address: str | None) -> None:
+    """Link-layer frames on command (stdin lines), each answered by ``done``:
+    ``announce IFACE`` sends a gratuitous ARP for ``address`` with IFACE's MAC
+    (the client's stack after a (re)association); ``logoff IFACE MAC`` an
+    EAPOL-Logoff from MAC (IEEE 802.1X; on a wired port what a Wi-Fi
+    station's disassociation is). Raw frames, not a supplicant's state."""
+    from agent.dataplane.arp import gratuitous_arp_frame
+
+    sockets: dict[str, socket.socket] = {}
+    print("ready", flush=True)
+    for line in sys.stdin:
+        words = line.split()
+        if not words:
+            continue
+        sock = sockets.get(words[1])
+        if sock is None:
+            sock = sockets[words[1]] = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+            sock.bind((words[1], 0))
+        if words[0] == "logoff":
+            sock.send(_PAE_GROUP + bytes.fromhex(words[2].replace(":", "")) + b"\x88\x8e"
+                      + _EAPOL_LOGOFF)
+        elif words[0] == "announce" and address is not None:
+            mac = bytes(sock.getsockname()[4])
+            sock.send(gratuitous_arp_frame(mac, socket.inet_aton(address)))
+        print("done", flush=True)
+
+
+def tcp_sink(address: str, port: int) -> None:
+    """Accept one connection, read it to the end; print bytes, SHA-256 and the
+    longest gap between two arrivals (after the first) as JSON."""
+    import hashlib
+
+    server = socket.create_server((address, port))
+    print("listening", flush=True)
+    conn, _ = server.accept()
+    digest, total, longest, last, error = hashlib.sha256(), 0, 0.0, None, None
+    while True:
+        try:
+            data = conn.recv(65536)
+        except OSError as exc:  # a reset
+            error = str(exc)
+            break
+        if not data:
+            break
+        now = time.monotonic()
+        if last is not None:
+            longest = max(longest, now - last)
+        last = now
+        digest.update(data)
+        total += len(data)
+    print(json.dumps({"bytes": total, "sha256": digest.hexdigest(),
+                      "longest-gap-ms": round(longest * 1000, 1), "error": error}), flush=True)
+
+
+def tcp_source(source: str, destination: str, port: int, rate: int, chunk: int) -> None:
+    """Connect, write ``chunk`` bytes ``rate`` times a second (a counter's
+    bytes) until stdin closes, then close; print bytes and SHA-256 as JSON."""
+    import hashlib
+
+    sock = socket.create_connection((destination, port), timeout=10, source_address=(source, 0))
+    sock.settimeout(None)
+    print("connected", flush=True)
+    digest, total, sequence, error = hashlib.sha256(), 0, 0, None
+    interval = 1.0 / rate
+    next_send = time.monotonic()
+    while True:
+        ready, _, _ = select.select([sys.stdin], [], [], max(0.0, next_send - time.monotonic()))
+        if ready and not sys.stdin.readline():
+            break
+        if time.monotonic() < next_send:
+            continue
+        data = (sequence.to_bytes(8, "big") * (chunk // 8 + 1))[:chunk]
+        try:
+            sock.sendall(data)
+        except OSError as exc:
+            error = str(exc)
+            break
+        digest.update(data)
+        total += len(data)
+        sequence += 1
+        next_send += interval
+    if error is None:
+        sock.shutdown(socket.SHUT_WR)
+        sock.recv(1)  # the sink closes after reading everything
+    sock.close()
+    print(json.dumps({"bytes": total, "sha256": digest.hexdigest(), "error": error}), flush=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -229,8 +336,30 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--destination", required=True)
     r.add_argument("--interval", type=float, default=0.002)
     r.add_argument("--duration", type=float, default=10.0)
+    a = sub.add_parser("announce")
+    a.add_argument("--interface", required=True)
+    a.add_argument("--address", required=True)
+    d = sub.add_parser("radio")
+    d.add_argument("--address")
+    t = sub.add_parser("tcp-sink")
+    t.add_argument("--address", required=True)
+    t.add_argument("--port", type=int, required=True)
+    o = sub.add_parser("tcp-source")
+    o.add_argument("--source", required=True)
+    o.add_argument("--destination", required=True)
+    o.add_argument("--port", type=int, required=True)
+    o.add_argument("--rate", type=int, default=200)
+    o.add_argument("--chunk", type=int, default=512)
     args = parser.parse_args(argv)
-    if args.command == "udp-blast":
+    if args.command == "announce":
+        announce(args.interface, args.address)
+    elif args.command == "radio":
+        radio(args.address)
+    elif args.command == "tcp-sink":
+        tcp_sink(args.address, args.port)
+    elif args.command == "tcp-source":
+        tcp_source(args.source, args.destination, args.port, args.rate, args.chunk)
+    elif args.command == "udp-blast":
         udp_blast(args.source, args.destination, args.port, args.size, args.duration)
     elif args.command == "udp-sink":
         udp_sink(args.address, args.port, args.duration)

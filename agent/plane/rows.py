@@ -1,0 +1,170 @@
+"""The control plane's half of the tables: engine records -> rows, the
+engines' tables as ``RowSource``s, and the engines' events -> deltas.
+
+The home agent's tables and events, the foreign agent's and the proxy's
+visitors (as row sources; their events -> deltas and the data plane's tunnels
+come with the wiring, the same way). The FA's and the proxy's engines have no
+unsorted key view yet (``visitors()`` sorts, the proxy has no visitor count):
+the wiring adds those one-line accessors so that a resync of 100,000
+visitors stays within its budget. Addresses become integers (``IPv4Address._ip``, as ``operational.py``
+and the checkpoint already read them): no text formatting on the engine loop.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Sequence
+from ipaddress import IPv4Address
+from typing import Any
+
+from agent.mobileip.events import BindingCreated, BindingDeleted, BindingRefreshed, RegistrationDenied
+from agent.mobileip.foreign_agent import ForeignAgent, Visitor
+from agent.mobileip.home_agent import Binding, HomeAgent, MobileNode
+from agent.mobileip.proxy import ProxyAgent, ProxyVisitor
+from agent.plane.messages import ChangeKind
+from agent.plane.tables import TableId
+
+Row = tuple[Any, ...]
+DeltaTuple = tuple[TableId, ChangeKind, Row, Row | None]
+
+
+def _int(address: IPv4Address) -> int:
+    return address._ip  # type: ignore[attr-defined,no-any-return]  # its int, without __int__
+
+
+def binding_row(binding: Binding) -> Row:
+    return (_int(binding.home_address), _int(binding.care_of_address),
+            _int(binding.source_address), binding.source_port, binding.flags & 0xFF,
+            binding.identification, binding.lifetime, binding.registered_at, binding.expires_at)
+
+
+def mobile_node_row(home_address: IPv4Address, node: MobileNode) -> Row:
+    return (_int(home_address), node.service_accepted, node.service_denied,
+            node.overall_service_time, node.recent_accepted_time, node.recent_denied_time,
+            node.recent_denied_code)
+
+
+class HomeAgentBindings:
+    """haMobilityBindingTable as a ``RowSource``: walked by mobile node."""
+
+    def __init__(self, agent: HomeAgent) -> None:
+        self.agent = agent
+
+    def cursor_keys(self) -> Sequence[Hashable]:
+        return list(self.agent.mobile_nodes())
+
+    def rows(self, cursor_key: Hashable) -> Sequence[Row]:
+        node = self.agent.mobile_nodes().get(cursor_key)  # type: ignore[call-overload]
+        return () if node is None else [binding_row(b) for b in node.bindings]
+
+    def count(self) -> int:
+        return self.agent.binding_count
+
+
+class HomeAgentMobileNodes:
+    """haCounterTable as a ``RowSource``."""
+
+    def __init__(self, agent: HomeAgent) -> None:
+        self.agent = agent
+
+    def cursor_keys(self) -> Sequence[Hashable]:
+        return list(self.agent.mobile_nodes())
+
+    def rows(self, cursor_key: Hashable) -> Sequence[Row]:
+        node = self.agent.mobile_nodes().get(cursor_key)  # type: ignore[call-overload]
+        return () if node is None else (mobile_node_row(cursor_key, node),)  # type: ignore[arg-type]
+
+    def count(self) -> int:
+        return len(self.agent.mobile_nodes())
+
+
+def home_agent_deltas(agent: HomeAgent, event: object, *,
+                      known_nodes: set[IPv4Address]) -> list[DeltaTuple]:
+    """The deltas one home-agent event causes (its binding row, and its
+    node's counter row). ``known_nodes`` is the set of home addresses whose
+    counter row the stream has created (kept by the caller)."""
+    if isinstance(event, (BindingCreated, BindingRefreshed, BindingDeleted)):
+        home, care_of = event.home_address, event.care_of_address
+        node = agent.mobile_nodes().get(home)
+        out: list[DeltaTuple] = []
+        key = (_int(home), _int(care_of))
+        binding = node.binding_for(care_of) if node is not None else None
+        if isinstance(event, BindingDeleted) or binding is None:
+            out.append((TableId.BINDING, ChangeKind.DELETED, key, None))
+        else:
+            kind = ChangeKind.CREATED if isinstance(event, BindingCreated) else ChangeKind.MODIFIED
+            out.append((TableId.BINDING, kind, key, binding_row(binding)))
+        out += _node_delta(home, node, known_nodes)
+        return out
+    if isinstance(event, RegistrationDenied):
+        return _node_delta(event.home_address, agent.mobile_nodes().get(event.home_address),
+                           known_nodes)
+    return []
+
+
+def _node_delta(home: IPv4Address, node: MobileNode | None,
+                known_nodes: set[IPv4Address]) -> list[DeltaTuple]:
+    key = (_int(home),)
+    if node is None:
+        if home in known_nodes:
+            known_nodes.discard(home)
+            return [(TableId.MOBILE_NODE, ChangeKind.DELETED, key, None)]
+        return []
+    kind = ChangeKind.MODIFIED if home in known_nodes else ChangeKind.CREATED
+    known_nodes.add(home)
+    return [(TableId.MOBILE_NODE, kind, key, mobile_node_row(home, node))]
+
+
+# -- the foreign agent's visitors and the proxy's ------------------------------------------
+
+
+def visitor_row(visitor: Visitor) -> Row:
+    return (_int(visitor.home_address), _int(visitor.home_agent), _int(visitor.care_of_address),
+            _int(visitor.source_address), visitor.source_port, visitor.flags & 0xFF,
+            visitor.identification, visitor.lifetime, visitor.registered_at, visitor.expires_at)
+
+
+def _optional_int(address: IPv4Address | None) -> int | None:
+    return None if address is None else _int(address)
+
+
+def proxy_visitor_row(visitor: ProxyVisitor) -> Row:
+    return (visitor.mac, visitor.interface, _optional_int(visitor.home_address),
+            _optional_int(visitor.home_agent), _optional_int(visitor.foreign_agent),
+            _optional_int(visitor.care_of_address), visitor.state.value,
+            visitor.lifetime_requested, visitor.lifetime_granted, visitor.expires_at,
+            visitor.last_code, visitor.attempts, visitor.reason, visitor.associated_at,
+            visitor.registered_at)
+
+
+class ForeignAgentVisitors:
+    """faVisitorTable as a ``RowSource``."""
+
+    def __init__(self, agent: ForeignAgent) -> None:
+        self.agent = agent
+
+    def cursor_keys(self) -> Sequence[Hashable]:
+        return [v.home_address for v in self.agent.visitors()]
+
+    def rows(self, cursor_key: Hashable) -> Sequence[Row]:
+        visitor = self.agent.visitor(cursor_key)  # type: ignore[arg-type]
+        return () if visitor is None else (visitor_row(visitor),)
+
+    def count(self) -> int:
+        return self.agent.visitor_count
+
+
+class ProxyVisitors:
+    """The proxy's visitors (clients) as a ``RowSource``."""
+
+    def __init__(self, agent: ProxyAgent) -> None:
+        self.agent = agent
+
+    def cursor_keys(self) -> Sequence[Hashable]:
+        return [v.mac for v in self.agent.visitors()]
+
+    def rows(self, cursor_key: Hashable) -> Sequence[Row]:
+        visitor = self.agent.visitor(cursor_key)  # type: ignore[arg-type]
+        return () if visitor is None else (proxy_visitor_row(visitor),)
+
+    def count(self) -> int:
+        return len(self.agent.visitors())

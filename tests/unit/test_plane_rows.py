@@ -1,0 +1,171 @@
+"""Real engines through the plane (agent/plane/rows.py -> stream -> codec ->
+mirror -> agent/plane/render.py): what the mirror renders equals what
+``agent/operational.py`` reads from the engines today — the home agent's
+bindings after a resync and after deltas from its events (registrations,
+simultaneous bindings, a move, a deregistration, a denial), and every role's
+lists after a resync."""
+
+from __future__ import annotations
+
+from ipaddress import IPv4Address
+
+from agent.mobileip import replay
+from agent.mobileip.builder import build_request
+from agent.mobileip.home_agent import HomeAgent, HomeAgentSettings
+from agent.mobileip.numbers import RequestFlag
+from agent.mobileip.security import SecurityAssociation, SecurityAssociationTable
+from agent.operational import home_agent_state
+from agent.plane import codec
+from agent.plane import messages as m
+from agent.plane.mirror import MirrorState, OperationalMirror
+from agent.plane.render import binding_entries
+from agent.plane.rows import HomeAgentBindings, HomeAgentMobileNodes, home_agent_deltas
+from agent.plane.stream import StateStream
+from agent.plane.tables import TableId
+
+HOME_AGENT = IPv4Address("198.51.100.1")
+FIRST = IPv4Address("198.18.0.0")
+KEY = bytes(range(16))
+NOW = 1_800_000_000.0
+
+
+class Rig:
+    def __init__(self) -> None:
+        self.sa = SecurityAssociation(256, KEY)
+        table = SecurityAssociationTable()
+        table.add_range(FIRST, FIRST + 65535, self.sa)
+        self.agent = HomeAgent(HomeAgentSettings(HOME_AGENT), mobile_nodes=table)
+        self.wire: list[bytes] = []
+        self.stream = StateStream(
+            epoch=1, sources={TableId.BINDING: HomeAgentBindings(self.agent),
+                              TableId.MOBILE_NODE: HomeAgentMobileNodes(self.agent)},
+            send=lambda message: self.wire.append(codec.encode(message)), clock=lambda: 0.0)
+        self.mirror = OperationalMirror()
+        self.known: set[IPv4Address] = set()
+        self.identification = 0
+
+    def register(self, home: IPv4Address, care_of: str, *, lifetime: int = 600,
+                 flags: RequestFlag = RequestFlag(0), sa: SecurityAssociation | None = None) -> None:
+        self.identification += 1
+        self.agent.receive_datagram(
+            build_request(home_address=home, home_agent=HOME_AGENT,
+                          care_of_address=IPv4Address(care_of),
+                          identification=replay.ntp_identification(NOW, self.identification),
+                          lifetime=lifetime, sa=sa or self.sa, flags=flags),
+            IPv4Address(care_of), 434, NOW)
+        self.agent.datagrams_to_send()
+        while (event := self.agent.next_event()) is not None:
+            for delta in home_agent_deltas(self.agent, event, known_nodes=self.known):
+                self.stream.record(*delta)
+
+    def deliver(self) -> None:
+        self.stream.flush()
+        for body in codec.FrameReader().feed(b"".join(self.wire)):
+            assert self.mirror.apply(codec.decode(body), NOW) is None  # type: ignore[arg-type]
+        self.wire.clear()
+
+    def check(self) -> None:
+        self.deliver()
+        expected = home_agent_state(self.agent, NOW + 7)
+        assert binding_entries(self.mirror.sorted_rows(TableId.BINDING), NOW + 7) == expected["binding"]
+        homes = [row[0] for row in self.mirror.sorted_rows(TableId.MOBILE_NODE)]
+        assert [str(IPv4Address(h)) for h in homes] == [
+            entry["home-address"] for entry in expected["mobile-node-counters"]]
+
+
+def test_mirror_renders_what_the_engine_holds() -> None:
+    rig = Rig()
+    for i in range(40):
+        simultaneous = i % 4 == 0
+        for care_of in (("203.0.113.9", "203.0.113.2") if simultaneous else ("203.0.113.1",)):
+            rig.register(FIRST + (40 - i), care_of, flags=RequestFlag.SIMULTANEOUS_BINDINGS
+                         if simultaneous else RequestFlag.REVERSE_TUNNELING)
+    rig.wire.clear()  # deltas before any resync are not the mirror's business
+    rig.stream.begin_resync()
+    while rig.stream.resync_step():
+        pass
+    rig.check()
+    assert rig.mirror.state is MirrorState.SYNCED
+    assert rig.mirror.count(TableId.BINDING) == rig.agent.binding_count == 50
+
+    # Then the engine's events only.
+    rig.register(FIRST + 100, "203.0.113.5")  # a new node
+    rig.register(FIRST + 3, "203.0.113.7")  # moves: its binding is replaced
+    rig.register(FIRST + 5, "203.0.113.1", lifetime=0)  # deregistration (RFC 5944 §3.8.3)
+    rig.register(FIRST + 6, "203.0.113.1", sa=SecurityAssociation(256, bytes(16)))  # denied 131
+    rig.check()
+    node = rig.mirror.row(TableId.MOBILE_NODE, (int(FIRST + 6),))
+    assert node is not None and node[2] == 1 and node[6] == 131  # one denial, code 131
+    assert rig.mirror.count(TableId.BINDING) == rig.agent.binding_count
+
+
+def test_a_mobile_node_row_is_created_once() -> None:
+    rig = Rig()
+    rig.stream.begin_resync()
+    rig.stream.resync_step()
+    rig.register(FIRST + 1, "203.0.113.1")
+    rig.register(FIRST + 1, "203.0.113.1")  # a renewal
+    rig.stream.flush()
+    kinds = [(d.table, d.kind) for body in codec.FrameReader().feed(b"".join(rig.wire))
+             for d in getattr(codec.decode(body), "deltas", ())]
+    assert kinds == [(TableId.BINDING, m.ChangeKind.CREATED), (TableId.MOBILE_NODE, m.ChangeKind.CREATED),
+                     (TableId.BINDING, m.ChangeKind.MODIFIED), (TableId.MOBILE_NODE, m.ChangeKind.MODIFIED)]
+
+
+def test_events_drained_after_the_binding_is_gone_send_a_deletion() -> None:
+    """An EngineRunner drains up to 64 datagrams before it reads the events:
+    a BindingCreated may be read after the same batch deregistered it."""
+    rig = Rig()
+    rig.stream.begin_resync()
+    rig.stream.resync_step()
+    for identification, lifetime in ((1, 600), (2, 0)):
+        rig.agent.receive_datagram(
+            build_request(home_address=FIRST + 9, home_agent=HOME_AGENT,
+                          care_of_address=IPv4Address("203.0.113.1"),
+                          identification=replay.ntp_identification(NOW, identification),
+                          lifetime=lifetime, sa=rig.sa),
+            IPv4Address("203.0.113.1"), 434, NOW)
+    rig.agent.datagrams_to_send()
+    while (event := rig.agent.next_event()) is not None:
+        for delta in home_agent_deltas(rig.agent, event, known_nodes=rig.known):
+            rig.stream.record(*delta)
+    rig.check()
+    assert rig.mirror.count(TableId.BINDING) == 0
+
+
+def test_every_role_rendered_from_the_mirror_equals_today() -> None:
+    """The lab network of test_operational (HA, FA, proxy with five
+    registered clients and one at home): resync all four tables into a
+    mirror, render, compare with agent/operational.py."""
+    from agent.operational import foreign_agent_state, proxy_state
+    from agent.plane.render import mobile_node_counter_entries, proxy_visitor_entries, visitor_entries
+    from agent.plane.rows import ForeignAgentVisitors, ProxyVisitors
+    from tests.unit.test_operational import NOW as LAB_NOW
+    from tests.unit.test_operational import _network
+
+    home_agent, foreign_agent, proxy = _network()
+    wire: list[bytes] = []
+    stream = StateStream(epoch=3, sources={
+        TableId.BINDING: HomeAgentBindings(home_agent),
+        TableId.MOBILE_NODE: HomeAgentMobileNodes(home_agent),
+        TableId.VISITOR: ForeignAgentVisitors(foreign_agent),
+        TableId.PROXY_CLIENT: ProxyVisitors(proxy),
+    }, send=lambda message: wire.append(codec.encode(message)), clock=lambda: 0.0)
+    mirror = OperationalMirror()
+    stream.begin_resync()
+    while stream.resync_step():
+        pass
+    for body in codec.FrameReader().feed(b"".join(wire)):
+        assert mirror.apply(codec.decode(body), LAB_NOW) is None  # type: ignore[arg-type]
+    assert mirror.state is MirrorState.SYNCED
+    later = LAB_NOW + 42.5
+    ha_state = home_agent_state(home_agent, later)
+    bindings = mirror.sorted_rows(TableId.BINDING)
+    assert binding_entries(bindings, later) == ha_state["binding"]
+    assert mobile_node_counter_entries(mirror.sorted_rows(TableId.MOBILE_NODE), bindings, later) \
+        == ha_state["mobile-node-counters"]
+    assert visitor_entries(mirror.sorted_rows(TableId.VISITOR), later) \
+        == foreign_agent_state(foreign_agent, later)["visitor"]
+    assert proxy_visitor_entries(mirror.sorted_rows(TableId.PROXY_CLIENT), later) \
+        == proxy_state(proxy, later)["visitor"]
+    assert mirror.count(TableId.PROXY_CLIENT) == 6 and mirror.count(TableId.VISITOR) == 5
