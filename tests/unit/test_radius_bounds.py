@@ -1,0 +1,139 @@
+"""What an unauthenticated flood can make the RADIUS resolver hold (issue 13,
+follow-up). A Registration Request's home address is read before anything
+authenticates it (the SA that would is what RADIUS is asked for), so a flood
+naming random addresses must neither grow the caches without bound nor hold
+one lookup per datagram. Sans-IO, on virtual time."""
+
+from __future__ import annotations
+
+import random
+from ipaddress import IPv4Address
+
+import libyang
+
+from agent.config.loader import TOP_MEMBER, yang_dir
+from agent.mobileip import replay
+from agent.mobileip.builder import build_request
+from agent.mobileip.home_agent import HomeAgent, HomeAgentSettings
+from agent.mobileip.numbers import ReplyCode
+from agent.mobileip.registration import decode_reply
+from agent.mobileip.security import SecurityAssociation, SecurityAssociationTable
+from agent.radius.resolver import (
+    PENDING,
+    Accept,
+    Cached,
+    FailureReason,
+    Reject,
+    Rejected,
+    ResolverSettings,
+    SecurityAssociationResolver,
+)
+
+NOW = 1_800_000_000.0
+SA = SecurityAssociation(spi=0x1234, key=bytes.fromhex("00112233445566778899aabbccddeeff"))
+HOME_AGENT = IPv4Address("10.1.1.1")
+CARE_OF = IPv4Address("192.0.2.10")
+
+
+def address(n: int) -> IPv4Address:
+    return IPv4Address("10.200.0.0") + n
+
+
+def ask_all(resolver: SecurityAssociationResolver) -> list[IPv4Address]:
+    asked = []
+    while (next_address := resolver.next_request()) is not None:
+        asked.append(next_address)
+    return asked
+
+
+def test_lookups_under_way_are_bounded_and_the_rest_refused_uncached() -> None:
+    resolver = SecurityAssociationResolver(ResolverSettings(max_outstanding=2, max_pending=3))
+    assert [resolver.lookup(address(n), NOW) for n in range(3)] == [PENDING] * 3
+    refused = resolver.lookup(address(3), NOW)
+    assert isinstance(refused, Rejected) and refused.reason is FailureReason.OVERLOADED
+    assert refused.until > NOW  # when to ask again
+    assert resolver.counters.overflow == 1
+    assert resolver.pending == 3 and resolver.cached == 0  # a refusal is not remembered
+    # An address already under way still coalesces.
+    assert resolver.lookup(address(0), NOW) is PENDING
+    asked = ask_all(resolver)
+    assert asked == [address(0), address(1)]
+    resolver.answer(address(0), Reject(), NOW + 1)
+    # A slot freed: the refused address is asked now.
+    assert resolver.lookup(address(3), NOW + 1) is PENDING
+    assert resolver.counters.overflow == 1
+
+
+def test_a_flood_of_unknown_addresses_holds_at_most_the_bounds() -> None:
+    settings = ResolverSettings(max_outstanding=16, max_pending=64, negative_cache_size=100)
+    resolver = SecurityAssociationResolver(settings)
+    now = NOW
+    for n in range(5000):
+        resolver.lookup(address(n), now)
+        for asked in ask_all(resolver):
+            resolver.answer(asked, Reject(), now)
+        now += 0.001  # 5 s: well within the 60 s negative lifetime
+        assert resolver.pending <= 64 and resolver.cached <= 100
+    assert resolver.cached == 100
+    assert resolver.counters.evicted == resolver.counters.rejects - 100
+    # The newest refusals are those kept.
+    assert isinstance(resolver.lookup(address(4999), now), Rejected)
+
+
+def test_refusals_never_evict_sas() -> None:
+    resolver = SecurityAssociationResolver(ResolverSettings(cache_size=2, negative_cache_size=2))
+    for n in range(3):  # three nodes with SAs: the oldest is evicted
+        resolver.lookup(address(n), NOW)
+        ask_all(resolver)
+        resolver.answer(address(n), Accept((SA,)), NOW + n)
+    assert resolver.counters.evicted == 1
+    assert resolver.lookup(address(0), NOW + 3) is PENDING  # evicted: asked again
+    assert isinstance(resolver.lookup(address(2), NOW + 3), Cached)
+    for n in range(100, 200):  # a flood of refusals
+        resolver.lookup(address(n), NOW + 4)
+        for asked in ask_all(resolver):
+            resolver.answer(asked, Reject(), NOW + 4)
+    assert resolver.peek(address(1), NOW + 5) == (SA,)
+    assert resolver.peek(address(2), NOW + 5) == (SA,)
+    assert resolver.cached <= 4
+
+
+def test_a_size_of_zero_turns_a_cache_off() -> None:
+    resolver = SecurityAssociationResolver(ResolverSettings(negative_cache_size=0))
+    resolver.lookup(address(0), NOW)
+    ask_all(resolver)
+    resolver.answer(address(0), Reject(), NOW)
+    assert resolver.cached == 0 and resolver.lookup(address(0), NOW + 1) is PENDING
+
+
+def test_home_agent_answers_130_when_too_many_lookups_are_under_way() -> None:
+    """RFC 5944 §3.8.2.1: the HA out of room answers 130 (insufficient
+    resources), not 131: nothing says the node failed authentication."""
+    resolver = SecurityAssociationResolver(ResolverSettings(max_outstanding=4, max_pending=8))
+    agent = HomeAgent(HomeAgentSettings(address=HOME_AGENT), mobile_nodes=SecurityAssociationTable(),
+                      rng=random.Random(7), sa_resolver=resolver, sa_wait=5.0)
+    codes = []
+    for n in range(50):
+        data = build_request(home_address=address(n), home_agent=HOME_AGENT, care_of_address=CARE_OF,
+                             identification=replay.ntp_identification(NOW, n), lifetime=600, sa=SA)
+        agent.receive_datagram(data, CARE_OF, 49152, NOW)
+        codes += [decode_reply(t.data).code for t in agent.datagrams_to_send()]
+    assert codes == [ReplyCode.HA_INSUFFICIENT_RESOURCES] * 42
+    assert len(agent.sa_requests_to_send()) == 4  # Access-Requests: the in-flight bound
+    assert resolver.pending == 8 and agent.waiting_for_sas == 8
+    assert resolver.counters.overflow == 42 and agent.radius_wait_counters.overflow == 42
+    assert agent.counters.mn_authentication_failure == 0 and not agent.violations.rows()
+
+
+def test_the_yang_defaults_are_the_resolvers() -> None:
+    context = libyang.Context(str(yang_dir()))
+    try:
+        context.load_module("proxy-mobile-ip")
+        defaults = {name: int(next(context.find_path(f"/{TOP_MEMBER}/radius/{name}")).default())
+                    for name in ("cache-size", "negative-cache-size", "max-pending-lookups")}
+    finally:
+        context.destroy()
+    settings = ResolverSettings()
+    assert defaults == {"cache-size": settings.cache_size,
+                        "negative-cache-size": settings.negative_cache_size,
+                        "max-pending-lookups": settings.max_pending}
