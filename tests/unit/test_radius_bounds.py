@@ -16,6 +16,7 @@ from agent.mobileip import replay
 from agent.mobileip.builder import build_request
 from agent.mobileip.home_agent import HomeAgent, HomeAgentSettings
 from agent.mobileip.numbers import ReplyCode
+from agent.mobileip.proxy import VisitorState
 from agent.mobileip.registration import decode_reply
 from agent.mobileip.security import SecurityAssociation, SecurityAssociationTable
 from agent.radius.resolver import (
@@ -28,6 +29,10 @@ from agent.radius.resolver import (
     ResolverSettings,
     SecurityAssociationResolver,
 )
+from tests.unit.test_radius_resolver import MAC, OTHER_MAC, World
+from tests.unit.test_radius_resolver import A as FIRST
+from tests.unit.test_radius_resolver import B as SECOND
+from tests.unit.test_radius_resolver import SA as FIRST_SA
 
 NOW = 1_800_000_000.0
 SA = SecurityAssociation(spi=0x1234, key=bytes.fromhex("00112233445566778899aabbccddeeff"))
@@ -137,3 +142,25 @@ def test_the_yang_defaults_are_the_resolvers() -> None:
     assert defaults == {"cache-size": settings.cache_size,
                         "negative-cache-size": settings.negative_cache_size,
                         "max-pending-lookups": settings.max_pending}
+
+
+def test_the_proxy_asks_again_for_a_client_refused_for_lack_of_room() -> None:
+    """The proxy has no registration to answer for a client it cannot yet
+    proxy (RFC 5944 §3.7.2's 65 is a foreign agent's reply to a mobile node;
+    here the station sent none): the client is not proxied, says why, and
+    its lookup is asked again when room is back."""
+    resolver = SecurityAssociationResolver(ResolverSettings(max_pending=1))
+    world = World(resolver)
+    world.proxy.client_associated(MAC, NOW, address=FIRST)
+    world.proxy.client_associated(OTHER_MAC, NOW, address=SECOND)
+    refused = world.proxy.visitor(OTHER_MAC)
+    assert refused is not None and refused.state is VisitorState.NO_SECURITY_ASSOCIATION
+    assert refused.reason == "RADIUS: too many RADIUS lookups pending"
+    assert resolver.counters.overflow == 1
+    assert world.proxy.sa_requests_to_send() == [FIRST]
+    world.proxy.sa_answer(FIRST, Accept((FIRST_SA,)), NOW + 0.1)
+    retry = world.proxy.get_timer()
+    assert retry is not None and retry <= NOW + resolver.settings.retry_initial
+    world.proxy.handle_timer(NOW + resolver.settings.retry_initial)
+    assert world.proxy.sa_requests_to_send() == [SECOND]
+    assert refused.state is VisitorState.SA_PENDING
