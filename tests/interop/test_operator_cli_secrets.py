@@ -5,9 +5,9 @@ the module has: a mobility SA key, SNMP communities (request and trap), an
 SNMPv3 user's passphrases, a RADIUS shared secret and User-Password, a
 NETCONF password hash. Then every operator command (each ``show`` view as
 text and as JSON, ``config diff`` against running and offline, with secrets
-changed, added and broken, ``watch``, ``events``) is run as an operator runs
-it, a separate process, and no secret value may appear in any output, nor in
-the agent's own log. The secret leaves are those the YANG module marks
+changed, added and broken, ``watch``, ``events`` while a forged registration
+is denied, ``state``) is run as an operator runs it, a separate process, and
+no secret value may appear in any output, nor in the agent's own log. The secret leaves are those the YANG module marks
 ``nacm:default-deny-all`` (RFC 8341 §3.5.2): admin, a recovery user here,
 reads them over NETCONF (RFC 8341 §3.4.5 does not apply to it), so the CLI
 alone must keep them from the screen.
@@ -20,16 +20,22 @@ import os
 import re
 import select
 import signal
+import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from ipaddress import IPv4Address
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from agent.lab import NETCONF_USER
+from agent.mobileip import replay
+from agent.mobileip.builder import build_request
+from agent.mobileip.security import SecurityAssociation
 from agent.operator.views import VIEWS
 from tests.conftest import ROOT
 
@@ -113,6 +119,7 @@ class Agent:
     process: subprocess.Popen[str]
     cwd: Path
     env: dict[str, str]
+    home_agent: tuple[str, int]
     outputs: list[str] = field(default_factory=list)
 
     def run(self, *argv: str, timeout: float = STEP_TIMEOUT) -> subprocess.CompletedProcess[str]:
@@ -140,7 +147,8 @@ def agent(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Agent]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PROXYMIP_")}
     env.update(PYTHONPATH=str(ROOT), PROXYMIP_PASSWORD=NETCONF_USER[1], PROXYMIP_USER=NETCONF_USER[0],
                PROXYMIP_HOST_KEY_CHECK="no")
-    process = subprocess.Popen([sys.executable, "-m", "agent.cli", "run", "--startup", "running.json"],
+    process = subprocess.Popen([sys.executable, "-m", "agent.cli", "run", "--startup", "running.json",
+                                "--control-socket", "agent.sock"],
                                cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                text=True)
     try:
@@ -149,9 +157,11 @@ def agent(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Agent]:
         assert ready, "the agent did not start"
         line = process.stdout.readline()
         assert line.startswith("ready {"), line
-        host, port = json.loads(line[len("ready "):])["netconf"].rsplit(":", 1)
+        ready_at = json.loads(line[len("ready "):])
+        host, port = ready_at["netconf"].rsplit(":", 1)
         env.update(PROXYMIP_HOST=host, PROXYMIP_PORT=port)
-        yield Agent(process, cwd, env)
+        ha_host, ha_port = ready_at["home-agent"].rsplit(":", 1)
+        yield Agent(process, cwd, env, (ha_host, int(ha_port)))
     finally:
         if process.poll() is None:
             process.send_signal(signal.SIGTERM)
@@ -194,7 +204,8 @@ def test_no_command_prints_a_secret(agent: Agent) -> None:
         done = agent.run("config", "diff", name, "--running", "running.json")
         assert done.returncode == 2 and "<redacted>" in done.stderr, done.stderr
     agent.run("watch", "--count", "1", "--interval", "0.1")
-    agent.run("events", "--duration", "1")
+    agent.run("state", "--socket", "agent.sock")
+    _events_during_a_denial(agent)
     everything = "\n".join(agent.outputs)
     assert len(agent.outputs) >= 3 * (2 * len(VIEWS) + 10)
     assert not leaked(everything), leaked(everything)
@@ -205,3 +216,40 @@ def test_the_agent_logs_no_secret(agent: Agent) -> None:
     agent.process.send_signal(signal.SIGTERM)
     out, err = agent.process.communicate(timeout=STEP_TIMEOUT)
     assert not leaked(out + err), leaked(out + err)
+
+
+def _events_during_a_denial(agent: Agent) -> None:
+    """``proxymip events`` while the home agent denies a registration signed
+    with a wrong key (RFC 5944 §3.8.2.1: 131): a notification is printed."""
+    process = subprocess.Popen([sys.executable, "-m", "agent.cli", "events", "--count", "1"],
+                               cwd=agent.cwd, env=agent.env, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    try:
+        assert process.stderr is not None
+        ready, _, _ = select.select([process.stderr], [], [], STEP_TIMEOUT)
+        assert ready and "listening for" in process.stderr.readline()
+        wrong = SecurityAssociation(spi=256, key=bytes(16))
+        data = build_request(home_address=IPv4Address("192.0.2.7"),
+                             home_agent=IPv4Address("127.0.0.2"),
+                             care_of_address=IPv4Address("127.0.0.1"),
+                             identification=replay.ntp_identification(time.time(), 1),
+                             lifetime=600, sa=wrong)
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as mobile_node:
+            mobile_node.bind(("127.0.0.1", 0))
+            mobile_node.sendto(data, agent.home_agent)
+        out, err = process.communicate(timeout=STEP_TIMEOUT)
+        agent.outputs += ["events", out, err]
+        assert process.returncode == 0 and len(out.splitlines()) == 1, (out, err)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+
+
+@pytest.mark.xfail(strict=True, reason="agent/config/loader.py redacts libyang's messages "
+                   "for its own list of key leaves, which lacks the SNMP ones (issue 13 "
+                   "follow-up: left to the configuration package's owner)")
+def test_config_validate_prints_no_secret(agent: Agent) -> None:
+    done = agent.run("config", "validate", "long.json")
+    assert done.returncode == 2
+    assert not leaked(done.stderr + done.stdout), done.stderr
