@@ -148,10 +148,13 @@ class ResolverSettings:
     negative_cache_lifetime: float = 60.0
     #: Access-Requests in flight at once (each a lookup for one address).
     max_outstanding: int = 64
-    #: Addresses being looked up at once (queued, in flight, backing off).
-    max_pending: int = 1024
-    #: Addresses in the cache of SAs, and in the cache of refusals.
-    cache_size: int = 10_000
+    #: Addresses being looked up at once (queued, in flight, backing off):
+    #: the home agent's default bound on requests waiting for SAs.
+    max_pending: int = 10_000
+    #: Addresses in the cache of SAs (filled only by Access-Accepts, so by
+    #: nodes the servers know: the home agent's default max-bindings), and
+    #: in the cache of refusals (anyone can fill it).
+    cache_size: int = 200_000
     negative_cache_size: int = 10_000
     #: Backoff for addresses no server answered: first wait, doubling, cap.
     retry_initial: float = 5.0
