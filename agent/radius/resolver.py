@@ -41,6 +41,7 @@ Rules:
 from __future__ import annotations
 
 import enum
+import math
 from collections import OrderedDict, deque
 from dataclasses import dataclass, fields
 from ipaddress import IPv4Address
@@ -218,6 +219,9 @@ class SecurityAssociationResolver:
         #: with one lifetime per kind that is expiry order, so purging and
         #: eviction only ever look at the head. An address is in one at most.
         self._caches: tuple[OrderedDict[IPv4Address, _Entry], ...] = (OrderedDict(), OrderedDict())
+        #: The earliest expiry at the heads (inf: both empty), so that a lookup
+        #: tests one float rather than looking at the heads each time.
+        self._next_expiry = math.inf
         self._lookups: dict[IPv4Address, _Lookup] = {}
         self._queue: OrderedDict[IPv4Address, None] = OrderedDict()
         self._outstanding = 0
@@ -229,10 +233,9 @@ class SecurityAssociationResolver:
     def lookup(self, address: IPv4Address, now: float) -> LookupResult:
         """The SAs of ``address``, or why not, or PENDING (an Access-Request is
         queued or under way; a :class:`Resolved` or :class:`Failed` event follows)."""
-        positive, negative = self._caches
-        if ((positive and next(iter(positive.values())).expires_at <= now)
-                or (negative and next(iter(negative.values())).expires_at <= now)):
+        if self._next_expiry <= now:
             self._purge(now)
+        positive, negative = self._caches
         entry = positive.get(address)
         if entry is None:
             entry = negative.get(address)
@@ -365,6 +368,7 @@ class SecurityAssociationResolver:
     def clear_cache(self) -> None:
         for cache in self._caches:
             cache.clear()
+        self._next_expiry = math.inf
 
     def get_timer(self) -> float | None:
         return self._retries.next()
@@ -393,13 +397,18 @@ class SecurityAssociationResolver:
             cache.popitem(last=False)  # the oldest: nearest its expiry
             self.counters.evicted += 1
         cache[address] = entry
+        if entry.expires_at < self._next_expiry:
+            self._next_expiry = entry.expires_at
 
     def _purge(self, now: float) -> None:
         """Drop expired entries so the cache does not grow with every visitor
         that ever passed; amortised O(1) per entry."""
+        next_expiry = math.inf
         for cache in self._caches:
             while cache:
                 address, entry = next(iter(cache.items()))
                 if entry.expires_at > now:
+                    next_expiry = min(next_expiry, entry.expires_at)
                     break
                 del cache[address]
+        self._next_expiry = next_expiry
