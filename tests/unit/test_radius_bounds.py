@@ -6,12 +6,14 @@ one lookup per datagram. Sans-IO, on virtual time."""
 
 from __future__ import annotations
 
+import json
 import random
 from ipaddress import IPv4Address
 
 import libyang
+import pytest
 
-from agent.config.loader import TOP_MEMBER, yang_dir
+from agent.config.loader import TOP_MEMBER, load_config_text, yang_dir
 from agent.mobileip import replay
 from agent.mobileip.builder import build_request
 from agent.mobileip.home_agent import HomeAgent, HomeAgentSettings
@@ -164,3 +166,17 @@ def test_the_proxy_asks_again_for_a_client_refused_for_lack_of_room() -> None:
     world.proxy.handle_timer(NOW + resolver.settings.retry_initial)
     assert world.proxy.sa_requests_to_send() == [SECOND]
     assert refused.state is VisitorState.SA_PENDING
+
+
+@pytest.mark.xfail(strict=True, reason="agent/config/loader.py (_radius) does not read the new "
+                   "radius leaves yet: left to the configuration package's owner (issue 13 "
+                   "follow-up; the patch is in the branch's report)")
+def test_the_yang_leaves_reach_the_settings() -> None:
+    config = load_config_text(json.dumps({TOP_MEMBER: {"radius": {
+        "server": [{"address": "127.0.0.9", "shared-secret": "s"}], "user-password": "p",
+        "max-pending-lookups": 5, "cache-size": 7, "negative-cache-size": 0,
+        "dead-criteria-tries": 3, "dead-criteria-time": 20}}}), "json")
+    assert config.radius is not None
+    resolver, client = config.radius.resolver, config.radius.client
+    assert (resolver.max_pending, resolver.cache_size, resolver.negative_cache_size) == (5, 7, 0)
+    assert (client.dead_criteria_tries, client.dead_criteria_time) == (3, 20.0)
