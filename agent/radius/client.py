@@ -111,7 +111,8 @@ class RadiusClientSettings:
         if self.timeout <= 0 or self.retries < 0 or self.dead_time < 0:
             raise ValueError("timeout must be positive, retries and dead-time not negative")
         if self.dead_criteria_tries < 1 or self.dead_criteria_time < 0:
-            raise ValueError("dead_criteria_tries must be at least 1, dead_criteria_time not negative")
+            raise ValueError(
+                "dead_criteria_tries must be at least 1, dead_criteria_time not negative")
 
 
 @dataclass

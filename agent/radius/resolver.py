@@ -262,7 +262,7 @@ class SecurityAssociationResolver:
     def peek(self, address: IPv4Address, now: float) -> tuple[SecurityAssociation, ...] | None:
         """Cached SAs of ``address`` without asking anyone or counting a hit."""
         entry = self._caches[0].get(address)
-        if entry is None or entry.expires_at <= now:
+        if entry is None or entry.expires_at <= now or not isinstance(entry.result, Cached):
             return None
         return entry.result.sas
 

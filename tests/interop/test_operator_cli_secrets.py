@@ -7,10 +7,12 @@ NETCONF password hash. Then every operator command (each ``show`` view as
 text and as JSON, ``config diff`` against running and offline, with secrets
 changed, added and broken, ``watch``, ``events`` while a forged registration
 is denied, ``state``) is run as an operator runs it, a separate process, and
-no secret value may appear in any output, nor in the agent's own log. The secret leaves are those the YANG module marks
-``nacm:default-deny-all`` (RFC 8341 §3.5.2): admin, a recovery user here,
-reads them over NETCONF (RFC 8341 §3.4.5 does not apply to it), so the CLI
-alone must keep them from the screen.
+no secret value may appear in any output, nor in the agent's own log. The
+secret leaves are those the YANG module marks ``nacm:default-deny-all`` (RFC
+8341 §3.5.2); ``admin`` reads them over NETCONF all the same (the built-in
+policy's group 'admin' has a rule permitting everything, and an explicit rule
+overrides the mark, RFC 8341 §3.4.5), so the CLI alone must keep them from
+the screen.
 """
 
 from __future__ import annotations
@@ -40,8 +42,8 @@ from agent.operator.views import VIEWS
 from tests.conftest import ROOT
 
 STEP_TIMEOUT = 30.0
-HASH = ("$6$proxymiplab$cblwKq/Nxy5gmpPq//UoeyqHaaQIpsG5ycjTIx/LXEa6lABpuUQJml4EMv9pR0OExHYkl00AyNj8"
-        "Fineyf.2g.")
+HASH = ("$6$proxymiplab$cblwKq/Nxy5gmpPq//UoeyqHaaQIpsG5ycjTIx/LXEa6lABpuUQJml4EMv9pR0OExHYkl00"
+        "AyNj8Fineyf.2g.")
 MN_KEY = "5a:5a:01:02:03:04:05:06:07:08:09:0a:0b:0c:0d:0e"
 
 
@@ -79,7 +81,8 @@ def changed() -> dict[str, Any]:
     top = document["proxy-mobile-ip:mobile-ip"]
     snmp = top["snmp-agent"]
     snmp["community"][0]["secret"] = "NewCommunity-n1"
-    snmp["user"][0].update({"auth-passphrase": "NewAuthPass-n2", "priv-passphrase": "NewPrivPass-n3"})
+    snmp["user"][0].update({"auth-passphrase": "NewAuthPass-n2",
+                            "priv-passphrase": "NewPrivPass-n3"})
     snmp["notification-receiver"][0]["trap-community"] = "NewTrap-n4"
     top["radius"]["server"][0]["shared-secret"] = "NewShared-n5"
     top["radius"]["user-password"] = "NewUserPass-n6"
@@ -94,7 +97,8 @@ def added() -> dict[str, Any]:
     top = document["proxy-mobile-ip:mobile-ip"]
     snmp = top["snmp-agent"]
     snmp["community"].append({"index": "rw", "secret": "AddedCommunity-a1", "access": "read-write"})
-    snmp["user"].append({"name": "ops2", "auth-protocol": "sha-256", "auth-passphrase": "AddedAuthPass-a2",
+    snmp["user"].append({"name": "ops2", "auth-protocol": "sha-256",
+                         "auth-passphrase": "AddedAuthPass-a2",
                          "priv-protocol": "aes-256", "priv-passphrase": "AddedPrivPass-a3"})
     snmp["notification-receiver"].append({"name": "nms2", "address": "127.0.0.10",
                                           "trap-community": "AddedTrap-a4"})
@@ -123,8 +127,9 @@ class Agent:
     outputs: list[str] = field(default_factory=list)
 
     def run(self, *argv: str, timeout: float = STEP_TIMEOUT) -> subprocess.CompletedProcess[str]:
-        done = subprocess.run([sys.executable, "-m", "agent.cli", *argv], cwd=self.cwd, env=self.env,
-                              capture_output=True, text=True, timeout=timeout, check=False)
+        done = subprocess.run([sys.executable, "-m", "agent.cli", *argv], cwd=self.cwd,
+                              env=self.env, capture_output=True, text=True, timeout=timeout,
+                              check=False)
         assert "Traceback" not in done.stderr, (argv, done.stderr)
         self.outputs += [" ".join(argv), done.stdout, done.stderr]
         return done
@@ -145,10 +150,10 @@ def agent(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Agent]:
     write(cwd / "short.json", broken("Short-7", "auth-passphrase"))
     write(cwd / "long.json", broken("x" * 65, "secret"))
     env = {k: v for k, v in os.environ.items() if not k.startswith("PROXYMIP_")}
-    env.update(PYTHONPATH=str(ROOT), PROXYMIP_PASSWORD=NETCONF_USER[1], PROXYMIP_USER=NETCONF_USER[0],
-               PROXYMIP_HOST_KEY_CHECK="no")
-    process = subprocess.Popen([sys.executable, "-m", "agent.cli", "run", "--startup", "running.json",
-                                "--control-socket", "agent.sock"],
+    env.update(PYTHONPATH=str(ROOT), PROXYMIP_PASSWORD=NETCONF_USER[1],
+               PROXYMIP_USER=NETCONF_USER[0], PROXYMIP_HOST_KEY_CHECK="no")
+    process = subprocess.Popen([sys.executable, "-m", "agent.cli", "run",
+                                "--startup", "running.json", "--control-socket", "agent.sock"],
                                cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                text=True)
     try:

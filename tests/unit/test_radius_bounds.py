@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import random
 from ipaddress import IPv4Address
+from typing import Any
 
 import libyang
 import pytest
@@ -117,12 +118,14 @@ def test_home_agent_answers_130_when_too_many_lookups_are_under_way() -> None:
     """RFC 5944 §3.8.2.1: the HA out of room answers 130 (insufficient
     resources), not 131: nothing says the node failed authentication."""
     resolver = SecurityAssociationResolver(ResolverSettings(max_outstanding=4, max_pending=8))
-    agent = HomeAgent(HomeAgentSettings(address=HOME_AGENT), mobile_nodes=SecurityAssociationTable(),
-                      rng=random.Random(7), sa_resolver=resolver, sa_wait=5.0)
+    agent = HomeAgent(HomeAgentSettings(address=HOME_AGENT),
+                      mobile_nodes=SecurityAssociationTable(), rng=random.Random(7),
+                      sa_resolver=resolver, sa_wait=5.0)
     codes = []
     for n in range(50):
-        data = build_request(home_address=address(n), home_agent=HOME_AGENT, care_of_address=CARE_OF,
-                             identification=replay.ntp_identification(NOW, n), lifetime=600, sa=SA)
+        data = build_request(home_address=address(n), home_agent=HOME_AGENT,
+                             care_of_address=CARE_OF, lifetime=600, sa=SA,
+                             identification=replay.ntp_identification(NOW, n))
         agent.receive_datagram(data, CARE_OF, 49152, NOW)
         codes += [decode_reply(t.data).code for t in agent.datagrams_to_send()]
     assert codes == [ReplyCode.HA_INSUFFICIENT_RESOURCES] * 42
@@ -136,10 +139,12 @@ def test_the_yang_defaults_are_the_resolvers() -> None:
     context = libyang.Context(str(yang_dir()))
     try:
         context.load_module("proxy-mobile-ip")
-        defaults = {name: int(next(context.find_path(f"/{TOP_MEMBER}/radius/{name}")).default())
-                    for name in ("cache-size", "negative-cache-size", "max-pending-lookups")}
+        leaves: dict[str, Any] = {name: next(context.find_path(f"/{TOP_MEMBER}/radius/{name}"))
+                                  for name in ("cache-size", "negative-cache-size",
+                                               "max-pending-lookups")}
+        defaults = {name: int(leaf.default()) for name, leaf in leaves.items()}
     finally:
-        context.destroy()
+        context.destroy()  # type: ignore[no-untyped-call]
     settings = ResolverSettings()
     assert defaults == {"cache-size": settings.cache_size,
                         "negative-cache-size": settings.negative_cache_size,
@@ -165,7 +170,8 @@ def test_the_proxy_asks_again_for_a_client_refused_for_lack_of_room() -> None:
     assert retry is not None and retry <= NOW + resolver.settings.retry_initial
     world.proxy.handle_timer(NOW + resolver.settings.retry_initial)
     assert world.proxy.sa_requests_to_send() == [SECOND]
-    assert refused.state is VisitorState.SA_PENDING
+    asked = world.proxy.visitor(OTHER_MAC)
+    assert asked is not None and asked.state is VisitorState.SA_PENDING
 
 
 @pytest.mark.xfail(strict=True, reason="agent/config/loader.py (_radius) does not read the new "
