@@ -354,10 +354,17 @@ class HomeAgent:
         result = resolver.lookup(home, now)
         if isinstance(result, Cached):
             return result.sas
-        if isinstance(result, Rejected):  # the negative cache: refused recently
-            self._refuse_unknown_node(request, source, port, now)
-            return None
         counters = self.radius_wait_counters
+        if isinstance(result, Rejected):
+            if result.reason is FailureReason.OVERLOADED:
+                # The resolver's bound on lookups under way: nothing says the node
+                # is unknown, the agent is out of room (RFC 5944 §3.8.2.1, 130).
+                counters.overflow += 1
+                self._deny(request, source, port, now,
+                           _Denied(ReplyCode.HA_INSUFFICIENT_RESOURCES))
+            else:  # the negative cache: refused recently
+                self._refuse_unknown_node(request, source, port, now)
+            return None
         if home in self._waiting:
             counters.superseded += 1  # a retransmission: the older one goes unanswered
         elif len(self._waiting) >= self.max_waiting:

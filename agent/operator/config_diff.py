@@ -8,13 +8,16 @@ modified / deleted, by instance-identifier path). Running is read over
 NETCONF (<get-config>, the whole module, so changed keys are seen too) or
 taken from a second file (``--running``), offline.
 
-Values of secret leaves (keys, shared secrets, password hashes) are never
-printed: the path says a key changed, ``<redacted>`` stands for its value.
+Values of secret leaves (every leaf the module marks nacm:default-deny-all:
+mobility keys, RADIUS shared secret and User-Password, SNMP communities and
+passphrases, password hashes; :func:`agent.operator.data.secret_leaves`) are
+never printed: the path says a key changed, ``<redacted>`` stands for its value.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Self
@@ -25,10 +28,12 @@ from agent.config.loader import TOP_MEMBER, ConfigError, DataFormat, Validator
 from agent.datastore.paths import render_path
 from agent.datastore.store import TOP, Change, diff
 from agent.datastore.tree import Schema, to_keyed
-from agent.operator.data import SECRET_LEAVES
+from agent.operator.data import secret_leaves
 from agent.operator.errors import UsageError
 
 REDACTED = "<redacted>"
+_QUOTED = re.compile(r'"(?:[^"\\]|\\.)*"')
+_LAST_NAME = re.compile(r"([\w.-]+)(?:\[[^\]]*\])*$")
 _FORMATS: dict[str, DataFormat] = {".json": "json", ".xml": "xml"}
 _MARKS = {"created": "+", "modified": "~", "deleted": "-"}
 
@@ -69,8 +74,8 @@ class ConfigDiff:
         try:
             content = self._validator.validate(text, fmt)
         except ConfigError as exc:
-            raise ConfigError(f"{origin}: {exc.path}", exc.detail, app_tag=exc.app_tag,
-                              line=exc.line) from None
+            raise ConfigError(f"{origin}: {exc.path}", _without_secret(exc.path, exc.detail),
+                              app_tag=exc.app_tag, line=exc.line) from None
         keyed: dict[str, Any] = to_keyed(content, (TOP,), self._schema)
         return keyed
 
@@ -78,19 +83,31 @@ class ConfigDiff:
         return diff(running, candidate, self._schema)
 
 
+def _without_secret(path: str, detail: str) -> str:
+    """libyang's reason for rejecting a node, with its quoted parts redacted
+    when the node is a secret leaf ('Unsatisfied length - string "..."' quotes
+    the value). A fence of our own: the loader's list of key leaves may lag
+    the module."""
+    found = _LAST_NAME.search(path)
+    if found is not None and found.group(1).split(":")[-1] in secret_leaves():
+        return _QUOTED.sub(f'"{REDACTED}"', detail)
+    return detail
+
+
 def redact(value: Any, *, secret: bool = False) -> Any:
     """``value`` with every secret leaf's value replaced."""
     if secret:
         return REDACTED
     if isinstance(value, dict):
-        return {k: redact(v, secret=k.split(":")[-1] in SECRET_LEAVES) for k, v in value.items()}
+        secrets = secret_leaves()
+        return {k: redact(v, secret=k.split(":")[-1] in secrets) for k, v in value.items()}
     if isinstance(value, list):
         return [redact(v) for v in value]
     return value
 
 
 def _is_secret(change: Change) -> bool:
-    return bool(change.path) and change.path[-1].name in SECRET_LEAVES
+    return bool(change.path) and change.path[-1].name in secret_leaves()
 
 
 def _text(value: Any) -> str:

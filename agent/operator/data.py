@@ -8,15 +8,20 @@
   numbers and lists are lists whatever the agent omitted.
 * :func:`drop_secrets`: a second fence. Should an agent send a key anyway, it is
   removed before anything is converted or printed.
+* :func:`secret_leaves`: which leaves are secrets, read from the YANG module
+  itself (every leaf marked ``nacm:default-deny-all``, RFC 8341 §3.5.2), so a
+  secret leaf added to the module is hidden here without anyone listing it.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from functools import cache
 from typing import Any, Self
 
 import libyang
+from libyang.schema import SNotif
 from lxml import etree
 
 from agent.config.loader import MODULE_NAME, TOP_MEMBER, _quiet_libyang, yang_dir
@@ -25,9 +30,7 @@ from agent.netconf.notifications import NOTIFICATION_NS
 from agent.operator.errors import ProtocolViolation
 
 TOP = "mobile-ip"
-#: Leaves marked nacm:default-deny-all in the module (keys, secrets, password
-#: hashes): never requested by a show command, never printed by any.
-SECRET_LEAVES = frozenset({"key-hex", "key-ascii", "shared-secret", "user-password", "password"})
+_NACM_MODULE = "ietf-netconf-acm"
 _M = f"{{{MODULE_NS}}}"
 _EVENT_TIME = f"{{{NOTIFICATION_NS}}}eventTime"
 
@@ -69,9 +72,44 @@ def top_element(reply: etree._Element) -> etree._Element | None:
     return next(reply.iter(_M + TOP), None)
 
 
+@cache
+def secret_leaves() -> frozenset[str]:
+    """The names of the module's leaves marked ``nacm:default-deny-all``
+    themselves (keys, shared secrets, communities, passphrases, password
+    hashes): never requested by a show command, never printed by any.
+
+    Read from libyang's compiled module. A node the mark covers only through
+    an ancestor is not a secret of its own (the ``nacm`` container's rules,
+    the RPCs' parameters: RFC 8341 §3.4.5 denies them by default, they are not
+    key material), so the walk does not enter a marked container or RPC.
+    Matching is by name wherever the leaf appears: a same-named leaf elsewhere
+    is hidden too, which errs on the safe side."""
+    with _quiet_libyang():
+        context = libyang.Context(str(yang_dir()))
+        try:
+            module = context.load_module(MODULE_NAME)
+            return frozenset(_marked_leaves(module.children()))
+        except libyang.LibyangError:
+            raise ProtocolViolation(f"cannot load the YANG module {MODULE_NAME}") from None
+        finally:
+            context.destroy()  # type: ignore[no-untyped-call]
+
+
+def _marked_leaves(nodes: Any) -> Iterator[str]:
+    for node in nodes:
+        marked = any(e.name() == "default-deny-all" and e.module().name() == _NACM_MODULE
+                     for e in node.extensions())
+        if isinstance(node, (libyang.SLeaf, libyang.SLeafList)):
+            if marked:
+                yield node.name()
+        elif not marked and isinstance(node, (libyang.SContainer, libyang.SList, SNotif)):
+            # Choices and cases are transparent in libyang's children().
+            yield from _marked_leaves(node.children())
+
+
 def drop_secrets(element: etree._Element) -> etree._Element:
     """``element`` without any secret leaf (in place; returned for chaining)."""
-    for name in SECRET_LEAVES:
+    for name in secret_leaves():
         for leaf in list(element.iter(_M + name)):
             parent = leaf.getparent()
             if parent is not None:
@@ -131,7 +169,7 @@ def notification_fields(notification: etree._Element) -> tuple[str, str, dict[st
         if isinstance(child.tag, str) and child.tag != _EVENT_TIME:
             leaves = {etree.QName(leaf).localname: (leaf.text or "").strip()
                       for leaf in child if isinstance(leaf.tag, str)}
-            for name in SECRET_LEAVES & leaves.keys():
+            for name in secret_leaves() & leaves.keys():
                 del leaves[name]
             return when, etree.QName(child).localname, leaves
     raise ProtocolViolation("the agent sent a notification without content")

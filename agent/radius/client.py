@@ -11,10 +11,20 @@ Each server has its own connected UDP socket and so its own Identifier space
 (RFC 2865 §3: the Identifier matches replies to requests per server). A
 request is retransmitted unchanged (same Identifier and Request Authenticator)
 ``retries`` times, ``timeout`` seconds apart; then the next server in order is
-tried. A server that did not answer, or that answered with ICMP port
-unreachable, is marked dead for ``dead_time`` seconds and skipped; when every
-server is dead they are all tried again in order rather than failing a lookup
-nobody asked a server about.
+tried. A server is marked dead for ``dead_time`` seconds and skipped once
+both ``dead_criteria_tries`` consecutive lookups went unanswered (every
+transmission of each timed out) and ``dead_criteria_time`` seconds passed
+since the first of them was sent: Cisco's ``radius-server dead-criteria time
+T tries N``, and FreeRADIUS's home-server ``zombie_period``, judge by
+time-outs alone. Any authenticated reply resets both. When every server is dead they are all
+tried again in order rather than failing a lookup nobody asked a server about.
+
+An ICMP port unreachable is only counted (``unreachable``): it neither ends
+the attempt nor marks the server dead. ICMP carries no authentication (RFC
+1122 §4.1.3.3 has UDP pass every ICMP error up to the application; RFC 5927
+describes the same forged-error attack against TCP), so one forged datagram, or a stale one from a
+server restarting, would otherwise cut every lookup in flight short and send
+the next ones elsewhere for ``dead_time``.
 
 A reply is accepted only if its Response Authenticator is right (pyrad
 ``VerifyReply``) and, with ``require_message_authenticator`` (the default),
@@ -84,6 +94,10 @@ class RadiusClientSettings:
     timeout: float = 3.0
     retries: int = 2
     dead_time: float = 60.0
+    #: Consecutive lookups a server leaves unanswered before it is marked
+    #: dead, and the seconds that must pass from the first of them.
+    dead_criteria_tries: int = 1
+    dead_criteria_time: float = 0.0
     #: RFC 2865 §4.1 wants NAS-IP-Address or NAS-Identifier; None = the local
     #: address of the socket to the first server.
     nas_ip_address: IPv4Address | None = None
@@ -96,6 +110,9 @@ class RadiusClientSettings:
             raise ValueError("at least one RADIUS server is needed")
         if self.timeout <= 0 or self.retries < 0 or self.dead_time < 0:
             raise ValueError("timeout must be positive, retries and dead-time not negative")
+        if self.dead_criteria_tries < 1 or self.dead_criteria_time < 0:
+            raise ValueError(
+                "dead_criteria_tries must be at least 1, dead_criteria_time not negative")
 
 
 @dataclass
@@ -108,7 +125,7 @@ class ServerCounters:
     timeouts: int = 0  # requests this server never answered
     invalid_replies: int = 0  # undecodable or unauthenticated, dropped
     unknown_replies: int = 0  # no request with that Identifier
-    unreachable: int = 0  # ICMP port unreachable
+    unreachable: int = 0  # ICMP port unreachable (counted only: unauthenticated)
     marked_dead: int = 0
     rejects_with_avpairs: int = 0
 
@@ -124,7 +141,6 @@ class ServerStatus:
     counters: ServerCounters
 
 
-_REFUSED = object()  # an attempt ended by ICMP port unreachable
 _TIMED_OUT = object()  # an attempt that got no answer in time
 
 
@@ -148,6 +164,10 @@ class _ServerLink(asyncio.DatagramProtocol):
         self.settings = settings
         self.counters = ServerCounters()
         self.dead_until: float | None = None
+        #: Lookups left unanswered since the last authenticated reply, and
+        #: when the first of them was sent (None: none).
+        self.silent_lookups = 0
+        self.silent_since: float | None = None
         self.transport: asyncio.DatagramTransport | None = None
         self.exchanges: dict[int, _Exchange] = {}
         # Identifiers are reused least recently first, so that a late reply to
@@ -174,10 +194,9 @@ class _ServerLink(asyncio.DatagramProtocol):
 
     def error_received(self, exc: Exception) -> None:
         if isinstance(exc, ConnectionRefusedError):
+            # Counted only: the requests in flight keep waiting for their
+            # time-outs (the module docstring says why).
             self.counters.unreachable += 1
-            for exchange in self.exchanges.values():
-                if not exchange.future.done():
-                    exchange.future.set_result(_REFUSED)
         else:
             log.debug("RADIUS %s: socket error %s", self.server, exc)
 
@@ -377,6 +396,7 @@ class RadiusClient:
         s = self.settings
         identifier = await link.acquire()
         loop = asyncio.get_running_loop()
+        started = self._clock()
         try:
             request = self._request(link.server, identifier, address)
             data = request.RequestPacket()
@@ -399,15 +419,17 @@ class RadiusClient:
                     timer.cancel()
                 if result is _TIMED_OUT:
                     continue
-                if result is _REFUSED:
-                    # Nothing listens there: retransmitting cannot help.
-                    self._mark_dead(link, address, "port unreachable")
-                    return None
                 link.dead_until = None
+                link.silent_lookups, link.silent_since = 0, None
                 assert isinstance(result, (Accept, Reject, Malformed, Timeout))
                 return result
             link.counters.timeouts += 1
-            self._mark_dead(link, address, "no answer")
+            link.silent_lookups += 1
+            if link.silent_since is None:
+                link.silent_since = started
+            if (link.silent_lookups >= s.dead_criteria_tries
+                    and self._clock() - link.silent_since >= s.dead_criteria_time):
+                self._mark_dead(link, address, f"no answer to {link.silent_lookups} lookup(s)")
             return None
         finally:
             link.release(identifier)

@@ -19,8 +19,20 @@ Rules:
   already asked (or queued, or waiting to retry) is coalesced into it.
 - At most ``max_outstanding`` lookups are in flight; the rest wait in a FIFO
   queue, so a burst of new visitors cannot flood the servers.
+- At most ``max_pending`` addresses are being looked up at once (queued, in
+  flight or backing off). A lookup beyond that is refused at once, counted
+  (``overflow``) and answered :class:`Rejected` with reason ``OVERLOADED``,
+  which nothing caches: the home agent answers 130 (insufficient resources,
+  RFC 5944 §3.8.2.1) and the proxy asks again later. The home address in a
+  Registration Request is read before anything authenticates it, so without
+  this bound a flood naming random addresses would hold one lookup each.
 - An Access-Accept is cached for ``cache_lifetime`` seconds, an Access-Reject
   or a malformed reply for ``negative_cache_lifetime`` (0 turns a cache off).
+  Each cache also holds at most ``cache_size`` / ``negative_cache_size``
+  addresses; a new entry beyond that evicts the oldest of its kind (the one
+  nearest its expiry). The two are bounded apart so that refusals, which a
+  flood of unknown addresses can make by the thousand, never evict a node's
+  SAs.
 - When no server answered (every server timed out, or all are dead) the
   address is retried after 5 s, doubling up to 300 s, until a server answers or
   the caller :meth:`cancel`\\ s it; cached addresses keep resolving meanwhile.
@@ -29,6 +41,7 @@ Rules:
 from __future__ import annotations
 
 import enum
+import math
 from collections import OrderedDict, deque
 from dataclasses import dataclass, fields
 from ipaddress import IPv4Address
@@ -102,6 +115,8 @@ class FailureReason(enum.Enum):
     REJECTED = "rejected"
     MALFORMED = "malformed"
     NO_SERVER = "no-server-answered"
+    #: ``max_pending`` lookups already under way: not asked, not cached.
+    OVERLOADED = "too-many-lookups"
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,6 +149,14 @@ class ResolverSettings:
     negative_cache_lifetime: float = 60.0
     #: Access-Requests in flight at once (each a lookup for one address).
     max_outstanding: int = 64
+    #: Addresses being looked up at once (queued, in flight, backing off):
+    #: the home agent's default bound on requests waiting for SAs.
+    max_pending: int = 10_000
+    #: Addresses in the cache of SAs (filled only by Access-Accepts, so by
+    #: nodes the servers know: the home agent's default max-bindings), and
+    #: in the cache of refusals (anyone can fill it).
+    cache_size: int = 200_000
+    negative_cache_size: int = 10_000
     #: Backoff for addresses no server answered: first wait, doubling, cap.
     retry_initial: float = 5.0
     retry_max: float = 300.0
@@ -141,6 +164,10 @@ class ResolverSettings:
     def __post_init__(self) -> None:
         if self.max_outstanding < 1:
             raise ValueError("max_outstanding must be at least 1")
+        if self.max_pending < 1:
+            raise ValueError("max_pending must be at least 1")
+        if self.cache_size < 0 or self.negative_cache_size < 0:
+            raise ValueError("cache sizes must not be negative")
         if self.cache_lifetime < 0 or self.negative_cache_lifetime < 0:
             raise ValueError("cache lifetimes must not be negative")
         if not 0 < self.retry_initial <= self.retry_max:
@@ -158,6 +185,8 @@ class ResolverCounters:
     negative_cache_hits: int = 0
     coalesced: int = 0  # lookups joined to one already under way
     unexpected_answers: int = 0  # answers for an address not in flight
+    overflow: int = 0  # lookups refused: max_pending already under way
+    evicted: int = 0  # cache entries dropped before their time (cache full)
 
     def as_dict(self) -> dict[str, int]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
@@ -186,10 +215,13 @@ class SecurityAssociationResolver:
     def __init__(self, settings: ResolverSettings | None = None) -> None:
         self.settings = settings or ResolverSettings()
         self.counters = ResolverCounters()
-        self._cache: dict[IPv4Address, _Entry] = {}
-        #: (expires_at, address) in insertion order: with one lifetime per kind
-        #: that is expiry order, so purging only ever looks at the heads.
-        self._expiry: tuple[deque[tuple[float, IPv4Address]], ...] = (deque(), deque())
+        #: The cache of SAs [0] and of refusals [1], each in insertion order:
+        #: with one lifetime per kind that is expiry order, so purging and
+        #: eviction only ever look at the head. An address is in one at most.
+        self._caches: tuple[OrderedDict[IPv4Address, _Entry], ...] = (OrderedDict(), OrderedDict())
+        #: The earliest expiry at the heads (inf: both empty), so that a lookup
+        #: tests one float rather than looking at the heads each time.
+        self._next_expiry = math.inf
         self._lookups: dict[IPv4Address, _Lookup] = {}
         self._queue: OrderedDict[IPv4Address, None] = OrderedDict()
         self._outstanding = 0
@@ -201,10 +233,12 @@ class SecurityAssociationResolver:
     def lookup(self, address: IPv4Address, now: float) -> LookupResult:
         """The SAs of ``address``, or why not, or PENDING (an Access-Request is
         queued or under way; a :class:`Resolved` or :class:`Failed` event follows)."""
-        positive, negative = self._expiry
-        if (positive and positive[0][0] <= now) or (negative and negative[0][0] <= now):
+        if self._next_expiry <= now:
             self._purge(now)
-        entry = self._cache.get(address)
+        positive, negative = self._caches
+        entry = positive.get(address)
+        if entry is None:
+            entry = negative.get(address)
         if entry is not None:
             if entry.expires_at > now:
                 result = entry.result
@@ -213,17 +247,21 @@ class SecurityAssociationResolver:
                 else:
                     self.counters.negative_cache_hits += 1
                 return result
-            del self._cache[address]
+            self.forget(address)
         if address in self._lookups:
             self.counters.coalesced += 1
             return PENDING
+        if len(self._lookups) >= self.settings.max_pending:
+            self.counters.overflow += 1
+            return Rejected(FailureReason.OVERLOADED, "too many RADIUS lookups pending",
+                            now + self.settings.retry_initial)
         self._lookups[address] = _Lookup(_Phase.QUEUED)
         self._queue[address] = None
         return PENDING
 
     def peek(self, address: IPv4Address, now: float) -> tuple[SecurityAssociation, ...] | None:
         """Cached SAs of ``address`` without asking anyone or counting a hit."""
-        entry = self._cache.get(address)
+        entry = self._caches[0].get(address)
         if entry is None or entry.expires_at <= now or not isinstance(entry.result, Cached):
             return None
         return entry.result.sas
@@ -246,7 +284,7 @@ class SecurityAssociationResolver:
 
     @property
     def cached(self) -> int:
-        return len(self._cache)
+        return len(self._caches[0]) + len(self._caches[1])
 
     @property
     def pending(self) -> int:
@@ -324,12 +362,13 @@ class SecurityAssociationResolver:
 
     def forget(self, address: IPv4Address) -> None:
         """Drop what the cache holds for ``address`` (positive or negative)."""
-        self._cache.pop(address, None)
+        for cache in self._caches:
+            cache.pop(address, None)
 
     def clear_cache(self) -> None:
-        self._cache.clear()
-        for queue in self._expiry:
-            queue.clear()
+        for cache in self._caches:
+            cache.clear()
+        self._next_expiry = math.inf
 
     def get_timer(self) -> float | None:
         return self._retries.next()
@@ -348,19 +387,28 @@ class SecurityAssociationResolver:
     # -- internals ------------------------------------------------------------------
 
     def _remember(self, address: IPv4Address, entry: _Entry, now: float) -> None:
-        if entry.expires_at <= now:
-            self._cache.pop(address, None)  # that cache is off
-            return
-        self._cache[address] = entry
-        self._expiry[isinstance(entry.result, Rejected)].append((entry.expires_at, address))
+        self.forget(address)
+        negative = isinstance(entry.result, Rejected)
+        size = self.settings.negative_cache_size if negative else self.settings.cache_size
+        if entry.expires_at <= now or size == 0:
+            return  # that cache is off
+        cache = self._caches[negative]
+        while len(cache) >= size:
+            cache.popitem(last=False)  # the oldest: nearest its expiry
+            self.counters.evicted += 1
+        cache[address] = entry
+        if entry.expires_at < self._next_expiry:
+            self._next_expiry = entry.expires_at
 
     def _purge(self, now: float) -> None:
         """Drop expired entries so the cache does not grow with every visitor
         that ever passed; amortised O(1) per entry."""
-        cache = self._cache
-        for queue in self._expiry:
-            while queue and queue[0][0] <= now:
-                expires_at, address = queue.popleft()
-                entry = cache.get(address)
-                if entry is not None and entry.expires_at == expires_at:
-                    del cache[address]
+        next_expiry = math.inf
+        for cache in self._caches:
+            while cache:
+                address, entry = next(iter(cache.items()))
+                if entry.expires_at > now:
+                    next_expiry = min(next_expiry, entry.expires_at)
+                    break
+                del cache[address]
+        self._next_expiry = next_expiry

@@ -22,7 +22,7 @@ from agent.netconf.notifications import INTERLEAVE_1_0, NOTIFICATION_1_0, NOTIFI
 from agent.netconf.session import BASE_1_0, BASE_1_1
 from agent.operator import actions, render, views
 from agent.operator.config_diff import ConfigDiff, changes_json, render_changes
-from agent.operator.data import SECRET_LEAVES, Decoder, drop_secrets, notification_fields
+from agent.operator.data import Decoder, drop_secrets, notification_fields, secret_leaves
 from agent.operator.errors import (
     AgentRefused,
     NotFound,
@@ -231,13 +231,13 @@ def test_security_associations_by_range_and_never_a_key() -> None:
 def test_every_selection_is_free_of_secrets() -> None:
     """No view names a secret leaf, nor selects whole a node that holds one."""
     schema = Schema.load()
-    secret_paths = [p for p in schema.known if p[-1] in SECRET_LEAVES]
+    secret_paths = [p for p in schema.known if p[-1] in secret_leaves()]
 
     def check(selection: Any, prefix: tuple[str, ...]) -> None:
         for name, inner in selection.items():
             path = (*prefix, name)
             assert path in schema.known, path
-            assert name not in SECRET_LEAVES, path
+            assert name not in secret_leaves(), path
             if inner is None:
                 assert not [p for p in secret_paths if p[:len(path)] == path], path
             elif not isinstance(inner, str):

@@ -171,7 +171,7 @@ def test_lookups_for_one_address_are_coalesced() -> None:
 
 
 def test_a_burst_of_ten_thousand_visitors_is_bounded() -> None:
-    resolver = SecurityAssociationResolver(ResolverSettings(max_outstanding=32))
+    resolver = SecurityAssociationResolver(ResolverSettings(max_outstanding=32, max_pending=10_000))
     addresses = [IPv4Address("10.100.0.0") + n for n in range(10_000)]
     for address in addresses:
         assert resolver.lookup(address, 0.0) is PENDING
@@ -548,7 +548,8 @@ def test_without_a_resolver_nothing_changes() -> None:
 
 @pytest.mark.parametrize("max_outstanding", [1, 16])
 def test_proxy_burst_of_visitors_is_bounded(max_outstanding: int) -> None:
-    world = World(SecurityAssociationResolver(ResolverSettings(max_outstanding=max_outstanding)))
+    world = World(SecurityAssociationResolver(ResolverSettings(max_outstanding=max_outstanding,
+                                                               max_pending=2000)))
     for n in range(2000):
         world.proxy.client_associated(
             f"02:00:00:00:{n >> 8:02x}:{n & 0xFF:02x}", NOW, address=IPv4Address("10.1.100.0") + n
