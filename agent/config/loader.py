@@ -36,6 +36,7 @@ from _libyang import ffi, lib  # type: ignore[import-not-found]  # libyang-pytho
 
 from agent import package_data
 from agent.config import violations
+from agent.config.startup_file import SECRET_LEAVES
 from agent.config.model import (
     RadiusConfig,
     CheckpointConfig,
@@ -74,17 +75,20 @@ YANG_DIR_ENV = "PROXYMIP_YANG_DIR"
 DataFormat = Literal["json", "xml"]
 _SUFFIX_FORMATS: dict[str, DataFormat] = {".json": "json", ".xml": "xml"}
 
-_KEY_LEAVES = ("key-hex", "key-ascii", "password", "shared-secret", "user-password")
+# Every secret leaf of the module (one list, checked against the YANG's
+# nacm:default-deny-all leaves by a test).
+_KEY_LEAVES = tuple(sorted(SECRET_LEAVES))
+_KEY_NAMES = "|".join(sorted(SECRET_LEAVES, key=len, reverse=True))
 _QUOTED = re.compile(r'"(?:[^"\\]|\\.)*"')
 _LOCATION = re.compile(r'(Data|Schema) location "([^"]*)"')
 _LINE = re.compile(r"line number (\d+)")
 # Best effort: key values as written in the document, scrubbed from any message
 # that slipped through the redaction rules above.
 _KEY_IN_JSON = re.compile(
-    r'"(?:[\w-]+:)?(?:key-hex|key-ascii|password|shared-secret|user-password)"\s*:\s*"((?:[^"\\]|\\.)*)"'
+    r'"(?:[\w-]+:)?(?:' + _KEY_NAMES + r')"\s*:\s*"((?:[^"\\]|\\.)*)"'
 )
 _KEY_IN_XML = re.compile(
-    r"<(?:[\w-]+:)?(?:key-hex|key-ascii|password|shared-secret|user-password)\b[^>]*>(.*?)</",
+    r"<(?:[\w-]+:)?(?:" + _KEY_NAMES + r")\b[^>]*>(.*?)</",
     re.DOTALL,
 )
 _MIN_SCRUBBED_LENGTH = 4
@@ -558,12 +562,17 @@ def _radius(node: dict[str, Any]) -> RadiusConfig:
         timeout=float(node.get("timeout", 3)),
         retries=int(node.get("retries", 2)),
         dead_time=float(node.get("dead-time", 60)),
+        dead_criteria_tries=int(node.get("dead-criteria-tries", 1)),
+        dead_criteria_time=float(node.get("dead-criteria-time", 0)),
         # RFC 3579 §3.2, BlastRADIUS (CVE-2024-3596): the YANG leaf's description.
         require_message_authenticator=bool(node.get("require-message-authenticator", True)),
     )
     resolver = ResolverSettings(
         cache_lifetime=float(node.get("cache-lifetime", 3600)),
         negative_cache_lifetime=float(node.get("negative-cache-lifetime", 60)),
+        max_pending=int(node.get("max-pending-lookups", 10_000)),
+        cache_size=int(node.get("cache-size", 200_000)),
+        negative_cache_size=int(node.get("negative-cache-size", 10_000)),
     )
     return RadiusConfig(client, resolver,
                         registration_wait=float(node.get("registration-wait", 5)))

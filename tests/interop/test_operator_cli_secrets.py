@@ -251,9 +251,6 @@ def _events_during_a_denial(agent: Agent) -> None:
             process.communicate()
 
 
-@pytest.mark.xfail(strict=True, reason="agent/config/loader.py redacts libyang's messages "
-                   "for its own list of key leaves, which lacks the SNMP ones (issue 13 "
-                   "follow-up: left to the configuration package's owner)")
 def test_config_validate_prints_no_secret(agent: Agent) -> None:
     done = agent.run("config", "validate", "long.json")
     assert done.returncode == 2

@@ -174,9 +174,6 @@ def test_the_proxy_asks_again_for_a_client_refused_for_lack_of_room() -> None:
     assert asked is not None and asked.state is VisitorState.SA_PENDING
 
 
-@pytest.mark.xfail(strict=True, reason="agent/config/loader.py (_radius) does not read the new "
-                   "radius leaves yet: left to the configuration package's owner (issue 13 "
-                   "follow-up; the patch is in the branch's report)")
 def test_the_yang_leaves_reach_the_settings() -> None:
     config = load_config_text(json.dumps({TOP_MEMBER: {"radius": {
         "server": [{"address": "127.0.0.9", "shared-secret": "s"}], "user-password": "p",
