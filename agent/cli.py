@@ -159,7 +159,12 @@ def _control_command(args: argparse.Namespace) -> int:
             payload["address"] = args.address
         if args.interface:
             payload["interface"] = args.interface
-    answer = asyncio.run(request(args.socket, payload))
+    try:
+        answer = asyncio.run(request(args.socket, payload))
+    except OSError as exc:  # the connect's error does not name the socket
+        print(f"proxymip: cannot reach the control socket {args.socket}: {exc.strerror or exc}",
+              file=sys.stderr)
+        return 1
     if "error" in answer:
         print(f"proxymip: {answer['error']}", file=sys.stderr)
         return 1

@@ -151,11 +151,13 @@ class LoopbackLab:
         extra = (*extra, "--control-socket", control)
         path.write_text(json.dumps(config, indent=1))
         path.chmod(0o600)  # it holds keys: `run` refuses it readable by others
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "agent.cli", "run", "--startup", str(path), *extra,
-            stdout=asyncio.subprocess.PIPE, stderr=open(self.workdir / f"{name}.log", "wb"),
-            cwd=Path(__file__).resolve().parent.parent,
-        )
+        # The child writes its own copy of the log's descriptor; ours is closed.
+        with open(self.workdir / f"{name}.log", "wb") as log:
+            proc = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "agent.cli", "run", "--startup", str(path), *extra,
+                stdout=asyncio.subprocess.PIPE, stderr=log,
+                cwd=Path(__file__).resolve().parent.parent,
+            )
         assert proc.stdout is not None
         try:
             line = (await asyncio.wait_for(proc.stdout.readline(), START_TIMEOUT)).decode()

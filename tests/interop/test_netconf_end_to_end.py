@@ -44,7 +44,11 @@ class Background:
 
     def __enter__(self) -> Background:
         self.thread.start()
-        self.run(self.lab.start())
+        try:
+            self.run(self.lab.start())
+        except BaseException:
+            self.__exit__()
+            raise
         return self
 
     def run(self, coroutine: Any, timeout: float = 60) -> Any:
@@ -56,6 +60,8 @@ class Background:
         finally:
             self.loop.call_soon_threadsafe(self.loop.stop)
             self.thread.join(10)
+            if not self.thread.is_alive():  # its sockets (the self-pipe) closed too
+                self.loop.close()
 
 
 def test_subnet_map_edit_over_netconf_makes_visitors_register() -> None:

@@ -1,4 +1,4 @@
-"""The operator guide, run (issue: operator tooling, item 6).
+"""The operator guide, run (issue: operator tooling, item 6; issue 12: stderr).
 
 A loopback lab (HA 127.0.0.2 and AP-A 127.0.0.4 serving NETCONF, FA-A
 127.0.0.3, four clients registered through AP-A) runs on its own event loop
@@ -8,11 +8,13 @@ files the guide says to save — with the guide's ``--agent ha`` / ``--agent ap`
 resolved by a settings file (``PROXYMIP_CLI_CONFIG``) that points at the lab's
 ports, and the password in ``PROXYMIP_PASSWORD``, as the guide documents.
 
-Each example must exit 0 and print what the guide shows first. Long-running
+Each example must exit 0, print what the guide shows first and nothing on
+stderr (``events`` its one "listening for" line only). Long-running
 examples are driven: ``proxymip run`` until its ``ready`` line (ports rewritten
 to 0), ``proxymip events`` while the test makes a client come and go. No key
-ever appears in any output. Then the error cases: one line on stderr, a
-non-zero status, no traceback.
+ever appears in any output. Then the error cases, at least one for each kind
+of command the guide shows: exactly one line on stderr, starting
+``proxymip:``, nothing on stdout, the documented non-zero status.
 """
 
 from __future__ import annotations
@@ -188,9 +190,7 @@ def read_line(stream: Any, timeout: float) -> str:
 
 def test_the_guide_runs(shell: Shell) -> None:
     text = GUIDE.read_text(encoding="utf-8")
-    for name, content in guide_files(text).items():
-        (shell.cwd / name).write_text(json.dumps(ephemeral(json.loads(content)), indent=1))
-        (shell.cwd / name).chmod(0o600)  # the guide: startup files hold keys
+    _write_guide_files(shell)
     assert {"ha.json", "fa.json", "ap.json", "ap-new.json"} <= set(guide_files(text))
     examples = guide_examples(text)
     assert len(examples) >= 20
@@ -209,12 +209,14 @@ def test_the_guide_runs(shell: Shell) -> None:
             argv = [control if a == "ap.sock" else a for a in argv]
             done = shell.run(argv)
             assert done.returncode == 0, (example.command, done.stderr)
+            assert done.stderr == "", (example.command, done.stderr)
             shell.wait_registered(argv[argv.index("--mac") + 1])
         else:
             done = shell.run(argv, timeout=120 if argv[0] == "lab" else STEP_TIMEOUT)
             assert done.returncode == 0, (example.command, done.stderr)
             assert done.stdout.strip(), example.command
-            assert "Traceback" not in done.stderr
+            # Success says nothing on stderr (no warning, no log line).
+            assert done.stderr == "", (example.command, done.stderr)
             if "--json" in argv:
                 json.loads(done.stdout)
             _shows_what_the_guide_shows(example, done.stdout)
@@ -226,6 +228,13 @@ def test_the_guide_runs(shell: Shell) -> None:
         assert command in ran, command
     assert {"watch --agent", "events --agent", "run --startup", "lab --once"} <= ran
     _no_secret_in(shell.outputs)
+
+
+def _write_guide_files(shell: Shell) -> None:
+    """The files the guide says to save, in the operator's directory (port 0)."""
+    for name, content in guide_files(GUIDE.read_text(encoding="utf-8")).items():
+        (shell.cwd / name).write_text(json.dumps(ephemeral(json.loads(content)), indent=1))
+        (shell.cwd / name).chmod(0o600)  # the guide: startup files hold keys
 
 
 def _shows_what_the_guide_shows(example: Example, stdout: str) -> None:
@@ -246,6 +255,7 @@ def _run_agent(shell: Shell, argv: list[str], example: Example) -> None:
         out, err = process.communicate(timeout=STEP_TIMEOUT)
         shell.outputs += [line, out, err]
         assert process.returncode == 0, (example.command, err)
+        assert err == "", (example.command, err)
     finally:
         if process.poll() is None:
             process.kill()
@@ -263,7 +273,7 @@ def _events(shell: Shell, argv: list[str], example: Example) -> None:
         out, err = process.communicate(timeout=STEP_TIMEOUT)
         shell.outputs += [out, err]
         assert process.returncode == 0, (example.command, err)
-        assert "Traceback" not in err
+        assert err == "", (example.command, err)  # after the one "listening for" line
         lines = out.splitlines()
         if "--count" in argv:
             assert len(lines) == int(argv[argv.index("--count") + 1]), (example.command, out)
@@ -316,8 +326,27 @@ def closed_port() -> Iterator[int]:
     (["show", "bindings", "--agent", "ap"], 3, r"runs the proxy: bindings are kept by home agents"),
     (["show", "visitors", "--agent", "nowhere"], 2, r"no agent 'nowhere'"),
     (["config", "diff", "missing.json", "--running", "ap.json"], 2, r"missing\.json: cannot read"),
+    (["config", "diff", "ap-new.json", "--agent", "ap", "--password", "wrong"], 1,
+     r"authentication failed"),
+    (["config", "validate", "missing.json"], 2, r"invalid configuration: missing\.json: cannot read"),
+    (["config", "validate", "broken.json"], 2, r"invalid configuration: .*max-bindings"),
+    (["show", "radius", "--agent", "nowhere"], 2, r"no agent 'nowhere'"),
+    (["show", "tunnels", "--agent", "ha", "--password", "wrong"], 1, r"authentication failed"),
+    (["clear", "counters", "home-agent", "--agent", "ap"], 3, r"runs proxy, not the home agent"),
+    (["clear", "subnet-map", "203.0.113.0/24", "--agent", "ap"], 1, r"203\.0\.113\.0/24"),
+    (["watch", "--agent", "nowhere", "--count", "1"], 2, r"no agent 'nowhere'"),
+    (["events", "--agent", "ha", "--password", "wrong", "--count", "1"], 1,
+     r"authentication failed"),
+    (["run", "--startup", "ap.txt"], 2, r"unknown file type"),
+    (["run", "--startup", "broken.json"], 2, r"invalid configuration"),
+    (["client", "associate", "--socket", "missing.sock", "--mac", "02:00:00:00:00:01"], 1,
+     r"cannot reach the control socket missing\.sock: No such file or directory"),
+    (["state", "--socket", "missing.sock"], 1,
+     r"cannot reach the control socket missing\.sock: No such file or directory"),
 ])
 def test_errors_are_one_line(shell: Shell, argv: list[str], status: int, message: str) -> None:
+    _write_guide_files(shell)
+    (shell.cwd / "broken.json").write_text('{"proxy-mobile-ip:mobile-ip": {"home-agent": {"max-bindings": -1}}}')
     done = shell.run(argv)
     _one_line_error(done, status, message)
 
@@ -343,6 +372,14 @@ def _one_line_error(done: subprocess.CompletedProcess[str], status: int, message
     assert lines[0].startswith("proxymip: ")
     assert re.search(message, lines[0]), lines[0]
     assert done.stdout == ""
+
+
+def test_help_and_version_say_nothing_on_stderr(shell: Shell) -> None:
+    """The install section's ``proxymip --help`` (an ``sh`` block), and ``--version``."""
+    for argv, first in ((["--help"], "usage: proxymip"), (["--version"], "proxymip ")):
+        done = shell.run(argv)
+        assert (done.returncode, done.stderr) == (0, ""), (argv, done.stderr)
+        assert done.stdout.startswith(first), done.stdout
 
 
 def test_client_address_of_the_guide_is_the_labs() -> None:

@@ -7,6 +7,7 @@ once bound (no sleeping for start-up) and its counters on SIGTERM.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import select
@@ -95,7 +96,14 @@ def agents(tmp_path: Path) -> Iterator[tuple[AgentProcess, AgentProcess]]:
         for agent in (fa, ha):
             if agent.proc.poll() is None:
                 agent.proc.kill()
-                agent.proc.wait()
+            agent.proc.communicate()  # waits, and closes its pipes
+
+
+@pytest.fixture
+def closing() -> Iterator[contextlib.ExitStack]:
+    """What a test opens (sockets) is closed when it ends, passed or failed."""
+    with contextlib.ExitStack() as stack:
+        yield stack
 
 
 class MobileNode:
@@ -104,6 +112,12 @@ class MobileNode:
         self.sock.bind((MN_SOURCE, 0))
         self.sock.settimeout(TIMEOUT)
         self.fa = (FA, fa_port)
+
+    def __enter__(self) -> MobileNode:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.sock.close()
 
     def register(self, home: str, lifetime: int, *, ident: int | None = None) -> tuple[int, object]:
         ident = ident if ident is not None else replay.ntp_identification(time.time(), 7)
@@ -116,11 +130,13 @@ class MobileNode:
         return ident, reply
 
 
-def test_registration_through_fa_and_ha_processes(agents: tuple[AgentProcess, AgentProcess]) -> None:
+def test_registration_through_fa_and_ha_processes(
+    agents: tuple[AgentProcess, AgentProcess], closing: contextlib.ExitStack
+) -> None:
     """RRQ MN -> FA -> HA, RRP HA -> FA -> MN over real UDP; FA-HA authenticated
     with FHAE both ways (RFC 5944 §3.7.2.2, §3.8.3.1)."""
     ha, fa = agents
-    node = MobileNode(fa.port("foreign-agent"))
+    node = closing.enter_context(MobileNode(fa.port("foreign-agent")))
     for i in range(10):
         _, reply = node.register(f"192.0.2.{10 + i}", 300)
         assert reply.code == ReplyCode.ACCEPTED and reply.lifetime == 300  # type: ignore[attr-defined]
@@ -137,13 +153,13 @@ def test_registration_through_fa_and_ha_processes(agents: tuple[AgentProcess, Ag
 
 
 def test_bad_input_is_answered_or_counted_and_service_continues(
-    agents: tuple[AgentProcess, AgentProcess],
+    agents: tuple[AgentProcess, AgentProcess], closing: contextlib.ExitStack
 ) -> None:
     """Garbage, truncated and unauthenticated datagrams never stop the agents
     (RFC 5944 §3.7.2.1, §3.8.2.1)."""
     ha, fa = agents
-    node = MobileNode(fa.port("foreign-agent"))
-    junk = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    node = closing.enter_context(MobileNode(fa.port("foreign-agent")))
+    junk = closing.enter_context(socket.socket(socket.AF_INET, socket.SOCK_DGRAM))
     junk.bind((MN_SOURCE, 0))
     for payload in (b"", b"\x01", b"\x03" * 3, os.urandom(600), b"\x01" + bytes(23) + b"\x63\x00"):
         junk.sendto(payload, (FA, fa.port("foreign-agent")))
@@ -169,7 +185,7 @@ def test_bad_input_is_answered_or_counted_and_service_continues(
 
 
 def test_live_capture_decodes_cleanly_in_tshark(
-    agents: tuple[AgentProcess, AgentProcess], tmp_path: Path
+    agents: tuple[AgentProcess, AgentProcess], tmp_path: Path, closing: contextlib.ExitStack
 ) -> None:
     """Capture the real exchange on loopback and let Wireshark's dissector judge
     it: every message decodes, none is malformed, the reply codes are right."""
@@ -190,13 +206,13 @@ def test_live_capture_decodes_cleanly_in_tshark(
             ready, _, _ = select.select([proc.stderr], [], [], TIMEOUT)
             if ready and "Capture started" in proc.stderr.readline():
                 break
-        node = MobileNode(ports[1])
+        node = closing.enter_context(MobileNode(ports[1]))
         node.register("192.0.2.77", 300)
         node.register("192.0.2.77", 0)
         time.sleep(0.5)  # let the kernel hand the last frames to the capture
     finally:
         proc.send_signal(signal.SIGINT)
-        proc.wait(timeout=TIMEOUT)
+        proc.communicate(timeout=TIMEOUT)  # reads and closes its stderr
     decode = [tshark, "-r", str(capture), "-d", f"udp.port=={ports[0]},mip",
               "-d", f"udp.port=={ports[1]},mip"]
     verbose = subprocess.run([*decode, "-V"], capture_output=True, text=True, check=True).stdout

@@ -108,7 +108,7 @@ class TrapReceiver:
 
     def close(self) -> None:
         self.proc.terminate()
-        self.proc.wait(10)
+        self.proc.communicate(timeout=10)  # waits, and closes its output pipe
 
 
 class SnmpLab(LoopbackLab):

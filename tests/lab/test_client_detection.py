@@ -51,9 +51,10 @@ class Site:
         self.socket = str(tmp / "ap.sock")
 
     def start_agent(self, config: Path) -> None:
-        agent = self.ns.python("ap", "agent.cli", "run", "--startup", str(config),
-                               "--control-socket", self.socket, stdout=subprocess.PIPE,
-                               stderr=open(self.tmp / "agent.log", "wb"), text=True)
+        with open(self.tmp / "agent.log", "wb") as log:  # the child keeps its own descriptor
+            agent = self.ns.python("ap", "agent.cli", "run", "--startup", str(config),
+                                   "--control-socket", self.socket, stdout=subprocess.PIPE,
+                                   stderr=log, text=True)
         ready, _, _ = select.select([agent.stdout], [], [], 20)
         line = agent.stdout.readline() if ready else ""
         assert line.startswith("ready "), (self.tmp / "agent.log").read_text()[-2000:]
@@ -106,8 +107,9 @@ def test_hostapd_association_address_from_frames_and_departure(site: Site) -> No
     (tmp / "supplicant.conf").write_text(
         "ap_scan=0\nnetwork={\n key_mgmt=IEEE8021X\n eap=MD5\n identity=\"mn1\"\n"
         " password=\"secret\"\n eapol_flags=0\n}\n")
-    site.ns.run("ap", [hostapd, str(tmp / "hostapd.conf")], stdout=open(tmp / "hostapd.log", "wb"),
-                stderr=subprocess.STDOUT)
+    with open(tmp / "hostapd.log", "wb") as log:  # the child keeps its own descriptor
+        site.ns.run("ap", [hostapd, str(tmp / "hostapd.conf")], stdout=log,
+                    stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 10
     while not (tmp / "hostapd" / "wlan0").exists():
         assert time.monotonic() < deadline, (tmp / "hostapd.log").read_text()
@@ -121,9 +123,10 @@ def test_hostapd_association_address_from_frames_and_departure(site: Site) -> No
     time.sleep(0.3)
     assert site.visitors() == []
 
-    client = site.ns.run("mn", [supplicant, "-D", "wired", "-i", "sta0", "-c",
-                                str(tmp / "supplicant.conf")],
-                         stdout=open(tmp / "supplicant.log", "wb"), stderr=subprocess.STDOUT)
+    with open(tmp / "supplicant.log", "wb") as log:
+        client = site.ns.run("mn", [supplicant, "-D", "wired", "-i", "sta0", "-c",
+                                    str(tmp / "supplicant.conf")],
+                             stdout=log, stderr=subprocess.STDOUT)
     site.wait(lambda: any(v["mac"] == mac for v in site.visitors()), "AP-STA-CONNECTED")
     visitor = next(v for v in site.visitors() if v["mac"] == mac)
     assert visitor["interface"] == "wlan0"

@@ -59,8 +59,9 @@ def test_directed_broadcast_request_is_answered_136_with_the_unicast_address(tmp
             "security": {"host": [{"address": "192.0.2.10", "spi": 256, "key-hex": KEY}]},
         }}))
         config.chmod(0o600)  # it holds keys
-        agent = ns.python("ha", "agent.cli", "run", "--startup", str(config),
-                          stdout=subprocess.PIPE, stderr=open(tmp_path / "ha.log", "wb"), text=True)
+        with open(tmp_path / "ha.log", "wb") as log:  # the child keeps its own descriptor
+            agent = ns.python("ha", "agent.cli", "run", "--startup", str(config),
+                              stdout=subprocess.PIPE, stderr=log, text=True)
         ready, _, _ = select.select([agent.stdout], [], [], 20)
         assert ready and agent.stdout.readline().startswith("ready "), \
             (tmp_path / "ha.log").read_text()[-2000:]

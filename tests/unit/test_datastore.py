@@ -1521,6 +1521,7 @@ def test_startup_survives_sigkill_at_any_moment(schema: Schema, tmp_path: Path) 
             if child.poll() is None:
                 child.kill()
                 child.wait()
+            child.stdout.close()
     assert persisted > 0  # some rounds got to write
     reborn = Datastore(schema=schema, startup_file=startup_file)
     try:

@@ -140,6 +140,10 @@ class Namespaces:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait(5)
+        for pipe in (process.stdin, process.stdout, process.stderr):  # ours, not the GC's
+            if pipe is not None:
+                with contextlib.suppress(OSError):
+                    pipe.close()
 
     def close(self) -> None:
         for process in reversed(self._processes):
