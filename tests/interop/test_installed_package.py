@@ -142,6 +142,7 @@ def _guide_documents() -> dict[str, dict[str, Any]]:
 def test_guide_files_validate(installed: Installed) -> None:
     for name, document in _guide_documents().items():
         (installed.workdir / name).write_text(json.dumps(document))
+        (installed.workdir / name).chmod(0o600)  # it holds keys (docs/security.md)
         done = installed.run("config", "validate", name)
         assert (done.returncode, done.stdout, done.stderr) == (0, f"{name}: valid\n", "")
 
@@ -168,6 +169,7 @@ def _with_management(name: str, documents: dict[str, dict[str, Any]]) -> dict[st
 def test_each_role_starts_with_netconf_and_snmp(installed: Installed, name: str) -> None:
     startup = installed.workdir / f"managed-{name}"
     startup.write_text(json.dumps(_with_management(name, _guide_documents())))
+    startup.chmod(0o600)  # it holds keys: `run` refuses it readable by others
     process = subprocess.Popen([installed.proxymip, "run", "--startup", startup.name],
                                cwd=installed.workdir, env=installed.env, stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True)
