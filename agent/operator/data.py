@@ -19,10 +19,10 @@ from typing import Any, Self
 import libyang
 from lxml import etree
 
-from agent.config.loader import MODULE_NAME, TOP_MEMBER, _quiet_libyang, yang_dir
 from agent.netconf.errors import MODULE_NS
 from agent.netconf.notifications import NOTIFICATION_NS
 from agent.operator.errors import ProtocolViolation
+from agent.schema.context import MODULE_NAME, TOP_MEMBER, quiet_libyang, yang_dir
 
 TOP = "mobile-ip"
 #: Leaves marked nacm:default-deny-all in the module (keys, secrets, password
@@ -83,7 +83,7 @@ class Decoder:
     """XML of the module -> RFC 7951 JSON, through one libyang context."""
 
     def __init__(self) -> None:
-        with _quiet_libyang():
+        with quiet_libyang():
             self._context = libyang.Context(str(yang_dir()))
             try:
                 self._context.load_module(MODULE_NAME)
@@ -106,7 +106,7 @@ class Decoder:
         if top is None or len(top) == 0:
             return {}
         text = etree.tostring(top)
-        with _quiet_libyang():
+        with quiet_libyang():
             try:
                 tree = self._context.parse_data_mem(text, "xml", parse_only=True, strict=True)
             except libyang.LibyangError:

@@ -35,7 +35,8 @@ from typing import Any, TypeVar
 
 import pytest
 
-from agent.config.loader import TOP_MEMBER, load_config_text
+from agent.config.loader import load_config_text
+from agent.schema.context import TOP_MEMBER
 from agent.mobileip.foreign_agent import ForeignAgent, ForeignAgentSettings
 from agent.mobileip.home_agent import HomeAgent, HomeAgentSettings
 from agent.mobileip.outputs import Transmit

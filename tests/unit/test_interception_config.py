@@ -15,7 +15,8 @@ import pytest
 from agent.access.events import ClientAssociated, ClientDisassociated
 from agent.access.intercept import ArpInterceptor, mac_bytes
 from agent.access.interception import Interception
-from agent.config.loader import ConfigError, load_config_text
+from agent.config.loader import load_config_text
+from agent.schema.errors import ConfigError
 from agent.datastore.edits import Edit, Operation
 from agent.datastore.paths import parse_path
 from agent.datastore.errors import DatastoreError
