@@ -11,6 +11,7 @@ checked against it here.
 - PROXY-MOBILE-IP-MIB: ``agent/snmp/proxy_mib.py`` ``COUNTERS`` lists the
   dataclass fields in order and serves each from its field
   (``tests/unit/test_mib_text.py`` checks the MIB text against the YANG).
+- the CLI: the summary lines of ``proxymip watch`` show the fields' values.
 
 Reply codes and their counters: ``tests/unit/test_reply_code_agreement.py``.
 """
@@ -27,12 +28,15 @@ from typing import Any
 import libyang
 import pytest
 
+from agent.mobileip import home_agent
 from agent.mobileip.foreign_agent import ForeignAgent, ForeignAgentCounters, ForeignAgentSettings
 from agent.mobileip.home_agent import HomeAgent, HomeAgentCounters, HomeAgentSettings
 from agent.mobileip.proxy import ProxyAgent, ProxyCounters, ProxySettings
 from agent.mobileip.security import SecurityAssociationTable
 from agent.mobileip.subnet_map import SubnetMap
 from agent.mobileip.violations import ViolationLog
+from agent.operational import foreign_agent_state, home_agent_state, proxy_state
+from agent.operator import render
 from agent.schema.context import MODULE_NAME, yang_dir
 from agent.snmp import values as v
 from agent.snmp.instrumentation import build_tree
@@ -124,3 +128,26 @@ def test_proxy_mib_counters_are_the_dataclass_fields() -> None:
     served = _served_counters(engines)
     for mib_name, attribute in PROXY_MIB_COUNTERS:
         assert served[mib_name] == v.counter32(getattr(engines["proxy"].counters, attribute)), mib_name
+
+
+def test_cli_summary_reads_the_counters_it_names() -> None:
+    """``proxymip watch``'s summary lines (agent/operator/render.py) read
+    counters by their YANG names: each figure is the engine field's value."""
+    engines = _engines()
+    _served_counters(engines)  # distinct values in every field
+    ha, fa, proxy = (engines[r].counters for r in ("home-agent", "foreign-agent", "proxy"))
+    content = {
+        "home-agent-state": home_agent_state(engines["home-agent"], NOW, rows=False),
+        "foreign-agent-state": foreign_agent_state(engines["foreign-agent"], NOW, rows=False),
+        "proxy-state": proxy_state(engines["proxy"], NOW, rows=False),
+    }
+    home, foreign, proxied = render.summary_lines(content)
+    ha_denied = sum(getattr(ha, name) for name in set(home_agent.DENIAL_COUNTERS.values()))
+    assert (f"requests {ha.reg_requests_received}  accepted {ha.registration_accepted}  "
+            f"denied {ha_denied}  deregistrations {ha.dereg_requests_received}") in home
+    fa_denied = sum(getattr(fa, name.replace("-", "_")) for name in render._FA_DENIALS)
+    assert (f"requests {fa.reg_requests_received}  relayed {fa.reg_requests_relayed}  "
+            f"denied {fa_denied}  timeouts {fa.registration_timeouts}") in foreign
+    assert (f"requests {proxy.requests_sent}  accepted {proxy.accepted}  "
+            f"denied {proxy.denied_by_home_agent + proxy.denied_by_foreign_agent}  "
+            f"failures {proxy.registration_failures}") in proxied
