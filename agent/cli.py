@@ -47,7 +47,7 @@ def _endpoint(text: str) -> Endpoint:
 def _warn_about_mode(path: Path) -> None:
     """``config validate`` checks a file where it is edited, often before it is
     installed: a mode ``run`` would refuse is a warning here, not a failure."""
-    from agent.config.startup_file import mode_problem, read_startup
+    from agent.schema.startup_file import mode_problem, read_startup
 
     try:
         text, mode = read_startup(path)

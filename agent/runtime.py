@@ -723,7 +723,7 @@ class Agent:
 
         if self.datastore is None:
             raise ControlError("this agent runs without a datastore")
-        from agent.config.loader import TOP_MEMBER
+        from agent.schema.context import TOP_MEMBER
 
         running = self.datastore.get_config("running").get(TOP_MEMBER, {})
         entries = running.get("subnet-map", [])

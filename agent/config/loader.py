@@ -1,42 +1,21 @@
 """Load a startup configuration: an instance of the ``proxy-mobile-ip`` YANG module
-in RFC 7951 JSON or RFC 7950 XML, validated by libyang, turned into ``AgentConfig``.
+in RFC 7951 JSON or RFC 7950 XML, validated by libyang (``agent.schema``), turned
+into ``AgentConfig``.
 
 Validation is strict: unknown nodes and state (``config false``) data are errors,
-as are the module's ``must`` rules. Every error is a ``ConfigError`` that names the
-data path and the rule broken, and never quotes key material: libyang's messages
-quote offending values, so a message about a key leaf, or about a syntax error
-(which can fall anywhere, keys included), has its quoted values redacted.
-
-One libyang context is built per call from the package's YANG directory
-(:func:`agent.package_data.yang_dir`: ``agent/data/yang`` installed from a wheel,
-the repository's ``yang/`` in a checkout), or from ``$PROXYMIP_YANG_DIR``; it is
-searched recursively, so
-the vendored ``yang/ietf/ietf-netconf-acm`` is found there too.
-
-libyang's log settings are process-wide: during a call they are set to "store
-errors, print nothing" and then restored, and path recording is switched on for
-good (it only adds the data path to stored errors). Call from one thread at a time.
+as are the module's ``must`` rules. Every error is a ``ConfigError``
+(``agent.schema.errors``) that names the data path and the rule broken, and never
+quotes key material. One libyang context is built per call
+(``agent.schema.validator.validated_document``).
 """
 
 from __future__ import annotations
 
-import json
-import os
-import re
 import socket
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-import libyang
-from _libyang import ffi, lib  # type: ignore[import-not-found]  # libyang-python's cffi module
-
-from agent import package_data
-from agent.config import violations
-from agent.config.startup_file import SECRET_LEAVES
 from agent.config.model import (
     RadiusConfig,
     CheckpointConfig,
@@ -49,7 +28,6 @@ from agent.config.model import (
     ProxyConfig,
     SnoopSource,
 )
-from agent.datastore.errors import Violation
 from agent.mobileip.errors import ConfigurationError
 from agent.mobileip.foreign_agent import ForeignAgentSettings
 from agent.mobileip.home_agent import HomeAgentSettings
@@ -65,75 +43,12 @@ from agent.netconf.login_guard import GuardSettings
 from agent.netconf.settings import NetconfSettings, NetconfUser
 from agent.radius.client import RadiusClientSettings, RadiusServer
 from agent.radius.resolver import ResolverSettings
+from agent.schema.context import ROOT_PATH, DataFormat
+from agent.schema.errors import ConfigError
+from agent.schema.validator import validated_document
 from agent.snmp.settings import SnmpCommunity, SnmpReceiver, SnmpSettings, SnmpUser, SnmpView
 
-MODULE_NAME = "proxy-mobile-ip"
-TOP_MEMBER = f"{MODULE_NAME}:mobile-ip"  # RFC 7951 §4: module-qualified top-level name
-ROOT_PATH = f"/{TOP_MEMBER}"
-YANG_DIR_ENV = "PROXYMIP_YANG_DIR"
-
-DataFormat = Literal["json", "xml"]
 _SUFFIX_FORMATS: dict[str, DataFormat] = {".json": "json", ".xml": "xml"}
-
-# Every secret leaf of the module (one list, checked against the YANG's
-# nacm:default-deny-all leaves by a test).
-_KEY_LEAVES = tuple(sorted(SECRET_LEAVES))
-_KEY_NAMES = "|".join(sorted(SECRET_LEAVES, key=len, reverse=True))
-_QUOTED = re.compile(r'"(?:[^"\\]|\\.)*"')
-_LOCATION = re.compile(r'(Data|Schema) location "([^"]*)"')
-_LINE = re.compile(r"line number (\d+)")
-# Best effort: key values as written in the document, scrubbed from any message
-# that slipped through the redaction rules above.
-_KEY_IN_JSON = re.compile(
-    r'"(?:[\w-]+:)?(?:' + _KEY_NAMES + r')"\s*:\s*"((?:[^"\\]|\\.)*)"'
-)
-_KEY_IN_XML = re.compile(
-    r"<(?:[\w-]+:)?(?:" + _KEY_NAMES + r")\b[^>]*>(.*?)</",
-    re.DOTALL,
-)
-_MIN_SCRUBBED_LENGTH = 4
-REDACTED = "<redacted>"
-
-
-class ConfigError(ValueError):
-    """A configuration document is unusable.
-
-    ``path`` is the data path of the offending node (a file or directory path when
-    the document or the YANG modules cannot be read); ``detail`` libyang's rule or
-    the engine's reason; ``app_tag`` the RFC 7950 error-app-tag when there is one
-    (a ``must`` rule's, or a built-in one such as ``missing-choice``); ``line`` the
-    line libyang stopped at, when it says. ``violation`` is the YANG rule broken
-    (``agent.config.violations``), ``info`` / ``yang_info`` the <error-info>
-    children RFC 6241 Appendix A / RFC 7950 §15 ask for. Never holds key material."""
-
-    def __init__(
-        self,
-        path: str,
-        detail: str,
-        *,
-        app_tag: str | None = None,
-        line: int | None = None,
-        violation: Violation | None = None,
-        info: dict[str, str] | None = None,
-        yang_info: tuple[tuple[str, str], ...] = (),
-    ) -> None:
-        where = f" (line {line})" if line is not None else ""
-        super().__init__(f"{path}: {detail}{where}")
-        self.path = path
-        self.detail = detail
-        self.app_tag = app_tag
-        self.line = line
-        self.violation = violation
-        self.info = info or {}
-        self.yang_info = yang_info
-
-
-def yang_dir() -> Path:
-    """Where the YANG modules are: ``$PROXYMIP_YANG_DIR``, else the package's."""
-    override = os.environ.get(YANG_DIR_ENV)
-    if override:
-        return Path(override)
-    return package_data.yang_dir()
 
 
 def load_config(path: Path) -> AgentConfig:
@@ -153,126 +68,7 @@ def load_config_text(text: str, fmt: DataFormat) -> AgentConfig:
     typed records; raise ``ConfigError`` on the first problem."""
     if fmt not in ("json", "xml"):
         raise ConfigError("/", f"unknown data format {fmt!r} (expected 'json' or 'xml')")
-    return _build(_validated_document(text, fmt))
-
-
-# -- validation (libyang) -------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class _LibyangError:
-    code: int
-    message: str
-    location: str
-    app_tag: str | None
-
-
-class _RecordingContext(libyang.Context):
-    """A context that keeps libyang's structured errors (message, data path,
-    error-app-tag) before libyang-python flattens them into one string."""
-
-    __slots__ = ("recorded",)
-
-    def __init__(self, search_path: str) -> None:
-        self.recorded: list[_LibyangError] = []
-        super().__init__(search_path)
-
-    def error(self, msg: str, *args: Any) -> libyang.LibyangError:
-        if self.cdata:
-            item = lib.ly_err_first(self.cdata)
-            while item:
-                self.recorded.append(
-                    _LibyangError(
-                        code=int(item.vecode),
-                        message=_c_text(item.msg),
-                        location=_c_text(item.path),
-                        app_tag=_c_text(item.apptag) or None,
-                    )
-                )
-                item = item.next
-        return super().error(msg, *args)
-
-
-def _c_text(pointer: Any) -> str:
-    return "" if pointer == ffi.NULL else ffi.string(pointer).decode("utf-8", "replace")
-
-
-@contextmanager
-def _quiet_libyang() -> Iterator[None]:
-    """Keep libyang's errors in the context only (never printed nor sent to the
-    ``libyang`` logger: they may quote key material) and have it record the data
-    path of each error. Restores the previous log options (the path flag has no
-    getter, so it stays on)."""
-    previous = lib.ly_log_options(lib.LY_LOSTORE)
-    if not previous & lib.LY_LOLOG:
-        # No callback is installed: only turn on path recording (libyang-python
-        # turns it off by default).
-        lib.ly_set_log_clb(ffi.NULL, True)
-    try:
-        yield
-    finally:
-        lib.ly_log_options(previous)
-
-
-class Validator:
-    """A libyang context with the module loaded, kept for many validations (a
-    context costs ~7 ms to build; the datastore validates on every edit)."""
-
-    def __init__(self) -> None:
-        directory = yang_dir()
-        with _quiet_libyang():
-            self._context = _RecordingContext(str(directory))
-            try:
-                self._context.load_module(MODULE_NAME)
-            except libyang.LibyangError:
-                detail = "; ".join(e.message for e in self._context.recorded) or "not found"
-                self._context.destroy()  # type: ignore[no-untyped-call]
-                raise ConfigError(
-                    str(directory), f"cannot load YANG module {MODULE_NAME}: {detail}"
-                ) from None
-
-    def close(self) -> None:
-        self._context.destroy()  # type: ignore[no-untyped-call]
-
-    def validate(self, text: str, fmt: DataFormat) -> dict[str, Any]:
-        """The validated tree as RFC 7951 JSON with defaults filled in (the content
-        of the top-level container), or ``ConfigError``."""
-        context = self._context
-        failure: ConfigError | None = None
-        with _quiet_libyang():
-            context.recorded.clear()
-            tree = None
-            rejected: list[_LibyangError] | None = None
-            try:
-                tree = context.parse_data_mem(text, fmt, strict=True, no_state=True)
-            except libyang.LibyangError:
-                rejected = list(context.recorded)
-            if rejected is not None:
-                # Outside the handler: the libyang exception, whose text may quote
-                # a key, must not be chained to the ConfigError.
-                failure = _validation_error(rejected, text, _PathFinder(context, text, fmt))
-            printed: str | bytes = "{}"
-            if tree is not None:
-                try:
-                    printed = tree.print_mem(
-                        "json", with_siblings=True, pretty=False, include_implicit_defaults=True
-                    )
-                finally:
-                    tree.free()
-        if failure is not None:
-            raise failure
-        document: dict[str, Any] = json.loads(printed or "{}")
-        top: dict[str, Any] = document.get(TOP_MEMBER, {})
-        return top
-
-
-def _validated_document(text: str, fmt: DataFormat) -> dict[str, Any]:
-    """One-shot validation with a fresh context."""
-    validator = Validator()
-    try:
-        return validator.validate(text, fmt)
-    finally:
-        validator.close()
+    return _build(validated_document(text, fmt))
 
 
 def build_config(document: dict[str, Any]) -> AgentConfig:
@@ -280,154 +76,6 @@ def build_config(document: dict[str, Any]) -> AgentConfig:
     return _build(document)
 
 
-class _PathFinder:
-    """Turns the locations libyang 2.1 reports into full data paths.
-
-    Two gaps are filled from the schema: a missing mandatory node is reported by
-    schema path only (which list entry lacks its key?), and a duplicate found while
-    parsing is reported with its ancestors cut off.
-    """
-
-    def __init__(self, context: _RecordingContext, text: str, fmt: DataFormat) -> None:
-        self._context = context
-        self._text = text
-        self._fmt = fmt
-
-    @property
-    def context(self) -> _RecordingContext:
-        return self._context
-
-    def must_app_tags(self) -> frozenset[str]:
-        try:
-            return violations.must_app_tags(self._context, MODULE_NAME)
-        finally:
-            self._context.recorded.clear()
-
-    def data_path(self, location: str) -> str:
-        found = {kind: path for kind, path in _LOCATION.findall(location)}
-        if "Data" in found:
-            return self._complete(found["Data"])
-        if "Schema" in found:
-            return self._instance_missing(found["Schema"]) or found["Schema"]
-        return "/"
-
-    def _schema_nodes(self, xpath: str) -> list[Any]:
-        try:
-            return list(self._context.find_path(xpath))
-        except libyang.LibyangError:
-            return []
-        finally:
-            self._context.recorded.clear()
-
-    def _complete(self, path: str) -> str:
-        if path == ROOT_PATH or path.startswith(ROOT_PATH + "/"):
-            return path
-        top, separator, rest = path[1:].partition("/")
-        name = re.split(r"[\[]", top, maxsplit=1)[0]
-        # The cut-off top has children, so it is a container or a list, and a
-        # startup document holds configuration only.
-        nodes = [
-            node
-            for node in self._schema_nodes(f"//{name}")
-            if not node.config_false()
-            and (not separator or isinstance(node, (libyang.SContainer, libyang.SList)))
-        ]
-        if len(nodes) != 1:
-            return path
-        ancestors = nodes[0].data_path().rsplit("/", 1)[0]
-        if "%s" in ancestors:  # under a list whose keys we do not know
-            return path
-        return f"{ancestors}/{top.split(':', 1)[-1]}{separator}{rest}"
-
-    def _instance_missing(self, schema_path: str) -> str | None:
-        """The data path of the first list entry that lacks ``schema_path``'s last
-        node (a mandatory leaf or choice)."""
-        parent_path, _, missing = schema_path.rpartition("/")
-        parents = self._schema_nodes(parent_path)
-        if len(parents) != 1 or not isinstance(parents[0], libyang.SList):
-            return None
-        names = [c.name() for c in parents[0].children() if _is_or_under(c, missing)]
-        if not names:
-            return None
-        condition = " and ".join(f"not({name})" for name in names)
-        tree = None
-        try:
-            tree = self._context.parse_data_mem(
-                self._text, self._fmt, strict=True, no_state=True, parse_only=True
-            )
-            if tree is None:
-                return None
-            entry = tree.find_one(f"{parent_path}[{condition}]")
-            return entry.path() if entry is not None else None
-        except libyang.LibyangError:
-            return None
-        finally:
-            self._context.recorded.clear()
-            if tree is not None:
-                tree.free()
-
-
-def _is_or_under(node: Any, name: str) -> bool:
-    """``node`` is named ``name``, or sits in a choice named ``name``."""
-    if node.name() == name:
-        return True
-    parent = node.cdata.parent
-    while parent and parent.nodetype in (lib.LYS_CASE, lib.LYS_CHOICE):
-        if parent.nodetype == lib.LYS_CHOICE and _c_text(parent.name) == name:
-            return True
-        parent = parent.parent
-    return False
-
-
-_SYNTAX_ERRORS = frozenset({lib.LYVE_SYNTAX, lib.LYVE_SYNTAX_XML, lib.LYVE_SYNTAX_JSON})
-
-
-def _validation_error(errors: list[_LibyangError], text: str, finder: _PathFinder) -> ConfigError:
-    if not errors:
-        return ConfigError("/", "libyang rejected the document without a reason")
-    first = errors[0]
-    path = finder.data_path(first.location)
-    line_match = _LINE.search(first.location)
-    # A syntax error can fall inside a key and quote it; a key leaf's value
-    # errors quote the key itself.
-    redact = path.rsplit("/", 1)[-1] in _KEY_LEAVES or any(e.code in _SYNTAX_ERRORS for e in errors)
-    messages: list[str] = []
-    for error in errors:
-        message = " ".join(error.message.split())  # must error-messages span lines
-        if redact:
-            message = _QUOTED.sub(f'"{REDACTED}"', message)
-        if message not in messages:
-            messages.append(message)
-    detail = _scrub_keys("; ".join(messages), text)
-    locations = {kind: where for kind, where in _LOCATION.findall(first.location)}
-    violation = violations.classify(
-        code=first.code, message=first.message, app_tag=first.app_tag,
-        schema_only="Schema" in locations and "Data" not in locations,
-        must_app_tags=finder.must_app_tags(),
-    )
-    found = violations.details(violation, path=path, schema_path=locations.get("Schema"),
-                               message=first.message, context=finder.context)
-    return ConfigError(
-        found.path,
-        detail,
-        app_tag=first.app_tag,
-        line=int(line_match.group(1)) if line_match else None,
-        violation=violation,
-        info=found.info,
-        yang_info=found.yang_info if not redact else (),
-    )
-
-
-def _scrub_keys(message: str, text: str) -> str:
-    for pattern in (_KEY_IN_JSON, _KEY_IN_XML):
-        for match in pattern.finditer(text):
-            value = match.group(1).strip()
-            if len(value) >= _MIN_SCRUBBED_LENGTH:
-                message = message.replace(value, REDACTED)
-    return message
-
-
-# -- building the records -------------------------------------------------------------
 
 
 def _build(document: dict[str, Any]) -> AgentConfig:
@@ -768,9 +416,7 @@ def _key(entry: dict[str, Any]) -> bytes:
 __all__ = [
     "ConfigError",
     "DataFormat",
-    "Validator",
     "build_config",
     "load_config",
     "load_config_text",
-    "yang_dir",
 ]

@@ -3,24 +3,13 @@ Appendix A) or an SNMP error-status (RFC 3416 §4.2.5)."""
 
 from __future__ import annotations
 
-import enum
+from agent.schema.errors import VIOLATIONS, YANG_NS, ErrorTag, Violation
 
-
-class ErrorTag(enum.Enum):
-    """RFC 6241 Appendix A error-tag values used by the datastore."""
-
-    IN_USE = "in-use"
-    INVALID_VALUE = "invalid-value"
-    MISSING_ELEMENT = "missing-element"
-    BAD_ELEMENT = "bad-element"
-    UNKNOWN_ELEMENT = "unknown-element"
-    ACCESS_DENIED = "access-denied"
-    LOCK_DENIED = "lock-denied"
-    DATA_EXISTS = "data-exists"
-    DATA_MISSING = "data-missing"
-    OPERATION_NOT_SUPPORTED = "operation-not-supported"
-    OPERATION_FAILED = "operation-failed"
-
+# ErrorTag, Violation, VIOLATIONS and YANG_NS are the schema core's
+# (agent.schema.errors); they are part of DatastoreError's interface.
+__all__ = [
+    "SNMP_ERROR_STATUS", "VIOLATIONS", "YANG_NS", "DatastoreError", "ErrorTag", "Violation",
+]
 
 #: How each error-tag reads to an SNMP manager (RFC 3416 §4.2.5 error-status).
 SNMP_ERROR_STATUS = {
@@ -35,62 +24,6 @@ SNMP_ERROR_STATUS = {
     ErrorTag.DATA_MISSING: "noCreation",
     ErrorTag.OPERATION_NOT_SUPPORTED: "genErr",
     ErrorTag.OPERATION_FAILED: "commitFailed",
-}
-
-
-#: The namespace of the <error-info> elements RFC 7950 §15 defines
-#: (<non-unique>, <missing-choice>).
-YANG_NS = "urn:ietf:params:xml:ns:yang:1"
-
-
-class Violation(enum.Enum):
-    """Which YANG rule a document broke, as RFC 7950 tells them apart: each has
-    its error-tag (and, for §15, its default error-app-tag) in ``VIOLATIONS``."""
-
-    TYPE = "type"  # a value outside its type, range, length or pattern
-    UNKNOWN_NODE = "unknown-node"
-    WHEN = "when"
-    MISSING_KEY = "missing-key"
-    BOTH_CASES = "both-cases"
-    MANDATORY = "mandatory"
-    DUPLICATE = "duplicate"
-    UNIQUE = "unique"
-    MAX_ELEMENTS = "max-elements"
-    MIN_ELEMENTS = "min-elements"
-    MUST = "must"
-    INSTANCE_REQUIRED = "instance-required"
-    MISSING_CHOICE = "missing-choice"
-    SYNTAX = "syntax"
-
-
-#: Violation -> (error-tag, default error-app-tag). A ``must`` statement's own
-#: error-app-tag replaces the default (RFC 7950 §15, first paragraph).
-VIOLATIONS: dict[Violation, tuple[ErrorTag, str | None]] = {
-    # RFC 7950 §8.3.1: a value that does not match its type is invalid-value.
-    Violation.TYPE: (ErrorTag.INVALID_VALUE, None),
-    # §8.3.1: data for a node the schema does not have, or whose "when" is
-    # false (§8.3.2 for edits), is unknown-element.
-    Violation.UNKNOWN_NODE: (ErrorTag.UNKNOWN_ELEMENT, None),
-    Violation.WHEN: (ErrorTag.UNKNOWN_ELEMENT, None),
-    # §8.3.1: a list entry without all its keys is missing-element; data for
-    # more than one case of a choice is bad-element.
-    Violation.MISSING_KEY: (ErrorTag.MISSING_ELEMENT, None),
-    Violation.BOTH_CASES: (ErrorTag.BAD_ELEMENT, None),
-    # A missing mandatory leaf, anydata or container: RFC 7950 §15 names no tag;
-    # RFC 6241 Appendix A "missing-element: an expected element is missing",
-    # with <bad-element> naming it.
-    Violation.MANDATORY: (ErrorTag.MISSING_ELEMENT, None),
-    # Two instances of one leaf or list entry: RFC 6241 Appendix A data-exists.
-    Violation.DUPLICATE: (ErrorTag.DATA_EXISTS, None),
-    Violation.UNIQUE: (ErrorTag.OPERATION_FAILED, "data-not-unique"),  # §15.1
-    Violation.MAX_ELEMENTS: (ErrorTag.OPERATION_FAILED, "too-many-elements"),  # §15.2
-    Violation.MIN_ELEMENTS: (ErrorTag.OPERATION_FAILED, "too-few-elements"),  # §15.3
-    Violation.MUST: (ErrorTag.OPERATION_FAILED, "must-violation"),  # §15.4
-    Violation.INSTANCE_REQUIRED: (ErrorTag.DATA_MISSING, "instance-required"),  # §15.5
-    Violation.MISSING_CHOICE: (ErrorTag.DATA_MISSING, "missing-choice"),  # §15.6
-    # Not well-formed: RFC 6241 Appendix A malformed-message is for the RPC as
-    # a whole; inside <config> it is a value the server cannot take.
-    Violation.SYNTAX: (ErrorTag.INVALID_VALUE, None),
 }
 
 

@@ -31,12 +31,14 @@ from typing import Any
 import libyang
 from _libyang import ffi  # type: ignore[import-not-found]  # libyang-python's cffi module
 
-from agent.config.loader import MODULE_NAME, TOP_MEMBER, ConfigError, Validator, yang_dir
-from agent.config.startup_file import mode_problem, read_startup
 from agent.datastore.edits import Edit, Touched, apply_edit
 from agent.datastore.errors import VIOLATIONS, DatastoreError, ErrorTag, Violation
 from agent.datastore.paths import Path, Step, render_path
 from agent.datastore.tree import Entries, NamePath, Schema, to_json, to_keyed
+from agent.schema.context import MODULE_NAME, TOP_MEMBER, yang_dir
+from agent.schema.errors import ConfigError
+from agent.schema.startup_file import mode_problem, read_startup
+from agent.schema.validator import Validator
 
 log = logging.getLogger(__name__)
 
@@ -593,7 +595,7 @@ class _KeyCanonicaliser:
 
 def _config_error(exc: ConfigError) -> DatastoreError:
     """The one mapping of a YANG validation failure to a datastore error: the
-    violation libyang reported (``agent.config.violations``, read from its
+    violation libyang reported (``agent.schema.violations``, read from its
     error-app-tag and codes) gives the error-tag and default error-app-tag of
     RFC 7950 §15 / §8.3.1 (``VIOLATIONS``); a module's own error-app-tag wins
     (§15)."""

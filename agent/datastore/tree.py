@@ -12,9 +12,9 @@ from typing import Any
 import libyang
 from _libyang import ffi, lib
 
-from agent.config.loader import MODULE_NAME, yang_dir
 from agent.datastore.errors import DatastoreError, ErrorTag
 from agent.datastore.paths import Path, Step, render_path
+from agent.schema.context import MODULE_NAME, yang_dir
 
 NamePath = tuple[str, ...]
 

@@ -143,7 +143,10 @@ class ForeignAgentCounters:
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
-_DENIAL_COUNTER = {
+#: Every reply code the foreign agent denies with, and the counter each one moves:
+#: the one table of its denials. The YANG counter leaves, the MIB objects and
+#: the CLI's totals are checked against it (tests/unit/test_reply_code_agreement.py).
+DENIAL_COUNTERS: dict[ReplyCode, str] = {
     ReplyCode.FA_REASON_UNSPECIFIED: "reason_unspecified",
     ReplyCode.FA_ADMINISTRATIVELY_PROHIBITED: "admin_prohibited",
     ReplyCode.FA_INSUFFICIENT_RESOURCES: "insufficient_resource",
@@ -556,7 +559,7 @@ class ForeignAgent:
         destination: IPv4Address,
         port: int,
     ) -> None:
-        name = _DENIAL_COUNTER[code]
+        name = DENIAL_COUNTERS[code]
         setattr(self.counters, name, getattr(self.counters, name) + 1)
         self._events.append(RegistrationDenied(home_address, home_agent, code, destination))
         data = RegistrationReply(code, lifetime, home_address, home_agent, identification).encode()

@@ -135,7 +135,10 @@ class HomeAgentCounters:
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
-_DENIAL_COUNTER = {
+#: Every reply code the home agent denies with, and the counter each one moves:
+#: the one table of its denials. The YANG counter leaves, the MIB objects and
+#: the CLI's totals are checked against it (tests/unit/test_reply_code_agreement.py).
+DENIAL_COUNTERS: dict[ReplyCode, str] = {
     ReplyCode.HA_REASON_UNSPECIFIED: "reason_unspecified",
     ReplyCode.HA_ADMINISTRATIVELY_PROHIBITED: "admin_prohibited",
     ReplyCode.HA_INSUFFICIENT_RESOURCES: "insufficient_resource",
@@ -814,8 +817,8 @@ class HomeAgent:
     ) -> None:
         setattr(
             self.counters,
-            _DENIAL_COUNTER[denial.code],
-            getattr(self.counters, _DENIAL_COUNTER[denial.code]) + 1,
+            DENIAL_COUNTERS[denial.code],
+            getattr(self.counters, DENIAL_COUNTERS[denial.code]) + 1,
         )
         self._count_denial(request.home_address, denial.code, now)
         self._events.append(

@@ -51,13 +51,13 @@ from typing import Any
 
 from lxml import etree
 
-from agent.config.loader import TOP_MEMBER
 from agent.datastore.edits import Edit, Operation, Touched, apply_edit
 from agent.datastore.errors import DatastoreError, ErrorTag
 from agent.datastore.paths import Path, Step, render_path
 from agent.datastore.tree import Schema, check_path, lookup
 from agent.netconf.errors import BASE_NS, RpcError
 from agent.netconf.xmldata import DataCodec, NodeKind, SchemaNode
+from agent.schema.context import TOP_MEMBER
 
 OPERATION_ATTRIBUTE = f"{{{BASE_NS}}}operation"
 _OPERATIONS = {op.value: op for op in Operation}

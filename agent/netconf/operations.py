@@ -43,8 +43,6 @@ from typing import Any, Protocol
 
 from lxml import etree
 
-from agent.config.loader import TOP_MEMBER, ConfigError, Validator
-from agent.config.loader import yang_dir as default_yang_dir
 from agent.datastore.edits import Operation
 from agent.datastore.errors import DatastoreError, ErrorTag
 from agent.datastore.store import (
@@ -83,6 +81,10 @@ from agent.netconf.nmda import NmdaOperations
 from agent.netconf.xpath import XPATH_1_0, with_xpath_filter
 from agent.netconf.yanglib import LIST_KEYS as YANG_LIBRARY_KEYS
 from agent.netconf.yanglib import server_library
+from agent.schema.context import TOP_MEMBER
+from agent.schema.context import yang_dir as default_yang_dir
+from agent.schema.errors import ConfigError
+from agent.schema.validator import Validator
 
 log = logging.getLogger(__name__)
 #: RFC 6243 §4.5.1: the with-defaults parameter's namespace.

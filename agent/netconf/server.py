@@ -70,8 +70,10 @@ from agent.netconf.session import (
     NotificationCheck,
     SessionCounters,
 )
-from agent.netconf.settings import NetconfSettings
+from agent.netconf.settings import NetconfSettings, NetconfUser
 from agent.netconf.ssh_library import asyncssh
+from agent.schema.context import ROOT_PATH
+from agent.schema.errors import ConfigError
 
 logger = logging.getLogger(__name__)
 
@@ -220,12 +222,7 @@ class NetconfServer:
     async def start(self) -> None:
         for user in self.settings.users:
             if user.authorized_keys:
-                try:
-                    self._authorized_keys[user.name] = asyncssh.import_authorized_keys(
-                        "\n".join(user.authorized_keys))
-                except (asyncssh.KeyImportError, ValueError) as exc:
-                    raise ValueError(f"netconf user {user.name!r}: bad authorized key: {exc}") \
-                        from exc
+                self._authorized_keys[user.name] = load_authorized_keys(user)
         host_key = load_or_create_host_key(self.settings.host_key_file)
         self._listener = await asyncssh.create_server(
             lambda: _SshConnection(self), self.settings.address, self.settings.port,
@@ -721,6 +718,25 @@ def _printable(name: str) -> str:
     lines, and no " from <address>" inside the name for fail2ban to read."""
     text = name[:64].encode("ascii", "backslashreplace").decode("ascii")
     return "".join(c if c.isprintable() and c != " " else f"\\x{ord(c):02x}" for c in text)
+
+
+# -- user keys ------------------------------------------------------------------
+
+def load_authorized_keys(user: NetconfUser) -> asyncssh.SSHAuthorizedKeys:
+    """The user's ``authorized-key`` entries for asyncssh. One that asyncssh
+    cannot read is a ``ConfigError`` naming the user, the data path and the
+    entry (``proxymip run`` prints it in one line and does not start): the
+    server never starts with a user silently missing a key."""
+    quote = "'" if "'" not in user.name else '"'
+    path = f"{ROOT_PATH}/netconf-server/user[name={quote}{user.name}{quote}]/authorized-key"
+    for number, key in enumerate(user.authorized_keys, start=1):
+        try:
+            asyncssh.import_authorized_keys(key)
+        except (asyncssh.KeyImportError, ValueError) as exc:
+            raise ConfigError(
+                path, f"netconf user {user.name!r}: authorized key {number} is not an OpenSSH "
+                f"public key asyncssh can use ({exc})") from None
+    return asyncssh.import_authorized_keys("\n".join(user.authorized_keys))
 
 
 # -- host key -------------------------------------------------------------------

@@ -13,7 +13,7 @@ marked ``nacm:default-deny-all``: keys, secrets, password hashes) or a message
 without a data path has its quoted parts redacted, and any sensitive value of
 the request is scrubbed from every message.
 
-libyang's log settings are process-wide (see ``agent.config.loader``): call from
+libyang's log settings are process-wide (see ``agent.schema.context``): call from
 one thread at a time.
 """
 
@@ -31,18 +31,19 @@ import libyang
 from _libyang import ffi, lib  # type: ignore[import-not-found]  # libyang-python's cffi module
 from lxml import etree
 
-# The loader's libyang plumbing: a context that keeps libyang's structured
+from agent.netconf.errors import BASE_NS, RpcError, yang_info_elements
+
+# The schema core's libyang plumbing: a context that keeps libyang's structured
 # errors, and the "log nothing, record paths" switch.
-from agent.config import violations
-from agent.config.loader import (
+from agent.schema import violations
+from agent.schema.context import (
     MODULE_NAME,
     TOP_MEMBER,
-    _LibyangError,
-    _quiet_libyang,
-    _RecordingContext,
+    LibyangError,
+    RecordingContext,
+    quiet_libyang,
 )
-from agent.datastore.errors import VIOLATIONS
-from agent.netconf.errors import BASE_NS, RpcError, yang_info_elements
+from agent.schema.errors import VIOLATIONS
 
 _DATA_LOCATION = re.compile(r'Data location "([^"]*)"')
 _SCHEMA_LOCATION = re.compile(r'Schema location "([^"]*)"')
@@ -88,8 +89,8 @@ class DataCodec:
     """One libyang context with the module loaded, for conversions and parsing."""
 
     def __init__(self, directory: Path) -> None:
-        with _quiet_libyang():
-            self._context = _RecordingContext(str(directory))
+        with quiet_libyang():
+            self._context = RecordingContext(str(directory))
             try:
                 module = self._context.load_module(MODULE_NAME)
             except libyang.LibyangError:
@@ -257,7 +258,7 @@ class DataCodec:
         text may quote a key) is not chained to it."""
         failure: RpcError | None = None
         text: str | bytes = ""
-        with _quiet_libyang():
+        with quiet_libyang():
             self._context.recorded.clear()
             tree = None
             try:
@@ -275,7 +276,7 @@ class DataCodec:
 
     # -- errors ------------------------------------------------------------------
 
-    def _error(self, errors: list[_LibyangError], sensitive_values: Iterable[str],
+    def _error(self, errors: list[LibyangError], sensitive_values: Iterable[str],
                default_tag: str) -> RpcError:
         """libyang's first error as an RpcError (RFC 6241 Appendix A)."""
         if not errors:
@@ -298,7 +299,7 @@ class DataCodec:
         yang_info: tuple[tuple[str, str], ...] = ()
         if default_tag == "invalid-value":
             # What the client sent broke a YANG rule: the datastore's one
-            # mapping (RFC 7950 §15, §8.3.1; agent/config/violations.py).
+            # mapping (RFC 7950 §15, §8.3.1; agent/schema/violations.py).
             violation = violations.classify(
                 code=first.code, message=first.message, app_tag=first.app_tag,
                 schema_only=data_path is None and schema_path is not None,

@@ -21,9 +21,9 @@ from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any, TextIO
 
-from agent.config.loader import ConfigError
 from agent.operator.errors import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, OperatorError
 from agent.operator.views import VIEWS, VISITOR_STATES, RowFilter, View
+from agent.schema.errors import ConfigError
 
 COMMANDS = ("show", "clear", "watch", "events")
 CLEAR_ROLES = ("all", "home-agent", "foreign-agent", "proxy")

@@ -2,7 +2,7 @@
 
 Both sides become effective trees the way the agent's datastore makes them:
 validated by libyang against the module with defaults filled in
-(``agent.config.loader.Validator``), keyed by list keys (``to_keyed``), then
+(``agent.schema.validator.Validator``), keyed by list keys (``to_keyed``), then
 compared by ``agent.datastore.store.diff`` into typed changes (created /
 modified / deleted, by instance-identifier path). Running is read over
 NETCONF (<get-config>, the whole module, so changed keys are seen too) or
@@ -24,12 +24,14 @@ from typing import Any, Self
 
 from lxml import etree
 
-from agent.config.loader import TOP_MEMBER, ConfigError, DataFormat, Validator
 from agent.datastore.paths import render_path
 from agent.datastore.store import TOP, Change, diff
 from agent.datastore.tree import Schema, to_keyed
 from agent.operator.data import secret_leaves
 from agent.operator.errors import UsageError
+from agent.schema.context import TOP_MEMBER, DataFormat
+from agent.schema.errors import ConfigError
+from agent.schema.validator import Validator
 
 REDACTED = "<redacted>"
 _QUOTED = re.compile(r'"(?:[^"\\]|\\.)*"')

@@ -24,10 +24,10 @@ import libyang
 from libyang.schema import SNotif
 from lxml import etree
 
-from agent.config.loader import MODULE_NAME, TOP_MEMBER, _quiet_libyang, yang_dir
 from agent.netconf.errors import MODULE_NS
 from agent.netconf.notifications import NOTIFICATION_NS
 from agent.operator.errors import ProtocolViolation
+from agent.schema.context import MODULE_NAME, TOP_MEMBER, quiet_libyang, yang_dir
 
 TOP = "mobile-ip"
 _NACM_MODULE = "ietf-netconf-acm"
@@ -84,7 +84,7 @@ def secret_leaves() -> frozenset[str]:
     key material), so the walk does not enter a marked container or RPC.
     Matching is by name wherever the leaf appears: a same-named leaf elsewhere
     is hidden too, which errs on the safe side."""
-    with _quiet_libyang():
+    with quiet_libyang():
         context = libyang.Context(str(yang_dir()))
         try:
             module = context.load_module(MODULE_NAME)
@@ -121,7 +121,7 @@ class Decoder:
     """XML of the module -> RFC 7951 JSON, through one libyang context."""
 
     def __init__(self) -> None:
-        with _quiet_libyang():
+        with quiet_libyang():
             self._context = libyang.Context(str(yang_dir()))
             try:
                 self._context.load_module(MODULE_NAME)
@@ -144,7 +144,7 @@ class Decoder:
         if top is None or len(top) == 0:
             return {}
         text = etree.tostring(top)
-        with _quiet_libyang():
+        with quiet_libyang():
             try:
                 tree = self._context.parse_data_mem(text, "xml", parse_only=True, strict=True)
             except libyang.LibyangError:

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from ipaddress import IPv4Address
 from typing import Any
 
+from agent.mobileip.numbers import ReplyCode
 from agent.snmp import values as v
 from agent.snmp.sources import Sources, ip_from_index, ip_index, ip_pair_from_index, ip_text_index
 from agent.snmp.tree import (
@@ -41,6 +42,24 @@ _FLAG_BITS = ((0x04, 0), (0x08, 1), (0x10, 2), (0x20, 3), (0x40, 4), (0x80, 5))
 REGISTRATION_FLAGS = tuple(
     v.bits([bit for mask, bit in _FLAG_BITS if flags & mask]) for flags in range(256)
 )
+
+#: haRecentServiceDeniedCode's SYNTAX (RFC 2006): the home agent denials of RFC
+#: 2002 §3.4, reasonUnspecified(128) to unknownHA(136). The codes RFC 3024 §3.4
+#: added later (137 reverse tunnel unavailable, 138 reverse tunnel mandatory,
+#: 139 requested encapsulation unavailable) are not in it, and RFC 2578 §7.1.1
+#: allows an enumerated INTEGER only its named values, so such a denial is
+#: served as reasonUnspecified(128): the standard MIB cannot say that reason.
+#: The exact code is the YANG leaf mobile-node-counters/recent-service-denied-code
+#: (NETCONF, ``proxymip show``), as docs/mib.md says.
+HA_RECENT_DENIED_CODES = tuple(range(128, 137))
+
+
+def ha_recent_denied_code(code: int) -> int:
+    """The haRecentServiceDeniedCode value for the home agent's last denial
+    ``code`` (0: never denied, which RFC 2006 names no value for)."""
+    if code == 0 or code in HA_RECENT_DENIED_CODES:
+        return code
+    return int(ReplyCode.HA_REASON_UNSPECIFIED)
 
 
 def signed32(value: int) -> int:
@@ -446,8 +465,8 @@ def mip_objects(sources: Sources) -> list[Scalar | Table]:
                lambda r, now: v.time_ticks(sources.time_stamp(r[1].recent_accepted_time))),
         Column("haRecentServiceDeniedTime", 6, v.TIMESTAMP, READ_ONLY,
                lambda r, now: v.time_ticks(sources.time_stamp(r[1].recent_denied_time))),
-        Column("haRecentServiceDeniedCode", 7, v.enum(*range(128, 137)), READ_ONLY,
-               lambda r, now: v.integer(r[1].recent_denied_code)),
+        Column("haRecentServiceDeniedCode", 7, v.enum(*HA_RECENT_DENIED_CODES), READ_ONLY,
+               lambda r, now: v.integer(ha_recent_denied_code(r[1].recent_denied_code))),
     ], BindingRows(ha, with_bindings=False), present=ha_present))
     for sub, name, attribute in (
         (3, "haRegistrationAccepted", "registration_accepted"),

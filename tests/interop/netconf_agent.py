@@ -15,7 +15,8 @@ from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
-from agent.config.loader import TOP_MEMBER, build_config
+from agent.config.loader import build_config
+from agent.schema.context import TOP_MEMBER
 from agent.datastore.store import RUNNING, Datastore
 from agent.datastore.tree import to_json
 from agent.lab import NETCONF_USER, ha_config

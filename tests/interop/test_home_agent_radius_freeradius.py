@@ -27,7 +27,8 @@ import pytest
 from lxml import etree
 
 from agent.access.events import ClientAssociated
-from agent.config.loader import TOP_MEMBER, build_config
+from agent.config.loader import build_config
+from agent.schema.context import TOP_MEMBER
 from agent.datastore.store import RUNNING, Datastore
 from agent.datastore.tree import to_json
 from agent.mobileip import replay

@@ -24,7 +24,8 @@ from lxml import etree
 from ncclient.operations.rpc import RPCError
 from ncclient.xml_ import to_ele
 
-from agent.config.loader import TOP_MEMBER, build_config
+from agent.config.loader import build_config
+from agent.schema.context import TOP_MEMBER
 from agent.datastore.store import RUNNING, Datastore
 from agent.datastore.tree import to_json
 from agent.lab import MN_KEY, NETCONF_USER, PEER_KEY, ha_config

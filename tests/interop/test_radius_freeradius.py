@@ -36,7 +36,8 @@ from typing import Any, TypeVar
 import libyang
 import pytest
 
-from agent.config.loader import TOP_MEMBER, load_config_text, yang_dir
+from agent.config.loader import load_config_text
+from agent.schema.context import TOP_MEMBER, yang_dir
 from agent.mobileip.foreign_agent import ForeignAgent, ForeignAgentSettings
 from agent.mobileip.home_agent import HomeAgent, HomeAgentSettings
 from agent.mobileip.outputs import Transmit

@@ -265,7 +265,7 @@ def test_what_snooping_holds_and_refused_is_published_in_yang() -> None:
 
     import libyang
 
-    from agent.config.loader import TOP_MEMBER, yang_dir
+    from agent.schema.context import TOP_MEMBER, yang_dir
     from agent.operational import client_detection_state, proxy_state
 
     proxy = make_proxy(max_visitors=2)

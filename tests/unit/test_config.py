@@ -24,15 +24,10 @@ from agent.config.default import (
     DEMO_PEER_SPI,
     demo_config_json,
 )
-from agent.config.loader import (
-    REDACTED,
-    ROOT_PATH,
-    YANG_DIR_ENV,
-    ConfigError,
-    load_config,
-    load_config_text,
-    yang_dir,
-)
+from agent.config.loader import load_config, load_config_text
+from agent.schema.context import ROOT_PATH, YANG_DIR_ENV, yang_dir
+from agent.schema.errors import ConfigError
+from agent.schema.validator import REDACTED
 from agent.config.model import AgentConfig, Endpoint, HostapdSource
 from agent.mobileip.events import ViolationReason
 from agent.mobileip.foreign_agent import ForeignAgentCounters, ForeignAgentSettings

@@ -29,7 +29,9 @@ from _libyang import ffi, lib  # type: ignore[import-not-found]  # libyang-pytho
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from agent.config.loader import MODULE_NAME, TOP_MEMBER, ConfigError, Validator, yang_dir
+from agent.schema.context import MODULE_NAME, TOP_MEMBER, yang_dir
+from agent.schema.errors import ConfigError
+from agent.schema.validator import Validator
 from agent.datastore.edits import Edit, Operation, Touched, apply_edit
 from agent.datastore.errors import DatastoreError, ErrorTag
 from agent.datastore.paths import Step, parse_path, render_path
@@ -1418,7 +1420,7 @@ from agent.datastore.edits import Edit, Operation
 from agent.datastore.paths import parse_path
 from agent.datastore.store import RUNNING, STARTUP, Datastore
 from agent.datastore.tree import Schema
-from agent.config.loader import TOP_MEMBER
+from agent.schema.context import TOP_MEMBER
 
 startup = Path(sys.argv[1])
 batch = int(sys.argv[2])

@@ -15,7 +15,9 @@ from ipaddress import IPv4Address
 
 import pytest
 
-from agent.config.loader import TOP_MEMBER, ConfigError, load_config_text
+from agent.config.loader import load_config_text
+from agent.schema.context import TOP_MEMBER
+from agent.schema.errors import ConfigError
 
 from agent.mobileip import replay
 from agent.mobileip.builder import build_request, check_reply

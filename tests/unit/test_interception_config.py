@@ -15,7 +15,8 @@ import pytest
 from agent.access.events import ClientAssociated, ClientDisassociated
 from agent.access.intercept import ArpInterceptor, mac_bytes
 from agent.access.interception import Interception
-from agent.config.loader import ConfigError, load_config_text
+from agent.config.loader import load_config_text
+from agent.schema.errors import ConfigError
 from agent.datastore.edits import Edit, Operation
 from agent.datastore.paths import parse_path
 from agent.datastore.errors import DatastoreError
@@ -109,7 +110,7 @@ def test_interception_counters_are_valid_yang_state() -> None:
     the interceptor has, plus send-errors) is valid instance data."""
     import libyang
 
-    from agent.config.loader import TOP_MEMBER, yang_dir
+    from agent.schema.context import TOP_MEMBER, yang_dir
 
     interceptor = ArpInterceptor(mac_bytes("02:00:00:00:aa:01"))
     interceptor.associated(MAC, 0.0)

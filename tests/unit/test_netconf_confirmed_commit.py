@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
-from agent.config.loader import TOP_MEMBER, yang_dir
+from agent.schema.context import TOP_MEMBER, yang_dir
 from agent.datastore.store import CANDIDATE, RUNNING, ChangeEvent, Datastore, Veto
 from agent.netconf.confirmed_commit import (
     DEFAULT_CONFIRM_TIMEOUT,

@@ -15,7 +15,7 @@ from ipaddress import IPv4Address
 import pytest
 from lxml import etree
 
-from agent.config.loader import yang_dir
+from agent.schema.context import yang_dir
 from agent.datastore.store import Datastore
 from agent.mobileip import replay
 from agent.mobileip.builder import build_request

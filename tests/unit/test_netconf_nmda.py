@@ -19,7 +19,7 @@ import libyang
 import pytest
 from lxml import etree
 
-from agent.config.loader import yang_dir
+from agent.schema.context import yang_dir
 from agent.datastore.store import CANDIDATE, RUNNING, Datastore
 from agent.netconf.errors import BASE_NS, RpcError
 from agent.netconf.nmda import DATASTORES_NS, NMDA_NS

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from lxml import etree
 
-from agent.config.loader import TOP_MEMBER, yang_dir
+from agent.schema.context import TOP_MEMBER, yang_dir
 from agent.datastore.store import CANDIDATE, RUNNING, STARTUP, Datastore
 from agent.netconf.errors import BASE_NS, RpcError
 from agent.netconf.operations import MONITORING_NS, WITH_DEFAULTS_NS, Operations

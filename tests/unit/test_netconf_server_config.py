@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from agent.config.loader import ConfigError, load_config_text
+from agent.config.loader import load_config_text
+from agent.schema.errors import ConfigError
 from agent.netconf.login_guard import GuardSettings
 from agent.netconf.passwords import ROUNDS_MAX, dummy_hash, hash_rounds, sha_crypt
 from agent.netconf.settings import NetconfSettings

@@ -7,7 +7,7 @@ import json
 
 import libyang
 
-from agent.config.loader import TOP_MEMBER, yang_dir
+from agent.schema.context import TOP_MEMBER, yang_dir
 from agent.mobileip.events import ViolationReason
 from agent.mobileip.violations import ViolationLog
 from agent.netconf.statexml import state_xml

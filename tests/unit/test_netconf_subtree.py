@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import pytest
 from lxml import etree
 
-from agent.config.loader import TOP_MEMBER
+from agent.schema.context import TOP_MEMBER
 from agent.datastore.store import RUNNING, Datastore
 from agent.netconf.errors import BASE_NS
 from agent.netconf.operations import Operations

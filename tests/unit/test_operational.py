@@ -10,7 +10,7 @@ from ipaddress import IPv4Address, IPv4Network
 
 import libyang
 
-from agent.config.loader import TOP_MEMBER, yang_dir
+from agent.schema.context import TOP_MEMBER, yang_dir
 from agent.mobileip.advertisement import AgentAdvertisement
 from agent.mobileip.foreign_agent import ForeignAgent, ForeignAgentSettings
 from agent.mobileip.home_agent import HomeAgent, HomeAgentSettings

@@ -15,7 +15,7 @@ from typing import Any
 import libyang
 from lxml import etree
 
-from agent.config.loader import TOP_MEMBER, yang_dir
+from agent.schema.context import TOP_MEMBER, yang_dir
 from agent.netconf.errors import MODULE_NS
 from agent.operator.config_diff import REDACTED, ConfigDiff, changes_json, redact, render_changes
 from agent.operator.data import Decoder, drop_secrets, notification_fields, secret_leaves

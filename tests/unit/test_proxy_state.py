@@ -11,7 +11,7 @@ from ipaddress import IPv4Address, IPv4Network
 
 import libyang
 
-from agent.config.loader import TOP_MEMBER, yang_dir
+from agent.schema.context import TOP_MEMBER, yang_dir
 from agent.mobileip.numbers import MOBILE_IP_PORT, ExtensionType, ReplyCode
 from agent.mobileip.proxy import ProxyAgent, ProxySettings, StaticForeignAgent, VisitorState
 from agent.mobileip.registration import RegistrationReply, decode_request

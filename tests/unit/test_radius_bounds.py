@@ -14,7 +14,8 @@ from typing import Any
 import libyang
 import pytest
 
-from agent.config.loader import TOP_MEMBER, load_config_text, yang_dir
+from agent.config.loader import load_config_text
+from agent.schema.context import TOP_MEMBER, yang_dir
 from agent.mobileip import replay
 from agent.mobileip.builder import build_request
 from agent.mobileip.home_agent import HomeAgent, HomeAgentSettings

@@ -43,7 +43,7 @@ MAC_INDEX = tuple(int(part, 16) for part in MAC.split(":"))
 
 def yang_valid(name: str, content: dict[str, Any]) -> None:
     """libyang accepts the notification (RFC 7950 §7.16, RFC 7951 JSON)."""
-    from agent.config.loader import yang_dir
+    from agent.schema.context import yang_dir
 
     context = libyang.Context(str(yang_dir()))
     try:

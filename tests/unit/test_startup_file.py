@@ -19,8 +19,8 @@ from pathlib import Path
 import libyang
 import pytest
 
-from agent.config.loader import TOP_MEMBER, yang_dir
-from agent.config.startup_file import SECRET_LEAVES, holds_secrets, mode_problem
+from agent.schema.context import TOP_MEMBER, yang_dir
+from agent.schema.startup_file import SECRET_LEAVES, holds_secrets, mode_problem
 from agent.datastore.errors import DatastoreError
 from agent.datastore.store import Datastore
 from tests.conftest import ROOT

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
-from agent.config.loader import TOP_MEMBER, load_config_text
+from agent.config.loader import load_config_text
+from agent.schema.context import TOP_MEMBER
 from agent.datastore.edits import Edit, Operation
 from agent.datastore.errors import DatastoreError, ErrorTag
 from agent.datastore.paths import parse_path

@@ -1,5 +1,5 @@
 """YANG validation failures become the NETCONF errors RFC 7950 names
-(``agent/config/violations.py``, ``agent/datastore/errors.py`` ``VIOLATIONS``):
+(``agent/schema/violations.py``, ``agent/schema/errors.py`` ``VIOLATIONS``):
 
 - §15.1 unique: operation-failed, data-not-unique, <non-unique> per leaf;
 - §15.2 / §15.3 max- / min-elements: operation-failed, too-many- / too-few-elements,
@@ -28,8 +28,10 @@ from typing import Any
 import pytest
 from lxml import etree
 
-from agent.config import violations
-from agent.config.loader import MODULE_NAME, YANG_DIR_ENV, ConfigError, Validator, yang_dir
+from agent.schema import violations
+from agent.schema.context import MODULE_NAME, YANG_DIR_ENV, yang_dir
+from agent.schema.errors import ConfigError
+from agent.schema.validator import Validator
 from agent.datastore.edits import Edit, Operation
 from agent.datastore.errors import YANG_NS, DatastoreError, ErrorTag, Violation
 from agent.datastore.paths import parse_path

@@ -32,7 +32,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from agent.config.loader import TOP_MEMBER, Validator, build_config  # noqa: E402
+from agent.config.loader import build_config  # noqa: E402
+from agent.schema.context import TOP_MEMBER  # noqa: E402
+from agent.schema.validator import Validator  # noqa: E402
 from agent.datastore.edits import Edit, Operation  # noqa: E402
 from agent.datastore.paths import parse_path  # noqa: E402
 from agent.datastore.store import RUNNING, Datastore  # noqa: E402

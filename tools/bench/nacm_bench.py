@@ -29,7 +29,7 @@ from ipaddress import IPv4Address
 
 from lxml import etree
 
-from agent.config.loader import TOP_MEMBER
+from agent.schema.context import TOP_MEMBER
 from agent.datastore.store import RUNNING, Datastore
 from agent.netconf.errors import BASE_NS
 from agent.netconf.operations import Operations

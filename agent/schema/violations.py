@@ -2,7 +2,7 @@
 
 libyang reports each failure as a structured item: a validation code, an
 error-app-tag, a data or schema location and a message. The kind of violation
-(``agent.datastore.errors.Violation``, which fixes the NETCONF error-tag) is read
+(``agent.schema.errors.Violation``, which fixes the NETCONF error-tag) is read
 from the structured parts first:
 
 - libyang sets RFC 7950 §15's own error-app-tags (``data-not-unique``,
@@ -31,7 +31,7 @@ from typing import Any
 from _libyang import ffi, lib  # type: ignore[import-not-found]  # libyang-python's cffi module
 from libyang.util import ly_array_iter
 
-from agent.datastore.errors import Violation
+from agent.schema.errors import Violation
 
 #: RFC 7950 §15 error-app-tags, which libyang sets itself.
 BUILTIN_APP_TAGS: dict[str, Violation] = {
