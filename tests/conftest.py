@@ -13,6 +13,14 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
+
+# Hypothesis: no per-example deadline. Time is never what these tests judge
+# (performance is measured by tools/bench/); on a loaded 2-core machine one
+# example of a fast test took 944 ms against the 200 ms default and failed the
+# run as "unreliable timings".
+settings.register_profile("proxymip", deadline=None)
+settings.load_profile("proxymip")
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:

@@ -104,4 +104,6 @@ def test_sigterm_twice_still_cleans_everything_up() -> None:
         if lab.poll() is None:
             lab.kill()
             lab.wait(10)
+        lab.stdout.close()
+        lab.stderr.close()
     assert not {n for n in _namespaces() if n.startswith(prefix.group(1))}
