@@ -102,18 +102,27 @@ async def _run(args: argparse.Namespace) -> int:
             try:
                 await asyncio.wait_for(stop.wait(), timeout=args.status_interval)
             except TimeoutError:
-                print("counters " + json.dumps(agent.counters(), sort_keys=True), flush=True)
+                _say("counters " + json.dumps(agent.counters(), sort_keys=True))
     finally:
         if notifier is not None:
             notifier.stopping()
         loop.remove_signal_handler(signal.SIGHUP)
-        print("counters " + json.dumps(agent.counters(), sort_keys=True), flush=True)
+        _say("counters " + json.dumps(agent.counters(), sort_keys=True))
         await gc_policy.stop()
         await agent.close()
         datastore.close()
         if notifier is not None:
             notifier.close()
     return 0
+
+
+def _say(line: str) -> None:
+    """A line on stdout for whoever started us; a reader that went away (a
+    lab parent that died) must not cut the orderly stop short."""
+    try:
+        print(line, flush=True)
+    except BrokenPipeError:
+        pass
 
 
 def _reload_startup(datastore: Datastore, overrides: list[Edit], notifier: ServiceNotifier | None) -> None:
@@ -208,12 +217,12 @@ def main(argv: list[str] | None = None) -> int:
         return operator_commands.run(args)
     try:
         if args.command == "demo":
+            from agent.aio.service import run_interruptible
             from agent.demo import run_demo
 
-            try:
-                asyncio.run(run_demo(clients=args.clients, duration=args.duration, lifetime=args.lifetime))
-            except KeyboardInterrupt:
-                pass
+            # Ctrl-C or SIGTERM: the sample nodes deregister, the roles stop.
+            run_interruptible(run_demo(clients=args.clients, duration=args.duration,
+                                       lifetime=args.lifetime))
             return 0
         if args.command == "lab":
             from agent.lab import main_lab

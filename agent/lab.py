@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from agent.aio.control import request
+from agent.aio.service import run_interruptible, stop_with_parent
 
 HA = "127.0.0.2"
 FOREIGN_AGENTS = {"fa-a": "127.0.0.3", "fa-b": "127.0.0.5"}
@@ -154,6 +155,9 @@ class LoopbackLab:
             sys.executable, "-m", "agent.cli", "run", "--startup", str(path), *extra,
             stdout=asyncio.subprocess.PIPE, stderr=open(self.workdir / f"{name}.log", "wb"),
             cwd=Path(__file__).resolve().parent.parent,
+            # The agents stop (SIGTERM) when the lab dies, even by SIGKILL:
+            # none is left orphaned with its ports and registrations.
+            preexec_fn=stop_with_parent(os.getpid()),
         )
         assert proc.stdout is not None
         try:
@@ -385,7 +389,7 @@ async def run_lab(*, clients: int = 10, once: bool = False, out: TextIO = sys.st
 
 
 def main_lab(clients: int, once: bool, keep: bool = False) -> int:
-    try:
-        return asyncio.run(run_lab(clients=clients, once=once, keep=keep))
-    except KeyboardInterrupt:
-        return 0
+    """Ctrl-C and SIGTERM alike stop the scenario, deregister the clients and
+    stop the five agents (the lab's ``async with``), then exit 0."""
+    status = run_interruptible(run_lab(clients=clients, once=once, keep=keep))
+    return 0 if status is None else status
