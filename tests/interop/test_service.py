@@ -20,7 +20,9 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import select
+import shlex
 import signal
 import socket
 import subprocess
@@ -159,6 +161,12 @@ class NotifySocket:
             raise AssertionError("no notification in time")
         data = self.sock.recv(4096).decode()
         return time.monotonic(), dict(line.split("=", 1) for line in data.split("\n"))
+
+    def receive_state(self, timeout: float = TIMEOUT) -> dict[str, str]:
+        """The next notification that is not a watchdog keep-alive."""
+        while (message := self.receive(timeout)[1]) == {"WATCHDOG": "1"}:
+            pass
+        return message
 
     def close(self) -> None:
         self.sock.close()
@@ -414,3 +422,114 @@ def test_sighup_keeps_the_command_line_overrides(short_dir: str) -> None:
             node.close()
         agent.kill()
         notify.close()
+
+
+# -- the operator guide's "Install as a service", as systemd would run it ---------------
+
+GUIDE = ROOT / "docs" / "operator-guide.md"
+
+
+def guide_service_lines() -> list[str]:
+    text = GUIDE.read_text()
+    section = text.split("## Install as a service\n", 1)[1].split("\n## ", 1)[0]
+    blocks = re.findall(r"^```sh\n(.*?)^```", section, flags=re.DOTALL | re.MULTILINE)
+    return [line.strip() for block in blocks for line in block.splitlines() if line.strip()]
+
+
+def guide_file(name: str) -> dict[str, Any]:
+    text = GUIDE.read_text()
+    match = re.search(rf"[Ss]ave as\s+`{re.escape(name)}`:\s*\n+```json\n(.*?)^```", text,
+                      flags=re.DOTALL | re.MULTILINE)
+    assert match, name
+    document: dict[str, Any] = json.loads(match.group(1))
+    return document
+
+
+def ephemeral(document: Any) -> Any:
+    """Every listening port 0: the test binds no fixed port."""
+    if isinstance(document, dict):
+        return {k: ({**v, "port": 0} if k == "listen" and isinstance(v, dict) else ephemeral(v))
+                for k, v in document.items()}
+    if isinstance(document, list):
+        return [ephemeral(v) for v in document]
+    return document
+
+
+def test_guide_service_section_runs_as_systemd_would(short_dir: str) -> None:
+    """The unit's ExecStart, Environment=, UMask=, directories, watchdog and
+    ExecReload, expanded as systemd expands them (%S /var/lib, %t /run, %i the
+    instance) under a scratch root, run with the guide's ha.json installed where
+    the guide installs it; then the guide's `proxymip state` and `systemctl
+    reload` (the unit's ExecReload), and systemd's stop (SIGTERM)."""
+    lines = guide_service_lines()
+    assert "install -m 0644 tools/systemd/proxymip@.service /etc/systemd/system/" in lines
+    enable = next(line for line in lines if line.startswith("systemctl enable --now proxymip@"))
+    instance = enable.rsplit("proxymip@", 1)[1]
+    assert f"install -m 0600 {instance} /var/lib/proxymip/{instance}" in lines
+    assert f"systemctl reload proxymip@{instance}" in lines
+    assert f"journalctl -u proxymip@{instance} -f" in lines
+    assert any(line.startswith("python3 -m venv /opt/proxymip ") for line in lines)
+    settings = unit_settings(UNIT.read_text())
+    root = Path(short_dir)
+    state_root, runtime_root = root / "lib", root / "run"
+
+    def expand(text: str) -> str:
+        return (text.replace("%S", str(state_root)).replace("%t", str(runtime_root))
+                .replace("%i", instance).replace(INSTALLED_BINARY, proxymip_binary()))
+
+    # What systemd does before ExecStart: the directories with their modes.
+    state = state_root / settings["StateDirectory"][0]
+    state.mkdir(parents=True, mode=int(settings["StateDirectoryMode"][0], 8))
+    runtime = runtime_root / expand(settings["RuntimeDirectory"][0])
+    runtime.mkdir(parents=True, mode=int(settings["RuntimeDirectoryMode"][0], 8))
+    startup = state / instance
+    startup.write_text(json.dumps(ephemeral(guide_file(instance))))
+    notify = NotifySocket(short_dir, abstract=False)
+    env = dict(os.environ, NOTIFY_SOCKET=notify.address,
+               WATCHDOG_USEC=str(int(settings["WatchdogSec"][0].removesuffix("s")) * 1_000_000),
+               STATE_DIRECTORY=str(state), RUNTIME_DIRECTORY=str(runtime))
+    for assignment in settings.get("Environment", []):
+        name, _, value = expand(assignment).partition("=")
+        env[name] = value
+    argv = shlex.split(expand(settings["ExecStart"][0]))
+    proc = subprocess.Popen(argv, cwd="/", env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True,
+                            umask=int(settings["UMask"][0], 8))
+    try:
+        assert notify.receive()[1]["READY"] == "1"
+        # The SSH host key was made in the state directory, private.
+        host_key = state / "ssh_host_ed25519_key"
+        assert host_key.exists() and host_key.stat().st_mode & 0o077 == 0
+        # The guide's `proxymip state --socket /run/proxymip/<instance>/control.sock`.
+        state_line = next(line for line in lines if line.startswith("proxymip state "))
+        state_argv = shlex.split(state_line.replace("/run/", f"{runtime_root}/"))
+        done = subprocess.run([proxymip_binary(), *state_argv[1:]], capture_output=True,
+                              text=True, timeout=TIMEOUT)
+        assert done.returncode == 0, done.stderr
+        assert json.loads(done.stdout)["home-agent"]["binding-count"] == 0
+        # Edit the file, then `systemctl reload` = the unit's ExecReload.
+        changed = guide_file(instance)
+        changed["proxy-mobile-ip:mobile-ip"]["home-agent"]["max-bindings"] = 77
+        startup.write_text(json.dumps(ephemeral(changed)))
+        reload_argv = shlex.split(settings["ExecReload"][0].replace("$MAINPID", str(proc.pid)))
+        subprocess.run(reload_argv, check=True, timeout=TIMEOUT)
+        assert notify.receive_state() == {"RELOADING": "1"}
+        assert notify.receive_state() == {"READY": "1"}
+        control = state_argv[state_argv.index("--socket") + 1]
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.settimeout(TIMEOUT)
+            sock.connect(control)
+            sock.sendall(b'{"op": "get-config", "source": "running"}\n')
+            answer = json.loads(sock.makefile().readline())
+        assert answer["data"]["proxy-mobile-ip:mobile-ip"]["home-agent"]["max-bindings"] == 77
+        # `systemctl stop`: SIGTERM (KillSignal's default).
+        proc.send_signal(signal.SIGTERM)
+        assert notify.receive_state() == {"STOPPING": "1"}
+        assert proc.wait(TIMEOUT) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        _, err = proc.communicate(timeout=TIMEOUT)
+        notify.close()
+    assert "startup file reloaded into running" in err
+    assert "5a:5a:01:02" not in err
