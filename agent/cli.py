@@ -125,7 +125,8 @@ def _say(line: str) -> None:
         pass
 
 
-def _reload_startup(datastore: Datastore, overrides: list[Edit], notifier: ServiceNotifier | None) -> None:
+def _reload_startup(datastore: Datastore, overrides: list[Edit],
+                    notifier: ServiceNotifier | None) -> None:
     """SIGHUP (``systemctl reload``): the startup file into running as one
     transaction, as ``copy-config`` startup -> running (RFC 6241 §7.3); an
     unreadable or invalid file, or a veto, leaves running as it was."""

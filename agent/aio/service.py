@@ -48,7 +48,9 @@ class ServiceNotifier:
         self._keepalive: asyncio.TimerHandle | None = None
 
     @classmethod
-    def from_environment(cls, environ: MutableMapping[str, str] | None = None) -> ServiceNotifier | None:
+    def from_environment(
+        cls, environ: MutableMapping[str, str] | None = None
+    ) -> ServiceNotifier | None:
         """The notifier the service manager asked for, or None when the process
         was not started with ``Type=notify``. Like sd_notify(3) with
         ``unset_environment``, the variables are removed so that no child
