@@ -52,6 +52,9 @@ async def _run(args: argparse.Namespace) -> int:
     from agent.live_config import bind
     from agent.runtime import Agent
 
+    # A SIGHUP before the reload handler is in place must not kill a start
+    # that takes seconds (100,000 SAs); systemd queues reloads until READY=1.
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
     path: Path = args.startup
     if path.suffix.lower() not in (".json", ".xml"):
         raise ConfigError(str(path), "unknown file type (expected .json or .xml)")
@@ -107,6 +110,7 @@ async def _run(args: argparse.Namespace) -> int:
         if notifier is not None:
             notifier.stopping()
         loop.remove_signal_handler(signal.SIGHUP)
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)  # no reload, no death, while stopping
         _say("counters " + json.dumps(agent.counters(), sort_keys=True))
         await gc_policy.stop()
         await agent.close()

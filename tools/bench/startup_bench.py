@@ -7,7 +7,10 @@ each, as ``security/host`` holds them) is written; ``proxymip run`` is started
 with a NOTIFY_SOCKET this script binds, as systemd does for a ``Type=notify``
 unit, and the figure is the time from just before the exec to the arrival of
 READY=1 (every role and front end bound: what ``systemctl start`` waits for).
-The agent is then stopped with SIGTERM and must exit 0.
+Then SIGHUP (``systemctl reload``) with the file unchanged, timed to the
+READY=1 that ends the reload (read, full validation, diff: the loop is busy
+that long, which WatchdogSec= must allow). The agent is then stopped with
+SIGTERM and must exit 0.
 
 Same-run reference: the same measurement with an empty configuration (the
 interpreter, the imports, libyang's context, the datastore; no role), taken
@@ -56,8 +59,18 @@ def startup_document(count: int) -> dict[str, object]:
     }}
 
 
-def time_to_ready(startup: Path, directory: str) -> float:
-    """Seconds from just before the exec to READY=1 on our NOTIFY_SOCKET."""
+def _await_state(notify: socket.socket, state: str) -> None:
+    while True:
+        if not select.select([notify], [], [], READY_TIMEOUT)[0]:
+            raise RuntimeError(f"no {state} within {READY_TIMEOUT} s")
+        if state in notify.recv(4096).decode().split("\n"):
+            return
+
+
+def time_to_ready(startup: Path, directory: str) -> tuple[float, float]:
+    """Seconds from just before the exec to READY=1 on our NOTIFY_SOCKET, and
+    from SIGHUP (``systemctl reload``, the unchanged file) to the READY=1 that
+    ends the reload."""
     address = os.path.join(directory, "notify")
     with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as notify:
         notify.bind(address)
@@ -66,13 +79,13 @@ def time_to_ready(startup: Path, directory: str) -> float:
         proc = subprocess.Popen([proxymip(), "run", "--startup", str(startup)], env=env,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         try:
-            while True:
-                if not select.select([notify], [], [], READY_TIMEOUT)[0]:
-                    raise RuntimeError(f"no READY=1 within {READY_TIMEOUT} s")
-                message = notify.recv(4096).decode()
-                if "READY=1" in message.split("\n"):
-                    elapsed = time.perf_counter() - started
-                    break
+            _await_state(notify, "READY=1")
+            elapsed = time.perf_counter() - started
+            reload_started = time.perf_counter()
+            proc.send_signal(signal.SIGHUP)
+            _await_state(notify, "RELOADING=1")
+            _await_state(notify, "READY=1")
+            reloaded = time.perf_counter() - reload_started
             proc.send_signal(signal.SIGTERM)
             _, err = proc.communicate(timeout=READY_TIMEOUT)
             if proc.returncode != 0:
@@ -82,7 +95,7 @@ def time_to_ready(startup: Path, directory: str) -> float:
                 proc.kill()
                 proc.wait()
         os.unlink(address)
-    return elapsed
+    return elapsed, reloaded
 
 
 def time_import() -> float:
@@ -104,11 +117,14 @@ def main() -> None:
             path.write_text(json.dumps(startup_document(count)))
             files[count] = path
         timings: dict[int, list[float]] = {count: [] for count in counts}
+        reloads: dict[int, list[float]] = {count: [] for count in counts}
         imports = []
         for run in range(args.runs):
             imports.append(time_import())
             for count in counts:
-                timings[count].append(time_to_ready(files[count], directory))
+                start, reload = time_to_ready(files[count], directory)
+                timings[count].append(start)
+                reloads[count].append(reload)
             print(f"run {run + 1}: " + ", ".join(f"{c:,} SAs {timings[c][-1]:.2f} s" for c in counts)
                   + f", import agent.cli {imports[-1]:.2f} s", flush=True)
         reference = statistics.median(timings[0])
@@ -120,7 +136,8 @@ def main() -> None:
             print(f"  {count:>7,} host SAs ({size / 1e6:5.1f} MB): {median:6.2f} s "
                   f"({min(timings[count]):.2f}-{max(timings[count]):.2f}), "
                   f"ratio to empty {median / reference:5.1f}, "
-                  f"above empty {median - reference:6.2f} s")
+                  f"above empty {median - reference:6.2f} s; "
+                  f"SIGHUP -> READY=1 {statistics.median(reloads[count]):.2f} s")
 
 
 if __name__ == "__main__":
