@@ -12,8 +12,8 @@ want_test=0
 
 # Runtime: libyang (YANG validation), a compiler and headers for its Python binding.
 APT_RUNTIME="python3 python3-venv python3-dev build-essential libyang2-dev pkg-config"
-# Tests: independent oracles and real peers.
-APT_TEST="tshark libyang2-tools smitools snmp snmptrapd iproute2 freeradius freeradius-utils hostapd wpasupplicant"
+# Tests: independent oracles and real peers (systemd: systemd-analyze; strace: the unit's sandbox test).
+APT_TEST="tshark libyang2-tools smitools snmp snmptrapd iproute2 freeradius freeradius-utils hostapd wpasupplicant systemd strace"
 
 apt_missing() {
   local missing=()

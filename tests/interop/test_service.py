@@ -164,7 +164,8 @@ class NotifySocket:
 
     def receive_state(self, timeout: float = TIMEOUT) -> dict[str, str]:
         """The next notification that is not a watchdog keep-alive."""
-        while (message := self.receive(timeout)[1]) == {"WATCHDOG": "1"}:
+        deadline = time.monotonic() + timeout
+        while (message := self.receive(max(deadline - time.monotonic(), 0))[1]) == {"WATCHDOG": "1"}:
             pass
         return message
 
@@ -533,3 +534,101 @@ def test_guide_service_section_runs_as_systemd_would(short_dir: str) -> None:
         notify.close()
     assert "refused" not in err and "Traceback" not in err
     assert "5a:5a:01:02" not in err
+
+
+# -- the unit's sandbox against what the agent really does -----------------------------
+
+
+def syscall_group(analyze: str, group: str, seen: set[str] | None = None) -> set[str]:
+    """The system calls of a seccomp group (``systemd-analyze syscall-filter``),
+    nested groups expanded."""
+    seen = set() if seen is None else seen
+    seen.add(group)
+    listing = subprocess.run([analyze, "syscall-filter", group], capture_output=True,
+                             text=True, timeout=60, check=True).stdout
+    calls: set[str] = set()
+    for line in listing.splitlines()[1:]:
+        name = line.strip()
+        if not name or name.startswith("#"):
+            continue
+        if name.startswith("@"):
+            if name not in seen:
+                calls |= syscall_group(analyze, name, seen)
+        else:
+            calls.add(name)
+    return calls
+
+
+def test_unit_sandbox_admits_what_the_agent_does(short_dir: str) -> None:
+    """No systemd as PID 1 here to apply the unit, so its limits are checked
+    against the agent itself: run under the unit's capability bounding set
+    and no_new_privs (setpriv(1), as systemd sets them for root), traced
+    (strace(1)) from exec through READY=1, a registration, a NETCONF
+    connection, an SNMP request, a reload and the stop, every system call it
+    makes must be in the unit's SystemCallFilter= and every socket family in
+    its RestrictAddressFamilies=."""
+    if os.geteuid() != 0:
+        if os.environ.get("CI"):
+            pytest.fail("the sandbox test needs root (setpriv --bounding-set)")
+        pytest.skip("the sandbox test needs root (setpriv --bounding-set)")
+    analyze = require_tool("systemd-analyze")
+    strace = require_tool("strace")
+    setpriv = require_tool("setpriv")
+    settings = unit_settings(UNIT.read_text())
+    allowed_calls: set[str] = set()
+    for group in settings["SystemCallFilter"][0].split():
+        allowed_calls |= syscall_group(analyze, group) if group.startswith("@") else {group}
+    allowed_families = set(settings["RestrictAddressFamilies"][0].split())
+    bounding = ",".join(["-all"] + ["+" + cap.removeprefix("CAP_").lower()
+                                    for cap in settings["CapabilityBoundingSet"][0].split()])
+    directory = Path(short_dir)
+    startup = directory / "ha.json"
+    startup.write_text(json.dumps(ha_config()))
+    trace = directory / "trace"
+    notify = NotifySocket(short_dir, abstract=False)
+    env = dict(os.environ, NOTIFY_SOCKET=notify.address, WATCHDOG_USEC="200000")
+    proc = subprocess.Popen(
+        [strace, "-f", "-qq", "-o", str(trace), setpriv, "--nnp", f"--bounding-set={bounding}",
+         "--inh-caps=-all", proxymip_binary(), "run", "--startup", str(startup),
+         "--control-socket", str(directory / "control.sock")],
+        cwd=directory, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    node = None
+    try:
+        status = notify.receive(60)[1]
+        assert status["READY"] == "1", status
+        ports = {name: int(value.rsplit(":", 1)[1]) for name, value in
+                 (item.split("=", 1) for item in status["STATUS"].removeprefix("serving ").split())}
+        # strace's child, which setpriv became by exec: the agent.
+        agent_pid = int(Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()[0])
+        node = Node(ports["home-agent"])
+        assert node.register("192.0.2.10", FIRST_KEY, 256) == ReplyCode.ACCEPTED
+        with socket.create_connection((HA, ports["netconf"]), timeout=TIMEOUT) as ssh:
+            assert ssh.recv(64).startswith(b"SSH-2.0-")
+        snmpget = require_tool("snmpget")
+        done = subprocess.run([snmpget, "-v2c", "-c", "public", "-t", "5", "-r", "1",
+                               f"{HA}:{ports['snmp']}", "1.3.6.1.2.1.1.5.0"],
+                              capture_output=True, text=True, timeout=TIMEOUT)
+        assert done.returncode == 0, done.stderr
+        os.kill(agent_pid, signal.SIGHUP)
+        assert notify.receive_state() == {"RELOADING": "1"}
+        assert notify.receive_state() == {"READY": "1"}
+        os.kill(agent_pid, signal.SIGTERM)
+        assert notify.receive_state() == {"STOPPING": "1"}
+        _, err = proc.communicate(timeout=60)
+        assert proc.returncode == 0, err[-2000:]
+    finally:
+        if node is not None:
+            node.close()
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate(timeout=TIMEOUT)
+        notify.close()
+    text = trace.read_text()
+    # The agent's calls, from its exec on (setpriv's own come before).
+    agent_part = text[text.index(f'execve("{proxymip_binary()}"'):]
+    calls = set(re.findall(r"^\d+\s+([a-z_0-9]+)\(", agent_part, flags=re.MULTILINE))
+    assert calls, agent_part[:2000]
+    assert calls - allowed_calls == set()
+    families = set(re.findall(r"^\d+\s+socket\((AF_[A-Z0-9]+)", agent_part, flags=re.MULTILINE))
+    assert {"AF_INET", "AF_UNIX"} <= families
+    assert families - allowed_families == set()
