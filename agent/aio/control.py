@@ -31,6 +31,9 @@ class ControlServer:
         self.path = path
         self._handler = handler
         self._server: asyncio.AbstractServer | None = None
+        #: Connections being served: ended by close() (a lab stopped
+        #: mid-request), so that none outlives the server.
+        self._connections: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
         with contextlib.suppress(FileNotFoundError):
@@ -39,6 +42,9 @@ class ControlServer:
         os.chmod(self.path, 0o600)  # local root/owner only: it can change state
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._connections.add(task)
         try:
             while True:
                 try:
@@ -52,7 +58,13 @@ class ControlServer:
                 await writer.drain()
         except ConnectionError:
             pass
+        except asyncio.CancelledError:
+            # Stopped by close() (or the loop's end): done, not failed. A
+            # handler task that ends cancelled is logged as an "Exception in
+            # callback" by Python 3.11's start_server, and nobody awaits it.
+            pass
         finally:
+            self._connections.discard(task)
             writer.close()
 
     def _answer(self, line: bytes) -> dict[str, Any]:
@@ -73,6 +85,13 @@ class ControlServer:
         if self._server is not None:
             self._server.close()
             await self._server.wait_closed()
+        # A client still connected (a lab stopped mid-request): its request
+        # ends here, answered or not, and its handler returns.
+        connections = list(self._connections)
+        for task in connections:
+            task.cancel()
+        if connections:
+            await asyncio.wait(connections)
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self.path)
 

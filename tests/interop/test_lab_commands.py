@@ -164,6 +164,10 @@ def test_agents_stop_when_the_lab_is_killed(started: list[Command]) -> None:
     lab.proc.wait(TIMEOUT)
     try:
         assert wait_gone(agents, 10) == set()
+        # Each stopped in order (a stdout whose reader is gone did not cut
+        # its stop short): nothing but silence in their logs.
+        logs = {path.name: path.read_text() for path in workdir.glob("*.log")}
+        assert len(logs) == 5 and not any(logs.values()), logs
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 

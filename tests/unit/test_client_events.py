@@ -89,3 +89,26 @@ def test_control_channel_frames_requests_and_survives_bad_input(tmp_path: Path) 
     assert "string" in answers[4]["error"] and "string" in answers[5]["error"]
     assert answers[6] == {"ok": True}  # the connection stayed usable
     assert [r["op"] for r in seen] == ["ping", "fail", "address", "ping"]
+
+
+def test_control_server_close_ends_open_connections_quietly(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """A client still connected when the agent stops (a lab killed mid-request)
+    gets end-of-file, and the stop logs no error (Python 3.11 logs a handler
+    task that ends cancelled as "Exception in callback")."""
+    path = str(tmp_path / "ctl.sock")
+
+    async def main() -> bytes:
+        server = ControlServer(path, lambda request: {"ok": True})
+        await server.start()
+        reader, writer = await asyncio.open_unix_connection(path)
+        writer.write(b'{"op": "state"}\n')
+        assert json.loads(await reader.readline()) == {"ok": True}
+        await server.close()
+        rest = await asyncio.wait_for(reader.read(), 5)
+        writer.close()
+        return rest
+
+    with caplog.at_level("ERROR"):
+        assert asyncio.run(main()) == b""
+    assert caplog.records == []
