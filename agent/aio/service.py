@@ -32,6 +32,8 @@ T = TypeVar("T")
 NOTIFY_SOCKET = "NOTIFY_SOCKET"
 WATCHDOG_USEC = "WATCHDOG_USEC"
 WATCHDOG_PID = "WATCHDOG_PID"
+#: Seconds a notification may wait for room in the manager's queue.
+SEND_TIMEOUT = 1.0
 
 
 class ServiceNotifier:
@@ -44,7 +46,10 @@ class ServiceNotifier:
         #: Seconds between keep-alives (half of WATCHDOG_USEC), or None.
         self.watchdog_interval = watchdog_interval
         self._socket = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
-        self._socket.setblocking(False)
+        # A full receive queue (net.unix.max_dgram_qlen, 10 by default) makes a
+        # non-blocking send fail: like libsystemd's sd_notify, wait for room,
+        # but never longer than this, so a wedged manager cannot wedge us.
+        self._socket.settimeout(SEND_TIMEOUT)
         self._keepalive: asyncio.TimerHandle | None = None
 
     @classmethod

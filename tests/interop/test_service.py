@@ -632,3 +632,40 @@ def test_unit_sandbox_admits_what_the_agent_does(short_dir: str) -> None:
     families = set(re.findall(r"^\d+\s+socket\((AF_[A-Z0-9]+)", agent_part, flags=re.MULTILINE))
     assert {"AF_INET", "AF_UNIX"} <= families
     assert families - allowed_families == set()
+
+
+def test_a_busy_loop_sends_no_keep_alive(short_dir: str) -> None:
+    """A real stall, no debug hook: the reload of a file of 30,000 host SAs
+    holds the event loop for a while (it runs in the SIGHUP callback). The
+    keep-alive is due every 10 ms, yet none arrives between RELOADING=1 and
+    READY=1, which the same callback sends: the keep-alive comes from the
+    loop, so a loop stuck for WatchdogSec= gets the agent restarted."""
+    notify = NotifySocket(short_dir, abstract=False)
+    agent = ServiceProcess(Path(short_dir), ha_config(netconf=False, snmp=False), notify,
+                           watchdog_usec=20_000)
+    try:
+        assert notify.receive()[1]["READY"] == "1"
+        agent.endpoints()
+        big = ha_config(netconf=False, snmp=False)
+        big["proxy-mobile-ip:mobile-ip"]["home-agent"]["home-network"] = "10.0.0.0/8"
+        big["proxy-mobile-ip:mobile-ip"]["security"]["host"] = [
+            {"address": str(IPv4Address("10.0.0.1") + i), "spi": 256, "key-hex": FIRST_KEY}
+            for i in range(30_000)]
+        agent.startup.write_text(json.dumps(big))
+        agent.proc.send_signal(signal.SIGHUP)
+        reloading_at, message = notify.receive()
+        while message == {"WATCHDOG": "1"}:
+            reloading_at, message = notify.receive()
+        assert message == {"RELOADING": "1"}
+        ready_at, message = notify.receive(60)
+        assert message == {"READY": "1"}, message  # no WATCHDOG=1 in between
+        assert ready_at - reloading_at > 0.05  # five keep-alives were due meanwhile
+        hosts = agent.request({"op": "get-config", "source": "running"})["data"][
+            "proxy-mobile-ip:mobile-ip"]["security"]["host"]
+        assert len(hosts) == 30_000
+        assert notify.receive()[1] == {"WATCHDOG": "1"}  # the loop is free again
+        agent.proc.send_signal(signal.SIGTERM)
+        assert notify.receive_state() == {"STOPPING": "1"}
+    finally:
+        agent.kill()
+        notify.close()
