@@ -6,7 +6,11 @@ named by ``$NOTIFY_SOCKET`` (a path, or ``@name`` for the abstract namespace).
 around a SIGHUP reload, ``STOPPING=1`` at shutdown, and ``WATCHDOG=1`` keep-alives
 every ``$WATCHDOG_USEC`` / 2 (sd_watchdog_enabled(3)), sent from a callback on
 the asyncio event loop itself: a loop that stalls stops sending them, and the
-service manager restarts the service (``WatchdogSec=``, ``Restart=on-watchdog``).
+service manager restarts the service (``WatchdogSec=``, ``Restart=on-failure``).
+
+Also the process's life under supervisors: ``run_interruptible`` makes SIGTERM
+stop an asyncio command as Ctrl-C does, and ``stop_with_parent`` makes a child
+process stop when its parent dies (the lab's agents).
 
 Written here rather than taken from PyPI: the pure-Python ``sdnotify`` package
 (last release 2017) has neither the abstract namespace nor the watchdog
