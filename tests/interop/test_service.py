@@ -108,9 +108,10 @@ def test_unit_sandbox(tmp_path: Path) -> None:
     assert set(settings["CapabilityBoundingSet"][0].split()) == wanted
     for key, value in (("Type", "notify"), ("NotifyAccess", "main"), ("NoNewPrivileges", "yes"),
                        ("ProtectSystem", "strict"), ("ProtectHome", "yes"), ("PrivateTmp", "yes"),
-                       ("StateDirectory", "proxymip"), ("Restart", "on-failure"),
-                       ("ExecReload", "/bin/kill -HUP $MAINPID")):
+                       ("StateDirectory", "proxymip"), ("Restart", "on-failure")):
         assert settings[key] == [value], key
+    assert settings["ExecReload"] == [f"{INSTALLED_BINARY} config validate %S/proxymip/%i",
+                                      "/bin/kill -HUP $MAINPID"]
     assert set(settings["RestrictAddressFamilies"][0].split()) == {
         "AF_UNIX", "AF_INET", "AF_INET6", "AF_NETLINK", "AF_PACKET"}
     assert settings["WatchdogSec"]
@@ -168,6 +169,13 @@ class NotifySocket:
         while (message := self.receive(max(deadline - time.monotonic(), 0))[1]) == {"WATCHDOG": "1"}:
             pass
         return message
+
+    def drain(self, window: float) -> list[dict[str, str]]:
+        """Whatever arrives within ``window`` seconds."""
+        out = []
+        while select.select([self.sock], [], [], window)[0]:
+            out.append(self.receive()[1])
+        return out
 
     def close(self) -> None:
         self.sock.close()
@@ -508,12 +516,28 @@ def test_guide_service_section_runs_as_systemd_would(short_dir: str) -> None:
                               text=True, timeout=TIMEOUT)
         assert done.returncode == 0, done.stderr
         assert json.loads(done.stdout)["home-agent"]["binding-count"] == 0
-        # Edit the file, then `systemctl reload` = the unit's ExecReload.
+        # `systemctl reload` = the unit's ExecReload lines in order, each
+        # one's failure failing the reload. An invalid file first: the
+        # validation fails, saying why, and no SIGHUP is sent.
+        def systemctl_reload() -> subprocess.CompletedProcess[str]:
+            for line in settings["ExecReload"]:
+                argv = shlex.split(expand(line).replace("$MAINPID", str(proc.pid)))
+                done = subprocess.run(argv, capture_output=True, text=True, timeout=TIMEOUT)
+                if done.returncode != 0:
+                    return done
+            return done
+
+        broken = guide_file(instance)
+        broken["proxy-mobile-ip:mobile-ip"]["home-agent"]["max-bindings"] = "many"
+        startup.write_text(json.dumps(ephemeral(broken)))
+        failed = systemctl_reload()
+        assert failed.returncode != 0 and "max-bindings" in failed.stderr, failed
+        assert {"RELOADING": "1"} not in notify.drain(0.5)
+        # Then the edit the guide means: `systemctl reload` applies it.
         changed = guide_file(instance)
         changed["proxy-mobile-ip:mobile-ip"]["home-agent"]["max-bindings"] = 77
         startup.write_text(json.dumps(ephemeral(changed)))
-        reload_argv = shlex.split(settings["ExecReload"][0].replace("$MAINPID", str(proc.pid)))
-        subprocess.run(reload_argv, check=True, timeout=TIMEOUT)
+        assert systemctl_reload().returncode == 0
         assert notify.receive_state() == {"RELOADING": "1"}
         assert notify.receive_state() == {"READY": "1"}
         control = state_argv[state_argv.index("--socket") + 1]
