@@ -161,7 +161,10 @@ class LoopbackLab:
         )
         assert proc.stdout is not None
         try:
-            line = (await asyncio.wait_for(proc.stdout.readline(), START_TIMEOUT)).decode()
+            # asyncio.timeout: a SIGTERM's cancellation is never lost (see
+            # agent.aio.control.request).
+            async with asyncio.timeout(START_TIMEOUT):
+                line = (await proc.stdout.readline()).decode()
         except TimeoutError:
             proc.kill()
             raise RuntimeError(f"{name} did not start; see {self.workdir / (name + '.log')}") from None
@@ -188,7 +191,8 @@ class LoopbackLab:
             return
         process.proc.send_signal(signal.SIGTERM)
         try:
-            await asyncio.wait_for(process.proc.wait(), 10)
+            async with asyncio.timeout(10):
+                await process.proc.wait()
         except TimeoutError:
             process.proc.kill()
             await process.proc.wait()

@@ -98,13 +98,16 @@ class ControlServer:
 
 async def request(path: str, payload: dict[str, Any], *, timeout: float = 10.0) -> dict[str, Any]:
     """One request/response exchange with a running agent."""
-    reader, writer = await asyncio.wait_for(
-        asyncio.open_unix_connection(path, limit=64 << 20), timeout
-    )
+    # asyncio.timeout, not wait_for: Python 3.11's wait_for swallows a
+    # cancellation that arrives as the awaited call completes, and a lab
+    # polling its agents would then miss the SIGTERM that cancels it.
+    async with asyncio.timeout(timeout):
+        reader, writer = await asyncio.open_unix_connection(path, limit=64 << 20)
     try:
         writer.write(json.dumps(payload).encode() + b"\n")
         await writer.drain()
-        line = await asyncio.wait_for(reader.readline(), timeout)
+        async with asyncio.timeout(timeout):
+            line = await reader.readline()
         answer: dict[str, Any] = json.loads(line)
         return answer
     finally:
