@@ -81,6 +81,8 @@ class Command:
         self.lines: list[str] = []
         #: The agents this command started, noted while it was their parent.
         self.agents: set[int] = set()
+        #: The lab's working directory, once it said which.
+        self.workdir: Path | None = None
 
     def children(self) -> set[int]:
         self.agents |= children(self.proc.pid)
@@ -124,6 +126,9 @@ def started() -> Iterator[list[Command]]:
         command.kill()
     for pid in wait_gone(agents, 10):  # a failed test leaves nothing running
         os.kill(pid, signal.SIGKILL)
+    for command in commands:  # nor files (a lab killed has not removed its own)
+        if command.workdir is not None:
+            shutil.rmtree(command.workdir, ignore_errors=True)
 
 
 AGREED = "lab: HA bindings, FA visitors and AP registrations agreed in every phase"
@@ -131,7 +136,8 @@ AGREED = "lab: HA bindings, FA visitors and AP registrations agreed in every pha
 
 def lab_workdir(command: Command) -> Path:
     line = command.read_until("lab: configurations and logs in ")
-    return Path(line.split(" in ", 1)[1].strip())
+    command.workdir = Path(line.split(" in ", 1)[1].strip())
+    return command.workdir
 
 
 @pytest.mark.parametrize("how", ["SIGTERM", "SIGINT"])
@@ -169,7 +175,7 @@ def test_agents_stop_when_the_lab_is_killed(started: list[Command]) -> None:
         logs = {path.name: path.read_text() for path in workdir.glob("*.log")}
         assert len(logs) == 5 and not any(logs.values()), logs
     finally:
-        shutil.rmtree(workdir, ignore_errors=True)
+        shutil.rmtree(workdir, ignore_errors=True)  # the lab could not
 
 
 def test_lab_once_reports_agreement(started: list[Command]) -> None:
