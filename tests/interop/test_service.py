@@ -188,6 +188,7 @@ class ServiceProcess:
                  watchdog_usec: int | None = None, extra: tuple[str, ...] = ()) -> None:
         self.startup = directory / "ha.json"
         self.startup.write_text(json.dumps(config))
+        self.startup.chmod(0o600)  # it holds keys: `run` refuses it readable by others
         self.control = str(directory / "control.sock")
         self.log = directory / "stderr.log"
         env = dict(os.environ, NOTIFY_SOCKET=notify.address)
@@ -493,6 +494,7 @@ def test_guide_service_section_runs_as_systemd_would(short_dir: str) -> None:
     runtime.mkdir(parents=True, mode=int(settings["RuntimeDirectoryMode"][0], 8))
     startup = state / instance
     startup.write_text(json.dumps(ephemeral(guide_file(instance))))
+    startup.chmod(0o600)  # it holds keys: `run` refuses it readable by others
     notify = NotifySocket(short_dir, abstract=False)
     env = dict(os.environ, NOTIFY_SOCKET=notify.address,
                WATCHDOG_USEC=str(int(settings["WatchdogSec"][0].removesuffix("s")) * 1_000_000),
@@ -608,6 +610,7 @@ def test_unit_sandbox_admits_what_the_agent_does(short_dir: str) -> None:
     directory = Path(short_dir)
     startup = directory / "ha.json"
     startup.write_text(json.dumps(ha_config()))
+    startup.chmod(0o600)  # it holds keys: `run` refuses it readable by others
     trace = directory / "trace"
     notify = NotifySocket(short_dir, abstract=False)
     env = dict(os.environ, NOTIFY_SOCKET=notify.address, WATCHDOG_USEC="200000")

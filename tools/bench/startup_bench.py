@@ -115,6 +115,7 @@ def main() -> None:
         for count in counts:
             path = Path(directory) / f"startup-{count}.json"
             path.write_text(json.dumps(startup_document(count)))
+            path.chmod(0o600)  # it holds keys: `run` refuses it readable by others
             files[count] = path
         timings: dict[int, list[float]] = {count: [] for count in counts}
         reloads: dict[int, list[float]] = {count: [] for count in counts}
