@@ -67,6 +67,9 @@ async def _run(args: argparse.Namespace) -> int:
     from agent.live_config import bind
     from agent.runtime import Agent
 
+    # A SIGHUP before the reload handler is in place must not kill a start
+    # that takes seconds (100,000 SAs); systemd queues reloads until READY=1.
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
     path: Path = args.startup
     if path.suffix.lower() not in (".json", ".xml"):
         raise ConfigError(str(path), "unknown file type (expected .json or .xml)")
@@ -117,12 +120,13 @@ async def _run(args: argparse.Namespace) -> int:
             try:
                 await asyncio.wait_for(stop.wait(), timeout=args.status_interval)
             except TimeoutError:
-                print("counters " + json.dumps(agent.counters(), sort_keys=True), flush=True)
+                _say("counters " + json.dumps(agent.counters(), sort_keys=True))
     finally:
         if notifier is not None:
             notifier.stopping()
         loop.remove_signal_handler(signal.SIGHUP)
-        print("counters " + json.dumps(agent.counters(), sort_keys=True), flush=True)
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)  # no reload, no death, while stopping
+        _say("counters " + json.dumps(agent.counters(), sort_keys=True))
         await gc_policy.stop()
         await agent.close()
         datastore.close()
@@ -131,7 +135,17 @@ async def _run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _reload_startup(datastore: Datastore, overrides: list[Edit], notifier: ServiceNotifier | None) -> None:
+def _say(line: str) -> None:
+    """A line on stdout for whoever started us; a reader that went away (a
+    lab parent that died) must not cut the orderly stop short."""
+    try:
+        print(line, flush=True)
+    except BrokenPipeError:
+        pass
+
+
+def _reload_startup(datastore: Datastore, overrides: list[Edit],
+                    notifier: ServiceNotifier | None) -> None:
     """SIGHUP (``systemctl reload``): the startup file into running as one
     transaction, as ``copy-config`` startup -> running (RFC 6241 §7.3); an
     unreadable or invalid file, or a veto, leaves running as it was."""
@@ -229,12 +243,12 @@ def main(argv: list[str] | None = None) -> int:
         return operator_commands.run(args)
     try:
         if args.command == "demo":
+            from agent.aio.service import run_interruptible
             from agent.demo import run_demo
 
-            try:
-                asyncio.run(run_demo(clients=args.clients, duration=args.duration, lifetime=args.lifetime))
-            except KeyboardInterrupt:
-                pass
+            # Ctrl-C or SIGTERM: the sample nodes deregister, the roles stop.
+            run_interruptible(run_demo(clients=args.clients, duration=args.duration,
+                                       lifetime=args.lifetime))
             return 0
         if args.command == "lab":
             from agent.lab import main_lab

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from agent.aio.control import request
+from agent.aio.service import run_interruptible, stop_with_parent
 
 HA = "127.0.0.2"
 FOREIGN_AGENTS = {"fa-a": "127.0.0.3", "fa-b": "127.0.0.5"}
@@ -157,10 +158,16 @@ class LoopbackLab:
                 sys.executable, "-m", "agent.cli", "run", "--startup", str(path), *extra,
                 stdout=asyncio.subprocess.PIPE, stderr=log,
                 cwd=Path(__file__).resolve().parent.parent,
+                # The agents stop (SIGTERM) when the lab dies, even by SIGKILL:
+                # none is left orphaned with its ports and registrations.
+                preexec_fn=stop_with_parent(os.getpid()),
             )
         assert proc.stdout is not None
         try:
-            line = (await asyncio.wait_for(proc.stdout.readline(), START_TIMEOUT)).decode()
+            # asyncio.timeout: a SIGTERM's cancellation is never lost (see
+            # agent.aio.control.request).
+            async with asyncio.timeout(START_TIMEOUT):
+                line = (await proc.stdout.readline()).decode()
         except TimeoutError:
             proc.kill()
             raise RuntimeError(f"{name} did not start; see {self.workdir / (name + '.log')}") from None
@@ -187,7 +194,8 @@ class LoopbackLab:
             return
         process.proc.send_signal(signal.SIGTERM)
         try:
-            await asyncio.wait_for(process.proc.wait(), 10)
+            async with asyncio.timeout(10):
+                await process.proc.wait()
         except TimeoutError:
             process.proc.kill()
             await process.proc.wait()
@@ -388,7 +396,7 @@ async def run_lab(*, clients: int = 10, once: bool = False, out: TextIO = sys.st
 
 
 def main_lab(clients: int, once: bool, keep: bool = False) -> int:
-    try:
-        return asyncio.run(run_lab(clients=clients, once=once, keep=keep))
-    except KeyboardInterrupt:
-        return 0
+    """Ctrl-C and SIGTERM alike stop the scenario, deregister the clients and
+    stop the five agents (the lab's ``async with``), then exit 0."""
+    status = run_interruptible(run_lab(clients=clients, once=once, keep=keep))
+    return 0 if status is None else status

@@ -13,8 +13,9 @@ want_test=0
 
 # Runtime: libyang (YANG validation), a compiler and headers for its Python binding.
 APT_RUNTIME="python3 python3-venv python3-dev build-essential libyang2-dev pkg-config"
-# Tests: independent oracles and real peers.
-APT_TEST="tshark libyang2-tools smitools snmp snmptrapd iproute2 freeradius freeradius-utils hostapd wpasupplicant fail2ban"
+# Tests: independent oracles and real peers (systemd: systemd-analyze; strace: the unit's sandbox
+# test; fail2ban: fail2ban-regex on the NETCONF failure log lines).
+APT_TEST="tshark libyang2-tools smitools snmp snmptrapd iproute2 freeradius freeradius-utils hostapd wpasupplicant fail2ban systemd strace"
 
 apt_missing() {
   local missing=()

@@ -77,10 +77,12 @@ class ControlServer:
         self._max_line = max_line
         self._max_connections = max_connections
         self._idle_timeout = idle_timeout
-        self._connections = 0
         #: Connections refused because max_connections were open.
         self.refused_connections = 0
         self._server: asyncio.AbstractServer | None = None
+        #: Connections being served: ended by close() (a lab stopped
+        #: mid-request), so that none outlives the server.
+        self._connections: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
         sock = bind_private(self.path)
@@ -91,19 +93,24 @@ class ControlServer:
             raise
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        if self._connections >= self._max_connections:
+        if len(self._connections) >= self._max_connections:
             self.refused_connections += 1
-            log.warning("control connection refused: %d already open", self._connections)
+            log.warning("control connection refused: %d already open", len(self._connections))
             writer.write(b'{"error": "too many control connections"}\n')
             with contextlib.suppress(ConnectionError):
                 await writer.drain()
             writer.close()
             return
-        self._connections += 1
+        task = asyncio.current_task()
+        assert task is not None
+        self._connections.add(task)
         try:
             while True:
                 try:
-                    line = await asyncio.wait_for(reader.readline(), self._idle_timeout)
+                    # asyncio.timeout, not wait_for (Python 3.11's wait_for can
+                    # swallow the cancellation close() sends).
+                    async with asyncio.timeout(self._idle_timeout):
+                        line = await reader.readline()
                 except (ValueError, asyncio.LimitOverrunError):
                     writer.write(b'{"error": "request line too long"}\n')
                     break
@@ -116,8 +123,13 @@ class ControlServer:
                 await writer.drain()
         except ConnectionError:
             pass
+        except asyncio.CancelledError:
+            # Stopped by close() (or the loop's end): done, not failed. A
+            # handler task that ends cancelled is logged as an "Exception in
+            # callback" by Python 3.11's start_server, and nobody awaits it.
+            pass
         finally:
-            self._connections -= 1
+            self._connections.discard(task)
             writer.close()
 
     def _answer(self, line: bytes) -> dict[str, Any]:
@@ -144,19 +156,29 @@ class ControlServer:
         if self._server is not None:
             self._server.close()
             await self._server.wait_closed()
+        # A client still connected (a lab stopped mid-request): its request
+        # ends here, answered or not, and its handler returns.
+        connections = list(self._connections)
+        for task in connections:
+            task.cancel()
+        if connections:
+            await asyncio.wait(connections)
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self.path)
 
 
 async def request(path: str, payload: dict[str, Any], *, timeout: float = 10.0) -> dict[str, Any]:
     """One request/response exchange with a running agent."""
-    reader, writer = await asyncio.wait_for(
-        asyncio.open_unix_connection(path, limit=64 << 20), timeout
-    )
+    # asyncio.timeout, not wait_for: Python 3.11's wait_for swallows a
+    # cancellation that arrives as the awaited call completes, and a lab
+    # polling its agents would then miss the SIGTERM that cancels it.
+    async with asyncio.timeout(timeout):
+        reader, writer = await asyncio.open_unix_connection(path, limit=64 << 20)
     try:
         writer.write(json.dumps(payload).encode() + b"\n")
         await writer.drain()
-        line = await asyncio.wait_for(reader.readline(), timeout)
+        async with asyncio.timeout(timeout):
+            line = await reader.readline()
         answer: dict[str, Any] = json.loads(line)
         return answer
     finally:

@@ -89,3 +89,62 @@ def test_control_channel_frames_requests_and_survives_bad_input(tmp_path: Path) 
     assert "string" in answers[4]["error"] and "string" in answers[5]["error"]
     assert answers[6] == {"ok": True}  # the connection stayed usable
     assert [r["op"] for r in seen] == ["ping", "fail", "address", "ping"]
+
+
+def test_control_server_close_ends_open_connections_quietly(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """A client still connected when the agent stops (a lab killed mid-request)
+    gets end-of-file, and the stop logs no error (Python 3.11 logs a handler
+    task that ends cancelled as "Exception in callback")."""
+    path = str(tmp_path / "ctl.sock")
+
+    async def main() -> bytes:
+        server = ControlServer(path, lambda request: {"ok": True})
+        await server.start()
+        reader, writer = await asyncio.open_unix_connection(path)
+        writer.write(b'{"op": "state"}\n')
+        assert json.loads(await reader.readline()) == {"ok": True}
+        await server.close()
+        rest = await asyncio.wait_for(reader.read(), 5)
+        writer.close()
+        return rest
+
+    with caplog.at_level("ERROR"):
+        assert asyncio.run(main()) == b""
+    assert caplog.records == []
+
+
+def test_control_request_never_swallows_a_cancellation(tmp_path: Path) -> None:
+    """A client polling an agent (the lab) is cancelled at random moments, as
+    SIGTERM cancels the lab: each cancellation must end it. Python 3.11's
+    asyncio.wait_for returns the result instead when the cancellation lands
+    as the awaited read completes, so the lab went on running after SIGTERM;
+    request() uses asyncio.timeout, which never loses one."""
+    import random
+
+    path = str(tmp_path / "ctl.sock")
+    rounds = 100
+
+    async def main() -> int:
+        server = ControlServer(path, lambda request: {"ok": True})
+        await server.start()
+        finished = False
+        lost = 0
+
+        async def poll() -> None:
+            while not finished:
+                await request(path, {"op": "state"})
+
+        chooser = random.Random(5)
+        for _ in range(rounds):
+            task = asyncio.ensure_future(poll())
+            await asyncio.sleep(chooser.uniform(0, 0.005))
+            task.cancel()
+            done, _ = await asyncio.wait([task], timeout=2)
+            lost += not done
+        finished = True  # a task that lost its cancellation stops here
+        await asyncio.sleep(0.1)
+        await server.close()
+        return lost
+
+    assert asyncio.run(main()) == 0

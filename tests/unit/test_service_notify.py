@@ -11,6 +11,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -126,3 +127,28 @@ def test_keep_alive_stops_while_the_loop_is_stalled(receiver: tuple[socket.socke
     after = [t for t in arrivals if t > end]
     assert len(before) >= 3 and len(after) >= 3
     assert during == []
+
+
+def test_a_state_change_waits_for_room_in_a_full_queue(receiver: tuple[socket.socket, str]) -> None:
+    """The manager's queue holds net.unix.max_dgram_qlen datagrams (10 by
+    default): with it full, READY=1 waits (up to a second) until the manager
+    reads, as libsystemd's sd_notify does, instead of being lost."""
+    sock, path = receiver
+    notifier = ServiceNotifier(path)
+    queue_length = int(Path("/proc/sys/net/unix/max_dgram_qlen").read_text())
+    for _ in range(queue_length + 1):  # full (the kernel lets one more in than the limit)
+        notifier.notify("WATCHDOG=1")
+    received: list[bytes] = []
+
+    def manager_reads_later() -> None:
+        time.sleep(0.3)
+        sock.settimeout(2)
+        while not received or received[-1] != b"READY=1":
+            received.append(sock.recv(100))
+
+    thread = threading.Thread(target=manager_reads_later)
+    thread.start()
+    notifier.ready()
+    thread.join(5)
+    notifier.close()
+    assert received[-1] == b"READY=1"
