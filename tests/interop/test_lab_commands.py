@@ -112,6 +112,11 @@ class Command:
         if self.proc.poll() is None:
             self.proc.kill()
             self.proc.communicate(timeout=TIMEOUT)
+        # A command that ended without communicate() (killed by the test,
+        # read line by line) still holds its pipes: close them here.
+        for pipe in (self.proc.stdout, self.proc.stderr):
+            if pipe is not None:
+                pipe.close()
 
 
 @pytest.fixture
