@@ -23,6 +23,7 @@ import shutil
 import signal
 import sys
 import time
+from collections import Counter
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -48,6 +49,8 @@ class Result:
     crashes: int = 0
     tracebacks: int = 0
     unanswered_syncs: int = 0
+    #: Datagrams the kernel dropped before the agent read them (full buffer).
+    socket_drops: int = 0
     rss_before_kib: int = 0
     rss_after_kib: int = 0
     p99_before_ms: float = 0.0
@@ -65,13 +68,18 @@ def p99(samples: list[float]) -> float:
     return ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] * 1000
 
 
+#: Why valid requests went unanswered, over the whole run.
+UNANSWERED: Counter[str] = Counter()
+
+
 def probe_batch(interface: interfaces.Interface, count: int) -> tuple[list[float], int]:
     samples, unanswered = [], 0
     for _ in range(count):
         try:
             samples.append(interface.probe())
-        except interfaces.Unanswered:
+        except interfaces.Unanswered as exc:
             unanswered += 1
+            UNANSWERED[str(exc)] += 1
     return samples, unanswered
 
 
@@ -86,6 +94,7 @@ def run_interface(name: str, agent: target.Target, args: argparse.Namespace) -> 
             result.notes.append(f"{lost} of {args.probes} valid requests unanswered before fuzzing")
         result.p99_before_ms = p99(before) if before else float("nan")
         result.rss_before_kib = agent.rss_kib()
+        drops_before = agent.socket_drops()
         during: list[float] = []
         start = time.perf_counter()
         deadline = start + args.max_seconds if args.max_seconds else None
@@ -95,8 +104,9 @@ def run_interface(name: str, agent: target.Target, args: argparse.Namespace) -> 
             if result.tried % args.window == 0:
                 try:
                     interface.sync()
-                except interfaces.Unanswered:
+                except interfaces.Unanswered as exc:
                     result.unanswered_syncs += 1
+                    UNANSWERED[str(exc)] += 1
                 if not agent.alive:
                     break
             last = result.tried == args.count or (deadline is not None and time.perf_counter() > deadline)
@@ -119,10 +129,14 @@ def run_interface(name: str, agent: target.Target, args: argparse.Namespace) -> 
         result.p99_during_ms = p99(during) if during else float("nan")
         if agent.alive:
             result.rss_after_kib = agent.rss_kib()
+            result.socket_drops = agent.socket_drops() - drops_before
         else:
             result.crashes += 1
             result.notes.append(f"agent exited with status {agent.proc.poll() if agent.proc else None}")
         result.tracebacks = agent.tracebacks() - tracebacks_at_start
+        if UNANSWERED:
+            result.notes.append("unanswered: " + json.dumps(dict(UNANSWERED)))
+            UNANSWERED.clear()
         extra = {k: getattr(interface, k) for k in ("answers", "reconnects", "sessions_opened",
                                                      "sessions_closed_by_agent") if hasattr(interface, k)}
         if extra:
@@ -203,12 +217,12 @@ def main(argv: list[str] | None = None) -> int:
         "traceback_excerpts": excerpts,
     }
     print(f"{'interface':<10} {'tried':>9} {'crash':>5} {'tb':>3} {'rss KiB before→after':>22} "
-          f"{'p99 ms before':>13} {'during':>8} {'ratio':>6} {'rate/s':>7} {'unans':>5}")
+          f"{'p99 ms before':>13} {'during':>8} {'ratio':>6} {'rate/s':>7} {'unans':>5} {'drops':>6}")
     for r in results:
         ratio = r.p99_during_ms / r.p99_before_ms if r.p99_before_ms else float("nan")
         print(f"{r.interface:<10} {r.tried:>9} {r.crashes:>5} {r.tracebacks:>3} "
               f"{r.rss_before_kib:>10}→{r.rss_after_kib:<10} {r.p99_before_ms:>13.2f} "
-              f"{r.p99_during_ms:>8.2f} {ratio:>6.2f} {r.rate:>7.0f} {r.unanswered_syncs:>5}")
+              f"{r.p99_during_ms:>8.2f} {ratio:>6.2f} {r.rate:>7.0f} {r.unanswered_syncs:>5} {r.socket_drops:>6}")
     if args.json:
         with open(args.json, "w") as out:
             json.dump(report, out, indent=1)

@@ -28,6 +28,8 @@ from tools.fuzz import corpus, target
 from tools.fuzz.mutate import BINARY_MUTATORS, TEXT_MUTATORS, Shape, mutate
 
 TIMEOUT = 5.0
+#: The largest UDP payload over IPv4 (65,535 - 20 - 8): longer mutations are cut.
+MAX_DATAGRAM = 65507
 
 
 class Unanswered(Exception):
@@ -97,7 +99,7 @@ class Registration:
             data = authenticate(mutated, ExtensionType.MOBILE_HOME_AUTHENTICATION, corpus.MN_SA)
         else:
             data, _ = mutate(self.rng, self.messages, Shape(tlv_start=24 if self.rng.random() < 0.6 else 20))
-        self.rng.choice(self.senders).sendto(data, self.destination)
+        self.rng.choice(self.senders).sendto(data[:MAX_DATAGRAM], self.destination)
 
     @staticmethod
     def _mhae_offset(data: bytes) -> int:
@@ -199,7 +201,7 @@ class ProxyRegistration:
 
     def fuzz(self) -> None:
         data, _ = mutate(self.rng, self.replies, Shape(tlv_start=20))
-        self.rng.choice(self.senders).sendto(data, self.destination)
+        self.rng.choice(self.senders).sendto(data[:MAX_DATAGRAM], self.destination)
 
     def _registered(self) -> int:
         return int(self.control.call({"op": "state", "rows": False})["proxy"]["registered-count"])
@@ -265,7 +267,7 @@ class Icmp:
         self.sender.setsockopt(socket.IPPROTO_IP, socket.IP_TTL, ttl)
         self.sender.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, ttl)
         try:
-            self.sender.sendto(data, (self.rng.choice(self.DESTINATIONS), 0))
+            self.sender.sendto(data[:MAX_DATAGRAM], (self.rng.choice(self.DESTINATIONS), 0))
         except OSError:
             pass  # an empty message: the kernel refuses some; nothing was sent
 
@@ -322,7 +324,7 @@ class Snmp:
     def fuzz(self) -> None:
         messages = self.v3 if self.v3 and self.rng.random() < 0.5 else self.v2c
         data, _ = mutate(self.rng, messages, Shape(ber=True))
-        self.sender.sendto(data, self.destination)
+        self.sender.sendto(data[:MAX_DATAGRAM], self.destination)
 
     def probe(self) -> float:
         self._request_id += 1
@@ -485,12 +487,12 @@ class NetconfSession:
         self._sequence = 0
 
     @classmethod
-    async def open(cls) -> NetconfSession:
+    async def open(cls, host: str = target.MANAGEMENT, port: int = target.NETCONF_PORT,
+                   user: tuple[str, str] = target.NETCONF_USER) -> NetconfSession:
         import asyncssh
 
         connection = await asyncssh.connect(
-            target.MANAGEMENT, target.NETCONF_PORT, username=target.NETCONF_USER[0],
-            password=target.NETCONF_USER[1], known_hosts=None, client_keys=None,
+            host, port, username=user[0], password=user[1], known_hosts=None, client_keys=None,
             agent_path=None, preferred_auth="password",
         )
         process = await connection.create_process(subsystem="netconf", encoding=None)

@@ -206,6 +206,26 @@ class Target:
             position = text.find("Traceback", position + 1)
         return out
 
+    def socket_drops(self) -> int:
+        """Datagrams the kernel dropped on the agent's UDP and raw sockets
+        (full receive buffer): the "drops" column of /proc/net/udp and
+        /proc/net/raw (proc(5)) for the socket inodes the agent holds."""
+        inodes = set()
+        for fd in os.listdir(f"/proc/{self.pid}/fd"):
+            with contextlib.suppress(OSError):
+                link = os.readlink(f"/proc/{self.pid}/fd/{fd}")
+                if link.startswith("socket:["):
+                    inodes.add(link[8:-1])
+        total = 0
+        for table in ("/proc/net/udp", "/proc/net/raw"):
+            with open(table) as rows:
+                next(rows)
+                for row in rows:
+                    columns = row.split()
+                    if columns[9] in inodes:
+                        total += int(columns[-1])
+        return total
+
     def stop(self) -> int | None:
         """SIGTERM, then SIGKILL after 20 s; the exit status (None if killed)."""
         if self.proc is None:
