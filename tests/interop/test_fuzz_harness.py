@@ -91,3 +91,16 @@ def test_short_run_on_every_interface(tmp_path: Path) -> None:
         assert all(c["alive"] and c["unanswered"] == 0 for c in result["checkpoints"]), name
         assert len(result["checkpoints"]) == 2, name
     assert report["agent_exit_status"] == 0
+
+
+def test_tracebacks_in_the_agents_log_are_counted_and_quoted(tmp_path: Path) -> None:
+    """What makes a run fail: each "Traceback" the agent logged, quoted."""
+    from tools.fuzz.target import Target
+
+    agent = Target(tmp_path)
+    assert agent.tracebacks() == 0  # no log yet
+    agent.log_path.write_text("start\nx ERROR boom\nTraceback (most recent call last):\n  File a\nValueError: 1\n"
+                              "ok\nTraceback (most recent call last):\nOverflowError: 2\n")
+    assert agent.tracebacks() == 2
+    excerpts = agent.log_excerpts()
+    assert len(excerpts) == 2 and "ValueError: 1" in excerpts[0] and "OverflowError: 2" in excerpts[1]

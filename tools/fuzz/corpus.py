@@ -103,7 +103,7 @@ def icmp_messages(rng: random.Random, count: int = 48) -> list[bytes]:
 
 
 #: SNMPv2-MIB and MIP-MIB / PROXY-MOBILE-IP-MIB objects the requests name.
-SNMP_OIDS = (
+SNMP_OIDS: tuple[tuple[int, ...], ...] = (
     (1, 3, 6, 1, 2, 1, 1, 1, 0), (1, 3, 6, 1, 2, 1, 1, 3, 0), (1, 3, 6, 1, 2, 1, 1, 5, 0),
     (1, 3, 6, 1, 2, 1, 11, 1, 0), (1, 3, 6, 1, 2, 1, 44), (1, 3, 6, 1, 2, 1, 44, 1, 1),
     (1, 3, 6, 1, 4, 1, 32473, 2), (1, 3, 6, 1), (1, 3, 6, 1, 6, 3, 15, 1, 1, 4, 0),
