@@ -137,6 +137,10 @@ class ControlServer:
             request = json.loads(line)
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             return {"error": f"malformed JSON: {exc}"}
+        except ValueError as exc:
+            # An integer of over sys.int_info's 4,300 digits: Python's own
+            # limit (RFC 8259 §9 lets a parser limit numbers), no JSONDecodeError.
+            return {"error": f"malformed JSON: {exc}"}
         except RecursionError:
             return {"error": "malformed JSON: nested too deeply"}
         if not isinstance(request, dict) or not isinstance(request.get("op"), str):

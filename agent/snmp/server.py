@@ -167,6 +167,9 @@ class _Transport(udp.UdpAsyncioTransport):  # type: ignore[misc]
     processing."""
 
     fast_path: Callable[[bytes], bytes | None] | None = None
+    #: Called for each datagram pyasn1 could not decode (or convert) past
+    #: pysnmp's own checks: counted as snmpInASNParseErrs.
+    on_parse_error: Callable[[], None] | None = None
 
     def datagram_received(self, datagram: bytes, transport_address: Any) -> None:
         fast_path = self.fast_path
@@ -176,7 +179,24 @@ class _Transport(udp.UdpAsyncioTransport):  # type: ignore[misc]
                 if reply is not DROPPED:
                     self.transport.sendto(reply, transport_address)
                 return
-        super().datagram_received(datagram, transport_address)
+        # pysnmp's own datagram_received schedules the same dispatch, but lets
+        # pyasn1's errors (a v1 value out of its v2 range in RFC 3584 §4.1.2's
+        # conversion, a 2^64-octet length in the USM parameters: found by
+        # tools/fuzz, issue 13) escape into the loop's exception handler: a
+        # traceback for every such datagram and no counter moved.
+        self.loop.call_soon(self._dispatch, transport_address, datagram)
+
+    def _dispatch(self, transport_address: Any, datagram: bytes) -> None:
+        if self._callback_function is None:
+            return
+        try:
+            self._callback_function(self, transport_address, datagram)
+        except (PyAsn1Error, OverflowError) as exc:
+            # RFC 3418 snmpInASNParseErrs: an ASN.1/BER error decoding a
+            # received message. Dropped, no reply (RFC 3412 §7.2.2).
+            log.debug("snmp datagram from %s dropped: %s", transport_address, type(exc).__name__)
+            if self.on_parse_error is not None:
+                self.on_parse_error()
 
 
 #: SO_RCVBUF of the agent's socket (the kernel doubles it for bookkeeping).
@@ -332,6 +352,7 @@ class SnmpAgent:
         self.port = sock.getsockname()[1]
         transport = _Transport().open_server_mode(sock=sock)
         transport.fast_path = self._first_look
+        transport.on_parse_error = lambda: self._count("snmpInASNParseErrs")
         (self._in_packets,) = self._engine.get_mib_builder().import_symbols("__SNMPv2-MIB", "snmpInPkts")
         config.add_transport(self._engine, udp.DOMAIN_NAME, transport)
         await transport._lport  # the datagram endpoint exists once this is done

@@ -96,6 +96,27 @@ def test_wrong_shapes_get_an_error_and_the_connection_stays(agent: Agent, tmp_pa
     assert "data" in answers[-1]  # the same connection still answers
 
 
+def test_a_number_over_the_int_digits_limit_is_malformed_json(agent: Agent, tmp_path: Path) -> None:
+    """Python refuses to convert integers of over 4,300 digits (sys.int_info,
+    the CVE-2020-10735 limit) with a ValueError that is no JSONDecodeError: it
+    escaped the handler (traceback, connection dropped; found by tools/fuzz,
+    issue 13). RFC 8259 §9 lets a parser limit numbers: malformed JSON."""
+    path = str(tmp_path / "ctl.sock")
+
+    async def scenario() -> list[dict[str, Any]]:
+        server = ControlServer(path, agent.handle_control)
+        await server.start()
+        try:
+            return await exchange_lines(path, [b'{"op": "state", "rows": ' + b"9" * 5000 + b"}",
+                                               b'{"op": "get-config"}'])
+        finally:
+            await server.close()
+
+    answers = asyncio.run(scenario())
+    assert answers[0]["error"].startswith("malformed JSON: ")
+    assert "data" in answers[1]  # the same connection still answers
+
+
 def test_every_op_of_the_handler_has_a_shape(agent: Agent) -> None:
     """Each op's row admits the requests the agent's own clients send."""
     for good in ({"op": "state", "rows": False}, {"op": "get-config", "source": "running"},

@@ -252,3 +252,43 @@ def test_requests_within_the_bounds_are_still_answered(decoders_reached: list[st
                               message([SYS_DESCR], version=0)])
     assert len(replies) == 2
     assert decoders_reached.count("pysnmp") == 2
+
+
+# -- what pyasn1 raises past pysnmp (found by tools/fuzz, issue 13) ---------------------
+
+
+def v3_with(*, engine_id: bytes) -> bytes:
+    """``v3_message`` with the USM msgAuthoritativeEngineID TLV given raw
+    (RFC 3414 §2.4)."""
+    header = tlv(0x30, b"\x02\x01\x01" + b"\x02\x03\x00\xff\xe3" + tlv(0x04, b"\x04") + b"\x02\x01\x03")
+    usm = tlv(0x04, tlv(0x30, engine_id + b"\x02\x01\x00\x02\x01\x00" + tlv(0x04, b"nobody")
+                        + tlv(0x04, b"") + tlv(0x04, b"")))
+    pdu = tlv(0xA0, b"\x02\x01\x01\x02\x01\x00\x02\x01\x00" + tlv(0x30, tlv(0x30, tlv(0x06, SYS_DESCR) + b"\x05\x00")))
+    scoped = tlv(0x30, tlv(0x04, b"") + tlv(0x04, b"") + pdu)
+    return tlv(0x30, b"\x02\x01\x03" + header + usm + scoped)
+
+
+#: Each made pyasn1 raise out of pysnmp's receive path into the event loop: an
+#: ERROR "Exception in callback" with a traceback for every such datagram, and
+#: no counter moved. An SNMPv1 Set whose INTEGER is over Integer32 (RFC 3584
+#: §4.1.2 maps v1 INTEGER to Integer32) and an SNMPv1 Get with a negative
+#: error-index (RFC 3416 §3: 0..max-bindings): ValueConstraintError in
+#: v1_to_v2; a length of 2^64-1 octets (X.690 §8.1.3.5) in the USM parameters
+#: (RFC 3414 §2.4): OverflowError in pyasn1's decoder.
+PYASN1_ESCAPES = [
+    message([SYS_DESCR], version=0, pdu_type=0xA3, value=b"\x02\x05\x66\x75\x7a\x7a\x21"),
+    message([SYS_DESCR], version=0).replace(b"\x02\x02\x30\x39\x02\x01\x00\x02\x01\x00",
+                                            b"\x02\x02\x30\x39\x02\x01\x00\x02\x01\xd2"),
+    v3_with(engine_id=b"\x04\x88" + b"\xff" * 8),
+]
+
+
+def test_what_pyasn1_rejects_past_the_screen_is_a_counted_parse_error(
+        caplog: pytest.LogCaptureFixture) -> None:
+    """RFC 3418 snmpInASNParseErrs: "ASN.1 or BER errors encountered ... when
+    decoding received SNMP messages"; the agent answers nothing, logs no
+    traceback, and still answers the marker after them."""
+    before, after, replies = exchange(PYASN1_ESCAPES)
+    assert replies == []
+    assert after["snmpInASNParseErrs"] == before["snmpInASNParseErrs"] + len(PYASN1_ESCAPES)
+    assert [r for r in caplog.records if r.levelno >= 40] == []
