@@ -196,11 +196,20 @@ def run(seed: int, steps: int) -> Scene:
     return scene
 
 
+#: (seed, steps) of sequences Hypothesis found below that make a move the
+#: table lacked, kept so that the entry added for it is made here too. 14795:
+#: a station on a guest interface (NOT_ENABLED) associates again on the
+#: enabled one, which only records the interface; the subnet map changes,
+#: the re-evaluation registers it while max-outstanding are in flight: it
+#: waits in the queue (NO_SLOT from NOT_ENABLED).
+FOUND = [(14795, 56)]
+
+
 def test_every_move_is_in_the_table_and_every_entry_is_made(
     moves: set[tuple[VisitorState, VisitorEvent]],
 ) -> None:
-    for seed in range(150):
-        scene = run(seed, 120)
+    for seed, steps in [*((seed, 120) for seed in range(150)), *FOUND]:
+        scene = run(seed, steps)
         assert scene.proxy.counters.lifecycle_errors == 0, seed
     assert moves <= TRANSITIONS.keys(), sorted(moves - TRANSITIONS.keys(), key=str)
     assert TRANSITIONS.keys() <= moves, sorted(TRANSITIONS.keys() - moves, key=str)
