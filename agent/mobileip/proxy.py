@@ -443,9 +443,26 @@ class ProxyAgent:
                 return
             visitor = self._visitors[mac] = ProxyVisitor(mac, interface, associated_at=now)
         else:
+            moved_in = (
+                visitor.state is VisitorState.NOT_ENABLED
+                and visitor.interface != interface
+                and self._enabled(interface)
+                and address in (None, visitor.home_address)
+            )
             visitor.interface = interface
+            if moved_in:
+                # From an interface without proxy Mobile IP to one with it
+                # (same station, same address): proxied now, not at the next
+                # configuration change.
+                self._evaluate(visitor, now)
+                return
         if address is not None:
             self.client_address_learned(mac, address, now)
+
+    def _enabled(self, interface: str | None) -> bool:
+        """Proxy Mobile IP is enabled on ``interface`` (Cisco: per SSID)."""
+        interfaces = self.settings.interfaces
+        return interfaces is None or interface in interfaces
 
     def client_address_learned(self, mac: str, address: IPv4Address, now: float) -> None:
         """The client's IP, from its first ARP or IP packet (or the event source)."""
@@ -772,7 +789,7 @@ class ProxyAgent:
         address = visitor.home_address
         assert address is not None
         s = self.settings
-        if s.interfaces is not None and visitor.interface not in s.interfaces:
+        if not self._enabled(visitor.interface):
             self.counters.not_proxied_interface += 1
             self._not_proxied(
                 visitor, VisitorState.NOT_ENABLED, NotProxiedReason.INTERFACE_NOT_ENABLED,
