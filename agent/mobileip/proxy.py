@@ -1260,9 +1260,10 @@ class ProxyAgent:
           points stamp for one node from two clocks, and the old one's
           deregistration may be stamped later and arrive first). The clock
           is never stepped back (only forward, to t, a lower bound of the
-          home agent's), and the node's next Identification must exceed both
-          t + 1 (the home agent's clock now) and ours + 1 s (another access
-          point's clock up to 1 s ahead of ours): one retry, at once.
+          home agent's), and the node's next Identification must exceed our
+          clock + 1 s: at least t + 1 (the home agent's clock now), and above
+          another access point's clock up to 1 s ahead of ours. One retry, at
+          once; a second one (still refused) reaches 1 s further.
         - Otherwise our clock is beyond the tolerance: take the home agent's
           (t + 0.5, the middle of its second) as ours for that home agent;
           the node's last Identification, on the old clock, is no longer a
@@ -1277,8 +1278,13 @@ class ProxyAgent:
         window = sa.replay_window if sa is not None else 7.0
         offset = self._clock_offset.get(visitor.home_agent, 0.0)
         if abs(sent_time - (ha_time + 0.5)) <= max(window - 0.5, 0.5):
-            self._clock_offset[visitor.home_agent] = max(offset, ha_time - now)
-            floor = replay.ntp_identification(max(ha_time + 1.0, sent_time + 1.0))
+            offset = self._clock_offset[visitor.home_agent] = max(offset, ha_time - now)
+            # Anchored to the clocks (the HA's and ours now), not to ``sent``:
+            # a stamp raised by an earlier retry would raise the next one,
+            # and roams less than a second apart would push both access
+            # points' stamps up a second each, out of the tolerance.
+            step = 1.0 + visitor.resyncs  # a second retry reaches 1 s further
+            floor = replay.ntp_identification(now + offset + step)  # offset >= t - now
             if floor > visitor.identification:
                 visitor.identification = floor
             return True

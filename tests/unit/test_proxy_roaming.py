@@ -24,6 +24,7 @@ from ipaddress import IPv4Address, IPv4Network
 
 import pytest
 
+from agent.mobileip import replay
 from agent.mobileip.foreign_agent import ForeignAgent, ForeignAgentSettings
 from agent.mobileip.home_agent import HomeAgent, HomeAgentSettings
 from agent.mobileip.numbers import MOBILE_IP_PORT, ReplyCode
@@ -218,6 +219,23 @@ def test_a_new_access_point_lagging_within_the_tolerance_catches_up_in_one_retry
     assert scene.binding() == FA_B
 
 
+def test_an_old_access_point_more_than_a_second_ahead_takes_a_second_retry() -> None:
+    """A's clock runs 1.5 s ahead of B's (and the home agent's), within the
+    tolerance. B's first retry (its clock + 1 s) is still below A's
+    deregistration: 133 again; the second reaches 1 s further and is
+    accepted. Nothing in a 133 tells the other stamp, so each retry must
+    reach further than the last."""
+    scene = at_a(1.5, 0.0)
+    t = NOW + 10.0
+    scene.disassociate(AP_A, t)
+    scene.run(t)
+    scene.associate(AP_B, t + 0.1)
+    scene.run(t + 0.1)
+    assert scene.state_at(AP_B) is VisitorState.REGISTERED
+    assert scene.mismatches_to(AP_B) == 2
+    assert len(scene.requests_from(AP_B)) == 3
+
+
 def test_make_before_break_old_deregistration_overtakes_the_registration() -> None:
     """B registers the client first (stamped t on B's clock), A deregisters it
     0.05 s later (stamped t + 0.05, A's clock in step), and A's
@@ -305,3 +323,46 @@ def test_repeated_roams_each_end_registered_within_one_retry(seed: int) -> None:
         # Resynchronised forward only, to the home agent's whole seconds: each
         # access point's clock ends at most 1 s ahead of where it was.
         assert all(0.0 <= offset <= 1.0 for offset in proxy._clock_offset.values())
+
+
+@pytest.mark.parametrize(
+    ("skew_a", "skew_b", "gaps", "most"),
+    [(0.0, 0.0, (0.1, 0.6), 1), (0.3, -0.3, (0.7, 1.5), 1), (-0.3, 0.3, (0.7, 1.5), 1)],
+    ids=["same-clock", "a-ahead", "b-ahead"])
+def test_roams_less_than_a_second_apart_do_not_push_the_stamps_out_of_tolerance(
+    skew_a: float, skew_b: float, gaps: tuple[float, float], most: int
+) -> None:
+    """Found in the netns lab with association by the control channel (make
+    before break, a roam every ~0.1 s): each retry took the access point's
+    own raised stamp + 1 s, so two access points trading the client less
+    than a second apart raised each other's stamps a second per roam; after
+    seven roams they were beyond the home agent's 7 s tolerance and a roam
+    ended denied. Retries are anchored to the clocks now: 40 roams 0.1-0.6 s
+    apart (access points on one clock, as in the lab), or 0.7-1.5 s apart
+    with the access points' clocks 0.6 s apart, all end registered, each
+    after at most one 133, and no stamp is ever 3 s ahead of the home
+    agent's clock. (Access points whose clocks differ by more than the time
+    between two roams can still be refused twice: nothing in a 133 tells the
+    other access point's stamp.)"""
+    rng = random.Random(1)
+    scene = at_a(skew_a, skew_b)
+    here, there = AP_A, AP_B
+    t = NOW
+    for _ in range(40):
+        t += rng.uniform(*gaps)
+        before = scene.mismatches_to(there)
+        late = rng.choice([here, there])
+        scene.holding.add(FOREIGN_AGENTS[late])
+        scene.associate(there, t)
+        scene.run(t)
+        scene.disassociate(here, t + 0.01)
+        scene.run(t + 0.01)
+        scene.release(FOREIGN_AGENTS[late], t + 0.02)
+        assert scene.state_at(there) is VisitorState.REGISTERED, (t - NOW, scene.state_at(there))
+        assert scene.binding() == FOREIGN_AGENTS[there]
+        assert scene.mismatches_to(there) - before <= most
+        for source, transmit in scene.log:
+            if source in scene.proxies:
+                stamp = replay.ntp_seconds(decode_request(transmit.data).identification, near=t)
+                assert stamp - t < 3.0, stamp - t
+        here, there = there, here
