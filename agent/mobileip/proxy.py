@@ -443,9 +443,26 @@ class ProxyAgent:
                 return
             visitor = self._visitors[mac] = ProxyVisitor(mac, interface, associated_at=now)
         else:
+            moved_in = (
+                visitor.state is VisitorState.NOT_ENABLED
+                and visitor.interface != interface
+                and self._enabled(interface)
+                and address in (None, visitor.home_address)
+            )
             visitor.interface = interface
+            if moved_in:
+                # From an interface without proxy Mobile IP to one with it
+                # (same station, same address): proxied now, not at the next
+                # configuration change.
+                self._evaluate(visitor, now)
+                return
         if address is not None:
             self.client_address_learned(mac, address, now)
+
+    def _enabled(self, interface: str | None) -> bool:
+        """Proxy Mobile IP is enabled on ``interface`` (Cisco: per SSID)."""
+        interfaces = self.settings.interfaces
+        return interfaces is None or interface in interfaces
 
     def client_address_learned(self, mac: str, address: IPv4Address, now: float) -> None:
         """The client's IP, from its first ARP or IP packet (or the event source)."""
@@ -624,9 +641,16 @@ class ProxyAgent:
             if not reply.accepted:
                 self._count_denial(code)
             if mismatch and visitor.resyncs < 2:
-                # A denied deregistration is not done: resynchronise, send it again (§5.7).
                 self.counters.denied_due_to_identification += 1
-                self._resynchronise(visitor, reply.identification, sa, now)
+                if self._resynchronise(visitor, reply.identification, matched, sa, now):
+                    # Within the home agent's tolerance, so not newer than a
+                    # request it accepted: someone (the access point the
+                    # client roamed to) registered the node after us, which
+                    # replaced the binding we would withdraw (§3.8.2.2). A
+                    # greater Identification would delete theirs: done.
+                    self._finish_deregistration(visitor)
+                    return
+                # Our clock is off: resynchronised, sent again (§5.7.1).
                 visitor.resyncs += 1
                 visitor.attempts = 0
                 self._send_request(visitor, now, lifetime=0)
@@ -656,8 +680,10 @@ class ProxyAgent:
             visitor.lifetime_requested = reply.lifetime
             self._start_registration(visitor, now, fresh=False, lifetime=reply.lifetime)
         elif code == ReplyCode.HA_REGISTRATION_IDENTIFICATION_MISMATCH and visitor.resyncs < 2:
+            # RFC 5944 §3.6.2.2, §5.7: resynchronise and ask again at once with
+            # a greater Identification (tests/unit/test_proxy_roaming.py).
             self.counters.denied_due_to_identification += 1
-            self._resynchronise(visitor, reply.identification, sa, now)
+            self._resynchronise(visitor, reply.identification, matched, sa, now)
             visitor.resyncs += 1
             self._start_registration(visitor, now, fresh=False)
         elif code in _REVERSE_TUNNEL_CODES and self._learn_reverse_tunnel(visitor, code):
@@ -763,7 +789,7 @@ class ProxyAgent:
         address = visitor.home_address
         assert address is not None
         s = self.settings
-        if s.interfaces is not None and visitor.interface not in s.interfaces:
+        if not self._enabled(visitor.interface):
             self.counters.not_proxied_interface += 1
             self._not_proxied(
                 visitor, VisitorState.NOT_ENABLED, NotProxiedReason.INTERFACE_NOT_ENABLED,
@@ -1209,20 +1235,63 @@ class ProxyAgent:
         self._events.append(ClientRegistrationFailed(visitor.mac, visitor.home_address, reason, lost))
 
     def _resynchronise(
-        self, visitor: ProxyVisitor, identification: int, sa: SecurityAssociation | None, now: float
-    ) -> None:
-        """RFC 5944 §5.7.1: take the HA's clock (high 32 bits) as our offset;
-        §5.7.2: take the HA's nonce for the next request."""
+        self,
+        visitor: ProxyVisitor,
+        identification: int,
+        sent: int,
+        sa: SecurityAssociation | None,
+        now: float,
+    ) -> bool:
+        """A 133 for the request whose Identification was ``sent``; the reply's
+        ``identification`` carries the home agent's clock or nonce in its
+        high-order 32 bits (RFC 5944 §3.6.2.2, §5.7). Returns True when the
+        request was refused for its order, not for our clock (see below).
+
+        §5.7.2 nonces: the next request takes the home agent's nonce.
+
+        §5.7.1 timestamps: the home agent accepts a timestamp within its
+        tolerance (the SA's replay window) of its own clock and greater than
+        any it accepted for the node. The high-order 32 bits are the home
+        agent's time in whole seconds: its clock is in [t, t + 1).
+
+        - Our timestamp was within the tolerance of that time: our clock is
+          fine, the request was not newer than one the home agent accepted,
+          from us or from the access point the client left (two access
+          points stamp for one node from two clocks, and the old one's
+          deregistration may be stamped later and arrive first). The clock
+          is never stepped back (only forward, to t, a lower bound of the
+          home agent's), and the node's next Identification must exceed our
+          clock + 1 s: at least t + 1 (the home agent's clock now), and above
+          another access point's clock up to 1 s ahead of ours. One retry, at
+          once; a second one (still refused) reaches 1 s further.
+        - Otherwise our clock is beyond the tolerance: take the home agent's
+          (t + 0.5, the middle of its second) as ours for that home agent;
+          the node's last Identification, on the old clock, is no longer a
+          floor (it may be far ahead)."""
         assert visitor.home_address is not None and visitor.home_agent is not None
         if sa is not None and sa.replay_method is ReplayMethod.NONCES:
             self._nonces[visitor.home_address] = replay.high32(identification)
-        else:
-            # Whole seconds of the HA's clock, in the era nearest ours (RFC 5905 §6).
-            ha_time = replay.ntp_seconds(replay.high32(identification) << 32, near=now)
-            self._clock_offset[visitor.home_agent] = ha_time - now
-            # Our last Identification is on our old clock: no longer a floor.
-            visitor.identification = 0
-            self._recent_identification.pop(visitor.home_address, None)
+            return False
+        # Whole seconds of the HA's clock, in the era nearest ours (RFC 5905 §6).
+        ha_time = replay.ntp_seconds(replay.high32(identification) << 32, near=now)
+        sent_time = replay.ntp_seconds(sent, near=now)
+        window = sa.replay_window if sa is not None else 7.0
+        offset = self._clock_offset.get(visitor.home_agent, 0.0)
+        if abs(sent_time - (ha_time + 0.5)) <= max(window - 0.5, 0.5):
+            offset = self._clock_offset[visitor.home_agent] = max(offset, ha_time - now)
+            # Anchored to the clocks (the HA's and ours now), not to ``sent``:
+            # a stamp raised by an earlier retry would raise the next one,
+            # and roams less than a second apart would push both access
+            # points' stamps up a second each, out of the tolerance.
+            step = 1.0 + visitor.resyncs  # a second retry reaches 1 s further
+            floor = replay.ntp_identification(now + offset + step)  # offset >= t - now
+            if floor > visitor.identification:
+                visitor.identification = floor
+            return True
+        self._clock_offset[visitor.home_agent] = ha_time + 0.5 - now
+        visitor.identification = 0
+        self._recent_identification.pop(visitor.home_address, None)
+        return False
 
     def _outstanding_done(self, visitor: ProxyVisitor, now: float) -> None:
         """A registration left the PENDING state: let the next queued one go."""

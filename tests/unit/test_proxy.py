@@ -494,6 +494,23 @@ def test_enabled_interface_is_proxied_and_address_may_come_later() -> None:
     assert proxy.get_timer() == NOW + 2 + STATIC.retransmit_initial
 
 
+
+def test_a_station_moving_from_a_disabled_to_an_enabled_interface_is_proxied() -> None:
+    """A station on the guest SSID (proxy Mobile IP not enabled) associates
+    again, same MAC and address, on an enabled one: it is proxied at once,
+    not left "not enabled" until the next configuration change. Found by the
+    life-cycle driver (tests/unit/test_visitor_lifecycle.py, seed 14795)."""
+    proxy = make_proxy(replace(STATIC, interfaces=frozenset({"ssid-corp"})))
+    proxy.client_associated(MAC, NOW, address=CLIENT, interface="ssid-guest")
+    visitor = proxy.visitor(MAC)
+    assert visitor is not None and visitor.state is VisitorState.NOT_ENABLED
+    assert proxy.datagrams_to_send() == []
+    proxy.client_associated(MAC, NOW + 5, address=CLIENT, interface="ssid-corp")
+    assert visitor.state is VisitorState.PENDING
+    _, request = only_request(proxy)
+    assert request.home_address == CLIENT
+    assert proxy.counters.lifecycle_errors == 0
+
 # -- the subnet map ----------------------------------------------------------------------
 
 

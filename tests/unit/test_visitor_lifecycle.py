@@ -196,11 +196,22 @@ def run(seed: int, steps: int) -> Scene:
     return scene
 
 
+#: (seed, steps) of sequences beyond the seeded runs above that make
+#: entries those do not. Hypothesis found (seed 14795, 56 steps) a station
+#: of the guest interface (NOT_ENABLED) associating again on the enabled
+#: one: the engine only recorded the interface, and a later re-evaluation
+#: queued it (NO_SLOT from NOT_ENABLED, then missing from the table). Such a
+#: station is now evaluated at once (tests/unit/test_proxy.py); 217 and 417
+#: make that evaluation end refused by RADIUS (NO_SECURITY_ASSOCIATION) and
+#: queued behind max-outstanding (NO_SLOT).
+FOUND = [(14795, 56), (217, 120), (417, 120)]
+
+
 def test_every_move_is_in_the_table_and_every_entry_is_made(
     moves: set[tuple[VisitorState, VisitorEvent]],
 ) -> None:
-    for seed in range(150):
-        scene = run(seed, 120)
+    for seed, steps in [*((seed, 120) for seed in range(150)), *FOUND]:
+        scene = run(seed, steps)
         assert scene.proxy.counters.lifecycle_errors == 0, seed
     assert moves <= TRANSITIONS.keys(), sorted(moves - TRANSITIONS.keys(), key=str)
     assert TRANSITIONS.keys() <= moves, sorted(TRANSITIONS.keys() - moves, key=str)

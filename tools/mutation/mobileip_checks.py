@@ -89,6 +89,13 @@ M = [
  ("px-reply-identification", PX, "        if visitor is None or not any(replay.low32(i) == low for i in self._matchable(visitor)):", "        if visitor is None:"),
  ("px-reply-authenticated", PX, "        if not check.ok:\n            self.counters.bad_replies += 1", "        if False:\n            self.counters.bad_replies += 1"),
  ("px-retry-keeps-slot", PX, "        else:\n            self._outstanding_done(visitor, now)\n            self._denied(visitor, code, now)", "        else:\n            self._denied(visitor, code, now)"),
+ ("px-133-ordering-not-clock", PX, "        if abs(sent_time - (ha_time + 0.5)) <= max(window - 0.5, 0.5):", "        if False:"),
+ ("px-133-clock-forward", PX, "= max(offset, ha_time - now)", "= offset"),
+ ("px-133-above-own-clock", PX, "replay.ntp_identification(now + offset + step)", "replay.ntp_identification(ha_time + step)"),
+ ("px-133-anchored-to-clocks", PX, "replay.ntp_identification(now + offset + step)", "replay.ntp_identification(max(now + offset, sent_time) + step)"),
+ ("px-133-second-retry-further", PX, "step = 1.0 + visitor.resyncs", "step = 1.0"),
+ ("px-133-clock-never-back", PX, "= max(offset, ha_time - now)", "= ha_time - now"),
+ ("px-133-stale-deregistration-done", PX, "                    self._finish_deregistration(visitor)\n                    return\n                # Our clock is off", "                    pass\n                # Our clock is off"),
  ("sn-max-stations", SN, "            if len(self._clients) >= self.max_stations:\n                self.stations_refused += 1\n                return None", "            if False:\n                return None"),
  ("sn-unassociated-bound", SN, "        elif len(table) >= self.max_unassociated:", "        elif False:"),
  ("sn-unassociated-not-reported", SN, "            if not self.associates:\n                self._remember_unassociated(mac, address)\n                return None", "            if False:\n                return None"),
@@ -99,7 +106,7 @@ TESTS = ["tests/unit/test_security.py", "tests/unit/test_replay.py", "tests/unit
          "tests/unit/test_pair.py", "tests/unit/test_proxy.py", "tests/unit/test_config.py",
          "tests/unit/test_registration_codec.py", "tests/unit/test_engine_fuzz.py",
          "tests/unit/test_client_detection_attacks.py", "tests/unit/test_client_snoop.py",
-         "tests/unit/test_visitor_lifecycle.py"]
+         "tests/unit/test_visitor_lifecycle.py", "tests/unit/test_proxy_roaming.py"]
 
 only = sys.argv[1:]
 results = {}
