@@ -311,8 +311,10 @@ class RawClient:
         data = await asyncio.wait_for(self.reader.read(65536), WAIT)
         assert data == b""
 
-    def close(self) -> None:
+    async def close(self) -> None:
+        """Closed before the test's event loop ends (else its socket outlives it)."""
         self.conn.close()
+        await self.conn.wait_closed()
 
 
 def run(coroutine: Any) -> Any:
@@ -337,7 +339,7 @@ def test_base10_only_client_keeps_eom_framing(start_server: Callable[..., Runnin
         assert reply.find(f"{Q}data/{{{TEST_NS}}}greeting").text == "hello"
         whoami = await client.call(rpc(f'<whoami xmlns="{TEST_NS}"/>', "8"))
         assert whoami.find(Q + "data").get("base11") == "False"
-        client.close()
+        await client.close()
 
     run(scenario())
 
@@ -431,7 +433,7 @@ def test_doctype_and_malformed_xml_rejected_while_others_are_served(
 
         reply = await bystander.call(rpc("<get-config><source><running/></source></get-config>"))
         assert reply.find(f"{Q}data/{{{TEST_NS}}}greeting").text == "hello"
-        bystander.close()
+        await bystander.close()
 
     run(scenario())
 
@@ -469,6 +471,8 @@ def test_message_over_max_size(start_server: Callable[..., RunningServer]) -> No
         running.ended.wait_for(client.session_id)
         reply = await bystander.call(rpc("<get-config><source><running/></source></get-config>"))
         assert reply.find(Q + "data") is not None
+        await client.close()
+        await bystander.close()
 
     run(scenario())
 
@@ -490,13 +494,14 @@ def test_abandoned_client_does_not_block_others(start_server: Callable[..., Runn
             await other.start(BASE_1_1)
             reply = await other.call(rpc("<get-config><source><running/></source></get-config>"))
             assert reply.find(Q + "data") is not None
-            other.close()
+            await other.close()
         # The abandoned session is still there, waiting for the rest.
         assert abandoned.session_id in running.server.session_ids
         abandoned.writer.write(whole[len(whole) // 2:])
         assert (await abandoned.read()).find(Q + "data") is not None
-        abandoned.close()
+        await abandoned.close()
         silent.close()
+        await silent.wait_closed()
 
     run(scenario())
 
@@ -526,7 +531,7 @@ def test_bad_client_hellos_close_the_session(start_server: Callable[..., Running
             client.writer.write(bad + END_OF_MESSAGE)
             await client.expect_closed()
             running.ended.wait_for(client.session_id)
-            client.close()
+            await client.close()
 
     run(scenario())
 
@@ -554,7 +559,7 @@ def test_public_key_login(start_server: Callable[..., RunningServer],
         await client.start(BASE_1_1)
         reply = await client.call(rpc(f'<whoami xmlns="{TEST_NS}"/>'))
         assert reply.find(Q + "data").get("user") == "keyuser"
-        client.close()
+        await client.close()
 
         stranger = asyncssh.generate_private_key("ssh-ed25519")
         with pytest.raises(asyncssh.PermissionDenied):
@@ -578,7 +583,7 @@ def test_max_sessions_refused_with_a_clear_message(start_server: Callable[..., R
         # A second NETCONF channel on the admitted connection is refused too.
         with pytest.raises(asyncssh.ChannelOpenError):
             await first.conn.open_session(subsystem="netconf", encoding=None)
-        first.close()
+        await first.close()
         running.ended.wait_for(first.session_id)
         # The slot is free again once the first connection is gone.
         async def reconnect() -> RawClient:
@@ -589,7 +594,7 @@ def test_max_sessions_refused_with_a_clear_message(start_server: Callable[..., R
                     await asyncio.sleep(0.01)
         second = await asyncio.wait_for(reconnect(), WAIT)
         assert second.session_id > first.session_id
-        second.close()
+        await second.close()
 
     run(scenario())
 
@@ -608,6 +613,7 @@ def test_only_the_netconf_subsystem_is_served(start_server: Callable[..., Runnin
         writer, reader, _ = await conn.open_session(subsystem="netconf", encoding=None)
         assert b"<session-id>" in await asyncio.wait_for(reader.readuntil(END_OF_MESSAGE), WAIT)
         conn.close()
+        await conn.wait_closed()
 
     run(scenario())
 
@@ -619,6 +625,7 @@ def test_host_key_generated_once_and_reused(start_server: Callable[..., RunningS
                                       known_hosts=None)
         key = conn.get_server_host_key()
         conn.close()
+        await conn.wait_closed()
         assert key is not None and key.algorithm == b"ssh-ed25519"
         return key.get_fingerprint()
 
