@@ -19,7 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import asyncssh
+from agent.netconf.ssh_library import asyncssh
 import pytest
 
 from agent.netconf.framing import END_OF_MESSAGE
