@@ -456,6 +456,14 @@ class _SshConnection(asyncssh.SSHServer):
     def public_key_auth_supported(self) -> bool:
         return True
 
+    def validate_public_key(self, username: str, key: asyncssh.SSHKey) -> bool:
+        """asyncssh asks here only for a key that is not among the user's
+        authorized keys (set in begin_auth), or for a user without any: such a
+        key is refused and counted (RFC 4252 §7). Not logged: a client may
+        offer many keys, and OpenSSH too logs only at debug level."""
+        self._server.guard.counters.failed_public_keys += 1
+        return False
+
     async def validate_password(self, username: str, password: str) -> bool:
         server = self._server
         started = server._monotonic()
