@@ -89,6 +89,7 @@ class GuardCounters:
     logins: int = 0
     failed_passwords: int = 0
     passwords_too_long: int = 0
+    failed_public_keys: int = 0
     attempts_refused_source_blocked: int = 0
     attempts_refused_user_locked: int = 0
     auth_tries_exceeded: int = 0

@@ -44,6 +44,7 @@ from agent.datastore.paths import Path, Step, parse_path
 from agent.datastore.store import diff
 from agent.datastore.tree import Entries, NamePath, Schema, to_json, to_keyed
 from agent.netconf.errors import BASE_NS, MODULE_NS, RpcError
+from agent.netconf.logtext import peer_text
 
 #: The prefix agent.netconf.errors binds on <error-path> for the module.
 MODULE_PREFIX = "proxy-mobile-ip"
@@ -697,8 +698,10 @@ class AccessControl:
         if self.policy().may_execute(session.username, module, name):
             return
         self.counters.denied_operations += 1
+        # An unknown namespace and the element name are the peer's own text.
         logger.warning("netconf session %d (user %s): access denied: exec %s:%s",
-                       session.session_id, session.username, module, name)
+                       session.session_id, session.username, peer_text(module),
+                       peer_text(name))
         # The path names the operation: "nc" is bound on the reply by the
         # session, the module's prefix by agent.netconf.errors.
         prefix = {BASE_NS: "nc", self.namespace: MODULE_PREFIX}.get(namespace, "op")
@@ -750,7 +753,8 @@ class AccessControl:
         self.counters.denied_data_writes += 1
         where = render(self._redacted(denial.path))
         logger.warning("netconf session %d (user %s): access denied: %s of %s",
-                       session.session_id, session.username, denial.operation, where)
+                       session.session_id, session.username, denial.operation,
+                       peer_text(where))
         # RFC 8341 §3.4.3: the path goes out only when the user may read it.
         visible = policy.may_access(session.username, denial.path, READ)
         raise AccessDenied("access-denied",

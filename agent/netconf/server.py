@@ -59,6 +59,7 @@ from lxml import etree
 from agent.netconf.passwords import sha_crypt as sha_crypt
 from agent.netconf.passwords import verify_password as verify_password
 from agent.netconf.login_guard import Admission, Attempt, LoginGuard
+from agent.netconf.logtext import peer_text
 from agent.netconf.monitoring import ServerState, SessionRecord, Statistics
 from agent.netconf.passwords import dummy_hash, password_too_long
 from agent.netconf.session import (
@@ -455,6 +456,14 @@ class _SshConnection(asyncssh.SSHServer):
     def public_key_auth_supported(self) -> bool:
         return True
 
+    def validate_public_key(self, username: str, key: asyncssh.SSHKey) -> bool:
+        """asyncssh asks here only for a key that is not among the user's
+        authorized keys (set in begin_auth), or for a user without any: such a
+        key is refused and counted (RFC 4252 §7). Not logged: a client may
+        offer many keys, and OpenSSH too logs only at debug level."""
+        self._server.guard.counters.failed_public_keys += 1
+        return False
+
     async def validate_password(self, username: str, password: str) -> bool:
         server = self._server
         started = server._monotonic()
@@ -611,7 +620,8 @@ class _NetconfChannel(asyncssh.SSHServerSession[bytes]):
 
     def subsystem_requested(self, subsystem: str) -> bool:
         if subsystem != NETCONF_SUBSYSTEM:
-            logger.info("refused subsystem %r from %s", subsystem, self._connection.peer)
+            logger.info("refused subsystem %s from %s", peer_text(repr(subsystem)),
+                        self._connection.peer)
             return False
         session_id = self._server._open_session(self)
         if session_id is None:
@@ -621,7 +631,7 @@ class _NetconfChannel(asyncssh.SSHServerSession[bytes]):
         assert self._chan is not None
         self._session = NetconfSession(
             session_id, self._server.capabilities, self._server._wire_handler,
-            username=self._chan.get_extra_info("username"),
+            username=self._chan.get_extra_info("username"), peer=self._connection.peer,
             max_message_size=self._server.settings.max_message_size,
             on_kill_request=self._server._kill, clock=self._server._clock,
             max_pending_notifications=self._server._max_pending_notifications,

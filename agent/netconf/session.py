@@ -59,6 +59,7 @@ from lxml import etree
 
 from agent.netconf.errors import BASE_NS, RpcError
 from agent.netconf.framing import Framer, FramingError, FramingMode, FramingReason
+from agent.netconf.logtext import peer_text
 from agent.netconf.notifications import (
     NOTIFICATION_1_0,
     NOTIFICATION_NS,
@@ -163,6 +164,7 @@ class NetconfSession:
 
     def __init__(self, session_id: int, capabilities: Sequence[str], handler: Handler, *,
                  max_message_size: int, username: str | None = None,
+                 peer: str | None = None,
                  on_close_request: Callable[[CloseReason], None] | None = None,
                  on_kill_request: Callable[[int], bool] | None = None,
                  clock: Callable[[], float] | None = None,
@@ -179,6 +181,8 @@ class NetconfSession:
         self.session_id = session_id
         self.capabilities = tuple(capabilities)
         self.username = username
+        #: The transport's peer ("address:port"), named in this session's log lines.
+        self.peer = peer or "?"
         self._handler = handler
         self._authorize = authorize
         self._may_notify = may_notify
@@ -523,7 +527,10 @@ class NetconfSession:
         self.close_reason = reason
         self._end_subscription()
         log = logger.info if reason is CloseReason.CLOSE_SESSION else logger.warning
-        log("netconf session %d closing: %s (%s)", self.session_id, reason.value, detail)
+        # The detail quotes the peer's own text (element names, namespace
+        # URIs, libxml2's messages about them): bounded, one line.
+        log("netconf session %d from %s closing: %s (%s)", self.session_id, self.peer,
+            reason.value, peer_text(detail))
         if self._on_close_request is not None:
             self._on_close_request(reason)
 

@@ -493,3 +493,30 @@ def test_proxymip_run_refuses_an_unprotected_host_key_in_one_line(tmp_path: Path
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
     assert "mode 0644" in lines[0] and f"chmod 600 {key_file}" in lines[0]
+
+
+def test_unauthorized_public_keys_are_refused_and_counted(
+        start_server: Callable[..., RunningServer], client_key: asyncssh.SSHKey) -> None:
+    """RFC 4252 §7: a key that is not the user's authorized-key (or offered
+    for a user that does not exist) is refused; each one counts in
+    netconf-server-state/failed-public-keys, the authorized one does not."""
+    running = start_server()
+    strangers = [asyncssh.generate_private_key("ssh-ed25519") for _ in range(2)]
+
+    async def scenario() -> None:
+        for username in ("keyuser", "nobody"):
+            with pytest.raises(asyncssh.PermissionDenied):
+                await asyncssh.connect(
+                    "127.0.0.1", running.port, local_addr=(ATTACKER, 0), username=username,
+                    client_keys=strangers, known_hosts=None, agent_path=None,
+                    preferred_auth="publickey")
+        async with asyncssh.connect("127.0.0.1", running.port, username="keyuser",
+                                    client_keys=[client_key], known_hosts=None,
+                                    agent_path=None, preferred_auth="publickey"):
+            pass
+
+    run(scenario())
+    snapshot = state(running)
+    assert snapshot["failed-public-keys"] == "4"  # 2 keys, 2 users
+    assert snapshot["failed-passwords"] == "0"
+    assert snapshot["logins"] == "1"

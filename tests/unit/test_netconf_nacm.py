@@ -32,7 +32,7 @@ from agent.netconf.nacm import (
 )
 from agent.netconf.notifications import INTERLEAVE_1_0, NOTIFICATION_1_0, NOTIFICATION_NS
 from agent.netconf.operations import Operations
-from agent.netconf.session import BASE_1_0, BASE_1_1, NetconfSession
+from agent.netconf.session import BASE_1_0, BASE_1_1, NetconfSession, SessionInfo
 
 NS = "urn:proxymip:params:xml:ns:yang:proxy-mobile-ip"
 KEY_HEX = "a1:b2:c3:d4:e5:f6:07:18:29:3a:4b:5c:6d:7e:8f:90"
@@ -633,3 +633,23 @@ def test_read_pruning_without_key_predicates_takes_the_same_decisions(marks: Sch
     assert "subnet-map" not in pruned  # its key may not be read: no entry goes out
     assert "key-hex" not in str(pruned) and HASH not in str(pruned)
     assert pruned["security"]["host"] == [{"address": "10.1.0.5", "spi": 256}]
+
+
+def test_denied_exec_of_a_peer_named_operation_is_logged_in_one_bounded_line(
+        configured: Agent, caplog: pytest.LogCaptureFixture) -> None:
+    """An unknown namespace (logged as the module) and the operation's name
+    are the peer's text: cut to 200 characters each in the log line
+    (agent.netconf.logtext, issue 13)."""
+    configured.rpc(configured.edit_body(
+        "<nacm><rule-list><name>ops-exec-nothing</name><group>operators</group>"
+        "<rule><name>none</name><module-name>*</module-name>"
+        "<rpc-name>*</rpc-name><access-operations>exec</access-operations>"
+        "<action>deny</action></rule></rule-list></nacm>"), "admin")
+    operation = etree.Element(f"{{urn:x:{'u' * 3000}}}{'n' * 5000}")
+    with caplog.at_level(logging.WARNING, logger="agent.netconf.nacm"), \
+            pytest.raises(RpcError) as denied:
+        configured.operations.access.authorize_operation(operation, SessionInfo(1, "noc"))
+    _assert_denied(denied.value)
+    (line,) = [r.getMessage() for r in caplog.records if "access denied: exec" in r.getMessage()]
+    assert f"urn:x:{'u' * 194}... (2806 more):{'n' * 200}... (4800 more)" in line
+    assert len(line) < 600
