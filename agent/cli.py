@@ -132,6 +132,14 @@ async def _run(args: argparse.Namespace) -> int:
         datastore.close()
         if notifier is not None:
             notifier.close()
+        # Stopped: a late SIGTERM/SIGINT (a second one, or the lab's death
+        # signal) is ignored. Left to asyncio, it would arrive while
+        # asyncio.run closes the loop, whose self-pipe is closed before its
+        # signal handlers are removed: "Exception ignored when trying to write
+        # to the signal wakeup fd" on stderr (seen in the lab-killed test).
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+            signal.signal(sig, signal.SIG_IGN)
     return 0
 
 
