@@ -13,6 +13,7 @@ covered, a changed lifetime is used at the next re-registration.
 from __future__ import annotations
 
 import logging
+import socket
 from dataclasses import dataclass, field, replace
 from ipaddress import IPv4Address, IPv4Network
 from typing import Any
@@ -108,6 +109,7 @@ class LiveConfiguration:
                 (self.agent.config.peer_associations, (TOP, "security", "peer")),
             ):
                 self._prepare_associations(plan, table, list_path, event)
+            self._check_listen_addresses(plan)
             self._prepare_subnet_map(plan, event)
             if any(_touches(c, "data-plane") for c in event.changes):
                 plan.data_plane_changed = True
@@ -120,6 +122,26 @@ class LiveConfiguration:
             self._undo(plan)
             raise
         return plan
+
+    def _check_listen_addresses(self, plan: _Plan) -> None:
+        """Veto a role that would start, or move, to an address:port it cannot
+        bind (another role's or another process's socket holds it): refused in
+        the change phase with operation-failed (RFC 6241 §4.3, Appendix A),
+        never an EADDRINUSE in the done phase that leaves running claiming a role
+        that does not run (issue 13, found by tools/fuzz). The trial bind runs
+        in the same synchronous commit as the done phase, so no code of this
+        process can take the address in between."""
+        for role, record in plan.roles.items():
+            if record is None:
+                continue
+            previous = getattr(self.agent.config, _ROLE_ATTR[role])
+            running = getattr(self.agent, _ROLE_ATTR[role]) is not None
+            if running and previous is not None and previous.listen == record.listen:
+                continue  # keeps its socket
+            address, port = str(record.listen.address), record.listen.port
+            problem = _bind_problem(address, port)
+            if problem is not None:
+                raise Veto(f"{role}: cannot listen on {address}:{port}: {problem}")
 
     def _role_record(self, role: str, node: dict[str, Any] | None) -> Any:
         if node is None:
@@ -271,6 +293,21 @@ def _find_entries(config: dict[str, Any], list_path: tuple[str, ...]) -> dict[tu
     if not isinstance(node, dict):
         return {}
     return {key: to_json(entry) for key, entry in node.items()}
+
+
+def _bind_problem(address: str, port: int) -> str | None:
+    """Why a UDP socket cannot be bound to ``address``:``port`` now (None: it
+    can). Port 0 always binds (the kernel picks one)."""
+    if port == 0:
+        return None
+    probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        probe.bind((address, port))
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    finally:
+        probe.close()
+    return None
 
 
 def _association(entry: dict[str, Any]) -> SecurityAssociation:

@@ -242,3 +242,53 @@ def test_a_relative_path_near_the_length_limit(tmp_path: Path, monkeypatch: pyte
 
     assert asyncio.run(scenario()) == {"ok": True}
     assert os.listdir(deep) == []
+
+
+def test_a_role_whose_listen_address_is_taken_is_refused_in_the_change_phase(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """Found by tools/fuzz (issue 13, control socket, seed 1): an edit that made
+    the live configuration start the home agent on an address:port another
+    socket holds failed in the done phase (EADDRINUSE, "subscriber failed in the
+    done phase" with a traceback) while running claimed a home agent that did not
+    run. The bind is tried in the change phase now: the commit is refused with
+    operation-failed (RFC 6241 §8.3.1 / Appendix A) and running is unchanged."""
+    import socket
+
+    from agent.config.loader import build_config
+    from agent.datastore.store import RUNNING
+    from agent.datastore.tree import to_json
+    from agent.live_config import bind
+
+    path = str(tmp_path / "ctl.sock")
+    holder = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    holder.bind(("127.0.0.1", 0))
+    port = holder.getsockname()[1]
+    datastore = Datastore()
+
+    async def scenario() -> tuple[list[dict[str, Any]], Agent]:
+        config = build_config(to_json(datastore.snapshot(RUNNING).effective))
+        agent = Agent(config=config, datastore=datastore, control_socket=path)
+        await agent.start()
+        bind(agent, config, datastore)
+        try:
+            edit = {"op": "edit-config", "edits": [{
+                "operation": "merge", "path": "/mobile-ip/home-agent",
+                "value": {"address": "127.0.0.1", "home-network": "192.0.2.0/24",
+                          "listen": {"address": "127.0.0.1", "port": port}}}]}
+            answers = await exchange_lines(path, [json.dumps(edit).encode(),
+                                                  b'{"op": "get-config"}'])
+            return answers, agent
+        finally:
+            await agent.close()
+
+    try:
+        with caplog.at_level(logging.ERROR):
+            (refused, after), agent = asyncio.run(scenario())
+    finally:
+        holder.close()
+        datastore.close()
+    assert refused.get("error-tag") == "operation-failed", refused
+    assert f"127.0.0.1:{port}" in refused["error"]
+    assert "home-agent" not in json.dumps(after["data"])  # running unchanged
+    assert agent.config.home_agent is None
+    assert not [r for r in caplog.records if r.exc_info], "a traceback was logged"
