@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import socket
+import sys
 from dataclasses import dataclass, field, replace
 from ipaddress import IPv4Address, IPv4Network
 from typing import Any
@@ -156,7 +157,7 @@ class LiveConfiguration:
                     raise Veto(f"{role}: cannot listen on {where}: {other_role} listens there in the same change")
             claimed[endpoint] = role
             problem = _bind_problem(*endpoint)
-            if problem is not None and not any(_overlap(endpoint, f) for f in freed):
+            if problem is not None and not _only_freed_hold(endpoint, freed):
                 raise Veto(f"{role}: cannot listen on {where}: {problem}")
 
     def _role_record(self, role: str, node: dict[str, Any] | None) -> Any:
@@ -323,6 +324,31 @@ def _overlap(a: tuple[str, int], b: tuple[str, int]) -> bool:
     """Whether two UDP endpoints cannot both be bound (no SO_REUSEADDR): the
     same port and the same address, or either the wildcard."""
     return a[1] == b[1] != 0 and (a[0] == b[0] or "0.0.0.0" in (a[0], b[0]))
+
+
+def _only_freed_hold(endpoint: tuple[str, int], freed: list[tuple[str, int]]) -> bool:
+    """Whether every UDP socket in this network namespace that keeps
+    ``endpoint`` from binding is one the change frees (read from Linux's
+    /proc/net/udp, proc(5)); False when that cannot be read."""
+    if not any(_overlap(endpoint, f) for f in freed):
+        return False
+    try:
+        with open("/proc/net/udp", encoding="ascii") as table:
+            rows = table.read().splitlines()[1:]
+    except OSError:
+        return False
+    left = list(freed)
+    for row in rows:
+        local = row.split()[1]  # "0100007F:01B2": address in host byte order, port
+        address_hex, port_hex = local.split(":")
+        holder = (str(IPv4Address(int.from_bytes(bytes.fromhex(address_hex), sys.byteorder))),
+                  int(port_hex, 16))
+        if not _overlap(endpoint, holder):
+            continue
+        if holder not in left:
+            return False  # someone else holds it too
+        left.remove(holder)
+    return True
 
 
 def _bind_problem(address: str, port: int) -> str | None:

@@ -393,3 +393,51 @@ def test_two_roles_claiming_one_address_in_one_change_are_refused(tmp_path: Path
     assert "in the same change" in refused["error"]
     assert after["data"] == {} or "home-agent" not in json.dumps(after["data"])
     assert config.home_agent is None and config.foreign_agent is None
+
+
+def test_a_freed_socket_does_not_hide_another_holder(tmp_path: Path) -> None:
+    """The proxy leaves 127.0.0.4:P (to port Q) while the home agent starts on
+    0.0.0.0:P, but another socket holds 127.0.0.9:P: freeing the proxy's socket
+    is not enough, so the change is refused, not failed in the done phase."""
+    import socket
+
+    from agent.config.loader import build_config
+    from agent.datastore.edits import Edit, Operation
+    from agent.datastore.paths import parse_path
+    from agent.datastore.store import RUNNING
+    from agent.datastore.tree import to_json
+    from agent.live_config import bind
+
+    path = str(tmp_path / "ctl.sock")
+    holder = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    holder.bind(("127.0.0.9", 0))
+    port = holder.getsockname()[1]
+    datastore = Datastore()
+    datastore.edit(RUNNING, [Edit(Operation.MERGE, parse_path("/mobile-ip/proxy"), {
+        "listen": {"address": "127.0.0.4", "port": port}, "discovery": {"enabled": False}})])
+
+    async def scenario() -> tuple[dict[str, Any], dict[str, tuple[str, int]]]:
+        config = build_config(to_json(datastore.snapshot(RUNNING).effective))
+        agent = Agent(config=config, datastore=datastore, control_socket=path)
+        await agent.start()
+        bind(agent, config, datastore)
+        try:
+            edit = {"op": "edit-config", "edits": [
+                {"operation": "merge", "path": "/mobile-ip/proxy/listen/port", "value": 0},
+                {"operation": "merge", "path": "/mobile-ip/home-agent",
+                 "value": {"address": "127.0.0.2", "home-network": "192.0.2.0/24",
+                           "listen": {"address": "0.0.0.0", "port": port}}}]}
+            [answer] = await exchange_lines(path, [json.dumps(edit).encode()])
+            return answer, agent.endpoints()
+        finally:
+            await agent.close()
+
+    try:
+        answer, endpoints = asyncio.run(scenario())
+    finally:
+        holder.close()
+        datastore.close()
+    assert answer.get("error-tag") == "operation-failed", answer
+    assert f"0.0.0.0:{port}" in answer["error"]
+    assert endpoints.get("proxy") == ("127.0.0.4", port)  # unchanged
+    assert "home-agent" not in endpoints
