@@ -13,6 +13,8 @@ covered, a changed lifetime is used at the next re-registration.
 from __future__ import annotations
 
 import logging
+import socket
+import sys
 from dataclasses import dataclass, field, replace
 from ipaddress import IPv4Address, IPv4Network
 from typing import Any
@@ -108,6 +110,7 @@ class LiveConfiguration:
                 (self.agent.config.peer_associations, (TOP, "security", "peer")),
             ):
                 self._prepare_associations(plan, table, list_path, event)
+            self._check_listen_addresses(plan)
             self._prepare_subnet_map(plan, event)
             if any(_touches(c, "data-plane") for c in event.changes):
                 plan.data_plane_changed = True
@@ -120,6 +123,42 @@ class LiveConfiguration:
             self._undo(plan)
             raise
         return plan
+
+    def _check_listen_addresses(self, plan: _Plan) -> None:
+        """Veto a role that would start, or move, to an address:port it cannot
+        bind: refused in the change phase with operation-failed (RFC 6241 §4.3,
+        Appendix A), never an EADDRINUSE in the done phase that leaves running
+        claiming a role that does not run (issue 13, found by tools/fuzz).
+
+        A socket this change frees (a role stopped or moved) counts as free: the
+        done phase closes those before it binds (a copy-config that moves the
+        proxy off 0.0.0.0:434 and starts the home agent on 127.0.0.2:434 is one
+        valid change). Two roles claiming overlapping addresses in the same
+        change are refused. The trial bind runs in the same synchronous commit as
+        the done phase, so no code of this process can take an address between."""
+        freed: list[tuple[str, int]] = []
+        for role, record in plan.roles.items():
+            previous = getattr(self.agent.config, _ROLE_ATTR[role])
+            running = getattr(self.agent, _ROLE_ATTR[role]) is not None
+            if running and previous is not None and (record is None or record.listen != previous.listen):
+                freed.append((str(previous.listen.address), previous.listen.port))
+        claimed: dict[tuple[str, int], str] = {}
+        for role, record in plan.roles.items():
+            if record is None:
+                continue
+            previous = getattr(self.agent.config, _ROLE_ATTR[role])
+            running = getattr(self.agent, _ROLE_ATTR[role]) is not None
+            if running and previous is not None and previous.listen == record.listen:
+                continue  # keeps its socket
+            endpoint = (str(record.listen.address), record.listen.port)
+            where = f"{endpoint[0]}:{endpoint[1]}"
+            for other, other_role in claimed.items():
+                if _overlap(endpoint, other):
+                    raise Veto(f"{role}: cannot listen on {where}: {other_role} listens there in the same change")
+            claimed[endpoint] = role
+            problem = _bind_problem(*endpoint)
+            if problem is not None and not _only_freed_hold(endpoint, freed):
+                raise Veto(f"{role}: cannot listen on {where}: {problem}")
 
     def _role_record(self, role: str, node: dict[str, Any] | None) -> Any:
         if node is None:
@@ -192,26 +231,34 @@ class LiveConfiguration:
     def _apply(self, plan: _Plan, event: ChangeEvent) -> None:
         agent = self.agent
         now = agent.clock()
+        # Free first: stop removed roles and close the sockets of roles that
+        # move, so that a role may bind what another gives up in the same change.
+        moved: set[str] = set()
         for role, record in plan.roles.items():
             running = getattr(agent, _ROLE_ATTR[role]) is not None
+            previous = getattr(agent.config, _ROLE_ATTR[role])
             if record is None:
                 if running:
                     agent.stop_role(role)
                 agent.config = replace(agent.config, **{_ROLE_ATTR[role]: None})
+            elif running and previous is not None and previous.listen != record.listen:
+                agent.runners.pop(role).close()
+                moved.add(role)
+        for role, record in plan.roles.items():
+            if record is None:
                 continue
+            running = getattr(agent, _ROLE_ATTR[role]) is not None
             if role == "proxy":
                 # Keep the live subnet map object: it is patched below.
                 subnet_map = agent.config.proxy.subnet_map if agent.config.proxy else record.subnet_map
                 record = replace(record, subnet_map=subnet_map)
-            previous = getattr(agent.config, _ROLE_ATTR[role])
             agent.config = replace(agent.config, **{_ROLE_ATTR[role]: record})
             if not running:
                 getattr(agent, f"start_{_ROLE_ATTR[role]}")()
                 continue
             engine = getattr(agent, _ROLE_ATTR[role])
             engine.settings = record.settings
-            if previous is not None and previous.listen != record.listen:
-                agent.runners.pop(role).close()
+            if role in moved:
                 self._reopen(role, record)  # same engine, its state kept
         if plan.data_plane_changed:
             # A new data-plane configuration: the old one's kernel state goes,
@@ -271,6 +318,52 @@ def _find_entries(config: dict[str, Any], list_path: tuple[str, ...]) -> dict[tu
     if not isinstance(node, dict):
         return {}
     return {key: to_json(entry) for key, entry in node.items()}
+
+
+def _overlap(a: tuple[str, int], b: tuple[str, int]) -> bool:
+    """Whether two UDP endpoints cannot both be bound (no SO_REUSEADDR): the
+    same port and the same address, or either the wildcard."""
+    return a[1] == b[1] != 0 and (a[0] == b[0] or "0.0.0.0" in (a[0], b[0]))
+
+
+def _only_freed_hold(endpoint: tuple[str, int], freed: list[tuple[str, int]]) -> bool:
+    """Whether every UDP socket in this network namespace that keeps
+    ``endpoint`` from binding is one the change frees (read from Linux's
+    /proc/net/udp, proc(5)); False when that cannot be read."""
+    if not any(_overlap(endpoint, f) for f in freed):
+        return False
+    try:
+        with open("/proc/net/udp", encoding="ascii") as table:
+            rows = table.read().splitlines()[1:]
+    except OSError:
+        return False
+    left = list(freed)
+    for row in rows:
+        local = row.split()[1]  # "0100007F:01B2": address in host byte order, port
+        address_hex, port_hex = local.split(":")
+        holder = (str(IPv4Address(int.from_bytes(bytes.fromhex(address_hex), sys.byteorder))),
+                  int(port_hex, 16))
+        if not _overlap(endpoint, holder):
+            continue
+        if holder not in left:
+            return False  # someone else holds it too
+        left.remove(holder)
+    return True
+
+
+def _bind_problem(address: str, port: int) -> str | None:
+    """Why a UDP socket cannot be bound to ``address``:``port`` now (None: it
+    can). Port 0 always binds (the kernel picks one)."""
+    if port == 0:
+        return None
+    probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        probe.bind((address, port))
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    finally:
+        probe.close()
+    return None
 
 
 def _association(entry: dict[str, Any]) -> SecurityAssociation:

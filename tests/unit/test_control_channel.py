@@ -242,3 +242,202 @@ def test_a_relative_path_near_the_length_limit(tmp_path: Path, monkeypatch: pyte
 
     assert asyncio.run(scenario()) == {"ok": True}
     assert os.listdir(deep) == []
+
+
+def test_a_role_whose_listen_address_is_taken_is_refused_in_the_change_phase(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """Found by tools/fuzz (issue 13, control socket, seed 1): an edit that made
+    the live configuration start the home agent on an address:port another
+    socket holds failed in the done phase (EADDRINUSE, "subscriber failed in the
+    done phase" with a traceback) while running claimed a home agent that did not
+    run. The bind is tried in the change phase now: the commit is refused with
+    operation-failed (RFC 6241 §8.3.1 / Appendix A) and running is unchanged."""
+    import socket
+
+    from agent.config.loader import build_config
+    from agent.datastore.store import RUNNING
+    from agent.datastore.tree import to_json
+    from agent.live_config import bind
+
+    path = str(tmp_path / "ctl.sock")
+    holder = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    holder.bind(("127.0.0.1", 0))
+    port = holder.getsockname()[1]
+    datastore = Datastore()
+
+    async def scenario() -> tuple[list[dict[str, Any]], Agent]:
+        config = build_config(to_json(datastore.snapshot(RUNNING).effective))
+        agent = Agent(config=config, datastore=datastore, control_socket=path)
+        await agent.start()
+        bind(agent, config, datastore)
+        try:
+            edit = {"op": "edit-config", "edits": [{
+                "operation": "merge", "path": "/mobile-ip/home-agent",
+                "value": {"address": "127.0.0.1", "home-network": "192.0.2.0/24",
+                          "listen": {"address": "127.0.0.1", "port": port}}}]}
+            answers = await exchange_lines(path, [json.dumps(edit).encode(),
+                                                  b'{"op": "get-config"}'])
+            return answers, agent
+        finally:
+            await agent.close()
+
+    try:
+        with caplog.at_level(logging.ERROR):
+            (refused, after), agent = asyncio.run(scenario())
+    finally:
+        holder.close()
+        datastore.close()
+    assert refused.get("error-tag") == "operation-failed", refused
+    assert f"127.0.0.1:{port}" in refused["error"]
+    assert "home-agent" not in json.dumps(after["data"])  # running unchanged
+    assert agent.config.home_agent is None
+    assert not [r for r in caplog.records if r.exc_info], "a traceback was logged"
+
+
+def test_a_role_may_bind_what_another_gives_up_in_the_same_change(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """The exact sequence tools/fuzz found (issue 13, control socket, seed 1,
+    between messages 400,000 and 500,000): a mutated edit emptied running, one
+    recreated the proxy with its default listen 0.0.0.0:434, then a copy of
+    startup into running moved the proxy to 127.0.0.4:434 and recreated the
+    home agent on 127.0.0.2:434 in ONE change. The done phase started the home
+    agent before it closed the proxy's wildcard socket: EADDRINUSE, a traceback,
+    and running claiming a home agent that did not run. The sockets a change
+    frees are closed before it binds: applied, both roles serve."""
+    import socket
+
+    from agent.config.loader import build_config
+    from agent.datastore.edits import Edit, Operation
+    from agent.datastore.paths import parse_path
+    from agent.datastore.store import RUNNING
+    from agent.datastore.tree import to_json
+    from agent.live_config import bind
+
+    path = str(tmp_path / "ctl.sock")
+    finder = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    finder.bind(("0.0.0.0", 0))
+    port = finder.getsockname()[1]
+    finder.close()
+    datastore = Datastore()
+    datastore.edit(RUNNING, [Edit(Operation.MERGE, parse_path("/mobile-ip/proxy"), {
+        "listen": {"address": "0.0.0.0", "port": port}, "discovery": {"enabled": False}})])
+
+    async def scenario() -> tuple[dict[str, Any], dict[str, tuple[str, int]], AgentConfig]:
+        config = build_config(to_json(datastore.snapshot(RUNNING).effective))
+        agent = Agent(config=config, datastore=datastore, control_socket=path)
+        await agent.start()
+        bind(agent, config, datastore)
+        try:
+            edit = {"op": "edit-config", "edits": [
+                {"operation": "merge", "path": "/mobile-ip/proxy/listen/address", "value": "127.0.0.4"},
+                {"operation": "merge", "path": "/mobile-ip/home-agent",
+                 "value": {"address": "127.0.0.2", "home-network": "192.0.2.0/24",
+                           "listen": {"address": "127.0.0.2", "port": port}}}]}
+            [answer] = await exchange_lines(path, [json.dumps(edit).encode()])
+            return answer, agent.endpoints(), agent.config
+        finally:
+            await agent.close()
+
+    try:
+        with caplog.at_level(logging.ERROR):
+            answer, endpoints, config = asyncio.run(scenario())
+    finally:
+        datastore.close()
+    assert answer.get("ok"), answer
+    assert endpoints["home-agent"] == ("127.0.0.2", port)
+    assert endpoints["proxy"] == ("127.0.0.4", port)
+    assert config.home_agent is not None
+    assert not [r for r in caplog.records if r.exc_info], "a traceback was logged"
+
+
+def test_two_roles_claiming_one_address_in_one_change_are_refused(tmp_path: Path) -> None:
+    """Neither socket exists yet, so a trial bind of each passes: the change
+    itself must see that the home agent and the foreign agent both want
+    0.0.0.0:P and 127.0.0.1:P (the wildcard covers every address)."""
+    import socket
+
+    from agent.config.loader import build_config
+    from agent.datastore.store import RUNNING
+    from agent.datastore.tree import to_json
+    from agent.live_config import bind
+
+    path = str(tmp_path / "ctl.sock")
+    finder = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    finder.bind(("0.0.0.0", 0))
+    port = finder.getsockname()[1]
+    finder.close()
+    datastore = Datastore()
+
+    async def scenario() -> tuple[list[dict[str, Any]], AgentConfig]:
+        config = build_config(to_json(datastore.snapshot(RUNNING).effective))
+        agent = Agent(config=config, datastore=datastore, control_socket=path)
+        await agent.start()
+        bind(agent, config, datastore)
+        try:
+            edit = {"op": "edit-config", "edits": [
+                {"operation": "merge", "path": "/mobile-ip/home-agent",
+                 "value": {"address": "127.0.0.1", "home-network": "192.0.2.0/24",
+                           "listen": {"address": "0.0.0.0", "port": port}}},
+                {"operation": "merge", "path": "/mobile-ip/foreign-agent",
+                 "value": {"address": "127.0.0.1", "listen": {"address": "127.0.0.1", "port": port}}}]}
+            answers = await exchange_lines(path, [json.dumps(edit).encode(), b'{"op": "get-config"}'])
+            return answers, agent.config
+        finally:
+            await agent.close()
+
+    try:
+        (refused, after), config = asyncio.run(scenario())
+    finally:
+        datastore.close()
+    assert refused.get("error-tag") == "operation-failed", refused
+    assert "in the same change" in refused["error"]
+    assert after["data"] == {} or "home-agent" not in json.dumps(after["data"])
+    assert config.home_agent is None and config.foreign_agent is None
+
+
+def test_a_freed_socket_does_not_hide_another_holder(tmp_path: Path) -> None:
+    """The proxy leaves 127.0.0.4:P (to port Q) while the home agent starts on
+    0.0.0.0:P, but another socket holds 127.0.0.9:P: freeing the proxy's socket
+    is not enough, so the change is refused, not failed in the done phase."""
+    import socket
+
+    from agent.config.loader import build_config
+    from agent.datastore.edits import Edit, Operation
+    from agent.datastore.paths import parse_path
+    from agent.datastore.store import RUNNING
+    from agent.datastore.tree import to_json
+    from agent.live_config import bind
+
+    path = str(tmp_path / "ctl.sock")
+    holder = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    holder.bind(("127.0.0.9", 0))
+    port = holder.getsockname()[1]
+    datastore = Datastore()
+    datastore.edit(RUNNING, [Edit(Operation.MERGE, parse_path("/mobile-ip/proxy"), {
+        "listen": {"address": "127.0.0.4", "port": port}, "discovery": {"enabled": False}})])
+
+    async def scenario() -> tuple[dict[str, Any], dict[str, tuple[str, int]]]:
+        config = build_config(to_json(datastore.snapshot(RUNNING).effective))
+        agent = Agent(config=config, datastore=datastore, control_socket=path)
+        await agent.start()
+        bind(agent, config, datastore)
+        try:
+            edit = {"op": "edit-config", "edits": [
+                {"operation": "merge", "path": "/mobile-ip/proxy/listen/port", "value": 0},
+                {"operation": "merge", "path": "/mobile-ip/home-agent",
+                 "value": {"address": "127.0.0.2", "home-network": "192.0.2.0/24",
+                           "listen": {"address": "0.0.0.0", "port": port}}}]}
+            [answer] = await exchange_lines(path, [json.dumps(edit).encode()])
+            return answer, agent.endpoints()
+        finally:
+            await agent.close()
+
+    try:
+        answer, endpoints = asyncio.run(scenario())
+    finally:
+        holder.close()
+        datastore.close()
+    assert answer.get("error-tag") == "operation-failed", answer
+    assert f"0.0.0.0:{port}" in answer["error"]
+    assert endpoints.get("proxy") == ("127.0.0.4", port)  # unchanged
+    assert "home-agent" not in endpoints
