@@ -124,19 +124,8 @@ def screen_home_agent(part: Any, now: float, screened: Screened) -> None:
             screened.skipped[f"home-agent node: {exc}"] += 1
             continue
         seen.add(node[0])
-        bindings = []
-        care_of_addresses: set[int] = set()
-        for binding in node[3]:
-            try:
-                _check_row(binding, BINDING_FIELDS)
-                _check_times(dict(zip(BINDING_FIELDS, binding)), now)
-                if binding[0] in care_of_addresses:
-                    raise BadRecord("care-of-address: a second binding for it")
-            except BadRecord as exc:
-                screened.skipped[f"home-agent binding: {exc}"] += 1
-                continue
-            care_of_addresses.add(binding[0])
-            bindings.append(binding)
+        bindings = _screen_rows(node[3], BINDING_FIELDS, now, screened,
+                                what="home-agent binding", key="care-of-address")
         nodes.append([node[0], node[1], node[2], bindings])
     screened.parts["home-agent"] = {"node-fields": NODE_FIELDS, "binding-fields": BINDING_FIELDS,
                                     "nodes": nodes}
@@ -147,19 +136,8 @@ def screen_foreign_agent(part: Any, now: float, screened: Screened) -> None:
             or not isinstance(part.get("visitors"), list):
         screened.skipped["foreign-agent: not this version's layout"] += 1
         return
-    visitors = []
-    seen: set[int] = set()
-    for visitor in part["visitors"]:
-        try:
-            _check_row(visitor, VISITOR_FIELDS)
-            _check_times(dict(zip(VISITOR_FIELDS, visitor)), now)
-            if visitor[0] in seen:
-                raise BadRecord("home-address: a second visitor for it")
-        except BadRecord as exc:
-            screened.skipped[f"foreign-agent visitor: {exc}"] += 1
-            continue
-        seen.add(visitor[0])
-        visitors.append(visitor)
+    visitors = _screen_rows(part["visitors"], VISITOR_FIELDS, now, screened,
+                            what="foreign-agent visitor", key="home-address")
     screened.parts["foreign-agent"] = {"visitor-fields": VISITOR_FIELDS, "visitors": visitors}
 
 
@@ -174,3 +152,23 @@ def screen_checkpoint(document: dict[str, Any], now: float) -> Screened:
         if role in document:
             screen(document[role], now, screened)
     return screened
+
+
+def _screen_rows(rows: list[Any], fields: tuple[str, ...], now: float, screened: Screened, *,
+                 what: str, key: str) -> list[Any]:
+    """The rows whose fields check, the first of each key (the first column);
+    the others skipped and counted under ``what``."""
+    kept = []
+    seen: set[Any] = set()
+    for row in rows:
+        try:
+            _check_row(row, fields)
+            _check_times(dict(zip(fields, row)), now)
+            if row[0] in seen:
+                raise BadRecord(f"{key}: a second {what.rsplit(' ', 1)[-1]} for it")
+        except BadRecord as exc:
+            screened.skipped[f"{what}: {exc}"] += 1
+            continue
+        seen.add(row[0])
+        kept.append(row)
+    return kept

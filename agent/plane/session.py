@@ -25,6 +25,7 @@ Faults, and what they cost:
 
 from __future__ import annotations
 
+import abc
 import dataclasses
 import enum
 from collections import deque
@@ -221,7 +222,7 @@ Event = (SessionEstablished | SessionClosed | ProtocolViolation | TransactionPre
 # -- the common part -----------------------------------------------------------------------
 
 
-class _Session:
+class _Session(abc.ABC):
     role: m.PlaneRole
 
     def __init__(self, *, epoch: int, pid: int, now: float,
@@ -356,8 +357,9 @@ class _Session:
             self.counters.timeouts += 1
             self._fail(m.ErrorTag.RESOURCE_DENIED, "no hello from the peer")
 
+    @abc.abstractmethod
     def _handlers(self) -> dict[type, Callable[[Any, float], None]]:
-        raise NotImplementedError
+        """The message types this end of the boundary accepts, and their handlers."""
 
 
 # -- the management plane's end ------------------------------------------------------------
