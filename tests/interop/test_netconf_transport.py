@@ -269,6 +269,7 @@ class RawClient:
             "127.0.0.1", port, username=username, password=password,
             client_keys=client_keys or None, known_hosts=None, agent_path=None,
             preferred_auth="publickey" if client_keys else "password")
+        _OPEN_CONNECTIONS.append(conn)
         writer, reader, _ = await conn.open_session(subsystem="netconf", encoding=None)
         client = cls(conn, writer, reader)
         client.server_hello = etree.fromstring(await client.read_raw())
@@ -317,8 +318,27 @@ class RawClient:
         await self.conn.wait_closed()
 
 
+# Every RawClient connection, closed when its scenario ends whatever the
+# scenario did: a connection the server closed (or refused a channel on) still
+# holds its socket, and one left to the garbage collector raises a
+# ResourceWarning in whichever later test happens to collect it.
+_OPEN_CONNECTIONS: list[asyncssh.SSHClientConnection] = []
+
+
+async def _closing_connections(coroutine: Any) -> Any:
+    try:
+        return await asyncio.wait_for(coroutine, HARD_TIMEOUT - 5)
+    finally:
+        connections = list(_OPEN_CONNECTIONS)
+        _OPEN_CONNECTIONS.clear()
+        for conn in connections:
+            conn.close()
+        for conn in connections:
+            await conn.wait_closed()
+
+
 def run(coroutine: Any) -> Any:
-    return asyncio.run(asyncio.wait_for(coroutine, HARD_TIMEOUT - 5))
+    return asyncio.run(_closing_connections(coroutine))
 
 
 def error_tag(reply: etree._Element) -> str | None:
