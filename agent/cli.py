@@ -118,7 +118,8 @@ async def _run(args: argparse.Namespace) -> int:
     try:
         while not stop.is_set():
             try:
-                await asyncio.wait_for(stop.wait(), timeout=args.status_interval)
+                async with asyncio.timeout(args.status_interval):
+                    await stop.wait()
             except TimeoutError:
                 _say("counters " + json.dumps(agent.counters(), sort_keys=True))
     finally:

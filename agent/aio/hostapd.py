@@ -71,7 +71,8 @@ class HostapdMonitor:
         loop = asyncio.get_running_loop()
         await loop.sock_sendall(sock, command.encode())
         while True:
-            data = await asyncio.wait_for(loop.sock_recv(sock, 4096), REQUEST_TIMEOUT)
+            async with asyncio.timeout(REQUEST_TIMEOUT):
+                data = await loop.sock_recv(sock, 4096)
             text = data.decode(errors="replace")
             if not text.startswith("<"):  # unsolicited events start with <level>
                 return text
@@ -101,7 +102,8 @@ class HostapdMonitor:
                 log.info("attached to hostapd at %s (%s)", self.control_path, self.interface)
                 while True:
                     try:
-                        data = await asyncio.wait_for(loop.sock_recv(sock, 4096), KEEPALIVE_INTERVAL)
+                        async with asyncio.timeout(KEEPALIVE_INTERVAL):
+                            data = await loop.sock_recv(sock, 4096)
                     except TimeoutError:
                         if (await self._request(sock, "PING")).strip() != "PONG":
                             raise OSError("hostapd did not answer PING") from None

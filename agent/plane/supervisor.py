@@ -211,7 +211,8 @@ class Supervisor:
         for process in running:
             process.send_signal(signal.SIGTERM)
         try:
-            await asyncio.wait_for(asyncio.gather(*(p.wait() for p in running)), grace)
+            async with asyncio.timeout(grace):
+                await asyncio.gather(*(p.wait() for p in running))
         except TimeoutError:
             for process in running:
                 if process.returncode is None:
