@@ -2,11 +2,9 @@
 engines' tables as ``RowSource``s, and the engines' events -> deltas.
 
 The home agent's tables and events, the foreign agent's and the proxy's
-visitors (as row sources; their events -> deltas and the data plane's tunnels
-come with the wiring, the same way). The FA's and the proxy's engines have no
-unsorted key view yet (``visitors()`` sorts, the proxy has no visitor count):
-the wiring adds those one-line accessors so that a resync of 100,000
-visitors stays within its budget. Addresses become integers (``IPv4Address._ip``, as ``operational.py``
+visitors (as row sources, walked through the engines' unsorted key views so
+that a resync of 100,000 visitors stays within its budget; their events ->
+deltas). The data plane's tunnels are not streamed yet. Addresses become integers (``IPv4Address._ip``, as ``operational.py``
 and the checkpoint already read them): no text formatting on the engine loop.
 """
 
@@ -16,7 +14,14 @@ from collections.abc import Hashable, Sequence
 from ipaddress import IPv4Address
 from typing import Any
 
-from agent.mobileip.events import BindingCreated, BindingDeleted, BindingRefreshed, RegistrationDenied
+from agent.mobileip.events import (
+    BindingCreated,
+    BindingDeleted,
+    BindingRefreshed,
+    RegistrationDenied,
+    VisitorAdded,
+    VisitorRemoved,
+)
 from agent.mobileip.foreign_agent import ForeignAgent, Visitor
 from agent.mobileip.home_agent import Binding, HomeAgent, MobileNode
 from agent.mobileip.proxy import ProxyAgent, ProxyVisitor
@@ -61,17 +66,24 @@ class HomeAgentBindings:
 
 
 class HomeAgentMobileNodes:
-    """haCounterTable as a ``RowSource``."""
+    """haCounterTable as a ``RowSource``. With ``known_nodes`` (the set
+    ``home_agent_deltas`` keeps), every node whose row a resync sends is
+    marked known, so that its later removal is sent as a deletion."""
 
-    def __init__(self, agent: HomeAgent) -> None:
+    def __init__(self, agent: HomeAgent, known_nodes: set[IPv4Address] | None = None) -> None:
         self.agent = agent
+        self.known_nodes = known_nodes
 
     def cursor_keys(self) -> Sequence[Hashable]:
         return list(self.agent.mobile_nodes())
 
     def rows(self, cursor_key: Hashable) -> Sequence[Row]:
         node = self.agent.mobile_nodes().get(cursor_key)  # type: ignore[call-overload]
-        return () if node is None else (mobile_node_row(cursor_key, node),)  # type: ignore[arg-type]
+        if node is None:
+            return ()
+        if self.known_nodes is not None:
+            self.known_nodes.add(cursor_key)  # type: ignore[arg-type]
+        return (mobile_node_row(cursor_key, node),)  # type: ignore[arg-type]
 
     def count(self) -> int:
         return len(self.agent.mobile_nodes())
@@ -143,7 +155,7 @@ class ForeignAgentVisitors:
         self.agent = agent
 
     def cursor_keys(self) -> Sequence[Hashable]:
-        return [v.home_address for v in self.agent.visitors()]
+        return self.agent.visitor_addresses()
 
     def rows(self, cursor_key: Hashable) -> Sequence[Row]:
         visitor = self.agent.visitor(cursor_key)  # type: ignore[arg-type]
@@ -160,11 +172,38 @@ class ProxyVisitors:
         self.agent = agent
 
     def cursor_keys(self) -> Sequence[Hashable]:
-        return [v.mac for v in self.agent.visitors()]
+        return self.agent.visitor_macs()
 
     def rows(self, cursor_key: Hashable) -> Sequence[Row]:
         visitor = self.agent.visitor(cursor_key)  # type: ignore[arg-type]
         return () if visitor is None else (proxy_visitor_row(visitor),)
 
     def count(self) -> int:
-        return len(self.agent.visitors())
+        return self.agent.visitor_count
+
+
+def foreign_agent_deltas(agent: ForeignAgent, event: object) -> list[DeltaTuple]:
+    """The visitor row an FA event changes: its current row (created or
+    moved, ``VisitorAdded``) or its deletion (``VisitorRemoved``, or gone
+    since). The FA emits no event when a visitor renews with the same
+    care-of address (RFC 5944 §3.7.3.2): that row's identification and
+    expiry reach the mirror at the next resynchronisation only."""
+    if isinstance(event, (VisitorAdded, VisitorRemoved)):
+        key = (_int(event.home_address),)
+        visitor = agent.visitor(event.home_address)
+        if visitor is None:
+            return [(TableId.VISITOR, ChangeKind.DELETED, key, None)]
+        kind = ChangeKind.CREATED if isinstance(event, VisitorAdded) else ChangeKind.MODIFIED
+        return [(TableId.VISITOR, kind, key, visitor_row(visitor))]
+    return []
+
+
+def proxy_deltas(agent: ProxyAgent, mac: str | None) -> list[DeltaTuple]:
+    """A proxy client's current row (or its deletion): for each event that
+    names a MAC, and for each client event fed to the proxy."""
+    if mac is None:
+        return []
+    visitor = agent.visitor(mac)
+    if visitor is None:
+        return [(TableId.PROXY_CLIENT, ChangeKind.DELETED, (mac.lower(),), None)]
+    return [(TableId.PROXY_CLIENT, ChangeKind.MODIFIED, (visitor.mac,), proxy_visitor_row(visitor))]
