@@ -105,7 +105,8 @@ class ControlPlane:
                  state_dir: str = ".", notifications: bool = True,
                  on_ready: Callable[[dict[str, Any]], None] | None = None,
                  reconnect_initial: float = RECONNECT_INITIAL,
-                 reconnect_max: float = RECONNECT_MAX) -> None:
+                 reconnect_max: float = RECONNECT_MAX,
+                 hold_timeout: float = s.HOLD_TIMEOUT) -> None:
         self.socket_path = str(socket_path)
         self.state_period = state_period
         self.epoch = epoch if epoch is not None else time.time_ns()
@@ -113,6 +114,8 @@ class ControlPlane:
         self.notifications = notifications
         self.reconnect_initial = reconnect_initial
         self.reconnect_max = reconnect_max
+        self.hold_timeout = hold_timeout
+        self.attempts = 0  # connection attempts so far
         self.host = EngineHost(on_event=self._engine_event, clock=clock, state_dir=state_dir)
         self.connection: PlaneConnection | None = None
         self.sessions = 0  # sessions established so far
@@ -127,6 +130,7 @@ class ControlPlane:
         self._commits: set[asyncio.Task[None]] = set()
         self._flush_scheduled = False
         self._closing = False
+        self._delay = reconnect_initial
 
     def _sources(self) -> dict[TableId, RowSource]:
         def engine(name: str) -> Callable[[], Any]:
@@ -134,8 +138,7 @@ class ControlPlane:
 
         return {
             TableId.BINDING: _RoleRows(engine("home_agent"), HomeAgentBindings),
-            TableId.MOBILE_NODE: _RoleRows(
-                engine("home_agent"), lambda agent: HomeAgentMobileNodes(agent, self._known_nodes)),
+            TableId.MOBILE_NODE: _RoleRows(engine("home_agent"), HomeAgentMobileNodes),
             TableId.VISITOR: _RoleRows(engine("foreign_agent"), ForeignAgentVisitors),
             TableId.PROXY_CLIENT: _RoleRows(engine("proxy"), ProxyVisitors),
         }
@@ -165,17 +168,17 @@ class ControlPlane:
 
     async def _keep_connected(self) -> None:
         loop = asyncio.get_running_loop()
-        delay = self.reconnect_initial
+        self._delay = self.reconnect_initial
         while not self._closing:
             closed: asyncio.Future[None] = loop.create_future()
-            established_before = self.sessions
 
             def on_closed(connection: PlaneConnection) -> None:
                 if not closed.done():
                     closed.set_result(None)
 
             def factory() -> PlaneConnection:
-                session = s.ControlSession(epoch=self.epoch, pid=os.getpid(), now=loop.time())
+                session = s.ControlSession(epoch=self.epoch, pid=os.getpid(), now=loop.time(),
+                                           hold_timeout=self.hold_timeout)
                 connection = PlaneConnection(session, self._session_event, loop=loop,
                                              allowed_uid=os.getuid(), on_closed=on_closed)
                 # Before any byte is read: the session's events find it here.
@@ -183,6 +186,7 @@ class ControlPlane:
                 self._pump = StreamPump(self.stream, connection, loop=loop)
                 return connection
 
+            self.attempts += 1
             try:
                 await loop.create_unix_connection(factory, self.socket_path)
             except OSError as exc:
@@ -192,10 +196,8 @@ class ControlPlane:
                 await closed
                 self.connection = self._pump = None
                 self._connection_lost()
-            if self.sessions > established_before:
-                delay = self.reconnect_initial
-            await asyncio.sleep(delay)
-            delay = min(self.reconnect_max, delay * 2)
+            await asyncio.sleep(self._delay)
+            self._delay = min(self.reconnect_max, self._delay * 2)
 
     def _connection_lost(self) -> None:
         # A transaction prepared and not committed: nothing was applied; the
@@ -217,6 +219,7 @@ class ControlPlane:
         kind = type(event)
         if kind is s.SessionEstablished:
             self.sessions += 1
+            self._delay = self.reconnect_initial  # the next loss retries after 0.5 s again
             assert self._pump is not None
             self._pump.resync()
             self._pump.start_counters(self.state_period, self._read_counters)
@@ -266,6 +269,7 @@ class ControlPlane:
             assert isinstance(session, s.ControlSession)
             session.applied(transaction)
             if self.host.engines() != before and self._pump is not None:
+                self._known_nodes.clear()  # of an engine that is gone
                 self._pump.resync()  # a role started, stopped or was rebuilt
             connection.flush()
             self._say_ready()

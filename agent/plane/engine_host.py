@@ -103,8 +103,8 @@ class EngineHost:
 
     def prepare(self, transaction: int, full: bool, entries: Iterable[m.ConfigChangeEntry]) -> None:
         """Validate and run the change phase; ``DatastoreError`` is the veto."""
-        if self._prepared is not None:
-            raise DatastoreError(ErrorTag.IN_USE, f"transaction {self._prepared[0]} is prepared")
+        # One at a time: the session vetoes a crossing ConfigChange (in-use),
+        # and the datastore refuses a second prepared transaction (in-use).
         prepared = self.datastore.prepare_running(edits_for(entries), replace=full)
         config = None
         if self.agent is None:

@@ -66,24 +66,17 @@ class HomeAgentBindings:
 
 
 class HomeAgentMobileNodes:
-    """haCounterTable as a ``RowSource``. With ``known_nodes`` (the set
-    ``home_agent_deltas`` keeps), every node whose row a resync sends is
-    marked known, so that its later removal is sent as a deletion."""
+    """haCounterTable as a ``RowSource``."""
 
-    def __init__(self, agent: HomeAgent, known_nodes: set[IPv4Address] | None = None) -> None:
+    def __init__(self, agent: HomeAgent) -> None:
         self.agent = agent
-        self.known_nodes = known_nodes
 
     def cursor_keys(self) -> Sequence[Hashable]:
         return list(self.agent.mobile_nodes())
 
     def rows(self, cursor_key: Hashable) -> Sequence[Row]:
         node = self.agent.mobile_nodes().get(cursor_key)  # type: ignore[call-overload]
-        if node is None:
-            return ()
-        if self.known_nodes is not None:
-            self.known_nodes.add(cursor_key)  # type: ignore[arg-type]
-        return (mobile_node_row(cursor_key, node),)  # type: ignore[arg-type]
+        return () if node is None else (mobile_node_row(cursor_key, node),)  # type: ignore[arg-type]
 
     def count(self) -> int:
         return len(self.agent.mobile_nodes())

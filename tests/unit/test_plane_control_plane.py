@@ -114,7 +114,7 @@ class Management:
             transport.abort()
         await self.server.wait_closed()
         self.server = None
-        await self.next(s.SessionClosed)
+        await self.next(s.SessionClosed, skip=(s.ProtocolViolation, s.TransactionLost))
 
     @property
     def session(self) -> s.ManagementSession:
@@ -406,6 +406,12 @@ def test_the_management_plane_goes_away_and_comes_back(tmp_path: Path) -> None:
             await until(lambda: mirror.state is MirrorState.SYNCED, "the resync")
             assert mirror.epoch == epoch and mirror.count(TableId.BINDING) == 1
             rig.check_mirror()
+            # The mirror may ask for a resynchronisation at any time.
+            resyncs = mirror.counters.resyncs_completed
+            management.session.request_resync("the test asks")
+            management.connection.flush()  # type: ignore[union-attr]
+            await until(lambda: mirror.counters.resyncs_completed > resyncs, "the asked resync")
+            rig.check_mirror()
             # A full transaction that changes something is applied as its diff.
             await management.commit(full(configuration(max_lifetime=900)), is_full=True)
             assert agent.home_agent is engine and engine.settings.max_lifetime == 900
@@ -447,3 +453,141 @@ def test_the_process_prints_ready_once_configured(tmp_path: Path) -> None:
     run(scenario)
 
 
+
+
+def test_a_role_started_or_stopped_resynchronises_the_mirror(tmp_path: Path) -> None:
+    """Stopping the home agent drops its bindings with no event per binding;
+    the resync that follows the transaction makes the mirror equal again.
+    A proxy role started by a change set, and a client injected into it
+    (inject-client-event): its row reaches the mirror."""
+    async def scenario() -> None:
+        async with Rig(tmp_path) as rig:
+            mirror = rig.management.mirror
+            assert await rig.register("192.0.2.41") == ReplyCode.ACCEPTED
+            await until(lambda: mirror.count(TableId.BINDING) == 1, "the binding")
+            resyncs = mirror.counters.resyncs_completed
+            await rig.management.commit((m.ConfigChangeEntry(
+                m.ChangeKind.DELETED, f"{MIP}/home-agent", None, configuration()["home-agent"]),))
+            agent = rig.plane.host.agent
+            assert agent is not None and agent.home_agent is None
+            await until(lambda: mirror.counters.resyncs_completed > resyncs, "the resync")
+            assert mirror.count(TableId.BINDING) == 0 and mirror.count(TableId.MOBILE_NODE) == 0
+            await rig.management.commit((m.ConfigChangeEntry(
+                m.ChangeKind.CREATED, f"{MIP}/proxy",
+                {"listen": {"address": "127.0.0.4", "port": 0}, "discovery": {"enabled": False}}),))
+            assert agent.proxy is not None
+            # Associated, no address yet: the proxy holds the client and says
+            # nothing (no engine event); the RPC's own delta brings its row.
+            answer = await rig.management.rpc(m.InjectClientEvent(
+                0, m.ClientEventKind.ASSOCIATED, "02:00:00:00:00:41"))
+            assert isinstance(answer, s.RpcCompleted), answer
+            await until(lambda: mirror.count(TableId.PROXY_CLIENT) == 1, "the client's row")
+            from agent.operational import proxy_state
+            from agent.plane.render import proxy_visitor_entries
+            now = time.time()
+            await asyncio.sleep(0.05)
+            assert proxy_visitor_entries(mirror.sorted_rows(TableId.PROXY_CLIENT), now) \
+                == proxy_state(agent.proxy, now)["visitor"]
+            answer = await rig.management.rpc(m.ClearVisitor(0, None, "02:00:00:00:00:41"))
+            assert isinstance(answer, s.RpcCompleted) and answer.reply.cleared == 1
+            await until(lambda: mirror.count(TableId.PROXY_CLIENT) == len(agent.proxy.visitor_macs()),
+                        "the cleared client's row")
+
+    run(scenario)
+
+
+def test_the_first_configuration_is_vetoed_when_a_role_cannot_listen(tmp_path: Path) -> None:
+    """The engines are built in the done phase: an address:port the home
+    agent cannot bind is refused in the change phase (operation-failed),
+    never a failure after the management plane committed."""
+    async def scenario() -> None:
+        management = Management(tmp_path / "plane.sock")
+        await management.listen()
+        plane = ControlPlane(management.path)
+        holder = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        holder.bind((HA, 0))
+        try:
+            await plane.start()
+            await management.next(s.SessionEstablished)
+            taken = configuration()
+            taken["home-agent"]["listen"]["port"] = holder.getsockname()[1]
+            vetoed = await management.prepare(full(taken), is_full=True)
+            assert isinstance(vetoed, s.TransactionVetoed), vetoed
+            assert vetoed.veto.tag is m.ErrorTag.OPERATION_FAILED
+            assert vetoed.veto.path == f"{MIP}/home-agent/listen"
+            assert plane.host.agent is None and plane.host.datastore.get_config("running") == {}
+            await management.commit(full(configuration()), is_full=True)
+            assert plane.host.agent is not None and plane.host.agent.home_agent is not None
+        finally:
+            holder.close()
+            await plane.close()
+            assert management.server is not None
+            management.server.close()
+
+    run(scenario)
+
+
+def test_reconnection_backs_off_from_half_a_second(tmp_path: Path) -> None:
+    """No management plane yet: attempts at 0, 0.5, 1.5 s (doubling), then it
+    comes and the session is established; after a session, the backoff
+    starts from 0.5 s again."""
+    async def scenario() -> None:
+        management = Management(tmp_path / "plane.sock")
+        plane = ControlPlane(management.path)
+        try:
+            await plane.start()
+            await asyncio.sleep(2.0)
+            assert plane.attempts == 3, plane.attempts
+            await management.listen()
+            await management.next(s.SessionEstablished)  # at 3.5 s
+            # Once a session was established, the next loss retries after 0.5 s
+            # again (not after the 4 s the failures had reached).
+            await management.go_away()
+            await management.listen()
+            lost_at = time.monotonic()
+            await management.next(s.SessionEstablished)
+            assert time.monotonic() - lost_at < 1.5
+        finally:
+            await plane.close()
+            if management.server is not None:
+                management.server.close()
+
+    run(scenario)
+
+
+def test_a_prepared_transaction_is_aborted_when_the_session_goes_or_the_hold_expires(
+        tmp_path: Path) -> None:
+    """Accepted and then nothing: after the hold timeout the control plane
+    gives it up (TransactionAbandoned -> the abort phase), and a ConfigDone
+    after that costs the session (the next one replays the configuration).
+    Accepted and then the connection lost: aborted, running unchanged."""
+    async def scenario() -> None:
+        async with Rig(tmp_path) as rig:
+            rig.plane.hold_timeout = 0.3  # the next session's
+            await rig.management.go_away()
+            await rig.management.listen()
+            await rig.management.next(s.SessionEstablished)
+            await rig.management.commit(full(configuration()), is_full=True)
+            before = rig.running()
+            change = (m.ConfigChangeEntry(m.ChangeKind.MODIFIED, f"{MIP}/home-agent/max-lifetime", 600, 1800),)
+            prepared = await rig.management.prepare(change)
+            assert isinstance(prepared, s.TransactionPrepared)
+            await until(lambda: rig.plane.host.prepared is None, "the hold to expire")
+            assert rig.running() == before
+            rig.management.session.commit(prepared.transaction, asyncio.get_running_loop().time())
+            rig.management.connection.flush()  # type: ignore[union-attr]
+            closed = await rig.management.next(s.SessionClosed)
+            assert closed.by_peer and closed.tag is m.ErrorTag.OPERATION_FAILED
+            assert rig.running() == before
+            # The session lost with a transaction prepared.
+            rig.plane.hold_timeout = 15.0
+            await rig.management.next(s.SessionEstablished, skip=(s.TransactionLost,))
+            await rig.management.commit(full(configuration()), is_full=True)
+            prepared = await rig.management.prepare(change)
+            assert isinstance(prepared, s.TransactionPrepared)
+            assert rig.plane.host.prepared == prepared.transaction
+            await rig.management.go_away()
+            await until(lambda: rig.plane.host.prepared is None, "the abort")
+            assert rig.running() == before
+
+    run(scenario)
