@@ -216,30 +216,29 @@ class ControlPlane:
         session = connection.session
         assert isinstance(session, s.ControlSession)
         loop = self._loop or asyncio.get_running_loop()
-        kind = type(event)
-        if kind is s.SessionEstablished:
+        if isinstance(event, s.SessionEstablished):
             self.sessions += 1
             self._delay = self.reconnect_initial  # the next loss retries after 0.5 s again
             assert self._pump is not None
             self._pump.resync()
             self._pump.start_counters(self.state_period, self._read_counters)
-        elif kind is s.ConfigChangeRequested:
-            self._change(session, event, loop.time())  # type: ignore[arg-type]
-        elif kind is s.ConfigCommitRequested:
-            task = loop.create_task(self._commit(connection, event.transaction))  # type: ignore[union-attr]
+        elif isinstance(event, s.ConfigChangeRequested):
+            self._change(session, event, loop.time())
+        elif isinstance(event, s.ConfigCommitRequested):
+            task = loop.create_task(self._commit(connection, event.transaction))
             self._commits.add(task)
             task.add_done_callback(self._commits.discard)
-        elif kind in (s.ConfigAbortRequested, s.TransactionAbandoned):
-            self.host.abort(event.transaction)  # type: ignore[union-attr]
-        elif kind is s.RpcRequested:
-            self._rpc(session, event.request)  # type: ignore[union-attr]
-        elif kind is s.ResyncRequested:
+        elif isinstance(event, (s.ConfigAbortRequested, s.TransactionAbandoned)):
+            self.host.abort(event.transaction)
+        elif isinstance(event, s.RpcRequested):
+            self._rpc(session, event.request)
+        elif isinstance(event, s.ResyncRequested):
             assert self._pump is not None
             self._pump.resync()
-        elif kind is s.ProtocolViolation:
-            log.warning("plane boundary: %s: %s", event.fault, event.detail)  # type: ignore[union-attr]
-        elif kind is s.SessionClosed:
-            log.info("plane session closed (%s): %s", event.tag.value, event.reason)  # type: ignore[union-attr]
+        elif isinstance(event, s.ProtocolViolation):
+            log.warning("plane boundary: %s: %s", event.fault, event.detail)
+        elif isinstance(event, s.SessionClosed):
+            log.info("plane session closed (%s): %s", event.tag.value, event.reason)
         connection.flush()
 
     def _change(self, session: s.ControlSession, event: s.ConfigChangeRequested, now: float) -> None:
@@ -321,12 +320,12 @@ class ControlPlane:
         if isinstance(request, m.ClearCounters):
             agent._rpc_clear_counters({"role": request.scope.value})
             return None
-        given: dict[str, Any] = {"event": request.event.value, "mac": request.mac}
+        event: dict[str, Any] = {"event": request.event.value, "mac": request.mac}
         if request.address is not None:
-            given["address"] = str(IPv4Address(request.address))
+            event["address"] = str(IPv4Address(request.address))
         if request.interface is not None:
-            given["interface"] = request.interface
-        agent._rpc_inject_client_event(given)
+            event["interface"] = request.interface
+        agent._rpc_inject_client_event(event)
         if agent.proxy is not None:  # the client's row changed with no engine event
             self._record(proxy_deltas(agent.proxy, normalise_mac(request.mac)))
         return None

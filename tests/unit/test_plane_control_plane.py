@@ -516,6 +516,16 @@ def test_the_first_configuration_is_vetoed_when_a_role_cannot_listen(tmp_path: P
             assert vetoed.veto.tag is m.ErrorTag.OPERATION_FAILED
             assert vetoed.veto.path == f"{MIP}/home-agent/listen"
             assert plane.host.agent is None and plane.host.datastore.get_config("running") == {}
+            # What the loader refuses (overlapping SA ranges, RFC 5944 §3.5:
+            # one SA per node and SPI) vetoes the first configuration too.
+            overlapping = configuration()
+            overlapping["security"]["host"].append(
+                {"address": "192.0.2.50", "last-address": "192.0.2.150", "spi": 256, "key-hex": "ff" * 16})
+            vetoed = await management.prepare(full(overlapping), is_full=True)
+            assert isinstance(vetoed, s.TransactionVetoed), vetoed
+            assert vetoed.veto.tag is m.ErrorTag.OPERATION_FAILED
+            assert vetoed.veto.path is not None and "/security/host[" in vetoed.veto.path
+            assert plane.host.agent is None
             await management.commit(full(configuration()), is_full=True)
             assert plane.host.agent is not None and plane.host.agent.home_agent is not None
         finally:
@@ -589,5 +599,39 @@ def test_a_prepared_transaction_is_aborted_when_the_session_goes_or_the_hold_exp
             await rig.management.go_away()
             await until(lambda: rig.plane.host.prepared is None, "the abort")
             assert rig.running() == before
+
+    run(scenario)
+
+
+def test_engines_that_cannot_start_stop_the_process(tmp_path: Path) -> None:
+    """A configuration that passed the change phase and still cannot start
+    the engines (here a data plane with no role and no tunnel-source): the
+    process exits with status 1 and no ready line, so that the supervisor
+    starts a fresh one; the management plane sees the session lost after
+    done (``TransactionLost``), never a ``ConfigApplied``."""
+    async def scenario() -> None:
+        management = Management(tmp_path / "plane.sock")
+        await management.listen()
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "agent.plane.control_plane", "--socket", str(management.path),
+            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        try:
+            await management.next(s.SessionEstablished)
+            prepared = await management.prepare(full({"data-plane": {}}), is_full=True)
+            assert isinstance(prepared, s.TransactionPrepared), prepared
+            management.session.commit(prepared.transaction, asyncio.get_running_loop().time())
+            management.connection.flush()  # type: ignore[union-attr]
+            lost = await management.next(s.TransactionLost)
+            assert lost.phase is s.Phase.DONE
+            out, err = await asyncio.wait_for(process.communicate(), TIMEOUT)
+            assert process.returncode == 1, err
+            assert b"ready" not in out
+            assert b"tunnel-source" in err
+        finally:
+            if process.returncode is None:
+                process.kill()
+                await process.wait()
+            assert management.server is not None
+            management.server.close()
 
     run(scenario)
