@@ -38,7 +38,7 @@ import time
 from collections.abc import Callable, Hashable, Sequence
 from ipaddress import IPv4Address
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from agent.access.events import normalise_mac
 from agent.aio.control import ControlError
@@ -49,6 +49,7 @@ from agent.plane import session as s
 from agent.plane.aio import PlaneConnection, StreamPump
 from agent.plane.engine_host import EngineHost, plane_tag
 from agent.plane.rows import (
+    DataPlaneTunnels,
     ForeignAgentVisitors,
     HomeAgentBindings,
     HomeAgentMobileNodes,
@@ -57,9 +58,13 @@ from agent.plane.rows import (
     foreign_agent_deltas,
     home_agent_deltas,
     proxy_deltas,
+    tunnel_deltas,
 )
 from agent.plane.stream import RowSource, StateStream
 from agent.plane.tables import TableId
+
+if TYPE_CHECKING:
+    from agent.dataplane.plane import DataPlane
 
 log = logging.getLogger("proxymip.control-plane")
 
@@ -141,7 +146,12 @@ class ControlPlane:
             TableId.MOBILE_NODE: _RoleRows(engine("home_agent"), HomeAgentMobileNodes),
             TableId.VISITOR: _RoleRows(engine("foreign_agent"), ForeignAgentVisitors),
             TableId.PROXY_CLIENT: _RoleRows(engine("proxy"), ProxyVisitors),
+            TableId.TUNNEL: _RoleRows(self._data_plane, DataPlaneTunnels),
         }
+
+    def _data_plane(self) -> DataPlane | None:
+        service = getattr(self.host.agent, "data_plane", None)
+        return None if service is None else service.plane
 
     # -- life cycle --------------------------------------------------------------------
 
@@ -267,6 +277,7 @@ class ControlPlane:
         if session.state is s.SessionState.ESTABLISHED and connection is self.connection:
             assert isinstance(session, s.ControlSession)
             session.applied(transaction)
+            self._follow_tunnels()
             if self.host.engines() != before and self._pump is not None:
                 self._known_nodes.clear()  # of an engine that is gone
                 self._pump.resync()  # a role started, stopped or was rebuilt
@@ -357,6 +368,19 @@ class ControlPlane:
                 self.stream.send_notification(notification[0], self.clock(), notification[1])
                 self._changed()
 
+    def _follow_tunnels(self) -> None:
+        """Deltas of the data plane's tunnel table (a data plane started or
+        replaced by this transaction is followed from now on; what it built
+        before is in the resynchronisation that follows)."""
+        plane = self._data_plane()
+        if plane is not None and plane.on_tunnel_change is None:
+            plane.on_tunnel_change = self._tunnel_changed
+
+    def _tunnel_changed(self, remote: IPv4Address) -> None:
+        plane = self._data_plane()
+        if plane is not None:
+            self._record(tunnel_deltas(plane, remote))
+
     def _record(self, deltas: list[tuple[TableId, m.ChangeKind, Row, Row | None]]) -> None:
         for delta in deltas:
             self.stream.record(*delta)
@@ -377,7 +401,13 @@ class ControlPlane:
 
     def _read_counters(self) -> tuple[float, dict[str, dict[str, int]]]:
         agent = self.host.agent
-        return self.clock(), ({} if agent is None else agent.counters())
+        if agent is None:
+            return self.clock(), {}
+        groups = agent.counters()
+        plane = self._data_plane()
+        if plane is not None:
+            groups["data-plane"] = plane.tunnels.counters.as_dict()
+        return self.clock(), groups
 
 
 # -- the process ---------------------------------------------------------------------------------

@@ -96,8 +96,8 @@ class EngineHost:
     def engines(self) -> tuple[object | None, ...]:
         agent = self.agent
         if agent is None:
-            return (None, None, None)
-        return (agent.home_agent, agent.foreign_agent, agent.proxy)
+            return (None, None, None, None)
+        return (agent.home_agent, agent.foreign_agent, agent.proxy, agent.data_plane)
 
     # -- phase one --------------------------------------------------------------------
 

@@ -4,7 +4,8 @@ engines' tables as ``RowSource``s, and the engines' events -> deltas.
 The home agent's tables and events, the foreign agent's and the proxy's
 visitors (as row sources, walked through the engines' unsorted key views so
 that a resync of 100,000 visitors stays within its budget; their events ->
-deltas). The data plane's tunnels are not streamed yet. Addresses become integers (``IPv4Address._ip``, as ``operational.py``
+deltas), and the data plane's tunnels (one row per remote endpoint, a
+delta each time its users change). Addresses become integers (``IPv4Address._ip``, as ``operational.py``
 and the checkpoint already read them): no text formatting on the engine loop.
 """
 
@@ -12,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Hashable, Sequence
 from ipaddress import IPv4Address
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from agent.mobileip.events import (
     BindingCreated,
@@ -27,6 +28,9 @@ from agent.mobileip.home_agent import Binding, HomeAgent, MobileNode
 from agent.mobileip.proxy import ProxyAgent, ProxyVisitor
 from agent.plane.messages import ChangeKind
 from agent.plane.tables import TableId
+
+if TYPE_CHECKING:
+    from agent.dataplane.plane import DataPlane
 
 Row = tuple[Any, ...]
 DeltaTuple = tuple[TableId, ChangeKind, Row, Row | None]
@@ -200,3 +204,42 @@ def proxy_deltas(agent: ProxyAgent, mac: str | None) -> list[DeltaTuple]:
     if visitor is None:
         return [(TableId.PROXY_CLIENT, ChangeKind.DELETED, (mac.lower(),), None)]
     return [(TableId.PROXY_CLIENT, ChangeKind.MODIFIED, (visitor.mac,), proxy_visitor_row(visitor))]
+
+
+# -- the data plane's tunnels ------------------------------------------------------------
+
+
+def tunnel_row(plane: DataPlane, remote: IPv4Address) -> Row | None:
+    """``data-plane-state/tunnel`` (RFC 2003 IP-in-IP, one per remote), or
+    None when there is no tunnel towards ``remote``."""
+    tunnels = plane.tunnels
+    users = plane.tunnel_users(remote)
+    if not users:
+        return None
+    return (_int(remote), _int(tunnels.local), tunnels.interface(remote) or "", users)
+
+
+class DataPlaneTunnels:
+    """The data plane's tunnels as a ``RowSource`` (few: one per care-of
+    address or home agent)."""
+
+    def __init__(self, plane: DataPlane) -> None:
+        self.plane = plane
+
+    def cursor_keys(self) -> Sequence[Hashable]:
+        return list(self.plane.tunnels.endpoints())
+
+    def rows(self, cursor_key: Hashable) -> Sequence[Row]:
+        row = tunnel_row(self.plane, cursor_key)  # type: ignore[arg-type]
+        return () if row is None else (row,)
+
+    def count(self) -> int:
+        return sum(1 for remote in self.plane.tunnels.endpoints() if self.plane.tunnel_users(remote))
+
+
+def tunnel_deltas(plane: DataPlane, remote: IPv4Address) -> list[DeltaTuple]:
+    """The tunnel towards ``remote`` changed (``DataPlane.on_tunnel_change``)."""
+    row = tunnel_row(plane, remote)
+    if row is None:
+        return [(TableId.TUNNEL, ChangeKind.DELETED, (_int(remote),), None)]
+    return [(TableId.TUNNEL, ChangeKind.MODIFIED, (row[0],), row)]

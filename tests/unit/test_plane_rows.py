@@ -253,3 +253,53 @@ def test_foreign_agent_and_proxy_deltas_keep_the_mirror_equal() -> None:
     proxy.client_disassociated(macs[2], NOW)
     settle((macs[2],))
     assert mirror.count(TableId.VISITOR) == fa.visitor_count == 4
+
+
+def test_tunnel_deltas_keep_the_mirror_equal_to_the_data_plane() -> None:
+    """The data plane's tunnels (RFC 2003, one per remote endpoint, shared by
+    the bindings through it) streamed from ``DataPlane.on_tunnel_change``: a
+    binding, a second one through the same care-of address, a move, a
+    deregistration; the mirror renders what ``DataPlaneService.state()``
+    reads. (The kernel is the test_dataplane fake rtnetlink.)"""
+    from agent.dataplane.kernel import KernelIpipTunnels
+    from agent.dataplane.plane import DataPlane, DataPlaneSettings
+    from agent.dataplane.routes import KernelRoutes
+    from agent.dataplane.service import DataPlaneService
+    from agent.mobileip.events import BindingCreated, BindingDeleted, RemovalReason
+    from agent.plane.render import tunnel_entries
+    from agent.plane.rows import DataPlaneTunnels, tunnel_deltas
+    from tests.unit.test_dataplane import FakeArp, FakeNetlink
+
+    netlink = FakeNetlink()
+    plane = DataPlane(DataPlaneSettings(home_interface="home0"),
+                      tunnels=KernelIpipTunnels(HOME_AGENT, netlink=netlink),  # type: ignore[arg-type]
+                      routes=KernelRoutes(netlink), arp=FakeArp())  # type: ignore[arg-type]
+    service = DataPlaneService(plane, netlink, "kernel-ipip")  # type: ignore[arg-type]
+    wire: list[bytes] = []
+    stream = StateStream(epoch=9, sources={TableId.TUNNEL: DataPlaneTunnels(plane)},
+                         send=lambda message: wire.append(codec.encode(message)), clock=lambda: 0.0)
+    plane.on_tunnel_change = lambda remote: [stream.record(*d) for d in tunnel_deltas(plane, remote)]
+    mirror = OperationalMirror()
+    coa_a, coa_b = IPv4Address("198.51.100.6"), IPv4Address("198.51.100.10")
+    plane.handle("home-agent", BindingCreated(FIRST + 1, coa_a, 600, coa_a))  # before the resync
+    stream.begin_resync()
+    while stream.resync_step():
+        pass
+
+    def check(expected_tunnels: int) -> None:
+        stream.flush()
+        for body in codec.FrameReader().feed(b"".join(wire)):
+            assert mirror.apply(codec.decode(body), NOW) is None  # type: ignore[arg-type]
+        wire.clear()
+        assert tunnel_entries(mirror.sorted_rows(TableId.TUNNEL)) == service.state().get("tunnel", [])
+        assert mirror.count(TableId.TUNNEL) == expected_tunnels
+
+    check(1)
+    plane.handle("home-agent", BindingCreated(FIRST + 2, coa_a, 600, coa_a))  # users 2
+    check(1)
+    assert mirror.row(TableId.TUNNEL, (int(coa_a),))[3] == 2  # type: ignore[index]
+    plane.handle("home-agent", BindingCreated(FIRST + 2, coa_b, 600, coa_b))  # moves
+    check(2)
+    plane.handle("home-agent", BindingDeleted(FIRST + 1, coa_a, RemovalReason.DEREGISTERED))
+    check(1)
+    assert mirror.row(TableId.TUNNEL, (int(coa_a),)) is None
