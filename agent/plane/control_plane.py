@@ -46,6 +46,7 @@ from agent.datastore.errors import DatastoreError
 from agent.notifications import notification_for
 from agent.plane import messages as m
 from agent.plane import session as s
+from agent.plane.codec import MAX_TEXT
 from agent.plane.aio import PlaneConnection, StreamPump
 from agent.plane.engine_host import EngineHost, plane_tag
 from agent.plane.rows import (
@@ -168,9 +169,8 @@ class ControlPlane:
                 await self._task
             except asyncio.CancelledError:
                 pass
-        connection = self.connection
-        if connection is not None and connection._transport is not None:
-            connection._transport.close()
+        if self.connection is not None:
+            self.connection.close()
         for task in list(self._commits):
             task.cancel()
         await asyncio.gather(*self._commits, return_exceptions=True)
@@ -255,8 +255,10 @@ class ControlPlane:
         try:
             self.host.prepare(event.transaction, event.full, event.changes)
         except DatastoreError as exc:
-            session.veto(event.transaction, plane_tag(exc), exc.message[:1024], path=exc.path,
-                         app_tag=exc.app_tag)
+            # Bounded as the codec bounds text (a peer refuses longer): the
+            # message may quote a value that was sent (libyang's do).
+            session.veto(event.transaction, plane_tag(exc), exc.message[:MAX_TEXT],
+                         path=exc.path, app_tag=exc.app_tag)
         else:
             session.accept(event.transaction, now)
 
@@ -270,8 +272,7 @@ class ControlPlane:
             # supervisor starts a fresh control plane.
             log.exception("the engines did not start; stopping")
             self._closing = True
-            if connection._transport is not None:
-                connection._transport.close()
+            connection.close()
             raise
         session = connection.session
         if session.state is s.SessionState.ESTABLISHED and connection is self.connection:
@@ -299,9 +300,9 @@ class ControlPlane:
         try:
             cleared = self._run_rpc(request)
         except ControlError as exc:
-            session.fail(request.request, m.ErrorTag.OPERATION_FAILED, str(exc)[:1024])
+            session.fail(request.request, m.ErrorTag.OPERATION_FAILED, str(exc))
         except ValueError as exc:  # a MAC or an address the engines refuse
-            session.fail(request.request, m.ErrorTag.INVALID_VALUE, str(exc)[:1024])
+            session.fail(request.request, m.ErrorTag.INVALID_VALUE, str(exc))
         else:
             session.reply(request.request, cleared=cleared)
 

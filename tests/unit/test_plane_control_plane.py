@@ -295,6 +295,14 @@ def test_a_vetoed_change_keeps_running_and_the_engines(tmp_path: Path) -> None:
             assert isinstance(vetoed, s.TransactionVetoed), vetoed
             assert vetoed.veto.tag is m.ErrorTag.INVALID_VALUE
             assert rig.running() == before
+            # A value libyang quotes in its error (3,000 characters): the
+            # message is cut to what the codec carries, so the verdict arrives
+            # (longer, the management end refuses the frame and times out).
+            vetoed = await rig.management.prepare((m.ConfigChangeEntry(
+                m.ChangeKind.MODIFIED, f"{MIP}/home-agent/address", "9" * 3000, HA),))
+            assert isinstance(vetoed, s.TransactionVetoed), vetoed
+            assert vetoed.veto.tag is m.ErrorTag.INVALID_VALUE
+            assert len(vetoed.veto.message) == 1024
             # The engines still use the old SAs.
             assert await rig.register("192.0.2.60") == ReplyCode.ACCEPTED
 
