@@ -32,7 +32,7 @@ from agent.config.model import AgentConfig
 from agent.datastore.edits import Edit, Operation
 from agent.datastore.errors import DatastoreError, ErrorTag
 from agent.datastore.paths import parse_path
-from agent.datastore.store import Datastore, PreparedTransaction
+from agent.datastore.store import RUNNING, TOP, Datastore, PreparedTransaction
 from agent.datastore.tree import to_json
 from agent.plane import messages as m
 from agent.runtime import Agent
@@ -86,7 +86,11 @@ class EngineHost:
         self.clock = clock
         self.state_dir = state_dir
         self._on_event = on_event
-        self._prepared: tuple[int, PreparedTransaction, AgentConfig | None] | None = None
+        #: Full transactions found equal to running (not validated again).
+        self.unchanged_full = 0
+        #: (transaction, its prepared datastore transaction or None when it
+        #: changes nothing, the engines' records when it builds them)
+        self._prepared: tuple[int, PreparedTransaction | None, AgentConfig | None] | None = None
 
     @property
     def prepared(self) -> int | None:
@@ -103,6 +107,15 @@ class EngineHost:
 
     def prepare(self, transaction: int, full: bool, entries: Iterable[m.ConfigChangeEntry]) -> None:
         """Validate and run the change phase; ``DatastoreError`` is the veto."""
+        entries = tuple(entries)
+        if full and self.agent is not None and self._is_running(entries):
+            # The full configuration a new session begins with, unchanged
+            # (the management plane restarted): nothing to validate or apply.
+            # Validating it again would hold the engines' loop for seconds
+            # with 100,000 SAs.
+            self._prepared = (transaction, None, None)
+            self.unchanged_full += 1
+            return
         # One at a time: the session vetoes a crossing ConfigChange (in-use),
         # and the datastore refuses a second prepared transaction (in-use).
         prepared = self.datastore.prepare_running(edits_for(entries), replace=full)
@@ -125,6 +138,8 @@ class EngineHost:
         first commit)."""
         held = self._take(transaction)
         _, prepared, config = held
+        if prepared is None:
+            return  # unchanged
         prepared.commit()  # the done phase: LiveConfiguration applies it
         if config is not None:
             await self._start(config)
@@ -133,9 +148,25 @@ class EngineHost:
         held = self._prepared
         if held is not None and held[0] == transaction:
             self._prepared = None
-            held[1].abort()
+            if held[1] is not None:
+                held[1].abort()
 
-    def _take(self, transaction: int) -> tuple[int, PreparedTransaction, AgentConfig | None]:
+    def _is_running(self, entries: tuple[m.ConfigChangeEntry, ...]) -> bool:
+        """Whether a full transaction's entries are running as it is: one
+        entry, the top container, equal to running's RFC 7951 JSON with
+        defaults (what the management plane sends)."""
+        if len(entries) != 1 or entries[0].kind is m.ChangeKind.DELETED:
+            return False
+        try:
+            path = parse_path(entries[0].path)
+        except DatastoreError:
+            return False
+        if len(path) != 1 or path[0].name != TOP or path[0].keys:
+            return False
+        running = self.datastore.snapshot(RUNNING).as_json(with_defaults=True)
+        return bool(entries[0].value == running)
+
+    def _take(self, transaction: int) -> tuple[int, PreparedTransaction | None, AgentConfig | None]:
         held = self._prepared
         if held is None or held[0] != transaction:
             raise RuntimeError(f"transaction {transaction} is not prepared")
@@ -157,7 +188,7 @@ class EngineHost:
 
     async def close(self) -> None:
         held, self._prepared = self._prepared, None
-        if held is not None:
+        if held is not None and held[1] is not None:
             held[1].abort()
         if self.agent is not None:
             await self.agent.close()

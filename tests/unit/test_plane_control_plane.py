@@ -30,6 +30,7 @@ from ipaddress import IPv4Address
 from pathlib import Path
 from typing import Any
 
+from agent.datastore.store import Datastore
 from agent.mobileip import replay
 from agent.mobileip.builder import build_request, check_reply
 from agent.mobileip.numbers import ReplyCode
@@ -64,6 +65,17 @@ def configuration(*, max_lifetime: int = 1800) -> dict[str, Any]:
 
 def full(content: dict[str, Any]) -> tuple[m.ConfigChangeEntry, ...]:
     return (m.ConfigChangeEntry(m.ChangeKind.CREATED, MIP, content),)
+
+
+def management_full(content: dict[str, Any]) -> tuple[m.ConfigChangeEntry, ...]:
+    """A full transaction as the management plane sends it: its running's
+    effective configuration, defaults included (RFC 7951 JSON)."""
+    datastore = Datastore()
+    try:
+        datastore.replace_config("running", {"proxy-mobile-ip:mobile-ip": content})
+        return full(datastore.snapshot("running").as_json(with_defaults=True))
+    finally:
+        datastore.close()
 
 
 class Management:
@@ -407,8 +419,12 @@ def test_the_management_plane_goes_away_and_comes_back(tmp_path: Path) -> None:
             await management.next(s.SessionEstablished)
             assert management.hellos == 2
             # The first transaction of the session is full (mgmtd's rule); the
-            # same configuration restarts nothing.
-            await management.commit(full(configuration()), is_full=True)
+            # same configuration restarts nothing, and is not validated again
+            # (the engines' loop would be held for seconds with 100,000 SAs).
+            running = rig.running()
+            await management.commit(management_full(configuration()), is_full=True)
+            assert rig.plane.host.unchanged_full == 1
+            assert rig.running() == running
             assert agent.home_agent is engine
             assert f"{HA}:{agent.runners['home-agent'].local_address[1]}" == endpoint
             await until(lambda: mirror.state is MirrorState.SYNCED, "the resync")
@@ -421,8 +437,17 @@ def test_the_management_plane_goes_away_and_comes_back(tmp_path: Path) -> None:
             await until(lambda: mirror.counters.resyncs_completed > resyncs, "the asked resync")
             rig.check_mirror()
             # A full transaction that changes something is applied as its diff.
-            await management.commit(full(configuration(max_lifetime=900)), is_full=True)
+            await management.commit(management_full(configuration(max_lifetime=900)), is_full=True)
             assert agent.home_agent is engine and engine.settings.max_lifetime == 900
+            assert rig.plane.host.unchanged_full == 1
+            # Running's content at another path is no unchanged configuration.
+            (entry,) = management_full(configuration(max_lifetime=900))
+            vetoed = await management.prepare(
+                (m.ConfigChangeEntry(entry.kind, f"{MIP}/home-agent", entry.value),), is_full=True)
+            assert isinstance(vetoed, s.TransactionVetoed), vetoed
+            # The same content spelled without its defaults: validated, no change.
+            await management.commit(full(configuration(max_lifetime=900)), is_full=True)
+            assert rig.plane.host.unchanged_full == 1 and engine.settings.max_lifetime == 900
             assert len(rig.ready) == 1  # said once
 
     run(scenario)
