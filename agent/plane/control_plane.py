@@ -136,6 +136,7 @@ class ControlPlane:
         self._commits: set[asyncio.Task[None]] = set()
         self._flush_scheduled = False
         self._closing = False
+        self._failed = False
         self._delay = reconnect_initial
 
     def _sources(self) -> dict[TableId, RowSource]:
@@ -160,6 +161,16 @@ class ControlPlane:
         """Start connecting (and keep reconnecting) in the background."""
         self._loop = asyncio.get_running_loop()
         self._task = self._loop.create_task(self._keep_connected())
+
+    @property
+    def failed(self) -> bool:
+        """The engines could not start: the process exits with status 1."""
+        return self._failed
+
+    async def wait_ended(self) -> None:
+        """Until the connection loop ends (only after a failure, or ``close``)."""
+        if self._task is not None:
+            await asyncio.shield(self._task)
 
     async def close(self) -> None:
         self._closing = True
@@ -271,9 +282,9 @@ class ControlPlane:
             # the change phase (a RADIUS socket, a device): stop, so that the
             # supervisor starts a fresh control plane.
             log.exception("the engines did not start; stopping")
-            self._closing = True
+            self._closing = self._failed = True
             connection.close()
-            raise
+            return
         session = connection.session
         if session.state is s.SessionState.ESTABLISHED and connection is self.connection:
             assert isinstance(session, s.ControlSession)
@@ -441,12 +452,12 @@ async def _main(args: argparse.Namespace) -> int:
                          state_dir=args.state_dir, on_ready=ready)
     await plane.start()
     try:
-        while not stop.is_set() and not (plane._task is not None and plane._task.done()):
-            try:
-                await asyncio.wait_for(stop.wait(), timeout=1.0)
-            except TimeoutError:
-                pass
-        failed = plane._closing and not stop.is_set()
+        stopping = asyncio.ensure_future(stop.wait())
+        ended = asyncio.ensure_future(plane.wait_ended())
+        await asyncio.wait((stopping, ended), return_when=asyncio.FIRST_COMPLETED)
+        for waiter in (stopping, ended):
+            waiter.cancel()
+        failed = plane.failed
     finally:
         await plane.close()
         for sig in (signal.SIGINT, signal.SIGTERM):
