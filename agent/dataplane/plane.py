@@ -88,6 +88,9 @@ class DataPlane:
         self._tunnel_users: Counter[IPv4Address] = Counter()
         self._reverse_tables: dict[IPv4Address, int] = {}  # home agent -> table
         self._reverse_users: Counter[IPv4Address] = Counter()
+        #: Called with a tunnel's remote endpoint each time its users change or
+        #: it comes or goes (the control plane streams the tunnel table).
+        self.on_tunnel_change: Callable[[IPv4Address], None] | None = None
         # Inner-packet checks, keyed by packed addresses for the fast path.
         self._binding_endpoint: dict[bytes, bytes] = {}  # home -> care-of
         self._visitor_endpoint: dict[bytes, bytes] = {}  # home -> home agent
@@ -231,6 +234,8 @@ class DataPlane:
     def _take_tunnel(self, remote: IPv4Address) -> str:
         interface = self.tunnels.add(remote)
         self._tunnel_users[remote] += 1
+        if self.on_tunnel_change is not None:
+            self.on_tunnel_change(remote)
         return interface
 
     def _release_tunnel(self, remote: IPv4Address) -> None:
@@ -238,6 +243,8 @@ class DataPlane:
         if self._tunnel_users[remote] <= 0:
             del self._tunnel_users[remote]
             self.tunnels.remove(remote)
+        if self.on_tunnel_change is not None:
+            self.on_tunnel_change(remote)
 
     def inner_allowed(self, outer_source: bytes, inner: bytes) -> bool:
         """May the endpoint ``outer_source`` send ``inner`` through its tunnel? A

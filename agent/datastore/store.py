@@ -110,6 +110,35 @@ class _Subscription:
     callback: Subscriber
 
 
+class PreparedTransaction:
+    """A running transaction past its change phase (every interested
+    subscriber accepted it): ``commit()`` makes it running and runs the done
+    phase, ``abort()`` runs the abort phase and leaves running as it was."""
+
+    def __init__(self, datastore: Datastore, new: Snapshot, changes: tuple[Change, ...],
+                 subscriptions: tuple[_Subscription, ...]) -> None:
+        self._datastore = datastore
+        self.new = new
+        self.changes = changes
+        self.subscriptions = subscriptions
+
+    def commit(self) -> None:
+        self._datastore._finish(self, commit=True)
+
+    def abort(self) -> None:
+        self._datastore._finish(self, commit=False)
+
+
+def _tell(subscriptions: Iterable[_Subscription], event: ChangeEvent) -> None:
+    """The done or abort phase: every subscriber hears of it, whatever another
+    one does (a done-phase failure cannot undo the commit)."""
+    for subscription in subscriptions:
+        try:
+            subscription.callback(event)
+        except Exception:
+            log.exception("subscriber failed in the %s phase", event.phase)
+
+
 class Datastore:
     def __init__(self, *, startup_file: FilePath | None = None, schema: Schema | None = None) -> None:
         self.schema = schema or Schema.load()
@@ -124,6 +153,7 @@ class Datastore:
         self._subscriptions: list[_Subscription] = []
         self._providers: list[Provider] = []
         self._listeners: list[NotificationListener] = []
+        self._prepared: PreparedTransaction | None = None
         if startup_file is not None and startup_file.exists():
             explicit = self._read_startup(startup_file)
             snapshot = Snapshot(explicit, self._validate_full(explicit))
@@ -233,23 +263,50 @@ class Datastore:
         if name not in (RUNNING, CANDIDATE):
             raise DatastoreError(ErrorTag.OPERATION_NOT_SUPPORTED, f"cannot edit {name}")
         self._check_lock(name, session)
-        current = self.snapshot(name)
-        explicit = current.explicit
-        touched = Touched()
-        for edit in edits:
-            if not edit.path or edit.path[0].name != TOP:
-                raise DatastoreError(ErrorTag.UNKNOWN_ELEMENT, "unknown top-level node")
-            from agent.datastore.tree import check_path
-
-            check_path(edit.path, self.schema)
-            explicit = apply_edit(explicit, edit, self.schema, touched)
-        effective, changes = self._validate_incremental(current, explicit, touched)
-        new = Snapshot(explicit, effective)
+        new, changes = self._edited(self.snapshot(name), edits)
         if name == CANDIDATE:
             self._candidate = new
             return changes
         self._commit_running(new, changes)
         return changes
+
+    def prepare_running(self, edits: Iterable[Edit], *, replace: bool = False) -> PreparedTransaction:
+        """Phase one of a running transaction whose phase two the caller
+        decides later (the control plane: the management plane's done or
+        abort, ``docs/architecture.md``, the plane boundary). The edits are
+        applied to running (with ``replace``: to an empty tree, so that they
+        are the whole configuration) and validated, and the subscribers' change
+        phase runs; a veto or an invalid tree raises ``DatastoreError`` and
+        nothing changes. The caller then calls ``commit()`` or ``abort()`` on
+        the result, once. One transaction is prepared at a time."""
+        self._check_lock(RUNNING, None)
+        current = self._stores[RUNNING]
+        if not replace:
+            new, changes = self._edited(current, edits)
+        else:
+            explicit: dict[str, Any] = {}
+            for edit in edits:
+                explicit = self._apply_checked(explicit, edit, Touched())
+            effective = self._validate_full(explicit)
+            new = Snapshot(explicit, effective)
+            changes = diff(current.effective, effective, self.schema)
+        return self._prepare_running(new, changes)
+
+    def _edited(self, current: Snapshot, edits: Iterable[Edit]) -> tuple[Snapshot, tuple[Change, ...]]:
+        explicit = current.explicit
+        touched = Touched()
+        for edit in edits:
+            explicit = self._apply_checked(explicit, edit, touched)
+        effective, changes = self._validate_incremental(current, explicit, touched)
+        return Snapshot(explicit, effective), changes
+
+    def _apply_checked(self, explicit: dict[str, Any], edit: Edit, touched: Touched) -> dict[str, Any]:
+        if not edit.path or edit.path[0].name != TOP:
+            raise DatastoreError(ErrorTag.UNKNOWN_ELEMENT, "unknown top-level node")
+        from agent.datastore.tree import check_path
+
+        check_path(edit.path, self.schema)
+        return apply_edit(explicit, edit, self.schema, touched)
 
     def replace_config(self, name: str, content: dict[str, Any], *, session: int | None = None) -> tuple[Change, ...]:
         """Replace a whole datastore (copy-config with an inline ``<config>``)."""
@@ -337,8 +394,17 @@ class Datastore:
         raise DatastoreError(ErrorTag.OPERATION_NOT_SUPPORTED, f"cannot write {name}")
 
     def _commit_running(self, new: Snapshot, changes: tuple[Change, ...]) -> None:
-        """Two-phase delivery to subscribers: any veto in the change phase aborts
-        the transaction for everyone and leaves running as it was."""
+        """Both phases at once: any veto in the change phase aborts the
+        transaction for everyone and leaves running as it was."""
+        self._prepare_running(new, changes).commit()
+
+    def _prepare_running(self, new: Snapshot, changes: tuple[Change, ...]) -> PreparedTransaction:
+        """The change phase of the interested subscribers; the done or abort
+        phase is the returned transaction's."""
+        if self._prepared is not None:
+            # The subscribers hold one prepared plan each (sysrepo: one
+            # transaction at a time per datastore): a second would replace it.
+            raise DatastoreError(ErrorTag.IN_USE, "another transaction of running is prepared")
         interested = [s for s in self._subscriptions if _concerns(s.prefix, changes)]
         notified: list[_Subscription] = []
         try:
@@ -348,20 +414,22 @@ class Datastore:
         except Exception as exc:  # a Veto, or a subscriber's bug: either way, abort
             if not isinstance(exc, Veto):
                 log.exception("subscriber failed in the change phase")
-            for subscription in notified:
-                try:
-                    subscription.callback(ChangeEvent(RUNNING, "abort", changes, new.effective))
-                except Exception:  # every prepared subscriber must hear of the abort
-                    log.exception("subscriber failed in the abort phase")
+            _tell(notified, ChangeEvent(RUNNING, "abort", changes, new.effective))
             if isinstance(exc, Veto):
                 raise DatastoreError(ErrorTag.OPERATION_FAILED, str(exc), path=exc.path) from None
             raise DatastoreError(ErrorTag.OPERATION_FAILED, f"a subscriber failed: {exc!r}") from None
-        self._stores[RUNNING] = new
-        for subscription in interested:
-            try:
-                subscription.callback(ChangeEvent(RUNNING, "done", changes, new.effective))
-            except Exception:  # a done-phase failure cannot undo the commit
-                log.exception("subscriber failed in the done phase")
+        prepared = PreparedTransaction(self, new, changes, tuple(interested))
+        self._prepared = prepared
+        return prepared
+
+    def _finish(self, prepared: PreparedTransaction, *, commit: bool) -> None:
+        if self._prepared is not prepared:
+            raise RuntimeError("this transaction is not the prepared one (committed or aborted already)")
+        self._prepared = None
+        event = ChangeEvent(RUNNING, "done" if commit else "abort", prepared.changes, prepared.new.effective)
+        if commit:
+            self._stores[RUNNING] = prepared.new
+        _tell(prepared.subscriptions, event)
 
     # -- validation --------------------------------------------------------------------
 

@@ -318,6 +318,11 @@ class ForeignAgent:
     def visitor_count(self) -> int:
         return len(self._visitors)
 
+    def visitor_addresses(self) -> list[IPv4Address]:
+        """Every visitor's home address, in no order (``visitors()`` sorts):
+        the state stream's key copy (agent/plane/rows.py)."""
+        return list(self._visitors)
+
     # -- checkpoint (visitors across a restart) ------------------------------------
 
     def export_state(self) -> dict[str, Any]:

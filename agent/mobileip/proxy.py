@@ -1388,3 +1388,13 @@ class ProxyAgent:
         else:
             delay = min(self.settings.solicitation_max_interval, 2.0 ** (self._solicitations - 2))
         self._timers.schedule(_SOLICIT, now + delay)
+
+    # -- the state stream's view (agent/plane/rows.py): unsorted, no copy of the records
+
+    def visitor_macs(self) -> list[str]:
+        """Every visitor's MAC, in no order (``visitors()`` sorts)."""
+        return list(self._visitors)
+
+    @property
+    def visitor_count(self) -> int:
+        return len(self._visitors)

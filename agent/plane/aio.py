@@ -92,6 +92,11 @@ class PlaneConnection(asyncio.Protocol):
     def resume_writing(self) -> None:
         self.writable = True
 
+    def close(self) -> None:
+        """Close the connection (``connection_lost`` follows)."""
+        if self._transport is not None:
+            self._transport.close()
+
     # -- after every change of the session ------------------------------------------------
 
     def flush(self) -> None:

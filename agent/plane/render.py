@@ -113,3 +113,9 @@ def proxy_visitor_entries(rows: Iterable[tuple[Any, ...]], now: float) -> list[d
         "registered-at": date_and_time(registered_at) if registered_at else None,
     }) for (mac, interface, home, home_agent, foreign_agent, care_of, state, requested, granted,
             expires_at, last_code, attempts, reason, associated_at, registered_at) in rows]
+
+
+def tunnel_entries(rows: Iterable[tuple[Any, ...]]) -> list[dict[str, Any]]:
+    """``data-plane-state/tunnel`` (by remote endpoint)."""
+    return [{"remote": _dotted(remote), "local": _dotted(local), "interface": interface,
+             "users": users} for remote, local, interface, users in rows]

@@ -2,11 +2,10 @@
 engines' tables as ``RowSource``s, and the engines' events -> deltas.
 
 The home agent's tables and events, the foreign agent's and the proxy's
-visitors (as row sources; their events -> deltas and the data plane's tunnels
-come with the wiring, the same way). The FA's and the proxy's engines have no
-unsorted key view yet (``visitors()`` sorts, the proxy has no visitor count):
-the wiring adds those one-line accessors so that a resync of 100,000
-visitors stays within its budget. Addresses become integers (``IPv4Address._ip``, as ``operational.py``
+visitors (as row sources, walked through the engines' unsorted key views so
+that a resync of 100,000 visitors stays within its budget; their events ->
+deltas), and the data plane's tunnels (one row per remote endpoint, a
+delta each time its users change). Addresses become integers (``IPv4Address._ip``, as ``operational.py``
 and the checkpoint already read them): no text formatting on the engine loop.
 """
 
@@ -14,14 +13,24 @@ from __future__ import annotations
 
 from collections.abc import Hashable, Sequence
 from ipaddress import IPv4Address
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from agent.mobileip.events import BindingCreated, BindingDeleted, BindingRefreshed, RegistrationDenied
+from agent.mobileip.events import (
+    BindingCreated,
+    BindingDeleted,
+    BindingRefreshed,
+    RegistrationDenied,
+    VisitorAdded,
+    VisitorRemoved,
+)
 from agent.mobileip.foreign_agent import ForeignAgent, Visitor
 from agent.mobileip.home_agent import Binding, HomeAgent, MobileNode
 from agent.mobileip.proxy import ProxyAgent, ProxyVisitor
 from agent.plane.messages import ChangeKind
 from agent.plane.tables import TableId
+
+if TYPE_CHECKING:
+    from agent.dataplane.plane import DataPlane
 
 Row = tuple[Any, ...]
 DeltaTuple = tuple[TableId, ChangeKind, Row, Row | None]
@@ -143,7 +152,7 @@ class ForeignAgentVisitors:
         self.agent = agent
 
     def cursor_keys(self) -> Sequence[Hashable]:
-        return [v.home_address for v in self.agent.visitors()]
+        return self.agent.visitor_addresses()
 
     def rows(self, cursor_key: Hashable) -> Sequence[Row]:
         visitor = self.agent.visitor(cursor_key)  # type: ignore[arg-type]
@@ -160,11 +169,77 @@ class ProxyVisitors:
         self.agent = agent
 
     def cursor_keys(self) -> Sequence[Hashable]:
-        return [v.mac for v in self.agent.visitors()]
+        return self.agent.visitor_macs()
 
     def rows(self, cursor_key: Hashable) -> Sequence[Row]:
         visitor = self.agent.visitor(cursor_key)  # type: ignore[arg-type]
         return () if visitor is None else (proxy_visitor_row(visitor),)
 
     def count(self) -> int:
-        return len(self.agent.visitors())
+        return self.agent.visitor_count
+
+
+def foreign_agent_deltas(agent: ForeignAgent, event: object) -> list[DeltaTuple]:
+    """The visitor row an FA event changes: its current row (created or
+    moved, ``VisitorAdded``) or its deletion (``VisitorRemoved``, or gone
+    since). The FA emits no event when a visitor renews with the same
+    care-of address (RFC 5944 §3.7.3.2): that row's identification and
+    expiry reach the mirror at the next resynchronisation only."""
+    if isinstance(event, (VisitorAdded, VisitorRemoved)):
+        key = (_int(event.home_address),)
+        visitor = agent.visitor(event.home_address)
+        if visitor is None:
+            return [(TableId.VISITOR, ChangeKind.DELETED, key, None)]
+        kind = ChangeKind.CREATED if isinstance(event, VisitorAdded) else ChangeKind.MODIFIED
+        return [(TableId.VISITOR, kind, key, visitor_row(visitor))]
+    return []
+
+
+def proxy_deltas(agent: ProxyAgent, mac: str | None) -> list[DeltaTuple]:
+    """A proxy client's current row (or its deletion): for each event that
+    names a MAC, and for each client event fed to the proxy."""
+    if mac is None:
+        return []
+    visitor = agent.visitor(mac)
+    if visitor is None:
+        return [(TableId.PROXY_CLIENT, ChangeKind.DELETED, (mac.lower(),), None)]
+    return [(TableId.PROXY_CLIENT, ChangeKind.MODIFIED, (visitor.mac,), proxy_visitor_row(visitor))]
+
+
+# -- the data plane's tunnels ------------------------------------------------------------
+
+
+def tunnel_row(plane: DataPlane, remote: IPv4Address) -> Row | None:
+    """``data-plane-state/tunnel`` (RFC 2003 IP-in-IP, one per remote), or
+    None when there is no tunnel towards ``remote``."""
+    tunnels = plane.tunnels
+    users = plane.tunnel_users(remote)
+    if not users:
+        return None
+    return (_int(remote), _int(tunnels.local), tunnels.interface(remote) or "", users)
+
+
+class DataPlaneTunnels:
+    """The data plane's tunnels as a ``RowSource`` (few: one per care-of
+    address or home agent)."""
+
+    def __init__(self, plane: DataPlane) -> None:
+        self.plane = plane
+
+    def cursor_keys(self) -> Sequence[Hashable]:
+        return list(self.plane.tunnels.endpoints())
+
+    def rows(self, cursor_key: Hashable) -> Sequence[Row]:
+        row = tunnel_row(self.plane, cursor_key)  # type: ignore[arg-type]
+        return () if row is None else (row,)
+
+    def count(self) -> int:
+        return sum(1 for remote in self.plane.tunnels.endpoints() if self.plane.tunnel_users(remote))
+
+
+def tunnel_deltas(plane: DataPlane, remote: IPv4Address) -> list[DeltaTuple]:
+    """The tunnel towards ``remote`` changed (``DataPlane.on_tunnel_change``)."""
+    row = tunnel_row(plane, remote)
+    if row is None:
+        return [(TableId.TUNNEL, ChangeKind.DELETED, (_int(remote),), None)]
+    return [(TableId.TUNNEL, ChangeKind.MODIFIED, (row[0],), row)]

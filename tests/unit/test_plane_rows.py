@@ -169,3 +169,137 @@ def test_every_role_rendered_from_the_mirror_equals_today() -> None:
     assert proxy_visitor_entries(mirror.sorted_rows(TableId.PROXY_CLIENT), later) \
         == proxy_state(proxy, later)["visitor"]
     assert mirror.count(TableId.PROXY_CLIENT) == 6 and mirror.count(TableId.VISITOR) == 5
+
+
+def test_foreign_agent_and_proxy_deltas_keep_the_mirror_equal() -> None:
+    """The lab network of test_operational built while a stream follows it
+    from an empty resync: the FA's VisitorAdded/VisitorRemoved and the
+    proxy's client events (each naming a MAC) are the only source of the
+    mirror's visitor rows; after the registrations, and after a client
+    leaves (deregistered through the FA: RFC 5944 §3.8.3), the mirror renders
+    what agent/operational.py reads."""
+    import random
+    from ipaddress import IPv4Network
+
+    from agent.mobileip.advertisement import AgentAdvertisement
+    from agent.mobileip.foreign_agent import ForeignAgent, ForeignAgentSettings
+    from agent.mobileip.proxy import ProxyAgent, ProxySettings
+    from agent.mobileip.subnet_map import SubnetMap
+    from agent.mobileip.numbers import AdvertisementFlag
+    from agent.mobileip.outputs import Channel
+    from agent.operational import foreign_agent_state, proxy_state
+    from agent.plane.render import proxy_visitor_entries, visitor_entries
+    from agent.plane.rows import ForeignAgentVisitors, ProxyVisitors, foreign_agent_deltas, proxy_deltas
+
+    ha_address, fa_address, ap_address = (IPv4Address("198.51.100.1"), IPv4Address("198.51.100.2"),
+                                          IPv4Address("198.51.100.3"))
+    sa = SecurityAssociation(256, KEY)
+    hosts = SecurityAssociationTable()
+    hosts.add_range(IPv4Address("192.0.2.1"), IPv4Address("192.0.2.254"), sa)
+    ha = HomeAgent(HomeAgentSettings(ha_address), mobile_nodes=hosts, rng=random.Random(1))
+    fa = ForeignAgent(ForeignAgentSettings(fa_address, advertisement_interval=0), rng=random.Random(2))
+    proxy = ProxyAgent(ProxySettings(reverse_tunnel=True, solicit=False),
+                       subnet_map=SubnetMap({IPv4Network("192.0.2.0/24"): ha_address}),
+                       host_associations=hosts, rng=random.Random(3))
+    wire: list[bytes] = []
+    stream = StateStream(epoch=5, sources={
+        TableId.VISITOR: ForeignAgentVisitors(fa), TableId.PROXY_CLIENT: ProxyVisitors(proxy)},
+        send=lambda message: wire.append(codec.encode(message)), clock=lambda: 0.0)
+    mirror = OperationalMirror()
+    stream.begin_resync()
+    while stream.resync_step():
+        pass
+    engines = {ha_address: (ha, 434), fa_address: (fa, 434), ap_address: (proxy, 5000)}
+
+    def settle(touched_macs: tuple[str, ...] = ()) -> None:
+        for mac in touched_macs:  # client events the proxy took without an event
+            for delta in proxy_deltas(proxy, mac):
+                stream.record(*delta)
+        moved = True
+        while moved:
+            moved = False
+            for source, (engine, port) in list(engines.items()):
+                for transmit in engine.datagrams_to_send():
+                    if transmit.channel is Channel.REGISTRATION and transmit.destination in engines:
+                        moved = True
+                        engines[transmit.destination][0].receive_datagram(transmit.data, source, port, NOW)
+            while (event := fa.next_event()) is not None:
+                for delta in foreign_agent_deltas(fa, event):
+                    stream.record(*delta)
+            while (event := proxy.next_event()) is not None:
+                for delta in proxy_deltas(proxy, getattr(event, "mac", None)):
+                    stream.record(*delta)
+            while ha.next_event() is not None:
+                pass
+        stream.flush()
+        for body in codec.FrameReader().feed(b"".join(wire)):
+            assert mirror.apply(codec.decode(body), NOW) is None  # type: ignore[arg-type]
+        wire.clear()
+        later = NOW + 9.5
+        assert visitor_entries(mirror.sorted_rows(TableId.VISITOR), later) \
+            == foreign_agent_state(fa, later)["visitor"]
+        assert proxy_visitor_entries(mirror.sorted_rows(TableId.PROXY_CLIENT), later) \
+            == proxy_state(proxy, later)["visitor"]
+
+    advert = AgentAdvertisement(300, 600, AdvertisementFlag.FOREIGN_AGENT | AdvertisementFlag.REVERSE_TUNNELING
+                                | AdvertisementFlag.REGISTRATION_REQUIRED, (fa_address,))
+    proxy.receive_icmp(advert.encode(), fa_address, NOW)
+    macs = tuple(f"02:00:00:00:00:0{i}" for i in range(5))
+    for i, mac in enumerate(macs):
+        proxy.client_associated(mac, NOW, address=IPv4Address("192.0.2.10") + i, interface="wlan0")
+    settle(macs)
+    assert mirror.count(TableId.VISITOR) == fa.visitor_count == 5
+    assert mirror.count(TableId.PROXY_CLIENT) == 5
+    proxy.client_disassociated(macs[2], NOW)
+    settle((macs[2],))
+    assert mirror.count(TableId.VISITOR) == fa.visitor_count == 4
+
+
+def test_tunnel_deltas_keep_the_mirror_equal_to_the_data_plane() -> None:
+    """The data plane's tunnels (RFC 2003, one per remote endpoint, shared by
+    the bindings through it) streamed from ``DataPlane.on_tunnel_change``: a
+    binding, a second one through the same care-of address, a move, a
+    deregistration; the mirror renders what ``DataPlaneService.state()``
+    reads. (The kernel is the test_dataplane fake rtnetlink.)"""
+    from agent.dataplane.kernel import KernelIpipTunnels
+    from agent.dataplane.plane import DataPlane, DataPlaneSettings
+    from agent.dataplane.routes import KernelRoutes
+    from agent.dataplane.service import DataPlaneService
+    from agent.mobileip.events import BindingCreated, BindingDeleted, RemovalReason
+    from agent.plane.render import tunnel_entries
+    from agent.plane.rows import DataPlaneTunnels, tunnel_deltas
+    from tests.unit.test_dataplane import FakeArp, FakeNetlink
+
+    netlink = FakeNetlink()
+    plane = DataPlane(DataPlaneSettings(home_interface="home0"),
+                      tunnels=KernelIpipTunnels(HOME_AGENT, netlink=netlink),  # type: ignore[arg-type]
+                      routes=KernelRoutes(netlink), arp=FakeArp())  # type: ignore[arg-type]
+    service = DataPlaneService(plane, netlink, "kernel-ipip")  # type: ignore[arg-type]
+    wire: list[bytes] = []
+    stream = StateStream(epoch=9, sources={TableId.TUNNEL: DataPlaneTunnels(plane)},
+                         send=lambda message: wire.append(codec.encode(message)), clock=lambda: 0.0)
+    plane.on_tunnel_change = lambda remote: [stream.record(*d) for d in tunnel_deltas(plane, remote)]
+    mirror = OperationalMirror()
+    coa_a, coa_b = IPv4Address("198.51.100.6"), IPv4Address("198.51.100.10")
+    plane.handle("home-agent", BindingCreated(FIRST + 1, coa_a, 600, coa_a))  # before the resync
+    stream.begin_resync()
+    while stream.resync_step():
+        pass
+
+    def check(expected_tunnels: int) -> None:
+        stream.flush()
+        for body in codec.FrameReader().feed(b"".join(wire)):
+            assert mirror.apply(codec.decode(body), NOW) is None  # type: ignore[arg-type]
+        wire.clear()
+        assert tunnel_entries(mirror.sorted_rows(TableId.TUNNEL)) == service.state().get("tunnel", [])
+        assert mirror.count(TableId.TUNNEL) == expected_tunnels
+
+    check(1)
+    plane.handle("home-agent", BindingCreated(FIRST + 2, coa_a, 600, coa_a))  # users 2
+    check(1)
+    assert mirror.row(TableId.TUNNEL, (int(coa_a),))[3] == 2  # type: ignore[index]
+    plane.handle("home-agent", BindingCreated(FIRST + 2, coa_b, 600, coa_b))  # moves
+    check(2)
+    plane.handle("home-agent", BindingDeleted(FIRST + 1, coa_a, RemovalReason.DEREGISTERED))
+    check(1)
+    assert mirror.row(TableId.TUNNEL, (int(coa_a),)) is None

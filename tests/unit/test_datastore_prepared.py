@@ -1,0 +1,124 @@
+"""A running transaction whose second phase comes later (``Datastore.prepare_running``):
+what the control plane runs for the management plane's two-phase
+configuration transactions (docs/architecture.md, "The plane boundary"). The
+change phase runs at once, a veto refuses it with running unchanged, and
+running changes only on ``commit()``; ``abort()`` leaves it as it was. One
+prepared transaction at a time."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from agent.datastore.edits import Edit, Operation
+from agent.datastore.errors import DatastoreError, ErrorTag
+from agent.datastore.paths import parse_path
+from agent.datastore.store import RUNNING, ChangeEvent, Datastore, Veto
+from agent.datastore.tree import Schema
+
+MIP = "/proxy-mobile-ip:mobile-ip"
+
+
+def merge(path: str, value: Any) -> Edit:
+    return Edit(Operation.MERGE, parse_path(path), value)
+
+
+class Recorder:
+    def __init__(self, datastore: Datastore, *, veto: str | None = None) -> None:
+        self.datastore = datastore
+        self.phases: list[str] = []
+        self.running_seen: list[dict[str, Any]] = []
+        self.veto = veto
+
+    def __call__(self, event: ChangeEvent) -> None:
+        self.phases.append(event.phase)
+        self.running_seen.append(self.datastore.get_config(RUNNING))
+        if event.phase == "change" and self.veto is not None:
+            raise Veto(self.veto, path=f"{MIP}/home-agent")
+
+
+@pytest.fixture
+def ds() -> Iterator[Datastore]:
+    datastore = Datastore(schema=Schema.load())
+    datastore.edit(RUNNING, [merge(f"{MIP}/home-agent", {"address": "192.0.2.1"})])
+    yield datastore
+    datastore.close()
+
+
+def test_commit_makes_it_running_and_runs_the_done_phase(ds: Datastore) -> None:
+    recorder = Recorder(ds)
+    ds.subscribe(recorder)
+    before = ds.get_config(RUNNING)
+    prepared = ds.prepare_running([merge(f"{MIP}/home-agent/max-lifetime", 1200)])
+    assert recorder.phases == ["change"]
+    assert ds.get_config(RUNNING) == before  # nothing yet
+    assert [c.kind for c in prepared.changes] == ["modified"]  # from its default
+    prepared.commit()
+    assert recorder.phases == ["change", "done"]
+    assert recorder.running_seen[-1] != before  # the done phase sees the new running
+    assert ds.get_config(RUNNING)["proxy-mobile-ip:mobile-ip"]["home-agent"]["max-lifetime"] == 1200
+
+
+def test_abort_leaves_running_and_tells_the_subscribers(ds: Datastore) -> None:
+    recorder = Recorder(ds)
+    ds.subscribe(recorder)
+    before = ds.snapshot(RUNNING)
+    ds.prepare_running([merge(f"{MIP}/home-agent/max-lifetime", 1200)]).abort()
+    assert recorder.phases == ["change", "abort"]
+    assert ds.snapshot(RUNNING) is before
+
+
+def test_a_veto_raises_with_its_path_and_running_is_unchanged(ds: Datastore) -> None:
+    recorder = Recorder(ds, veto="no")
+    ds.subscribe(recorder)
+    before = ds.snapshot(RUNNING)
+    with pytest.raises(DatastoreError) as caught:
+        ds.prepare_running([merge(f"{MIP}/home-agent/max-lifetime", 1200)])
+    assert (caught.value.tag, caught.value.path) == (ErrorTag.OPERATION_FAILED, f"{MIP}/home-agent")
+    assert recorder.phases == ["change", "abort"]
+    assert ds.snapshot(RUNNING) is before
+    # Nothing stays prepared: the next transaction goes through.
+    recorder.veto = None
+    ds.prepare_running([merge(f"{MIP}/home-agent/max-lifetime", 1300)]).commit()
+
+
+def test_replace_is_the_whole_configuration_diffed_against_running(ds: Datastore) -> None:
+    """A full transaction: only what differs is a change (so that a role
+    whose configuration is the same is not restarted)."""
+    ds.edit(RUNNING, [merge(f"{MIP}/foreign-agent", {"address": "203.0.113.1", "care-of-address": ["203.0.113.1"]})])
+    prepared = ds.prepare_running([merge(MIP, {
+        "home-agent": {"address": "192.0.2.1"},
+        "foreign-agent": {"address": "203.0.113.1", "care-of-address": ["203.0.113.2"]}})], replace=True)
+    paths = sorted(f"{c.kind} {'/'.join(s.name for s in c.path)}" for c in prepared.changes)
+    assert paths == ["modified mobile-ip/foreign-agent/care-of-address"], paths
+    prepared.commit()
+    removed = ds.prepare_running([merge(MIP, {"home-agent": {"address": "192.0.2.1"}})], replace=True)
+    assert [(c.kind, c.path[-1].name) for c in removed.changes] == [("deleted", "foreign-agent")]
+    removed.abort()
+
+
+def test_an_invalid_tree_is_refused_before_any_subscriber(ds: Datastore) -> None:
+    recorder = Recorder(ds)
+    ds.subscribe(recorder)
+    with pytest.raises(DatastoreError) as caught:
+        ds.prepare_running([merge(f"{MIP}/home-agent/max-lifetime", "many")])
+    assert caught.value.tag is ErrorTag.INVALID_VALUE
+    assert recorder.phases == []
+
+
+def test_one_prepared_transaction_at_a_time(ds: Datastore) -> None:
+    """A second change phase would replace the subscribers' prepared plan
+    (LiveConfiguration holds one): refused in-use, the first still commits."""
+    recorder = Recorder(ds)
+    ds.subscribe(recorder)
+    first = ds.prepare_running([merge(f"{MIP}/home-agent/max-lifetime", 1200)])
+    with pytest.raises(DatastoreError) as caught:
+        ds.edit(RUNNING, [merge(f"{MIP}/home-agent/max-lifetime", 1300)])
+    assert caught.value.tag is ErrorTag.IN_USE
+    assert recorder.phases == ["change"]
+    first.commit()
+    assert ds.get_config(RUNNING)["proxy-mobile-ip:mobile-ip"]["home-agent"]["max-lifetime"] == 1200
+    with pytest.raises(RuntimeError):
+        first.abort()  # finished once
