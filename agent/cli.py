@@ -144,6 +144,27 @@ async def _run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run_two_planes(args: argparse.Namespace) -> int:
+    from agent.plane.two_planes import run_two_planes
+
+    unsupported = [flag for flag, value in (("--ha-listen", args.ha_listen), ("--fa-listen", args.fa_listen),
+                                            ("--home-agent-port", args.home_agent_port),
+                                            ("--status-interval", args.status_interval))
+                   if value is not None]
+    if unsupported:
+        print(f"proxymip: {', '.join(unsupported)} not supported with --planes two "
+              "(edit the startup file instead)", file=sys.stderr)
+        return 2
+    # Refuse what the one-process run refuses (an unknown file type, a file
+    # libyang rejects, keys readable by others) before any child starts.
+    from agent.datastore.store import Datastore
+
+    if args.startup.suffix.lower() not in (".json", ".xml"):
+        raise ConfigError(str(args.startup), "unknown file type (expected .json or .xml)")
+    Datastore(startup_file=args.startup).close()
+    return asyncio.run(run_two_planes(args.startup, control_socket=args.control_socket))
+
+
 def _say(line: str) -> None:
     """A line on stdout for whoever started us; a reader that went away (a
     lab parent that died) must not cut the orderly stop short."""
@@ -213,6 +234,9 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--home-agent-port", type=int, help="UDP port the FA relays to (default 434)")
     run.add_argument("--status-interval", type=float, default=None, help="print counters every S seconds")
     run.add_argument("--control-socket", help="serve the local control channel (JSON lines) here")
+    run.add_argument("--planes", choices=("one", "two"), default="one",
+                     help="two: the management plane (datastore, NETCONF, SNMP, control channel) "
+                          "and the control plane (engines) as two supervised processes")
 
     lab = sub.add_parser("lab", help="HA, two FAs and two proxy APs on loopback with simulated clients")
     lab.add_argument("--clients", type=int, default=10)
@@ -270,6 +294,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{args.file}: valid")
             _warn_about_mode(args.file)
             return 0
+        if args.planes == "two":
+            return _run_two_planes(args)
         return asyncio.run(_run(args))
     except ConfigError as exc:
         print(f"proxymip: invalid configuration: {exc}", file=sys.stderr)

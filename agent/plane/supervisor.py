@@ -24,6 +24,8 @@ import socket
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
+from agent.aio.service import stop_with_parent
+
 INITIAL_BACKOFF = 0.5
 MAX_BACKOFF = 30.0
 STABLE_AFTER = 60.0
@@ -143,6 +145,8 @@ class Supervisor:
         self._tasks: set[asyncio.Task[None]] = set()
         self._timer: asyncio.TimerHandle | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        #: Called with (name, returncode) each time a child exits.
+        self.on_exit: Callable[[str, int | None], None] | None = None
 
     def pid(self, name: str) -> int | None:
         process = self.processes.get(name)
@@ -157,8 +161,10 @@ class Supervisor:
         for name in self.policy.due(self._loop.time()):
             spec = self.specs[name]
             env = None if spec.env is None else {**os.environ, **spec.env}
+            # The children die with us (PR_SET_PDEATHSIG), even by SIGKILL.
             process = await asyncio.create_subprocess_exec(
-                *spec.argv, stdout=asyncio.subprocess.PIPE, stdin=asyncio.subprocess.DEVNULL, env=env)
+                *spec.argv, stdout=asyncio.subprocess.PIPE, stdin=asyncio.subprocess.DEVNULL, env=env,
+                preexec_fn=stop_with_parent(os.getpid()))
             self.processes[name] = process
             self.policy.started(name, self._loop.time())
             task = asyncio.create_task(self._watch(name, process))
@@ -196,6 +202,8 @@ class Supervisor:
                 self._on_line(name, line)
         await process.wait()
         self.policy.exited(name, self._loop.time())
+        if self.on_exit is not None:
+            self.on_exit(name, process.returncode)
         if not self.policy.stopping:
             sd_notify(f"STATUS={name} exited ({process.returncode}); restarting",
                       address=self._notify_socket)
