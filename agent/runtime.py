@@ -552,6 +552,8 @@ class Agent:
             return {"ok": True}
         if op == "state":
             return self.state(rows=bool(request.get("rows", True)))
+        if op == "counters":
+            return self.counters()
         if op in ("get-config", "edit-config", "copy-config", "commit", "discard-changes"):
             return self._datastore_op(op, request)
         if op == "clear-counters":
@@ -615,32 +617,11 @@ class Agent:
     def _rpc_clear_subnet_map(self, given: dict[str, Any]) -> dict[str, Any]:
         """Remove one subnet-map entry or all of them from running: one datastore
         transaction, so locks, validation and the live effects of an edit apply."""
-        from ipaddress import IPv4Network
-
-        from agent.datastore.edits import Edit, Operation
-        from agent.datastore.errors import DatastoreError
-        from agent.datastore.paths import parse_path
-        from agent.netconf.errors import RpcError
+        from agent.datastore_requests import clear_subnet_map
 
         if self.datastore is None:
             raise ControlError("this agent runs without a datastore")
-        from agent.schema.context import TOP_MEMBER
-
-        running = self.datastore.get_config("running").get(TOP_MEMBER, {})
-        entries = running.get("subnet-map", [])
-        prefixes = [e["prefix"] for e in entries]
-        if given.get("prefix"):
-            wanted = str(IPv4Network(given["prefix"], strict=False))  # libyang's canonical form
-            prefixes = [p for p in prefixes if p == wanted]
-        if not prefixes:
-            return {"cleared": 0}
-        edits = [Edit(Operation.DELETE, parse_path(f"/mobile-ip/subnet-map[prefix='{p}']"), None)
-                 for p in prefixes]
-        try:
-            self.datastore.edit("running", edits)
-        except DatastoreError as exc:
-            raise RpcError(exc.tag.value, exc.message, path=exc.path) from None
-        return {"cleared": len(prefixes)}
+        return clear_subnet_map(self.datastore, given)
 
     def _rpc_inject_client_event(self, given: dict[str, Any]) -> dict[str, Any]:
         mac = normalise_mac(given["mac"])
@@ -657,34 +638,11 @@ class Agent:
         return {}
 
     def _datastore_op(self, op: str, request: dict[str, Any]) -> dict[str, Any]:
-        from agent.datastore.edits import Edit, Operation
-        from agent.datastore.errors import DatastoreError
-        from agent.datastore.paths import parse_path
+        from agent.datastore_requests import datastore_request
 
-        ds = self.datastore
-        if ds is None:
+        if self.datastore is None:
             raise ControlError("this agent runs without a datastore")
-        try:
-            if op == "get-config":
-                return {"data": ds.get_config(request.get("source", "running"),
-                                              with_defaults=bool(request.get("with-defaults")))}
-            if op == "edit-config":
-                edits = [
-                    Edit(Operation(e.get("operation", "merge")), parse_path(e["path"]), e.get("value"))
-                    for e in request["edits"]
-                ]
-                changes = ds.edit(request.get("target", "running"), edits)
-                return {"ok": True, "changes": len(changes)}
-            if op == "copy-config":
-                ds.copy_config(request["source"], request["target"])
-                return {"ok": True}
-            if op == "commit":
-                return {"ok": True, "changes": len(ds.commit())}
-            ds.discard_changes()
-            return {"ok": True}
-        except DatastoreError as exc:
-            return {"error": exc.message, "error-tag": exc.tag.value, "error-path": exc.path,
-                    "error-app-tag": exc.app_tag}
+        return datastore_request(self.datastore, op, request)
 
     def state(self, *, rows: bool = True) -> dict[str, Any]:
         """This instant's operational state of every running role (the YANG
