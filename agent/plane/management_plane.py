@@ -113,7 +113,7 @@ class ManagementPlane:
             state_dir=self.state_dir)
 
     async def _start_snmp(self, settings: Any) -> None:
-        from agent.snmp.mirror_sources import mirror_sources
+        from agent.plane.snmp_sources import mirror_sources
         from agent.snmp.service import SnmpService
 
         assert self._loop is not None
