@@ -72,7 +72,7 @@ class Agent:
     #: The home agent's own RADIUS client (its lookups counted apart from the proxy's).
     home_agent_radius_client: Any = None
     netconf_server: Any = None
-    #: The SNMP service (agent.snmp.service.SnmpService): its agent runs
+    #: The SNMP service (agent.aio.snmp_service.SnmpService): its agent runs
     #: when snmp-agent is configured.
     _snmp: Any = None
     #: The NETCONF service (agent.netconf.service.NetconfService).
@@ -393,8 +393,8 @@ class Agent:
         self._netconf_confirmed_commits = service.confirmed_commits
 
     async def _start_snmp(self) -> None:
-        """The SNMP agent (``agent.snmp.service``), its MIBs reading the engines."""
-        from agent.snmp.service import SnmpService
+        """The SNMP agent (``agent.aio.snmp_service``), its MIBs reading the engines."""
+        from agent.aio.snmp_service import SnmpService
         from agent.snmp.sources import Sources
 
         datastore = self.datastore

@@ -114,7 +114,7 @@ class ManagementPlane:
 
     async def _start_snmp(self, settings: Any) -> None:
         from agent.plane.snmp_sources import mirror_sources
-        from agent.snmp.service import SnmpService
+        from agent.aio.snmp_service import SnmpService
 
         assert self._loop is not None
         loop = self._loop

@@ -398,6 +398,12 @@ def test_the_process_serves_proxymip_show_bindings_from_the_stream(tmp_path: Pat
             return out.stdout
         wait_for(lambda: all(str(IPv4Address(h)) in shown() for h in HOMES), "show bindings",
                  timeout=30)
+        assert "Stale" not in shown()
+        # The control plane goes: the last content, said to be stale.
+        control.disconnect()
+        wait_for(lambda: "% Stale: last known state (lost: the control plane is not connected"
+                 in shown(), "the stale notice", timeout=30)
+        assert all(str(IPv4Address(h)) in shown() for h in HOMES)
     finally:
         control.stop()
         process.terminate()
