@@ -350,6 +350,21 @@ def test_clear_rpcs_are_boundary_rpcs(plane: ManagementPlaneInProcess,
     assert first == m.ClearBinding(first.request, HOMES[0])
     second = control.next_event(s.RpcRequested).request
     assert isinstance(second, m.ClearCounters) and second.scope is m.CounterScope.HOME_AGENT
+    # The control channel's client events are inject-client-event RPCs too.
+    answer = control_ask(plane, {"op": "associate", "mac": "02:00:00:00:00:0A",
+                                 "address": "10.0.0.11", "interface": "wlan0"})
+    assert answer == {"ok": True}
+    third = control.next_event(s.RpcRequested).request
+    assert third == m.InjectClientEvent(third.request, m.ClientEventKind.ASSOCIATED,
+                                        "02:00:00:00:00:0a", HOMES[0], "wlan0")
+
+
+def test_without_a_control_plane_an_rpc_is_resource_denied(plane: ManagementPlaneInProcess) -> None:
+    with nc_connect(plane) as session:
+        with pytest.raises(RPCError) as caught:
+            session.dispatch(to_ele(f'<clear-binding xmlns="{NS}"/>'))
+    assert caught.value.tag == "resource-denied"
+    assert "error" in control_ask(plane, {"op": "disassociate", "mac": "02:00:00:00:00:0a"})
 
 
 def test_a_notification_message_is_published(plane: ManagementPlaneInProcess,
