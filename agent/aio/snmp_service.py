@@ -45,8 +45,10 @@ class SnmpService:
         agent = SnmpAgent(
             settings,
             lambda stats: build_tree(sources, stats=stats, name=settings.system_name,
-                                     contact=settings.system_contact, location=settings.system_location),
-            datastore=self._datastore, clock=self._clock, sources=sources, state_dir=self._state_dir,
+                                     contact=settings.system_contact,
+                                     location=settings.system_location),
+            datastore=self._datastore, clock=self._clock, sources=sources,
+            state_dir=self._state_dir,
         )
         await agent.start()
         self.agent = agent

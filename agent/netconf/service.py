@@ -46,7 +46,8 @@ class NetconfService:
         from agent.netconf.server import NetconfServer
 
         if not os.path.isabs(settings.host_key_file):
-            settings = _replace(settings, host_key_file=os.path.join(state_dir, settings.host_key_file))
+            settings = _replace(settings,
+                                host_key_file=os.path.join(state_dir, settings.host_key_file))
         confirmed_commits = ConfirmedCommits(datastore, clock=clock)
         commit_timer = LoopTimer(confirmed_commits, clock=clock)
         confirmed_commits.on_timer_change = commit_timer.rearm

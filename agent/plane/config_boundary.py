@@ -215,7 +215,8 @@ class ConfigBoundary:
                                               path=veto.path, app_tag=veto.app_tag))
         if isinstance(verdict, s.TransactionTimedOut):
             raise _refusal(ErrorTag.OPERATION_FAILED,
-                           f"the control plane gave no verdict within {session.change_timeout:g} s: "
+                           "the control plane gave no verdict within "
+                           f"{session.change_timeout:g} s: "
                            "aborted, nothing was changed")
         raise _refusal(ErrorTag.RESOURCE_DENIED,
                        "the connection to the control plane was lost before its verdict: "

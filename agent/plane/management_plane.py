@@ -78,7 +78,7 @@ class ManagementPlane:
         self._snmp: Any = None
         self._control: ControlServer | None = None
         self._unsubscribe: Callable[[], None] | None = None
-        self._settings_of: tuple[int, Any] | None = None
+        self._settings_of: tuple[dict[str, Any], Any] | None = None
 
     # -- start and stop ------------------------------------------------------------------
 
@@ -163,10 +163,10 @@ class ManagementPlane:
         settings the MIBs show), rebuilt when running changed."""
         from agent.config.loader import build_config
 
-        snapshot = self.datastore.snapshot(RUNNING)
+        effective = self.datastore.snapshot(RUNNING).effective
         cached = self._settings_of
-        if cached is None or cached[0] != id(snapshot.effective):
-            cached = self._settings_of = (id(snapshot.effective), build_config(to_json(snapshot.effective)))
+        if cached is None or cached[0] is not effective:  # trees are immutable: identity
+            cached = self._settings_of = (effective, build_config(to_json(effective)))
         return cached[1]
 
     def _role_settings(self, role: str) -> Any:
@@ -178,8 +178,8 @@ class ManagementPlane:
     @property
     def state_period(self) -> float:
         """Seconds (the YANG ``state-period``)."""
-        value = self.datastore.snapshot(RUNNING).effective.get("state-period", DEFAULT_STATE_PERIOD_MS)
-        return int(value) / 1000
+        effective = self.datastore.snapshot(RUNNING).effective
+        return int(effective.get("state-period", DEFAULT_STATE_PERIOD_MS)) / 1000
 
     # -- the plane connection ------------------------------------------------------------------
 
@@ -334,9 +334,11 @@ async def serve(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m agent.plane.management_plane",
                                      description="the management plane of proxymip run (internal)")
-    parser.add_argument("--startup", type=Path, required=True, help="the startup file (.json or .xml)")
+    parser.add_argument("--startup", type=Path, required=True,
+                        help="the startup file (.json or .xml)")
     parser.add_argument("--socket", required=True, help="the plane socket to listen on")
-    parser.add_argument("--control-socket", help="serve the local control channel (JSON lines) here")
+    parser.add_argument("--control-socket",
+                        help="serve the local control channel (JSON lines) here")
     parser.add_argument("--change-timeout", type=float, default=s.CHANGE_TIMEOUT,
                         help="seconds to wait for the control plane's verdict (default 5)")
     parser.add_argument("-v", "--verbose", action="count", default=0)

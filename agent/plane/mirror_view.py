@@ -94,7 +94,8 @@ def operational(mirror: OperationalMirror, now: float, *, wall_now: float, conne
         reading = mirror.counters_of(role, now)
         if reading is not None:
             state["counters"] = _kebab(reading.values)
-        state.update({name: rows for name, rows in _role_rows(mirror, role, wall_now).items() if rows})
+        rows = _role_rows(mirror, role, wall_now)
+        state.update({name: entries for name, entries in rows.items() if entries})
         out[container] = state
     tunnels = mirror.sorted_rows(TableId.TUNNEL)
     data_plane = mirror.counters_of("data-plane", now)

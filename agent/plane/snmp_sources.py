@@ -116,7 +116,8 @@ class _RoleView:
     group = ""
     tables: tuple[TableId, ...] = ()
 
-    def __init__(self, mirror: OperationalMirror, settings: Callable[[], Any], clock: Callable[[], float]) -> None:
+    def __init__(self, mirror: OperationalMirror, settings: Callable[[], Any],
+                 clock: Callable[[], float]) -> None:
         self._mirror = mirror
         self._settings = settings
         self._clock = clock
@@ -242,5 +243,6 @@ def mirror_sources(mirror: OperationalMirror, *, config: Callable[[], dict[str, 
         return lambda: view if view.present() and view.settings is not None else None
 
     return Sources(home_agent=when(home_agent), foreign_agent=when(foreign_agent),
-                   proxy=when(proxy), violations=lambda: violations,  # type: ignore[arg-type,return-value]
+                   proxy=when(proxy),
+                   violations=lambda: violations,  # type: ignore[arg-type,return-value]
                    config=config, started_at=started_at)
