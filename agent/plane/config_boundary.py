@@ -19,7 +19,10 @@ Refusals, each an ``<rpc-error>`` with the tag the boundary gives:
 - the connection lost before the verdict: ``resource-denied``.
 
 In every case running stays as it was and nothing was applied: never
-half-applied.
+half-applied. Accepted, the done phase sends ``ConfigDone`` and waits (the
+apply timeout, 5 s) for ``ConfigApplied``, as mgmtd answers a commit only
+after the back-ends' apply replies: the commit's ``<ok>`` means the engines
+run it.
 
 The datastore turns a subscriber's ``Veto`` into ``operation-failed``
 (``agent/datastore/store.py`` carries no error-tag on a veto yet);
@@ -227,11 +230,28 @@ class ConfigBoundary:
         link = self.link
         if number is None or link is None or link.closed:
             return  # vetoed by us or before us; or the session is gone (it reported the loss)
-        if commit:
-            link.session.commit(number, self._clock())
-        else:
-            link.session.abort(number)
-        link.flush()
+        session = link.session
+        if not commit:
+            session.abort(number)
+            link.flush()
+            return
+        # Wait for ConfigApplied (mgmtd answers a commit after CFG_APPLY_REPLY):
+        # the <ok> then means the engines run it, and the next transaction
+        # does not find this one still open (in-use). Bounded by the apply
+        # timeout, after which the session closes and the next one begins
+        # with the full configuration.
+        session.commit(number, self._clock())
+        self._waiting, self._verdict = number, None
+        try:
+            link.pump_until(lambda: self._verdict is not None,
+                            self._clock() + session.apply_timeout + 1.0)
+        finally:
+            self._waiting = None
+        outcome, self._verdict = self._verdict, None
+        if not isinstance(outcome, s.TransactionApplied):
+            log.warning("configuration transaction %d committed, not confirmed applied (%s): "
+                        "the next session replays the whole configuration", number,
+                        type(outcome).__name__ if outcome is not None else "no answer")
 
 
 def _refusal(tag: ErrorTag, message: str) -> BoundaryVeto:

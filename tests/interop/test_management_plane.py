@@ -33,6 +33,8 @@ import pytest
 from lxml import etree
 
 from agent.aio.control import request as control_request
+from agent.datastore.edits import Edit, Operation
+from agent.datastore.paths import parse_path
 from agent.lab import HA, NETCONF_USER, ha_config
 from agent.netconf.errors import BASE_NS
 from agent.netconf.nmda import DATASTORES_NS, NMDA_NS
@@ -259,6 +261,13 @@ def test_edit_config_reaches_the_control_plane_and_commits_on_accept(
     assert change.changes[0].value["home-agent"] == HA
     assert control.next_event(s.ConfigCommitRequested).transaction == change.transaction
     assert subnet_prefixes(plane) == ["10.9.0.0/16"]
+    # Back to back: each commit waits for ConfigApplied, so the next one
+    # does not find it open (in-use).
+    for prefix in ("10.10.0.0/16", "10.11.0.0/16", "10.12.0.0/16"):
+        plane.thread.on_loop(plane.datastore.edit, "running", [Edit(
+            Operation.CREATE, parse_path(f"/mobile-ip/subnet-map[prefix='{prefix}']"),
+            {"prefix": prefix, "home-agent": HA})])
+    assert subnet_prefixes(plane) == ["10.9.0.0/16", "10.10.0.0/16", "10.11.0.0/16", "10.12.0.0/16"]
 
 
 def test_a_veto_is_the_rpc_error_with_its_tag_and_running_is_unchanged(
