@@ -195,6 +195,13 @@ class ConfigBoundary:
             raise _refusal(ErrorTag.RESOURCE_DENIED, "the control plane is not connected "
                                                      "(restarting?): nothing was changed")
         session = link.session
+        current = session.transaction
+        if current is not None and current.phase is s.Phase.DONE:
+            # Committed and being applied (the session's full configuration,
+            # just after a connection): wait for it rather than refuse; one
+            # still waiting for its verdict is refused in-use below.
+            link.pump_until(lambda: session.transaction is not current,
+                            self._clock() + session.apply_timeout + 1.0)
         try:
             number = session.begin_transaction(change_entries(event.changes), self._clock())
         except s.TransactionRefused as exc:

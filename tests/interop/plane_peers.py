@@ -114,6 +114,10 @@ class ScriptedControlPlane:
         self.verdict: Any = "accept"
         self.full_verdict: Any = "accept"
         self.cleared = 0
+        #: Seconds before ConfigApplied of a full transaction (the engines busy
+        #: applying the whole configuration).
+        self.full_apply_delay = 0.0
+        self._full: set[int] = set()
         self.epoch = time.time_ns()
         self.tables: dict[TableId, dict[tuple[Any, ...], tuple[Any, ...]]] = {t: {} for t in TableId}
         self.connection: aio.PlaneConnection | None = None
@@ -160,6 +164,8 @@ class ScriptedControlPlane:
             assert self.pump is not None
             self.pump.resync()
         elif isinstance(event, s.ConfigChangeRequested):
+            if event.full:
+                self._full.add(event.transaction)
             verdict = self.full_verdict if event.full else self.verdict
             if verdict == "accept":
                 session.accept(event.transaction, asyncio.get_running_loop().time())
@@ -167,7 +173,14 @@ class ScriptedControlPlane:
                 _, tag, message, path = verdict
                 session.veto(event.transaction, m.ErrorTag(tag), message, path=path)
         elif isinstance(event, s.ConfigCommitRequested):
-            session.applied(event.transaction)
+            if event.transaction in self._full and self.full_apply_delay:
+                def applied(transaction: int = event.transaction) -> None:
+                    session.applied(transaction)
+                    assert self.connection is not None
+                    self.connection.flush()
+                asyncio.get_running_loop().call_later(self.full_apply_delay, applied)
+            else:
+                session.applied(event.transaction)
         elif isinstance(event, s.RpcRequested):
             session.reply(event.request.request, cleared=self.cleared)
         if self.connection is not None:

@@ -322,6 +322,19 @@ def test_a_change_while_the_full_transaction_is_open_is_in_use(
     assert subnet_prefixes(plane) == []
 
 
+def test_a_change_while_the_full_configuration_is_being_applied_waits_for_it(
+        plane: ManagementPlaneInProcess, control: ScriptedControlPlane) -> None:
+    control.full_apply_delay = 3.0
+    with nc_connect(plane) as session:
+        control.connect(plane.socket_path)
+        assert control.next_event(s.ConfigCommitRequested)  # the full one, applied 3 s later
+        # Neither in-use nor half-applied: the edit waits for the apply.
+        session.edit_config(target="running", config=config(subnet("10.9.0.0/16")))
+    change = control.next_event(s.ConfigChangeRequested)
+    assert not change.full
+    assert subnet_prefixes(plane) == ["10.9.0.0/16"]
+
+
 def test_a_reconnection_begins_with_the_full_configuration(
         plane: ManagementPlaneInProcess, control: ScriptedControlPlane) -> None:
     connected(plane, control)
