@@ -35,7 +35,7 @@ from lxml import etree
 from agent.aio.control import request as control_request
 from agent.datastore.edits import Edit, Operation
 from agent.datastore.paths import parse_path
-from agent.lab import HA, NETCONF_USER, ha_config
+from agent.lab import HA, NETCONF_USER, fa_config, ha_config
 from agent.netconf.errors import BASE_NS
 from agent.netconf.nmda import DATASTORES_NS, NMDA_NS
 from agent.plane import messages as m
@@ -227,6 +227,36 @@ def test_snmp_reads_the_binding_table_from_the_mirror(plane: ManagementPlaneInPr
                           f"1.3.6.1.2.1.44.1.6.3.2.1.2.{index}", "1.3.6.1.2.1.44.1.6.3.3.0"],
                          capture_output=True, text=True, timeout=20, check=True).stdout.split()
     assert got == ["3", "9"]
+
+
+@pytest.mark.skipif(not SNMP_TOOLS, reason="net-snmp tools not installed")
+def test_snmp_reads_the_visitor_table_from_the_mirror(tmp_path: Path,
+                                                     control: ScriptedControlPlane) -> None:
+    config = fa_config("fa-a", 4)
+    config[TOP_MEMBER]["snmp-agent"] = {"listen": {"address": "127.0.0.1", "port": 0},
+                                        "community": [{"index": "ro", "secret": "public"}]}
+    plane = ManagementPlaneInProcess(tmp_path, config)
+    try:
+        now = time.time()
+        control.put_rows(TableId.VISITOR, [
+            (home, int(IPv4Address(HA)), CARE_OF, CARE_OF, 434, 0, 7, 600, now, now + 600)
+            for home in HOMES[:2]])
+        connected(plane, control)
+        control.send_counters({"foreign-agent": {"reg_requests_received": 12}})
+        wait_for(lambda: plane.thread.on_loop(plane.plane.mirror.counter_groups) == ["foreign-agent"],
+                 "the counters")
+        host, port = plane.endpoint("snmp")
+        # faVisitorHomeAddress (RFC 2006 faVisitorTable column 2), faRegRequestsReceived.
+        walked = subprocess.run(["snmpwalk", "-v2c", "-c", "public", "-On", "-Oqv", f"{host}:{port}",
+                                 "1.3.6.1.2.1.44.1.5.3.1.1.2"], capture_output=True, text=True,
+                                timeout=20, check=True).stdout.split()
+        assert walked == [str(IPv4Address(h)) for h in HOMES[:2]]
+        got = subprocess.run(["snmpget", "-v2c", "-c", "public", "-On", "-Oqv", f"{host}:{port}",
+                              "1.3.6.1.2.1.44.1.5.3.2.0"], capture_output=True, text=True,
+                             timeout=20, check=True).stdout.split()
+        assert got == ["12"]
+    finally:
+        plane.stop()
 
 
 def test_control_channel_state_and_counters_read_the_mirror(
