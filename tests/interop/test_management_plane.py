@@ -471,6 +471,12 @@ def test_the_process_serves_proxymip_show_bindings_from_the_stream(tmp_path: Pat
         wait_for(lambda: "% Stale: last known state (lost: the control plane is not connected"
                  in shown(), "the stale notice", timeout=30)
         assert all(str(IPv4Address(h)) in shown() for h in HOMES)
+        watched = subprocess.run([sys.executable, "-m", "agent.cli", "watch", "--count", "1",
+                                  *command[command.index("--host"):]], capture_output=True,
+                                 text=True, timeout=30, env=env)
+        assert watched.returncode == 0, watched.stderr
+        assert "% Stale: last known state (lost" in watched.stdout
+        assert str(IPv4Address(HOMES[0])) in watched.stdout
     finally:
         control.stop()
         process.terminate()
