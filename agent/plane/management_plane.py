@@ -10,7 +10,8 @@ boundary"; this process listens, the control plane connects.
 ``python -m agent.plane.management_plane --startup FILE --socket PATH
 [--control-socket PATH] [--change-timeout S]`` prints one line ``ready
 {...}`` (its endpoints, JSON) once it serves, for the supervisor
-(``agent.plane.supervisor``), and stops on SIGTERM or SIGINT.
+(``agent.plane.supervisor``), reloads the startup file into running on
+SIGHUP and stops on SIGTERM or SIGINT.
 """
 
 from __future__ import annotations
@@ -320,15 +321,33 @@ async def serve(args: argparse.Namespace) -> int:
         await plane.start()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
+        loop.add_signal_handler(signal.SIGHUP, _reload_startup, datastore)
         print("ready " + json.dumps(plane.endpoints(), sort_keys=True), flush=True)
         await stop.wait()
     finally:
         await plane.close()
         datastore.close()
-        for sig in (signal.SIGINT, signal.SIGTERM):
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             loop.remove_signal_handler(sig)
             signal.signal(sig, signal.SIG_IGN)
     return 0
+
+
+def _reload_startup(datastore: BoundaryDatastore) -> None:
+    """SIGHUP: the startup file into running as one transaction (RFC 6241
+    §7.3 copy-config startup -> running), across the boundary like any other
+    change; a refusal (an invalid file, a veto, no control plane) leaves
+    running as it was."""
+    from agent.datastore.errors import DatastoreError
+
+    try:
+        changes = datastore.reload_startup()
+    except DatastoreError as exc:
+        where = f"{exc.path}: " if exc.path else ""
+        log.error("reload of the startup file refused, running unchanged: %s: %s%s",
+                  exc.tag.value, where, exc.message)
+    else:
+        log.warning("startup file reloaded into running: %d changes", len(changes))
 
 
 def main(argv: list[str] | None = None) -> int:

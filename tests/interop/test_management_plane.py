@@ -21,6 +21,7 @@ import faulthandler
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -477,6 +478,37 @@ def test_the_process_serves_proxymip_show_bindings_from_the_stream(tmp_path: Pat
         assert watched.returncode == 0, watched.stderr
         assert "% Stale: last known state (lost" in watched.stdout
         assert str(IPv4Address(HOMES[0])) in watched.stdout
+    finally:
+        control.stop()
+        process.terminate()
+        assert process.wait(timeout=20) == 0
+        assert process.stdout is not None
+        process.stdout.close()
+
+
+def test_sighup_reloads_the_startup_file_across_the_boundary(tmp_path: Path) -> None:
+    startup = tmp_path / "startup.json"
+    startup.write_text(json.dumps(document()))
+    os.chmod(startup, 0o600)
+    socket_path = str(tmp_path / "plane.sock")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "agent.plane.management_plane", "--startup", str(startup),
+         "--socket", socket_path], stdout=subprocess.PIPE, text=True)
+    control = ScriptedControlPlane()
+    try:
+        assert process.stdout is not None
+        assert process.stdout.readline().startswith("ready ")
+        control.connect(socket_path)
+        control.next_event(s.ConfigCommitRequested)  # the full configuration
+        edited = document()
+        edited[TOP_MEMBER]["subnet-map"] = [{"prefix": "10.9.0.0/16", "home-agent": HA}]
+        startup.write_text(json.dumps(edited))
+        process.send_signal(signal.SIGHUP)
+        change = control.next_event(s.ConfigChangeRequested)
+        assert not change.full
+        assert [c.path for c in change.changes] == [
+            "/proxy-mobile-ip:mobile-ip/subnet-map[prefix='10.9.0.0/16']"]
+        control.next_event(s.ConfigCommitRequested)
     finally:
         control.stop()
         process.terminate()
