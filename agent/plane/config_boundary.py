@@ -16,7 +16,9 @@ Refusals, each an ``<rpc-error>`` with the tag the boundary gives:
   with, or another commit): ``in-use``;
 - vetoed: the control plane's error-tag, message, path and error-app-tag;
 - no verdict within the change timeout (5 s): aborted, ``operation-failed``;
-- the connection lost before the verdict: ``resource-denied``.
+- the connection lost before the verdict: ``resource-denied``;
+- a change set over one frame (16 MiB, the bound the control plane checks
+  first): ``too-big``.
 
 In every case running stays as it was and nothing was applied: never
 half-applied. Accepted, the done phase sends ``ConfigDone`` and waits (the
@@ -42,6 +44,7 @@ from typing import Any
 from agent.datastore.errors import DatastoreError, ErrorTag
 from agent.datastore.paths import render_path
 from agent.datastore.store import RUNNING, Change, ChangeEvent, Datastore, Veto
+from agent.plane import codec
 from agent.plane import messages as m
 from agent.plane import session as s
 from agent.plane.link import PlaneLink
@@ -117,9 +120,11 @@ class ConfigBoundary:
     """The subscriber (``datastore.subscribe(boundary)``), and the handler of
     the transaction events of the current plane session (``handle``)."""
 
-    def __init__(self, datastore: Datastore, *, clock: Callable[[], float]) -> None:
+    def __init__(self, datastore: Datastore, *, clock: Callable[[], float],
+                 max_frame: int = codec.MAX_FRAME) -> None:
         self._datastore = datastore
         self._clock = clock
+        self._max_frame = max_frame
         self.link: PlaneLink | None = None
         self.full_transactions = 0
         self.full_vetoed = 0
@@ -136,9 +141,20 @@ class ConfigBoundary:
         self.link = link
         self._prepared = None
         self.full_transactions += 1
-        self._full = link.session.begin_transaction(full_entries(self._datastore), self._clock(),
-                                                    full=True)
+        entries = full_entries(self._datastore)
+        if not self._fits(entries, full=True):
+            # The peer would refuse the frame (too-big) and close; the next
+            # session would send it again. v1 has no chunked configuration.
+            log.error("the running configuration is over the plane's frame bound (%d bytes): "
+                      "not sent to the control plane", self._max_frame)
+            return
+        self._full = link.session.begin_transaction(entries, self._clock(), full=True)
         link.flush()
+
+    def _fits(self, entries: tuple[m.ConfigChangeEntry, ...], *, full: bool) -> bool:
+        """Whether the ConfigChange fits one frame (codec.MAX_FRAME, which
+        the control plane enforces before reading the body)."""
+        return len(codec.encode_body(m.ConfigChange(0, full, entries))) <= self._max_frame
 
     def session_closed(self, link: PlaneLink) -> None:
         if self.link is link:
@@ -195,6 +211,11 @@ class ConfigBoundary:
             raise _refusal(ErrorTag.RESOURCE_DENIED, "the control plane is not connected "
                                                      "(restarting?): nothing was changed")
         session = link.session
+        entries = change_entries(event.changes)
+        if not self._fits(entries, full=False):
+            raise _refusal(ErrorTag.TOO_BIG,
+                           f"the change set is over the plane's frame bound ({self._max_frame} "
+                           "bytes): split it into smaller commits; nothing was changed")
         current = session.transaction
         if current is not None and current.phase is s.Phase.DONE:
             # Committed and being applied (the session's full configuration,
@@ -203,7 +224,7 @@ class ConfigBoundary:
             link.pump_until(lambda: session.transaction is not current,
                             self._clock() + session.apply_timeout + 1.0)
         try:
-            number = session.begin_transaction(change_entries(event.changes), self._clock())
+            number = session.begin_transaction(entries, self._clock())
         except s.TransactionRefused as exc:
             raise _refusal(ErrorTag(exc.tag.value), f"{exc}: nothing was changed") from None
         self._waiting, self._verdict = number, None

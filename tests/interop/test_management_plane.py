@@ -366,6 +366,24 @@ def test_a_change_while_the_full_configuration_is_being_applied_waits_for_it(
     assert subnet_prefixes(plane) == ["10.9.0.0/16"]
 
 
+def test_a_change_set_over_one_frame_is_too_big(tmp_path: Path,
+                                                control: ScriptedControlPlane) -> None:
+    # The bound made small (the real one is 16 MiB): the full configuration
+    # fits, a commit of 100 subnet-map entries does not.
+    plane = ManagementPlaneInProcess(tmp_path, document(), max_frame=4000)
+    try:
+        connected(plane, control)
+        with nc_connect(plane) as session:
+            session.edit_config(target="running", config=config(subnet("10.9.0.0/16")))
+            with pytest.raises(RPCError) as caught:
+                session.edit_config(target="running", config=config(
+                    "".join(subnet(f"10.{i}.0.0/16") for i in range(100, 200))))
+        assert caught.value.tag == "too-big"
+        assert subnet_prefixes(plane) == ["10.9.0.0/16"]
+    finally:
+        plane.stop()
+
+
 def test_a_reconnection_begins_with_the_full_configuration(
         plane: ManagementPlaneInProcess, control: ScriptedControlPlane) -> None:
     connected(plane, control)
