@@ -446,9 +446,15 @@ def test_a_notification_message_is_published(plane: ManagementPlaneInProcess,
                          lambda name, body, when: seen.append((name, body)))
     body = {"home-address": "10.0.0.11", "care-of-address": "192.0.2.7", "lifetime": 600,
             "source-address": "192.0.2.7"}
-    control.send_notification("binding-created", body)
-    wait_for(lambda: bool(seen), "the notification")
-    assert seen == [("binding-created", body)]
+    with nc_connect(plane) as session:
+        session.create_subscription()  # RFC 5277
+        control.send_notification("binding-created", body)
+        wait_for(lambda: bool(seen), "the notification")
+        assert seen == [("binding-created", body)]
+        received = session.take_notification(timeout=10)
+        assert received is not None
+        created = etree.fromstring(received.notification_xml.encode()).find(f".//{M}binding-created")
+        assert created is not None and created.findtext(f"{M}home-address") == "10.0.0.11"
 
 
 # -- the process -------------------------------------------------------------------------------------
