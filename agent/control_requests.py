@@ -50,6 +50,7 @@ REQUESTS: dict[str, dict[str, Member]] = {
     "address": {"mac": Member(_STRING, required=True), "address": Member(_STRING, required=True)},
     "disassociate": {"mac": Member(_STRING, required=True)},
     "state": {"rows": Member(_BOOLEAN)},
+    "counters": {},
     "get-config": {"source": Member(_STRING), "with-defaults": Member(_BOOLEAN)},
     "edit-config": {"target": Member(_STRING), "edits": Member(_ARRAY, required=True, items=_EDIT)},
     "copy-config": {"source": Member(_STRING, required=True), "target": Member(_STRING, required=True)},

@@ -72,8 +72,11 @@ class Agent:
     #: The home agent's own RADIUS client (its lookups counted apart from the proxy's).
     home_agent_radius_client: Any = None
     netconf_server: Any = None
-    #: The SNMP agent (agent.snmp.server.SnmpAgent), when snmp-agent is configured.
-    snmp_agent: Any = None
+    #: The SNMP service (agent.aio.snmp_service.SnmpService): its agent runs
+    #: when snmp-agent is configured.
+    _snmp: Any = None
+    #: The NETCONF service (agent.netconf.service.NetconfService).
+    _netconf: Any = None
     #: The kernel data path (``agent.dataplane.service.DataPlaneService``) when
     #: the configuration has a ``data-plane`` container.
     data_plane: Any = None
@@ -108,12 +111,9 @@ class Agent:
             self.start_data_plane()
         if cfg.netconf is not None and self.datastore is not None:
             await self._start_netconf()
-        if cfg.snmp is not None:
-            await self._start_snmp()
-        if self.datastore is not None:
-            # snmp-agent changes take effect at once (NETCONF manages SNMP access).
-            self._snmp_config_unsubscribe = self.datastore.subscribe(
-                self._snmp_config_changed, prefix=("mobile-ip", "snmp-agent"))
+        await self._start_snmp()
+        # snmp-agent changes take effect at once (NETCONF manages SNMP access).
+        self._snmp.follow_configuration()
         path = self.control_socket or (cfg.proxy.control_socket if cfg.proxy else None)
         if path:
             self._control = ControlServer(path, self.handle_control)
@@ -368,25 +368,12 @@ class Agent:
             self.data_plane = None
 
     async def _start_netconf(self) -> None:
-        """The NETCONF server in front of the datastore: a session's end rolls
-        back its unconfirmed confirmed commit (RFC 6241 §8.4.1), then releases
-        its locks (§7.5); the engines' notifications, as the datastore
-        publishes them, go to subscribed sessions (RFC 5277); the server's
-        sessions and statistics feed /netconf-state (RFC 6022)."""
-        import os
-        from dataclasses import replace as _replace
-
-        from agent.netconf.confirmed_commit import ConfirmedCommits
+        """The NETCONF server in front of the datastore (``agent.netconf.service``),
+        with the module's RPCs run on the engines."""
         from agent.netconf.errors import RpcError
-        from agent.netconf.loop_timer import LoopTimer
-        from agent.netconf.notifications import NotificationFeed
-        from agent.netconf.operations import Operations
-        from agent.netconf.server import NetconfServer
+        from agent.netconf.service import NetconfService
 
-        settings = self.config.netconf
-        assert settings is not None
-        if not os.path.isabs(settings.host_key_file):
-            settings = _replace(settings, host_key_file=os.path.join(self.state_dir, settings.host_key_file))
+        assert self.config.netconf is not None
 
         def wrap(handler: Callable[[dict[str, Any]], dict[str, Any]]) -> Callable[[dict[str, Any]], dict[str, Any]]:
             def call(given: dict[str, Any]) -> dict[str, Any]:
@@ -397,128 +384,42 @@ class Agent:
 
             return call
 
-        datastore = self.datastore
-        confirmed_commits = ConfirmedCommits(datastore, clock=self.clock)
-        commit_timer = LoopTimer(confirmed_commits, clock=self.clock)
-        confirmed_commits.on_timer_change = commit_timer.rearm
-
-        def server_state() -> Any:
-            return server.state()
-
-        operations = Operations(
-            datastore, rpc_handlers={name: wrap(fn) for name, fn in self.rpc_handlers().items()},
-            confirmed_commits=confirmed_commits, notifications=True,
-            netconf_state=server_state, clock=self.clock,
-        )
-
-        def session_ended(session_id: int) -> None:
-            confirmed_commits.session_ended(session_id)
-            datastore.release_session(session_id)
-
-        server = NetconfServer(
-            settings, operations.capabilities(), operations,
-            on_session_end=session_ended, clock=self.clock,
-            authorize=operations.access.authorize_operation,  # NACM, RFC 8341
-            may_notify=operations.access.may_notify,
-        )
-        # The pre-authentication limits at work (YANG netconf-server-state).
-        datastore.register_provider(lambda: {"netconf-server-state": server.login_state()})
-        feed = NotificationFeed(operations.codec, server.notify,
-                                wanted=lambda: server.has_subscribers)
-        unsubscribe = datastore.subscribe_notifications(feed)
-        try:
-            await server.start()
-        except BaseException:
-            unsubscribe()
-            commit_timer.close()
-            operations.close()
-            raise
-        self.netconf_server = server
-        self._netconf_operations = operations
-        self._netconf_confirmed_commits = confirmed_commits
-        self._netconf_stop = (unsubscribe, commit_timer.close)
+        service = await NetconfService.start(
+            self.config.netconf, self.datastore,
+            rpc_handlers={name: wrap(fn) for name, fn in self.rpc_handlers().items()},
+            clock=self.clock, state_dir=self.state_dir)
+        self._netconf = service
+        self.netconf_server = service.server
+        self._netconf_confirmed_commits = service.confirmed_commits
 
     async def _start_snmp(self) -> None:
-        """The SNMP agent: MIP-MIB and PROXY-MOBILE-IP-MIB read from the engines
-        and running at request time; Sets are datastore transactions; the
-        engines' notifications become traps and informs."""
-        from agent.snmp.instrumentation import build_tree
-        from agent.snmp.server import SnmpAgent
+        """The SNMP agent (``agent.aio.snmp_service``), its MIBs reading the engines."""
+        from agent.aio.snmp_service import SnmpService
         from agent.snmp.sources import Sources
 
-        settings = self.config.snmp
-        assert settings is not None
         datastore = self.datastore
 
         def running() -> dict[str, Any]:
             return datastore.snapshot("running").effective if datastore is not None else {}
 
-        sources = Sources(
-            home_agent=lambda: self.home_agent,
-            foreign_agent=lambda: self.foreign_agent,
-            proxy=lambda: self.proxy,
-            violations=lambda: self.violations,
-            config=running,
-            started_at=self.clock(),
-        )
-        agent = SnmpAgent(
-            settings,
-            lambda stats: build_tree(sources, stats=stats, name=settings.system_name,
-                                     contact=settings.system_contact, location=settings.system_location),
-            datastore=datastore, clock=self.clock, sources=sources, state_dir=self.state_dir,
-        )
-        await agent.start()
-        self.snmp_agent = agent
-        if datastore is not None and settings.receivers:
-            self._snmp_unsubscribe = datastore.subscribe_notifications(agent.notify)
+        def sources() -> Sources:  # each start of the SNMP agent: its sysUpTime 0
+            return Sources(
+                home_agent=lambda: self.home_agent,
+                foreign_agent=lambda: self.foreign_agent,
+                proxy=lambda: self.proxy,
+                violations=lambda: self.violations,
+                config=running,
+                started_at=self.clock(),
+            )
 
-    def _stop_snmp(self) -> None:
-        if self.snmp_agent is not None:
-            if getattr(self, "_snmp_unsubscribe", None) is not None:
-                self._snmp_unsubscribe()
-                self._snmp_unsubscribe = None
-            self.snmp_agent.close()
-            self.snmp_agent = None
+        self._snmp = SnmpService(datastore, sources=sources, clock=self.clock,
+                                 state_dir=self.state_dir)
+        await self._snmp.start(self.config.snmp)
 
-    def _snmp_config_changed(self, event: Any) -> None:
-        """A transaction touching snmp-agent: the change phase builds the new
-        settings (a value the loader refuses vetoes the transaction), the done
-        phase restarts the SNMP agent on them. A listen port of 0 keeps the port
-        the system chose, and the engine ID stays, so managers keep talking to
-        the same agent."""
-        import asyncio
-        from dataclasses import replace
-
-        from agent.config.loader import ConfigError, snmp_settings
-        from agent.datastore.store import Veto
-        from agent.datastore.tree import to_json
-
-        if event.phase == "change":
-            node = event.config.get("snmp-agent")
-            try:
-                self._snmp_next = snmp_settings(to_json(node)) if node is not None else None
-            except (ConfigError, ValueError) as exc:
-                raise Veto(f"snmp-agent: {exc}") from None
-            return
-        if event.phase != "done":
-            self._snmp_next = None
-            return
-        settings = getattr(self, "_snmp_next", None)
-        old = self.snmp_agent
-        if settings is not None and old is not None:
-            if settings.port == 0 and settings.address == old.settings.address:
-                settings = replace(settings, port=old.port)
-            if settings.engine_id is None:
-                settings = replace(settings, engine_id=old.engine_id)
-        self.config = replace(self.config, snmp=settings)
-
-        async def restart() -> None:
-            self._stop_snmp()
-            if self.config.snmp is not None:
-                await self._start_snmp()
-
-        task = asyncio.get_running_loop().create_task(restart())
-        self._snmp_restart = task  # kept: a task nobody references may be collected
+    @property
+    def snmp_agent(self) -> Any:
+        """The SNMP agent (agent.snmp.server.SnmpAgent) while one runs."""
+        return self._snmp.agent if self._snmp is not None else None
 
     def _dispatch_sa_lookups(self) -> None:
         """Send the proxy's pending SA lookups to RADIUS; each outcome goes back
@@ -651,6 +552,8 @@ class Agent:
             return {"ok": True}
         if op == "state":
             return self.state(rows=bool(request.get("rows", True)))
+        if op == "counters":
+            return self.counters()
         if op in ("get-config", "edit-config", "copy-config", "commit", "discard-changes"):
             return self._datastore_op(op, request)
         if op == "clear-counters":
@@ -714,32 +617,11 @@ class Agent:
     def _rpc_clear_subnet_map(self, given: dict[str, Any]) -> dict[str, Any]:
         """Remove one subnet-map entry or all of them from running: one datastore
         transaction, so locks, validation and the live effects of an edit apply."""
-        from ipaddress import IPv4Network
-
-        from agent.datastore.edits import Edit, Operation
-        from agent.datastore.errors import DatastoreError
-        from agent.datastore.paths import parse_path
-        from agent.netconf.errors import RpcError
+        from agent.datastore_requests import clear_subnet_map
 
         if self.datastore is None:
             raise ControlError("this agent runs without a datastore")
-        from agent.schema.context import TOP_MEMBER
-
-        running = self.datastore.get_config("running").get(TOP_MEMBER, {})
-        entries = running.get("subnet-map", [])
-        prefixes = [e["prefix"] for e in entries]
-        if given.get("prefix"):
-            wanted = str(IPv4Network(given["prefix"], strict=False))  # libyang's canonical form
-            prefixes = [p for p in prefixes if p == wanted]
-        if not prefixes:
-            return {"cleared": 0}
-        edits = [Edit(Operation.DELETE, parse_path(f"/mobile-ip/subnet-map[prefix='{p}']"), None)
-                 for p in prefixes]
-        try:
-            self.datastore.edit("running", edits)
-        except DatastoreError as exc:
-            raise RpcError(exc.tag.value, exc.message, path=exc.path) from None
-        return {"cleared": len(prefixes)}
+        return clear_subnet_map(self.datastore, given)
 
     def _rpc_inject_client_event(self, given: dict[str, Any]) -> dict[str, Any]:
         mac = normalise_mac(given["mac"])
@@ -756,34 +638,11 @@ class Agent:
         return {}
 
     def _datastore_op(self, op: str, request: dict[str, Any]) -> dict[str, Any]:
-        from agent.datastore.edits import Edit, Operation
-        from agent.datastore.errors import DatastoreError
-        from agent.datastore.paths import parse_path
+        from agent.datastore_requests import datastore_request
 
-        ds = self.datastore
-        if ds is None:
+        if self.datastore is None:
             raise ControlError("this agent runs without a datastore")
-        try:
-            if op == "get-config":
-                return {"data": ds.get_config(request.get("source", "running"),
-                                              with_defaults=bool(request.get("with-defaults")))}
-            if op == "edit-config":
-                edits = [
-                    Edit(Operation(e.get("operation", "merge")), parse_path(e["path"]), e.get("value"))
-                    for e in request["edits"]
-                ]
-                changes = ds.edit(request.get("target", "running"), edits)
-                return {"ok": True, "changes": len(changes)}
-            if op == "copy-config":
-                ds.copy_config(request["source"], request["target"])
-                return {"ok": True}
-            if op == "commit":
-                return {"ok": True, "changes": len(ds.commit())}
-            ds.discard_changes()
-            return {"ok": True}
-        except DatastoreError as exc:
-            return {"error": exc.message, "error-tag": exc.tag.value, "error-path": exc.path,
-                    "error-app-tag": exc.app_tag}
+        return datastore_request(self.datastore, op, request)
 
     def state(self, *, rows: bool = True) -> dict[str, Any]:
         """This instant's operational state of every running role (the YANG
@@ -889,17 +748,9 @@ class Agent:
         self._snoop_by_interface.clear()
         self.interception = None
         if self.netconf_server is not None:
-            for stop in self._netconf_stop:
-                stop()
-            self.netconf_server.close()
-            await self.netconf_server.wait_closed()
-            # RFC 6241 §8.4.1: an unconfirmed commit does not survive a restart.
-            self._netconf_confirmed_commits.shutdown()
-            self._netconf_operations.close()
-        if getattr(self, "_snmp_config_unsubscribe", None) is not None:
-            self._snmp_config_unsubscribe()
-            self._snmp_config_unsubscribe = None
-        self._stop_snmp()
+            await self._netconf.close()
+        if self._snmp is not None:
+            self._snmp.close()
         if self._control is not None:
             await self._control.close()
         if self.checkpoint is not None:

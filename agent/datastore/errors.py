@@ -24,6 +24,17 @@ SNMP_ERROR_STATUS = {
     ErrorTag.DATA_MISSING: "noCreation",
     ErrorTag.OPERATION_NOT_SUPPORTED: "genErr",
     ErrorTag.OPERATION_FAILED: "commitFailed",
+    # Refusals from across the plane boundary (the control plane restarting,
+    # a veto with another tag): RFC 3416 §4.2.5's nearest error-status.
+    ErrorTag.RESOURCE_DENIED: "resourceUnavailable",
+    ErrorTag.TOO_BIG: "resourceUnavailable",
+    ErrorTag.ROLLBACK_FAILED: "undoFailed",
+    ErrorTag.PARTIAL_OPERATION: "undoFailed",
+    ErrorTag.MISSING_ATTRIBUTE: "genErr",
+    ErrorTag.BAD_ATTRIBUTE: "genErr",
+    ErrorTag.UNKNOWN_ATTRIBUTE: "genErr",
+    ErrorTag.UNKNOWN_NAMESPACE: "genErr",
+    ErrorTag.MALFORMED_MESSAGE: "genErr",
 }
 
 

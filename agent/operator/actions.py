@@ -24,7 +24,7 @@ from agent.operator import render
 from agent.operator.data import Decoder, drop_secrets, notification_fields, subtree
 from agent.operator.errors import NotFound, NotOffered, UsageError
 from agent.operator.transport import NetconfClient
-from agent.operator.views import ROLES, roles
+from agent.operator.views import ROLES, STATE_MIRROR, roles, stale_notice
 
 _MAC = re.compile(r"^[0-9a-f]{2}([:-])(?:[0-9a-f]{2}\1){4}[0-9a-f]{2}$")
 _CISCO_MAC = re.compile(r"^[0-9a-f]{4}\.[0-9a-f]{4}\.[0-9a-f]{4}$")
@@ -144,6 +144,7 @@ WATCH_SELECTION = {
     "home-agent-state": {"binding": None, "counters": None},
     "foreign-agent-state": {"visitor": None, "pending": None, "counters": None},
     "proxy-state": {"visitor": None, "counters": None},
+    **STATE_MIRROR,
 }
 #: After a notification, how long further ones are gathered before redrawing.
 _SETTLE = 0.1
@@ -217,6 +218,9 @@ async def _watch_frames(client: NetconfClient, decoder: Decoder, screen: Screen,
         width, height = screen.size()
         header = (f"proxymip watch {client.settings.where}  every {interval:g} s  {mode}  "
                   f"{time.strftime('%H:%M:%S')}")
+        notice = stale_notice(content)
+        if notice is not None:
+            header += "\n" + notice
         text = render.render_watch(content, header=header, events=list(events),
                                    width=width, height=height)
         if live_screen is not None:

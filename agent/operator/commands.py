@@ -182,16 +182,22 @@ async def _show(args: argparse.Namespace, view: View, client: Any, decoder: Any,
     where = RowFilter.parse(home_address=getattr(args, "home_address", None),
                             home_agent=getattr(args, "home_agent", None),
                             state=getattr(args, "state", None))
-    selection = subtree(view.selection)
+    from agent.operator.views import STATE_MIRROR, stale_notice
+
     if view.operation == "get-config":
-        top = await client.get_config(selection, with_defaults="report-all")
+        top = await client.get_config(subtree(view.selection), with_defaults="report-all")
     else:
-        top = await client.get(selection)
+        top = await client.get(subtree({**view.selection, **STATE_MIRROR}))
     content = decoder.content(drop_secrets(top) if top is not None else None)
     report = view.build(content, where)
+    notice = stale_notice(content)
     if args.json:
+        if notice is not None:
+            report = {**report, "stale": content["state-mirror"]}
         print(json.dumps(report, indent=2), file=out)
     else:
+        if notice is not None:
+            print(notice, file=out)
         print(view.render(report, getattr(args, "detail", False)), file=out)
     return EXIT_OK
 

@@ -443,7 +443,7 @@ def render_watch(content: Mapping[str, Any], *, header: str, events: Sequence[st
                  width: int, height: int) -> str:
     """One screen: the header, each role's summary, its table cut to fit, and
     the latest notifications (when there are any)."""
-    lines = [header, ""] + summary_lines(content)
+    lines = header.split("\n") + [""] + summary_lines(content)
     tables: list[list[str]] = []
     if "home-agent-state" in content or "home-agent" in content:
         rows = content.get("home-agent-state", {}).get("binding", [])

@@ -42,6 +42,25 @@ def roles(content: Mapping[str, Any]) -> list[str]:
     return [name for name in ROLE_NAMES if name in content]
 
 
+#: How current operational state is, where the management plane serves it
+#: from its mirror (absent from a single-process agent).
+STATE_MIRROR: Selection = {"state-mirror": None}
+
+
+def stale_notice(content: Mapping[str, Any]) -> str | None:
+    """A line for the operator when what was read is not current: the
+    management plane answered from its mirror's last content while the
+    control plane is not connected or is being resynchronised."""
+    mirror = content.get("state-mirror")
+    if not mirror or mirror.get("status") == "synced":
+        return None
+    why = ("the control plane is not connected" if not mirror.get("control-plane-connected")
+           else "a resynchronisation is under way")
+    age = mirror.get("counters-age")
+    aged = f"; counters {int(age) / 1000:.1f} s old" if age is not None else ""
+    return f"% Stale: last known state ({mirror.get('status')}: {why}{aged})"
+
+
 # -- filters --------------------------------------------------------------------------
 
 

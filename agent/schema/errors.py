@@ -11,19 +11,29 @@ import enum
 
 
 class ErrorTag(enum.Enum):
-    """RFC 6241 Appendix A error-tag values used by the datastore."""
+    """RFC 6241 Appendix A error-tag values, every one (the datastore raises
+    some; a refusal from across the plane boundary may carry any of them)."""
 
     IN_USE = "in-use"
     INVALID_VALUE = "invalid-value"
+    TOO_BIG = "too-big"
+    MISSING_ATTRIBUTE = "missing-attribute"
+    BAD_ATTRIBUTE = "bad-attribute"
+    UNKNOWN_ATTRIBUTE = "unknown-attribute"
     MISSING_ELEMENT = "missing-element"
     BAD_ELEMENT = "bad-element"
     UNKNOWN_ELEMENT = "unknown-element"
+    UNKNOWN_NAMESPACE = "unknown-namespace"
     ACCESS_DENIED = "access-denied"
     LOCK_DENIED = "lock-denied"
+    RESOURCE_DENIED = "resource-denied"
+    ROLLBACK_FAILED = "rollback-failed"
     DATA_EXISTS = "data-exists"
     DATA_MISSING = "data-missing"
     OPERATION_NOT_SUPPORTED = "operation-not-supported"
     OPERATION_FAILED = "operation-failed"
+    PARTIAL_OPERATION = "partial-operation"
+    MALFORMED_MESSAGE = "malformed-message"
 
 
 #: The namespace of the <error-info> elements RFC 7950 §15 defines

@@ -123,10 +123,15 @@ def test_every_op_of_the_handler_has_a_shape(agent: Agent) -> None:
                  {"op": "associate", "mac": "02:00:00:00:00:01", "address": "10.0.0.1", "interface": "wlan0"},
                  {"op": "associate-many", "clients": [{"mac": "02:00:00:00:00:01", "address": None}]},
                  {"op": "edit-config", "edits": [{"operation": "merge", "path": "/mobile-ip", "value": {}}]},
-                 {"op": "copy-config", "source": "running", "target": "startup"}, {"op": "clear-counters"}):
+                 {"op": "copy-config", "source": "running", "target": "startup"}, {"op": "clear-counters"},
+                 {"op": "counters"}):
         check_request(good)
     assert set(REQUESTS) == {"associate", "associate-many", "address", "disassociate", "state", "get-config",
-                             "edit-config", "copy-config", "commit", "discard-changes", "clear-counters"}
+                             "edit-config", "copy-config", "commit", "discard-changes", "clear-counters",
+                             "counters"}
+    # counters: the single-process agent answers from its engines (the
+    # management plane from its mirror: tests/interop/test_management_plane.py).
+    assert agent.handle_control({"op": "counters"}) == agent.counters()
 
 
 def test_a_handler_bug_costs_one_answer_and_is_logged_without_the_request(

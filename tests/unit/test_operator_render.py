@@ -595,3 +595,18 @@ def test_radius_shows_lookup_counters_per_role_never_secrets() -> None:
     assert row.split() == ["127.0.0.9", "1812", "5", "3", "1", "1", "0", "0", "-"]
     assert "cache hits 7, negative 2" in text
     assert "shared-secret" not in str(views.VIEWS["radius"].selection)
+
+
+def test_a_stale_mirror_is_said_and_a_current_one_is_not() -> None:
+    """The management plane answers from its mirror's last content while the
+    control plane is away (issue 14): ``show`` says so on a line of its own."""
+    assert views.stale_notice({}) is None  # a single-process agent
+    assert views.stale_notice({"state-mirror": {"status": "synced",
+                                                "control-plane-connected": True}}) is None
+    assert views.stale_notice({"state-mirror": {"status": "lost", "control-plane-connected": False,
+                                                "counters-age": 12500}}) == (
+        "% Stale: last known state (lost: the control plane is not connected; "
+        "counters 12.5 s old)")
+    assert views.stale_notice({"state-mirror": {"status": "syncing",
+                                                "control-plane-connected": True}}) == (
+        "% Stale: last known state (syncing: a resynchronisation is under way)")
