@@ -95,6 +95,18 @@ def screen(datagram: bytes, communities: Container[bytes], *, walk: bool = True)
     return Verdict.ACCEPT
 
 
+def message_version(datagram: bytes) -> int | None:
+    """msgVersion of a datagram the screen accepted (None if unreadable)."""
+    try:
+        _, start, stop = _header(datagram, 0, len(datagram))
+        tag, s, e = _header(datagram, start, stop)
+    except _Fault:
+        return None
+    if tag != _INTEGER or not 0 < e - s <= MAX_INTEGER_OCTETS:
+        return None
+    return int.from_bytes(datagram[s:e], "big", signed=True)
+
+
 def _parse_error() -> _Fault:
     return _Fault(Verdict.PARSE_ERROR)
 

@@ -37,7 +37,8 @@ from pysnmp.proto.proxy import rfc2576
 
 from agent.snmp import ber
 from agent.snmp import values as v
-from agent.snmp.screen import Verdict, screen
+from agent.snmp import usm_screen
+from agent.snmp.screen import Verdict, message_version, screen
 from agent.snmp.settings import READ_WRITE, SnmpSettings
 from agent.snmp.tree import MibTree, SetError, View
 from agent.snmp.writes import apply_set
@@ -67,6 +68,17 @@ _REJECTION_COUNTERS = {
     Verdict.BAD_VERSION: "snmpInBadVersions",
     Verdict.BAD_COMMUNITY: "snmpInBadCommunityNames",
     Verdict.PARSE_ERROR: "snmpInASNParseErrs",
+}
+
+#: The MIB module (pysnmp's name) of each SNMPv3 screen verdict's counter.
+_V3_COUNTER_MODULES = {
+    usm_screen.V3Verdict.PARSE_ERROR: "__SNMPv2-MIB",
+    usm_screen.V3Verdict.UNKNOWN_SECURITY_MODEL: "__SNMP-MPD-MIB",
+    usm_screen.V3Verdict.INVALID_MESSAGE: "__SNMP-MPD-MIB",
+    usm_screen.V3Verdict.UNKNOWN_ENGINE_ID: "__SNMP-USER-BASED-SM-MIB",
+    usm_screen.V3Verdict.UNKNOWN_USER_NAME: "__SNMP-USER-BASED-SM-MIB",
+    usm_screen.V3Verdict.UNSUPPORTED_SECURITY_LEVEL: "__SNMP-USER-BASED-SM-MIB",
+    usm_screen.V3Verdict.WRONG_DIGEST: "__SNMP-USER-BASED-SM-MIB",
 }
 
 _ERROR_STATUS = {
@@ -281,11 +293,14 @@ class SnmpAgent:
         self.notification_failures: dict[str, int] = {}
         self._datastore = datastore
         self._clock = clock
-        self._engine = _engine_with_id(engine_id_for(settings), state_dir)
+        self._engine_id = engine_id_for(settings)
+        self._engine = _engine_with_id(self._engine_id, state_dir)
         self.tree = tree_factory(self._stat)
         self._principals: dict[tuple[int, str], Principal] = {}
         #: v2c community -> principal, for the BER fast path.
         self._communities: dict[bytes, Principal] = {}
+        #: USM user name -> what ``agent.snmp.usm_screen`` checks before pysnmp.
+        self._usm_users: dict[bytes, usm_screen.UsmUser] = {}
         self._oid_encoder = ber.OidEncoder()
         self._in_packets: Any = None
         self._transport: Any = None
@@ -319,6 +334,10 @@ class SnmpAgent:
                 snmp_engine, user.name, _AUTH[user.auth_protocol], user.auth_passphrase,
                 _PRIV[priv], (user.priv_passphrase or user.auth_passphrase) if priv != "none" else None,
             )
+            auth = usm_screen.AUTH_PROTOCOLS[user.auth_protocol]
+            self._usm_users[user.name.encode("utf-8")] = usm_screen.UsmUser(
+                auth, usm_screen.localized_key(user.auth_passphrase.encode("utf-8"), self.engine_id, auth),
+                private=priv != "none")
             self._principals[(3, user.name)] = Principal(
                 self._view(user.view), user.access == READ_WRITE,
                 _AUTH_PRIV if priv != "none" else _AUTH_NO_PRIV,
@@ -372,7 +391,7 @@ class SnmpAgent:
 
     @property
     def engine_id(self) -> bytes:
-        return engine_id_for(self.settings)
+        return self._engine_id
 
     # -- notifications (RFC 3416 §4.2.6 SNMPv2-Trap, §4.2.7 InformRequest) -------------------
 
@@ -472,10 +491,12 @@ class SnmpAgent:
 
     # -- requests (RFC 3416 §4.2) ------------------------------------------------------------
 
-    def _count(self, name: str) -> None:
-        """One more in a pysnmp-kept SNMPv2-MIB counter (RFC 3418 snmp group)."""
-        (symbol,) = self._engine.get_mib_builder().import_symbols("__SNMPv2-MIB", name)
+    def _count(self, name: str, module: str = "__SNMPv2-MIB") -> int:
+        """One more in a pysnmp-kept counter (RFC 3418 snmp group by default);
+        its new value."""
+        (symbol,) = self._engine.get_mib_builder().import_symbols(module, name)
         symbol.syntax += 1
+        return int(symbol.syntax)
 
     def _first_look(self, datagram: bytes) -> bytes | None:
         """Every datagram, before any decoder: ``agent.snmp.screen`` checks the
@@ -487,7 +508,10 @@ class SnmpAgent:
         # decoding, so the structural walk is spent only on what goes to pysnmp.
         verdict = screen(datagram, self._communities, walk=False)
         if verdict is Verdict.ACCEPT:
-            reply = self._fast_path(datagram)
+            if message_version(datagram) == 3:
+                reply = self._screen_v3(datagram)
+            else:
+                reply = self._fast_path(datagram)
             if reply is not None:
                 return reply
             verdict = screen(datagram, self._communities)
@@ -495,6 +519,25 @@ class SnmpAgent:
             self._in_packets.syntax += 1  # snmpInPkts (RFC 3418): every message delivered
             return self._rejected(datagram, verdict)
         return None
+
+    def _screen_v3(self, datagram: bytes) -> bytes | None:
+        """``agent.snmp.usm_screen``: an SNMPv3 message USM would reject is
+        counted where RFC 3412 §7.2 / RFC 3414 §3.2 count it and dropped, or
+        answered with its Report, before pyasn1 decodes anything; None lets an
+        authenticated message (or an engine discovery) go on to pysnmp."""
+        verdict, header = usm_screen.screen_v3(datagram, self.engine_id, self._usm_users)
+        if verdict is usm_screen.V3Verdict.ACCEPT:
+            return None
+        self._in_packets.syntax += 1  # snmpInPkts (RFC 3418): every message delivered
+        module = _V3_COUNTER_MODULES[verdict]
+        count = self._count(verdict.value, module)
+        if header is None or verdict not in usm_screen.REPORTED or not header.reportable:
+            return DROPPED
+        builder = self._engine.get_mib_builder()
+        boots, engine_time = builder.import_symbols("__SNMP-FRAMEWORK-MIB", "snmpEngineBoots", "snmpEngineTime")
+        return usm_screen.encode_report(header, verdict, count, engine_id=self.engine_id,
+                                        engine_boots=int(boots.syntax), engine_time=int(engine_time.syntax.clone()),
+                                        max_size=MAX_MESSAGE)
 
     def _rejected(self, datagram: bytes, verdict: Verdict) -> bytes:
         if verdict is Verdict.TOO_MANY_VARBINDS:
