@@ -21,6 +21,7 @@ import asyncio
 import hashlib
 import logging
 import socket
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -295,6 +296,12 @@ class SnmpAgent:
         self._clock = clock
         self._engine_id = engine_id_for(settings)
         self._engine = _engine_with_id(self._engine_id, state_dir)
+        boots, engine_time = self._engine.get_mib_builder().import_symbols(
+            "__SNMP-FRAMEWORK-MIB", "snmpEngineBoots", "snmpEngineTime")
+        self._engine_boots = int(boots.syntax)
+        #: pysnmp keeps snmpEngineTime as the second it started (an Integer32)
+        #: and subtracts it from time.time() on each read.
+        self._engine_time_base = int(engine_time.syntax)
         self.tree = tree_factory(self._stat)
         self._principals: dict[tuple[int, str], Principal] = {}
         #: v2c community -> principal, for the BER fast path.
@@ -525,7 +532,7 @@ class SnmpAgent:
         counted where RFC 3412 §7.2 / RFC 3414 §3.2 count it and dropped, or
         answered with its Report, before pyasn1 decodes anything; None lets an
         authenticated message (or an engine discovery) go on to pysnmp."""
-        verdict, header = usm_screen.screen_v3(datagram, self.engine_id, self._usm_users)
+        verdict, header = usm_screen.screen_v3(datagram, self._engine_id, self._usm_users)
         if verdict is usm_screen.V3Verdict.ACCEPT:
             return None
         self._in_packets.syntax += 1  # snmpInPkts (RFC 3418): every message delivered
@@ -533,10 +540,10 @@ class SnmpAgent:
         count = self._count(verdict.value, module)
         if header is None or verdict not in usm_screen.REPORTED or not header.reportable:
             return DROPPED
-        builder = self._engine.get_mib_builder()
-        boots, engine_time = builder.import_symbols("__SNMP-FRAMEWORK-MIB", "snmpEngineBoots", "snmpEngineTime")
-        return usm_screen.encode_report(header, verdict, count, engine_id=self.engine_id,
-                                        engine_boots=int(boots.syntax), engine_time=int(engine_time.syntax.clone()),
+        # snmpEngineBoots and snmpEngineTime as pysnmp keeps them (RFC 3414 §2.2).
+        engine_time = int(time.time() - self._engine_time_base)
+        return usm_screen.encode_report(header, verdict, count, engine_id=self._engine_id,
+                                        engine_boots=self._engine_boots, engine_time=engine_time,
                                         max_size=MAX_MESSAGE)
 
     def _rejected(self, datagram: bytes, verdict: Verdict) -> bytes:

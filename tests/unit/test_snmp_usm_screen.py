@@ -223,26 +223,45 @@ def test_unauthenticated_v3_is_counted_and_reported_without_pysnmp(pysnmp_reache
     assert sorted(stats) == [1, 3, 4, 5]
 
 
-def test_the_report_is_the_one_pysnmp_sends(pysnmp_reached: list[bytes]) -> None:
-    """The same unknown-user message, once through the screen and once with
-    the screen's verdict ignored (pysnmp decides): the two Reports are the
-    same octets (RFC 3412 §7.1 step 3) but for msgFlags, where pysnmp copies
-    the request's reportable flag and the screen clears it (RFC 3412 §6.4: a
-    message carrying a Response-class PDU, as a Report is (RFC 3411 §2.8),
-    has it clear)."""
+def test_the_report_is_the_one_pysnmp_sends(pysnmp_reached: list[bytes], monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same unknown-user message to one agent, once through the screen
+    and once with the screen's verdict ignored (pysnmp decides): the two
+    Reports are the same octets (RFC 3412 §7.1 step 3) but for msgFlags,
+    where pysnmp copies the request's reportable flag and the screen clears
+    it (RFC 3412 §6.4: a message carrying a Response-class PDU, as a Report is
+    (RFC 3411 §2.8), has it clear), snmpEngineTime, which may have moved on
+    by a second between the two, and the counter's value."""
     request = v3(user=b"nobody")
-    _, ours = exchange([request], wait_replies=1)
-    original = usm_screen.screen_v3
-    try:
-        usm_screen.screen_v3 = lambda data, engine_id, users: (V3Verdict.ACCEPT, None)  # type: ignore[assignment]
-        _, theirs = exchange([request], wait_replies=1)
-    finally:
-        usm_screen.screen_v3 = original  # type: ignore[assignment]
+    agent = agent_with_users()
+
+    async def run() -> list[bytes]:
+        await agent.start()
+        loop = asyncio.get_running_loop()
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as client:
+            client.setblocking(False)
+            client.bind(("127.0.0.1", 0))
+            try:
+                client.sendto(request, ("127.0.0.1", agent.port))
+                ours = await asyncio.wait_for(loop.sock_recv(client, 65535), 10)
+                monkeypatch.setattr(usm_screen, "screen_v3", lambda data, engine_id, users: (V3Verdict.ACCEPT, None))
+                client.sendto(request, ("127.0.0.1", agent.port))
+                theirs = await asyncio.wait_for(loop.sock_recv(client, 65535), 10)
+                return [ours, theirs]
+            finally:
+                agent.close()
+
+    ours, theirs = asyncio.run(run())
     assert pysnmp_reached == [request]
-    flags = ours[0].index(b"\x04\x01", 5) + 2  # msgFlags' content, after msgID and msgMaxSize
-    assert ours[0][flags] == 0x00 and theirs[0][flags] == 0x04
-    assert ours[0][:flags] + ours[0][flags + 1:] == theirs[0][:flags] + theirs[0][flags + 1:]
-    assert ours[0].count(b"nobody") == 1
+    flags = ours.index(b"\x04\x01", 5) + 2  # msgFlags' content, after msgID and msgMaxSize
+    assert ours[flags] == 0x00 and theirs[flags] == 0x04
+    # msgAuthoritativeEngineTime: the INTEGER after boots (1), both one octet here.
+    clock = ours.index(ENGINE + b"\x02\x01\x01\x02\x01") + len(ENGINE) + 5
+    assert 0 <= theirs[clock] - ours[clock] <= 1
+    # The counter (the last octet): one count each, the same counter.
+    assert (ours[-1], theirs[-1]) == (1, 2)
+    assert ours[:flags] + ours[flags + 1:clock] + ours[clock + 1:-1] == \
+        theirs[:flags] + theirs[flags + 1:clock] + theirs[clock + 1:-1]
+    assert ours.count(b"nobody") == 1
 
 
 def test_discovery_and_authenticated_messages_reach_pysnmp(pysnmp_reached: list[bytes]) -> None:
