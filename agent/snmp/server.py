@@ -33,7 +33,7 @@ from pysnmp.entity import config, engine
 from pysnmp.entity.rfc3413 import context
 from pysnmp.proto import error as proto_error
 from pysnmp.proto import rfc1902, rfc1905
-from pysnmp.proto.api import v2c
+from pysnmp.proto.api import v1, v2c
 from pysnmp.proto.proxy import rfc2576
 
 from agent.snmp import ber
@@ -69,6 +69,10 @@ _REJECTION_COUNTERS = {
     Verdict.BAD_VERSION: "snmpInBadVersions",
     Verdict.BAD_COMMUNITY: "snmpInBadCommunityNames",
     Verdict.PARSE_ERROR: "snmpInASNParseErrs",
+}
+#: ... and of the verdicts counted in SNMP-MPD-MIB (RFC 3412 §5).
+_MPD_REJECTION_COUNTERS = {
+    Verdict.UNKNOWN_PDU_HANDLER: "snmpUnknownPDUHandlers",
 }
 
 #: The MIB module (pysnmp's name) of each SNMPv3 screen verdict's counter.
@@ -559,7 +563,10 @@ class SnmpAgent:
             # as a reply beyond a local constraint is (RFC 3418 snmpSilentDrops).
             self._count("snmpSilentDrops")
             return DROPPED
-        self._count(_REJECTION_COUNTERS[verdict])
+        if verdict in _MPD_REJECTION_COUNTERS:
+            self._count(_MPD_REJECTION_COUNTERS[verdict], "__SNMP-MPD-MIB")
+        else:
+            self._count(_REJECTION_COUNTERS[verdict])
         return DROPPED
 
     def _fast_path(self, datagram: bytes) -> bytes | None:
@@ -606,7 +613,23 @@ class SnmpAgent:
                      pdu_version: int, pdu: Any, max_size: int, state_reference: Any) -> None:
         original = None
         if message_processing_model == 0:
-            original, pdu = pdu, rfc2576.v1_to_v2(pdu)
+            original = pdu
+            # RFC 1157 §4.1: a request's error-status and error-index are set
+            # to 0 by its sender and mean nothing; RFC 3584 §4.1.2's
+            # conversion would refuse values outside SNMPv2's ranges.
+            v1.apiPDU.set_error_status(original, 0)
+            v1.apiPDU.set_error_index(original, 0)
+            try:
+                pdu = rfc2576.v1_to_v2(original)
+            except PyAsn1Error:
+                # A value with no SNMPv2 equivalent (an INTEGER over Integer32,
+                # RFC 3584 §4.1.2.1): RFC 1157 §4.1.5 badValue. Answered, not
+                # raised: pysnmp releases this request's state only when it
+                # is answered (found by tools/bench/snmp_fuzz_memory.py).
+                self._answer_v1_bad_value(snmp_engine, security_model, security_name, security_level,
+                                          context_engine_id, context_name, pdu_version, original, max_size,
+                                          state_reference)
+                return
         response = v2c.apiPDU.get_response(pdu)
         principal = self._principals.get((security_model, str(security_name)))
         try:
@@ -637,6 +660,33 @@ class SnmpAgent:
                 )
             except (proto_error.StatusInformation, PyAsn1Error):
                 log.debug("snmp response dropped: too big even empty")
+
+    def _answer_v1_bad_value(self, snmp_engine: Any, security_model: int, security_name: Any,
+                             security_level: int, context_engine_id: Any, context_name: Any, pdu_version: int,
+                             request: Any, max_size: int, state_reference: Any) -> None:
+        """RFC 1157 §4.1.5: badValue, error-index the first varbind whose value
+        has no SNMPv2 equivalent, the request's varbinds echoed."""
+        varbinds = list(v1.apiPDU.get_varbinds(request))
+        index = 1
+        for position, (_, value) in enumerate(varbinds, 1):
+            if value.tagSet == v1.NetworkAddress.tagSet:  # as RFC 3584 §4.1.2.1 maps it
+                value = value.getComponent()
+            try:
+                rfc2576.V1_TO_V2_VALUE_MAP[value.tagSet].clone(value)
+            except (PyAsn1Error, KeyError):
+                index = position
+                break
+        response = v1.apiPDU.get_response(request)
+        v1.apiPDU.set_error_status(response, _ERROR_STATUS["badValue"])
+        v1.apiPDU.set_error_index(response, index)
+        v1.apiPDU.set_varbinds(response, varbinds)
+        try:
+            snmp_engine.message_dispatcher.return_response_pdu(
+                snmp_engine, 0, security_model, security_name, security_level, context_engine_id,
+                context_name, pdu_version, response, max_size, state_reference, {},
+            )
+        except (proto_error.StatusInformation, PyAsn1Error):
+            log.debug("snmp v1 badValue response not sent")
 
     def _handle(self, pdu: Any, principal: Principal | None, security_level: int,
                 max_size: int) -> tuple[int, int, list[tuple[Any, Any]]]:

@@ -19,8 +19,10 @@ security model accepted the message; so does this module:
 4. msgSecurityParameters not a UsmSecurityParameters (RFC 3414 §2.4):
    snmpInASNParseErrs (RFC 3414 §3.2 step 1);
 5. msgAuthoritativeEngineID not ours: usmStatsUnknownEngineIDs (§3.2 step 3),
-   except engine discovery (an empty engine ID at noAuthNoPriv, RFC 3414 §4),
-   which goes to pysnmp as before;
+   except engine discovery (an empty engine ID at noAuthNoPriv with a
+   plaintext scoped PDU, RFC 3414 §4), which goes to pysnmp as before (an
+   encrypted one, which pysnmp counted without a Report and without
+   releasing its security state, is answered here);
 6. msgUserName not a configured user: usmStatsUnknownUserNames (step 4);
 7. a security level the user cannot have (noAuthNoPriv, since every user
    here authenticates; authPriv for a user without privacy):
@@ -137,6 +139,8 @@ class V3Header:
     #: msgAuthenticationParameters' content: [start, end) in the datagram.
     auth_start: int = 0
     auth_end: int = 0
+    #: msgData is a plaintext ScopedPDU (not an encryptedPDU).
+    plaintext: bool = True
 
     @property
     def security_level(self) -> int:
@@ -213,7 +217,8 @@ def read_header(data: bytes) -> V3Header | None:
             raise _ParseError
     except _ParseError:
         return None
-    return V3Header(msg_id, max_size, data[flags_start], security_model)
+    return V3Header(msg_id, max_size, data[flags_start], security_model,
+                    plaintext=data[parameters_end] == _SEQUENCE)
 
 
 def read_usm(data: bytes, header: V3Header) -> V3Header | None:
@@ -241,7 +246,7 @@ def read_usm(data: bytes, header: V3Header) -> V3Header | None:
         return None
     return V3Header(header.msg_id, header.max_size, header.flags, header.security_model,
                     data[engine_start:engine_end], boots, engine_time, data[user_start:user_end],
-                    auth_start, auth_end)
+                    auth_start, auth_end, header.plaintext)
 
 
 def screen_v3(data: bytes, engine_id: bytes, users: Mapping[bytes, UsmUser]) -> tuple[V3Verdict, V3Header | None]:
@@ -259,7 +264,7 @@ def screen_v3(data: bytes, engine_id: bytes, users: Mapping[bytes, UsmUser]) -> 
         return V3Verdict.PARSE_ERROR, header
     header = parsed
     if header.engine_id != engine_id:
-        if header.engine_id == b"" and header.security_level == NO_AUTH_NO_PRIV:
+        if header.engine_id == b"" and header.security_level == NO_AUTH_NO_PRIV and header.plaintext:
             return V3Verdict.ACCEPT, header  # engine discovery (RFC 3414 §4): pysnmp reports
         return V3Verdict.UNKNOWN_ENGINE_ID, header
     user = users.get(header.user_name)

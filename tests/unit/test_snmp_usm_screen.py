@@ -41,10 +41,12 @@ AuthLike = bytes | None
 
 def v3(*, user: bytes = b"ops", engine_id: bytes = ENGINE, flags: int = AUTH | REPORTABLE, model: int = 3,
        key: bytes | None = OPS_KEY, auth: AuthLike = None, varbinds: int = 1, msg_id: int = 0x1234,
-       max_size: bytes = b"\x02\x03\x00\xff\xe3", boots: int = 1, engine_time: int = 0) -> bytes:
+       max_size: bytes = b"\x02\x03\x00\xff\xe3", boots: int = 1, engine_time: int = 0,
+       encrypted: bool = False) -> bytes:
     """An SNMPv3 message (RFC 3412 §6) with a plaintext GetRequest of
     ``varbinds`` varbinds, signed HMAC-SHA-96 with ``key`` (RFC 3414 §6.3.1)
-    unless ``auth`` gives msgAuthenticationParameters raw."""
+    unless ``auth`` gives msgAuthenticationParameters raw; ``encrypted``: the
+    scoped PDU's octets as an encryptedPDU (an OCTET STRING) instead."""
     placeholder = bytes(12) if auth is None else auth
     header = tlv(0x30, tlv(0x02, msg_id.to_bytes(4, "big")) + max_size + tlv(0x04, bytes((flags,)))
                  + tlv(0x02, bytes((model,))))
@@ -52,7 +54,8 @@ def v3(*, user: bytes = b"ops", engine_id: bytes = ENGINE, flags: int = AUTH | R
                         + tlv(0x04, user) + tlv(0x04, placeholder) + tlv(0x04, b"")))
     oids = b"".join(tlv(0x30, tlv(0x06, SYS_DESCR) + b"\x05\x00") for _ in range(varbinds))
     pdu = tlv(0xA0, b"\x02\x01\x01\x02\x01\x00\x02\x01\x00" + tlv(0x30, oids))
-    message = tlv(0x30, b"\x02\x01\x03" + header + usm + tlv(0x30, tlv(0x04, engine_id) + tlv(0x04, b"") + pdu))
+    scoped = tlv(0x04 if encrypted else 0x30, tlv(0x04, engine_id) + tlv(0x04, b"") + pdu)
+    message = tlv(0x30, b"\x02\x01\x03" + header + usm + scoped)
     if auth is None and key is not None and flags & AUTH:
         digest = hmac.new(key, message, "sha1").digest()[:12]
         message = message.replace(placeholder, digest, 1)
@@ -141,6 +144,7 @@ def agent_with_users() -> SnmpAgent:
 
 COUNTERS = (("__SNMPv2-MIB", "snmpInPkts"), ("__SNMPv2-MIB", "snmpInASNParseErrs"),
             ("__SNMP-MPD-MIB", "snmpUnknownSecurityModels"), ("__SNMP-MPD-MIB", "snmpInvalidMsgs"),
+            ("__SNMP-MPD-MIB", "snmpUnknownPDUHandlers"),
             *(("__SNMP-USER-BASED-SM-MIB", name) for name in (
                 "usmStatsUnknownEngineIDs", "usmStatsUnknownUserNames", "usmStatsUnsupportedSecLevels",
                 "usmStatsWrongDigests", "usmStatsNotInTimeWindows")))
@@ -163,10 +167,12 @@ def pysnmp_reached(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[bytes]]:
     yield reached
 
 
-def exchange(datagrams: list[bytes], *, wait_replies: int) -> tuple[dict[str, int], list[bytes]]:
-    """Counter increments and replies for ``datagrams`` sent to a fresh agent,
-    then a v2c GetRequest whose answer shows all were processed."""
-    agent = agent_with_users()
+def exchange(datagrams: list[bytes], *, wait_replies: int,
+             agent: SnmpAgent | None = None) -> tuple[dict[str, int], list[bytes]]:
+    """Counter increments and replies for ``datagrams`` sent to ``agent`` (a
+    fresh one by default), then a v2c GetRequest whose answer shows all were
+    processed."""
+    agent = agent or agent_with_users()
     marker = tlv(0x30, b"\x02\x01\x01" + tlv(0x04, b"public") + tlv(
         0xA0, b"\x02\x02\x7e\x7e\x02\x01\x00\x02\x01\x00" + tlv(0x30, tlv(0x30, tlv(0x06, SYS_DESCR) + b"\x05\x00"))))
 
@@ -274,3 +280,34 @@ def test_discovery_and_authenticated_messages_reach_pysnmp(pysnmp_reached: list[
     assert pysnmp_reached == [discovery, signed]
     assert deltas["usmStatsUnknownEngineIDs"] == 1 and deltas["usmStatsNotInTimeWindows"] == 1
     assert all(ENGINE in reply for reply in replies)
+
+
+def security_states_held(agent: SnmpAgent) -> int:
+    """Entries in pysnmp's security models' state caches (its private
+    ``Cache``, which has no expiry: an entry not released when the message is
+    answered is held for the life of the process)."""
+    return sum(len(model._cache._Cache__cache_entries) for model in agent._engine.security_models.values())
+
+
+def test_pysnmp_keeps_no_state_for_what_it_would_not_answer() -> None:
+    """Found by tools/bench/snmp_fuzz_memory.py (issue 13, docs/security.md
+    finding 5): pysnmp pushes a security state for each message its security
+    model accepts and releases it only when the message is answered; these
+    were not, and their states were held forever. A v2c InformRequest and
+    Report with a known community (RFC 3412 §4.2.2.1.2: no application,
+    snmpUnknownPDUHandlers, no Report in v2c), an SNMPv1 Set over Integer32
+    and a v1 Get with a negative error-index (RFC 3584 §4.1.2 conversion
+    errors; now answered, RFC 1157 §4.1), and an engine discovery whose
+    scoped PDU is encrypted at noAuthNoPriv (pysnmp counted it and said
+    nothing; now usmStatsUnknownEngineIDs and its Report, RFC 3414 §3.2 step 3)."""
+    from tests.unit.test_snmp_screen import V1_GET_NEGATIVE_ERROR_INDEX, V1_SET_OVER_INTEGER32, message
+
+    encrypted_discovery = v3(user=b"", engine_id=b"", flags=NO_AUTH | REPORTABLE, key=None, auth=b"",
+                             encrypted=True)
+    datagrams = [message([SYS_DESCR], pdu_type=0xA6), message([SYS_DESCR], pdu_type=0xA8),
+                 V1_SET_OVER_INTEGER32, V1_GET_NEGATIVE_ERROR_INDEX, encrypted_discovery] * 3
+    agent = agent_with_users()
+    deltas, replies = exchange(datagrams, wait_replies=9, agent=agent)
+    assert security_states_held(agent) == 0
+    assert deltas["snmpUnknownPDUHandlers"] == 6 and deltas["usmStatsUnknownEngineIDs"] == 3
+    assert len(replies) == 9  # the two v1 answers and the Report, three times
