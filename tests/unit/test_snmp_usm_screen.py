@@ -311,3 +311,20 @@ def test_pysnmp_keeps_no_state_for_what_it_would_not_answer() -> None:
     assert security_states_held(agent) == 0
     assert deltas["snmpUnknownPDUHandlers"] == 6 and deltas["usmStatsUnknownEngineIDs"] == 3
     assert len(replies) == 9  # the two v1 answers and the Report, three times
+
+
+def test_foreign_engine_ids_make_pysnmp_hold_nothing(pysnmp_reached: list[bytes]) -> None:
+    """pysnmp took a msgAuthoritativeEngineID of 5-32 octets that is not ours
+    as a peer's, and a noAuthNoPriv message with an empty user name went on
+    to RFC 3414 §3.2 step 7's time synchronization: one entry in its timeline
+    per engine ID, held 300 s, without a cap (20,000 such datagrams grew the
+    process by 29 MiB). RFC 3414 §3.2 step 3 counts them in
+    usmStatsUnknownEngineIDs; nothing is held."""
+    agent = agent_with_users()
+    datagrams = [v3(user=b"", engine_id=b"\x80\x00\x1f\x88\x04" + n.to_bytes(4, "big"), flags=NO_AUTH | REPORTABLE,
+                    key=None, auth=b"") for n in range(50)]
+    deltas, replies = exchange(datagrams, wait_replies=50, agent=agent)
+    timeline = agent._engine.security_models[3]._SnmpUSMSecurityModel__timeline  # pysnmp's own (private)
+    assert pysnmp_reached == []
+    assert len(timeline) <= 1  # at most our own engine's
+    assert deltas["usmStatsUnknownEngineIDs"] == 50 and len(replies) == 50

@@ -18,7 +18,11 @@ Python heap as tracemalloc counts it (``--tracemalloc``), and the sizes of
 pysnmp's per-message caches.
 
     .venv/bin/python tools/bench/snmp_fuzz_memory.py [--count 300000] [--check-every 50000]
-        [--tracemalloc FRAMES] [--seed 1] [--without-v3-screen]
+        [--rate 3000] [--tracemalloc FRAMES] [--seed 1] [--without-v3-screen]
+
+pysnmp's own caches expire by its timer (0.1 s ticks): message state after
+600 ticks (60 s), USM's per-engine timeline after 300 s; a run shorter than
+that sees them grow with time, so ``--rate`` spreads a run over minutes.
 """
 
 from __future__ import annotations
@@ -92,7 +96,8 @@ def cache_sizes(agent: SnmpAgent) -> dict[str, int]:
     return sizes
 
 
-async def run(count: int, check_every: int, seed: int, trace: int, v3_screen: bool) -> dict[str, Any]:
+async def run(count: int, check_every: int, seed: int, trace: int, v3_screen: bool,
+              rate: float) -> dict[str, Any]:
     agent = make_agent()
     if not v3_screen:  # as before agent.snmp.usm_screen: every v3 message to pysnmp
         usm_screen.screen_v3 = lambda data, engine_id, users: (usm_screen.V3Verdict.ACCEPT, None)
@@ -116,7 +121,8 @@ async def run(count: int, check_every: int, seed: int, trace: int, v3_screen: bo
             if sent % check_every == 0:
                 gc.collect()
                 check: dict[str, Any] = {"messages": sent, "seconds": round(time.monotonic() - started, 1),
-                                         "rss_kib": rss_kib(), **cache_sizes(agent)}
+                                         "rss_kib": rss_kib(), "python_objects": len(gc.get_objects()),
+                                         **cache_sizes(agent)}
                 if trace:
                     # linecache: the lines of the tracebacks formatted below.
                     snapshot = tracemalloc.take_snapshot().filter_traces(
@@ -144,7 +150,10 @@ async def run(count: int, check_every: int, seed: int, trace: int, v3_screen: bo
             except BlockingIOError:
                 pass
             if sent % 256 == 0:
-                await asyncio.sleep(0)  # pysnmp's timers (cache expiry) and the loop's callbacks
+                # pysnmp's timers (cache expiry) and the loop's callbacks; at
+                # most ``rate`` messages a second.
+                ahead = sent / rate - (time.monotonic() - started) if rate else 0.0
+                await asyncio.sleep(max(0.0, ahead))
     finally:
         agent.close()
         sink.close()
@@ -159,10 +168,12 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--tracemalloc", type=int, default=0, metavar="FRAMES",
                         help="trace Python allocations with this many frames (slow)")
+    parser.add_argument("--rate", type=float, default=0.0, help="messages a second at most (0: no limit)")
     parser.add_argument("--without-v3-screen", action="store_true",
                         help="every v3 message to pysnmp, as before agent.snmp.usm_screen")
     args = parser.parse_args()
-    result = asyncio.run(run(args.count, args.check_every, args.seed, args.tracemalloc, not args.without_v3_screen))
+    result = asyncio.run(run(args.count, args.check_every, args.seed, args.tracemalloc, not args.without_v3_screen,
+                             args.rate))
     print(json.dumps(result, indent=1))
 
 
