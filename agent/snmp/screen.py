@@ -60,6 +60,11 @@ _INTEGER, _OCTET_STRING, _OBJECT_IDENTIFIER, _SEQUENCE = 0x02, 0x04, 0x06, 0x30
 #: INTEGER and the SMI's integer application types (RFC 2578 §7.1, RFC 3416 §3):
 #: Counter32, Gauge32/Unsigned32, TimeTicks, Counter64.
 _INTEGER_TAGS = frozenset((_INTEGER, 0x41, 0x42, 0x43, 0x46))
+#: PDUs each version defines that a command responder does not take (RFC
+#: 3411 §2.8: the Response, Notification and Internal classes): SNMPv1
+#: GetResponse and Trap (RFC 1157 §4.1); SNMPv2c Response, InformRequest,
+#: SNMPv2-Trap and Report (RFC 3416 §3).
+_OTHER_PDUS = {0: frozenset((0xA2, 0xA4)), 1: frozenset((0xA2, 0xA6, 0xA7, 0xA8))}
 
 
 class Verdict(Enum):
@@ -75,6 +80,10 @@ class Verdict(Enum):
     PARSE_ERROR = "parse-error"
     #: Well formed, but more than MAX_REQUEST_VARBINDS varbinds in one list.
     TOO_MANY_VARBINDS = "too-many-varbinds"
+    #: snmpUnknownPDUHandlers (RFC 3412 §4.2.2.1.2, §4.2.2.2.2): a v1/v2c PDU
+    #: this command responder has no application for (a Response, Trap,
+    #: InformRequest or Report). Dropped: v1/v2c has no Report to send.
+    UNKNOWN_PDU_HANDLER = "unknown-pdu-handler"
 
 
 class _Fault(Exception):
@@ -93,6 +102,18 @@ def screen(datagram: bytes, communities: Container[bytes], *, walk: bool = True)
     except _Fault as fault:
         return fault.verdict
     return Verdict.ACCEPT
+
+
+def message_version(datagram: bytes) -> int | None:
+    """msgVersion of a datagram the screen accepted (None if unreadable)."""
+    try:
+        _, start, stop = _header(datagram, 0, len(datagram))
+        tag, s, e = _header(datagram, start, stop)
+    except _Fault:
+        return None
+    if tag != _INTEGER or not 0 < e - s <= MAX_INTEGER_OCTETS:
+        return None
+    return int.from_bytes(datagram[s:e], "big", signed=True)
 
 
 def _parse_error() -> _Fault:
@@ -180,6 +201,10 @@ def _screen(data: bytes, communities: Container[bytes], *, walk: bool) -> None:
         if data[s:e] not in communities:
             raise _Fault(Verdict.BAD_COMMUNITY)
         pos = e
+        if pos < stop and data[pos] in _OTHER_PDUS[version]:
+            # pysnmp would count it too, but leaks the community's security
+            # state for each one (its cache of them never expires).
+            raise _Fault(Verdict.UNKNOWN_PDU_HANDLER)
     if walk:
         _walk(data, pos, stop, depth=2, budget=[MAX_TLVS])
 

@@ -21,6 +21,7 @@ import asyncio
 import hashlib
 import logging
 import socket
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,12 +33,13 @@ from pysnmp.entity import config, engine
 from pysnmp.entity.rfc3413 import context
 from pysnmp.proto import error as proto_error
 from pysnmp.proto import rfc1902, rfc1905
-from pysnmp.proto.api import v2c
+from pysnmp.proto.api import v1, v2c
 from pysnmp.proto.proxy import rfc2576
 
 from agent.snmp import ber
 from agent.snmp import values as v
-from agent.snmp.screen import Verdict, screen
+from agent.snmp import usm_screen
+from agent.snmp.screen import Verdict, message_version, screen
 from agent.snmp.settings import READ_WRITE, SnmpSettings
 from agent.snmp.tree import MibTree, SetError, View
 from agent.snmp.writes import apply_set
@@ -67,6 +69,21 @@ _REJECTION_COUNTERS = {
     Verdict.BAD_VERSION: "snmpInBadVersions",
     Verdict.BAD_COMMUNITY: "snmpInBadCommunityNames",
     Verdict.PARSE_ERROR: "snmpInASNParseErrs",
+}
+#: ... and of the verdicts counted in SNMP-MPD-MIB (RFC 3412 §5).
+_MPD_REJECTION_COUNTERS = {
+    Verdict.UNKNOWN_PDU_HANDLER: "snmpUnknownPDUHandlers",
+}
+
+#: The MIB module (pysnmp's name) of each SNMPv3 screen verdict's counter.
+_V3_COUNTER_MODULES = {
+    usm_screen.V3Verdict.PARSE_ERROR: "__SNMPv2-MIB",
+    usm_screen.V3Verdict.UNKNOWN_SECURITY_MODEL: "__SNMP-MPD-MIB",
+    usm_screen.V3Verdict.INVALID_MESSAGE: "__SNMP-MPD-MIB",
+    usm_screen.V3Verdict.UNKNOWN_ENGINE_ID: "__SNMP-USER-BASED-SM-MIB",
+    usm_screen.V3Verdict.UNKNOWN_USER_NAME: "__SNMP-USER-BASED-SM-MIB",
+    usm_screen.V3Verdict.UNSUPPORTED_SECURITY_LEVEL: "__SNMP-USER-BASED-SM-MIB",
+    usm_screen.V3Verdict.WRONG_DIGEST: "__SNMP-USER-BASED-SM-MIB",
 }
 
 _ERROR_STATUS = {
@@ -281,11 +298,20 @@ class SnmpAgent:
         self.notification_failures: dict[str, int] = {}
         self._datastore = datastore
         self._clock = clock
-        self._engine = _engine_with_id(engine_id_for(settings), state_dir)
+        self._engine_id = engine_id_for(settings)
+        self._engine = _engine_with_id(self._engine_id, state_dir)
+        boots, engine_time = self._engine.get_mib_builder().import_symbols(
+            "__SNMP-FRAMEWORK-MIB", "snmpEngineBoots", "snmpEngineTime")
+        self._engine_boots = int(boots.syntax)
+        #: pysnmp keeps snmpEngineTime as the second it started (an Integer32)
+        #: and subtracts it from time.time() on each read.
+        self._engine_time_base = int(engine_time.syntax)
         self.tree = tree_factory(self._stat)
         self._principals: dict[tuple[int, str], Principal] = {}
         #: v2c community -> principal, for the BER fast path.
         self._communities: dict[bytes, Principal] = {}
+        #: USM user name -> what ``agent.snmp.usm_screen`` checks before pysnmp.
+        self._usm_users: dict[bytes, usm_screen.UsmUser] = {}
         self._oid_encoder = ber.OidEncoder()
         self._in_packets: Any = None
         self._transport: Any = None
@@ -319,6 +345,10 @@ class SnmpAgent:
                 snmp_engine, user.name, _AUTH[user.auth_protocol], user.auth_passphrase,
                 _PRIV[priv], (user.priv_passphrase or user.auth_passphrase) if priv != "none" else None,
             )
+            auth = usm_screen.AUTH_PROTOCOLS[user.auth_protocol]
+            self._usm_users[user.name.encode("utf-8")] = usm_screen.UsmUser(
+                auth, usm_screen.localized_key(user.auth_passphrase.encode("utf-8"), self.engine_id, auth),
+                private=priv != "none")
             self._principals[(3, user.name)] = Principal(
                 self._view(user.view), user.access == READ_WRITE,
                 _AUTH_PRIV if priv != "none" else _AUTH_NO_PRIV,
@@ -372,7 +402,7 @@ class SnmpAgent:
 
     @property
     def engine_id(self) -> bytes:
-        return engine_id_for(self.settings)
+        return self._engine_id
 
     # -- notifications (RFC 3416 §4.2.6 SNMPv2-Trap, §4.2.7 InformRequest) -------------------
 
@@ -472,10 +502,12 @@ class SnmpAgent:
 
     # -- requests (RFC 3416 §4.2) ------------------------------------------------------------
 
-    def _count(self, name: str) -> None:
-        """One more in a pysnmp-kept SNMPv2-MIB counter (RFC 3418 snmp group)."""
-        (symbol,) = self._engine.get_mib_builder().import_symbols("__SNMPv2-MIB", name)
+    def _count(self, name: str, module: str = "__SNMPv2-MIB") -> int:
+        """One more in a pysnmp-kept counter (RFC 3418 snmp group by default);
+        its new value."""
+        (symbol,) = self._engine.get_mib_builder().import_symbols(module, name)
         symbol.syntax += 1
+        return int(symbol.syntax)
 
     def _first_look(self, datagram: bytes) -> bytes | None:
         """Every datagram, before any decoder: ``agent.snmp.screen`` checks the
@@ -487,7 +519,10 @@ class SnmpAgent:
         # decoding, so the structural walk is spent only on what goes to pysnmp.
         verdict = screen(datagram, self._communities, walk=False)
         if verdict is Verdict.ACCEPT:
-            reply = self._fast_path(datagram)
+            if message_version(datagram) == 3:
+                reply = self._screen_v3(datagram)
+            else:
+                reply = self._fast_path(datagram)
             if reply is not None:
                 return reply
             verdict = screen(datagram, self._communities)
@@ -495,6 +530,25 @@ class SnmpAgent:
             self._in_packets.syntax += 1  # snmpInPkts (RFC 3418): every message delivered
             return self._rejected(datagram, verdict)
         return None
+
+    def _screen_v3(self, datagram: bytes) -> bytes | None:
+        """``agent.snmp.usm_screen``: an SNMPv3 message USM would reject is
+        counted where RFC 3412 §7.2 / RFC 3414 §3.2 count it and dropped, or
+        answered with its Report, before pyasn1 decodes anything; None lets an
+        authenticated message (or an engine discovery) go on to pysnmp."""
+        verdict, header = usm_screen.screen_v3(datagram, self._engine_id, self._usm_users)
+        if verdict is usm_screen.V3Verdict.ACCEPT:
+            return None
+        self._in_packets.syntax += 1  # snmpInPkts (RFC 3418): every message delivered
+        module = _V3_COUNTER_MODULES[verdict]
+        count = self._count(verdict.value, module)
+        if header is None or verdict not in usm_screen.REPORTED or not header.reportable:
+            return DROPPED
+        # snmpEngineBoots and snmpEngineTime as pysnmp keeps them (RFC 3414 §2.2).
+        engine_time = int(time.time() - self._engine_time_base)
+        return usm_screen.encode_report(header, verdict, count, engine_id=self._engine_id,
+                                        engine_boots=self._engine_boots, engine_time=engine_time,
+                                        max_size=MAX_MESSAGE)
 
     def _rejected(self, datagram: bytes, verdict: Verdict) -> bytes:
         if verdict is Verdict.TOO_MANY_VARBINDS:
@@ -509,7 +563,10 @@ class SnmpAgent:
             # as a reply beyond a local constraint is (RFC 3418 snmpSilentDrops).
             self._count("snmpSilentDrops")
             return DROPPED
-        self._count(_REJECTION_COUNTERS[verdict])
+        if verdict in _MPD_REJECTION_COUNTERS:
+            self._count(_MPD_REJECTION_COUNTERS[verdict], "__SNMP-MPD-MIB")
+        else:
+            self._count(_REJECTION_COUNTERS[verdict])
         return DROPPED
 
     def _fast_path(self, datagram: bytes) -> bytes | None:
@@ -556,7 +613,23 @@ class SnmpAgent:
                      pdu_version: int, pdu: Any, max_size: int, state_reference: Any) -> None:
         original = None
         if message_processing_model == 0:
-            original, pdu = pdu, rfc2576.v1_to_v2(pdu)
+            original = pdu
+            # RFC 1157 §4.1: a request's error-status and error-index are set
+            # to 0 by its sender and mean nothing; RFC 3584 §4.1.2's
+            # conversion would refuse values outside SNMPv2's ranges.
+            v1.apiPDU.set_error_status(original, 0)
+            v1.apiPDU.set_error_index(original, 0)
+            try:
+                pdu = rfc2576.v1_to_v2(original)
+            except PyAsn1Error:
+                # A value with no SNMPv2 equivalent (an INTEGER over Integer32,
+                # RFC 3584 §4.1.2.1): RFC 1157 §4.1.5 badValue. Answered, not
+                # raised: pysnmp releases this request's state only when it
+                # is answered (found by tools/bench/snmp_fuzz_memory.py).
+                self._answer_v1_bad_value(snmp_engine, security_model, security_name, security_level,
+                                          context_engine_id, context_name, pdu_version, original, max_size,
+                                          state_reference)
+                return
         response = v2c.apiPDU.get_response(pdu)
         principal = self._principals.get((security_model, str(security_name)))
         try:
@@ -587,6 +660,33 @@ class SnmpAgent:
                 )
             except (proto_error.StatusInformation, PyAsn1Error):
                 log.debug("snmp response dropped: too big even empty")
+
+    def _answer_v1_bad_value(self, snmp_engine: Any, security_model: int, security_name: Any,
+                             security_level: int, context_engine_id: Any, context_name: Any, pdu_version: int,
+                             request: Any, max_size: int, state_reference: Any) -> None:
+        """RFC 1157 §4.1.5: badValue, error-index the first varbind whose value
+        has no SNMPv2 equivalent, the request's varbinds echoed."""
+        varbinds = list(v1.apiPDU.get_varbinds(request))
+        index = 1
+        for position, (_, value) in enumerate(varbinds, 1):
+            if value.tagSet == v1.NetworkAddress.tagSet:  # as RFC 3584 §4.1.2.1 maps it
+                value = value.getComponent()
+            try:
+                rfc2576.V1_TO_V2_VALUE_MAP[value.tagSet].clone(value)
+            except (PyAsn1Error, KeyError):
+                index = position
+                break
+        response = v1.apiPDU.get_response(request)
+        v1.apiPDU.set_error_status(response, _ERROR_STATUS["badValue"])
+        v1.apiPDU.set_error_index(response, index)
+        v1.apiPDU.set_varbinds(response, varbinds)
+        try:
+            snmp_engine.message_dispatcher.return_response_pdu(
+                snmp_engine, 0, security_model, security_name, security_level, context_engine_id,
+                context_name, pdu_version, response, max_size, state_reference, {},
+            )
+        except (proto_error.StatusInformation, PyAsn1Error):
+            log.debug("snmp v1 badValue response not sent")
 
     def _handle(self, pdu: Any, principal: Principal | None, security_level: int,
                 max_size: int) -> tuple[int, int, list[tuple[Any, Any]]]:

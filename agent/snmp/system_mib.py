@@ -1,6 +1,7 @@
 """The standard objects every SNMP agent answers, beside the Mobile IP MIBs:
-SNMPv2-MIB's system and snmp groups (RFC 3418 §2) and the USM statistics
-(RFC 3414 §5, usmStats). The counters are the message processing's, kept by
+SNMPv2-MIB's system and snmp groups (RFC 3418 §2), the message processing
+statistics (RFC 3412 §5, snmpMPDStats) and the USM statistics (RFC 3414 §5,
+usmStats). The counters are the message processing's, kept by
 the wire adapter, and read through ``stats(module, name)`` at request time."""
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from agent.snmp.values import Oid
 SYSTEM: Oid = (1, 3, 6, 1, 2, 1, 1)
 SNMP_GROUP: Oid = (1, 3, 6, 1, 2, 1, 11)
 USM_STATS: Oid = (1, 3, 6, 1, 6, 3, 15, 1, 1)
+MPD_STATS: Oid = (1, 3, 6, 1, 6, 3, 11, 2, 1)
 SNMP_IN_BAD_COMMUNITY_NAMES: Oid = SNMP_GROUP + (4, 0)
 
 #: SNMPv2-MIB snmp group (RFC 3418): (sub-identifier, name).
@@ -34,6 +36,15 @@ _USM_COUNTERS = (
     (4, "usmStatsUnknownEngineIDs"),
     (5, "usmStatsWrongDigests"),
     (6, "usmStatsDecryptionErrors"),
+)
+
+
+#: SNMP-MPD-MIB snmpMPDStats (RFC 3412 §5): what the message processing
+#: dropped before any security model ran.
+_MPD_COUNTERS = (
+    (1, "snmpUnknownSecurityModels"),
+    (2, "snmpInvalidMsgs"),
+    (3, "snmpUnknownPDUHandlers"),
 )
 
 
@@ -59,6 +70,8 @@ def system_objects(*, description: str, object_id: Oid, name: str, contact: str,
     ]
     for sub, name_ in _SNMP_COUNTERS:
         objects.append(Scalar(name_, SNMP_GROUP + (sub,), v.COUNTER, READ_ONLY, counter("__SNMPv2-MIB", name_)))
+    for sub, name_ in _MPD_COUNTERS:
+        objects.append(Scalar(name_, MPD_STATS + (sub,), v.COUNTER, READ_ONLY, counter("__SNMP-MPD-MIB", name_)))
     for sub, name_ in _USM_COUNTERS:
         objects.append(Scalar(name_, USM_STATS + (sub,), v.COUNTER, READ_ONLY,
                               counter("__SNMP-USER-BASED-SM-MIB", name_)))

@@ -254,6 +254,65 @@ def test_bad_credentials_get_nothing_and_are_counted(lab: tuple[SnmpLab, Backgro
     assert unknown.returncode != 0 and "Unknown user name" in unknown.stderr
 
 
+#: RFC 3414 §5 usmStats and RFC 3412 §5 snmpMPDStats, read over SNMPv2c.
+V3_COUNTERS = {
+    "usmStatsUnsupportedSecLevels": "1.3.6.1.6.3.15.1.1.1.0",
+    "usmStatsUnknownUserNames": "1.3.6.1.6.3.15.1.1.3.0",
+    "usmStatsUnknownEngineIDs": "1.3.6.1.6.3.15.1.1.4.0",
+    "usmStatsWrongDigests": "1.3.6.1.6.3.15.1.1.5.0",
+    "snmpUnknownSecurityModels": "1.3.6.1.6.3.11.2.1.1.0",
+    "snmpInvalidMsgs": "1.3.6.1.6.3.11.2.1.2.0",
+    "snmpInASNParseErrs": "1.3.6.1.2.1.11.6.0",
+}
+
+
+def test_unauthenticated_v3_is_counted_where_rfc_3414_counts_it(lab: tuple[SnmpLab, Background]) -> None:
+    """Issue 13: what USM rejects is rejected before pyasn1 decodes it
+    (``agent.snmp.usm_screen``), and net-snmp sees what it would see from any
+    agent: an unknown user, a wrong authentication key and noAuthNoPriv for an
+    authenticating user each get their Report (RFC 3414 §3.2 steps 4, 6, 5),
+    a crafted message from a foreign engine ID a usmStatsUnknownEngineIDs
+    Report (step 3), an unknown security model and privacy without
+    authentication nothing (RFC 3412 §7.2 steps 4, 5); each is counted once
+    in its standard counter, read back with snmpget. Valid authPriv users
+    still get their answers, after net-snmp's own engine discovery."""
+    from tests.unit.test_snmp_usm_screen import v3
+
+    the_lab, _ = lab
+    address = target(the_lab, "ha")
+    host, port = address.rsplit(":", 1)
+
+    def counters() -> dict[str, int]:
+        return {name: int(value(the_lab, "ha", oid)) for name, oid in V3_COUNTERS.items()}
+
+    once = ["-r", "0", "-t", "10"]  # no retry: each invocation is one discovery and one request
+    before = counters()
+    unknown = tool("snmpget", *V3_SHA_AES[:4], "nobody", *V3_SHA_AES[5:], *once, address, "1.3.6.1.2.1.1.5.0",
+                   check=False)
+    assert unknown.returncode != 0 and "Unknown user name" in unknown.stderr
+    wrong_key = tool("snmpget", *V3_SHA_AES[:8], "not-the-auth-key", *V3_SHA_AES[9:], *once, address,
+                     "1.3.6.1.2.1.1.5.0", check=False)
+    assert wrong_key.returncode != 0 and "Authentication failure" in wrong_key.stderr
+    no_auth = tool("snmpget", "-v3", "-l", "noAuthNoPriv", "-u", "ops", *once, address, "1.3.6.1.2.1.1.5.0",
+                   check=False)
+    assert no_auth.returncode != 0 and "Unsupported security level" in no_auth.stderr
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.settimeout(10)
+        sock.sendto(v3(engine_id=b"\x80\x00\x1f\x88\x04evil", varbinds=128), (host, int(port)))
+        report = sock.recv(65535)
+        assert b"\x06\x0a\x2b\x06\x01\x06\x03\x0f\x01\x01\x04\x00" in report  # usmStatsUnknownEngineIDs.0
+        sock.sendto(v3(model=99, varbinds=128), (host, int(port)))
+        sock.sendto(v3(flags=0x02 | 0x04, varbinds=128), (host, int(port)))
+    valid = tool("snmpget", *V3_SHA_AES, *once, "-Oqv", address, "1.3.6.1.2.1.1.5.0")
+    assert HA in valid.stdout
+    after = counters()
+    discoveries = 4  # one per net-snmp invocation (RFC 3414 §4), each a usmStatsUnknownEngineIDs Report
+    assert {name: after[name] - before[name] for name in after} == {
+        "usmStatsUnsupportedSecLevels": 1, "usmStatsUnknownUserNames": 1, "usmStatsUnknownEngineIDs": 1 + discoveries,
+        "usmStatsWrongDigests": 1, "snmpUnknownSecurityModels": 1, "snmpInvalidMsgs": 1, "snmpInASNParseErrs": 0,
+    }
+
+
 def test_malformed_ber_and_huge_max_repetitions(lab: tuple[SnmpLab, Background]) -> None:
     the_lab, _ = lab
     host, port = target(the_lab, "ha").rsplit(":", 1)

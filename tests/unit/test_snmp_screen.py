@@ -270,17 +270,20 @@ def v3_with(*, engine_id: bytes) -> bytes:
 
 #: Each made pyasn1 raise out of pysnmp's receive path into the event loop: an
 #: ERROR "Exception in callback" with a traceback for every such datagram, and
-#: no counter moved. An SNMPv1 Set whose INTEGER is over Integer32 (RFC 3584
-#: §4.1.2 maps v1 INTEGER to Integer32) and an SNMPv1 Get with a negative
-#: error-index (RFC 3416 §3: 0..max-bindings): ValueConstraintError in
-#: v1_to_v2; a length of 2^64-1 octets (X.690 §8.1.3.5) in the USM parameters
-#: (RFC 3414 §2.4): OverflowError in pyasn1's decoder.
+#: no counter moved: a length of 2^64-1 octets (X.690 §8.1.3.5) in the USM
+#: parameters (RFC 3414 §2.4), OverflowError in pyasn1's decoder (now refused
+#: by agent.snmp.usm_screen before pysnmp).
 PYASN1_ESCAPES = [
-    message([SYS_DESCR], version=0, pdu_type=0xA3, value=b"\x02\x05\x66\x75\x7a\x7a\x21"),
-    message([SYS_DESCR], version=0).replace(b"\x02\x02\x30\x39\x02\x01\x00\x02\x01\x00",
-                                            b"\x02\x02\x30\x39\x02\x01\x00\x02\x01\xd2"),
     v3_with(engine_id=b"\x04\x88" + b"\xff" * 8),
 ]
+#: Two more did, in the SNMPv1 to SNMPv2 conversion (RFC 3584 §4.1.2): an
+#: SNMPv1 Set whose INTEGER is over Integer32 (RFC 3584 §4.1.2.1 maps v1
+#: INTEGER to Integer32) and an SNMPv1 Get with a negative error-index.
+#: RFC 1157 §4.1 answers both: the Set gets badValue (§4.1.5), the Get its
+#: value (a request's error fields are 0 by its sender and mean nothing).
+V1_SET_OVER_INTEGER32 = message([SYS_DESCR], version=0, pdu_type=0xA3, value=b"\x02\x05\x66\x75\x7a\x7a\x21")
+V1_GET_NEGATIVE_ERROR_INDEX = message([SYS_DESCR], version=0).replace(
+    b"\x02\x02\x30\x39\x02\x01\x00\x02\x01\x00", b"\x02\x02\x30\x39\x02\x01\x00\x02\x01\xd2")
 
 
 def test_what_pyasn1_rejects_past_the_screen_is_a_counted_parse_error(
@@ -291,4 +294,13 @@ def test_what_pyasn1_rejects_past_the_screen_is_a_counted_parse_error(
     before, after, replies = exchange(PYASN1_ESCAPES)
     assert replies == []
     assert after["snmpInASNParseErrs"] == before["snmpInASNParseErrs"] + len(PYASN1_ESCAPES)
+    assert [r for r in caplog.records if r.levelno >= 40] == []
+
+
+def test_v1_requests_pysnmp_cannot_convert_are_answered(caplog: pytest.LogCaptureFixture) -> None:
+    _, _, replies = exchange([V1_SET_OVER_INTEGER32, V1_GET_NEGATIVE_ERROR_INDEX])
+    assert len(replies) == 2
+    # GetResponse, request-id 12345, error-status badValue (3), error-index 1.
+    assert b"\xa2" in replies[0][:16] and b"\x02\x02\x30\x39\x02\x01\x03\x02\x01\x01" in replies[0]
+    assert b"\x02\x02\x30\x39\x02\x01\x00\x02\x01\x00" in replies[1]  # noError: answered
     assert [r for r in caplog.records if r.levelno >= 40] == []
