@@ -66,7 +66,7 @@ from agent.mobileip.registration import decode_reply
 from agent.mobileip.security import ReplayMethod, SecurityAssociation, SecurityAssociationTable
 from agent.mobileip.subnet_map import SubnetMap
 from agent.mobileip.visitor_deadlines import HolderDeadlines
-from agent.mobileip.visitor_lifecycle import TARGET, TRANSITIONS, VisitorEvent, VisitorState
+from agent.mobileip.visitor_lifecycle import DEFAULT, TRANSITIONS, VisitorAction, VisitorEvent, VisitorState
 from agent.radius.resolver import (
     Failed,
     FailureReason,
@@ -169,12 +169,16 @@ class _ChosenAgent:
     max_lifetime: int
 
 
-#: The event behind each "not proxied" state.
-_NOT_PROXIED_EVENT = {
-    VisitorState.NOT_ENABLED: VisitorEvent.INTERFACE_NOT_ENABLED,
-    VisitorState.AT_HOME: VisitorEvent.FOUND_AT_HOME,
-    VisitorState.NO_HOME_AGENT: VisitorEvent.NO_HOME_AGENT,
-    VisitorState.NO_SECURITY_ASSOCIATION: VisitorEvent.NO_SECURITY_ASSOCIATION,
+#: For each event whose actions say ``EMIT_NOT_PROXIED``: the ``ProxyCounters``
+#: field it counts in and the reason ClientNotProxied gives.
+_NOT_PROXIED: dict[VisitorEvent, tuple[str, NotProxiedReason]] = {
+    VisitorEvent.INTERFACE_NOT_ENABLED: ("not_proxied_interface", NotProxiedReason.INTERFACE_NOT_ENABLED),
+    VisitorEvent.FOUND_AT_HOME: ("not_proxied_at_home", NotProxiedReason.AT_HOME),
+    VisitorEvent.NO_HOME_AGENT: ("not_proxied_no_home_agent", NotProxiedReason.NO_HOME_AGENT),
+    VisitorEvent.NO_SECURITY_ASSOCIATION: (
+        "not_proxied_no_security_association", NotProxiedReason.NO_SECURITY_ASSOCIATION),
+    VisitorEvent.SA_REFUSED: ("not_proxied_no_security_association", NotProxiedReason.NO_SECURITY_ASSOCIATION),
+    VisitorEvent.ADDRESS_CONFLICT: ("address_conflicts", NotProxiedReason.ADDRESS_CONFLICT),
 }
 
 _REGISTERABLE = frozenset(
@@ -432,8 +436,7 @@ class ProxyAgent:
         self.counters.associations += 1
         visitor = self._visitors.get(mac)
         if visitor is not None and visitor.state is VisitorState.DEREGISTERING:
-            self._visitor_timers.cancel(visitor)
-            self._forget(visitor)  # it came back before the deregistration finished
+            self._fire(visitor, VisitorEvent.CAME_BACK, now)  # before the deregistration finished
             visitor = None
         if visitor is not None and address is not None and visitor.home_address not in (None, address):
             self._withdraw(visitor, now)  # same station, new address: start over
@@ -648,20 +651,16 @@ class ProxyAgent:
                     # client roamed to) registered the node after us, which
                     # replaced the binding we would withdraw (§3.8.2.2). A
                     # greater Identification would delete theirs: done.
-                    self._finish_deregistration(visitor)
+                    self._finish_deregistration(visitor, now)
                     return
                 # Our clock is off: resynchronised, sent again (§5.7.1).
                 visitor.resyncs += 1
-                visitor.attempts = 0
-                self._send_request(visitor, now, lifetime=0)
-                retry_at = now + self.settings.retransmit_initial
-                self._visitor_timers.schedule(visitor.mac, visitor, retry_at)
+                self._fire(visitor, VisitorEvent.RESYNCHRONISED, now)
                 return
-            self._finish_deregistration(visitor)
+            self._finish_deregistration(visitor, now)
             return
         visitor.last_code = code
         if reply.accepted:
-            self._outstanding_done(visitor, now)
             self._accepted(visitor, reply.lifetime, now)
             return
         self._count_denial(code)
@@ -694,7 +693,6 @@ class ProxyAgent:
             self.reply_counters.reverse_tunnel_retries += 1
             self._start_registration(visitor, now, fresh=False)
         else:
-            self._outstanding_done(visitor, now)
             self._denied(visitor, code, now)
 
     # -- state -------------------------------------------------------------------------
@@ -757,25 +755,139 @@ class ProxyAgent:
                 return sa
         return self.host_associations.preferred(visitor.home_address)
 
-    def _move(self, visitor: ProxyVisitor, event: VisitorEvent) -> None:
-        """The one place a visitor's state changes: by the life-cycle table
-        (agent/mobileip/visitor_lifecycle.py). A move the table does not
-        have is the engine's own protocol error: counted and reported, and
-        still made (the event's target state) so that no visitor is stuck."""
-        target = TRANSITIONS.get((visitor.state, event))
-        if target is None:
+    def _fire(
+        self, visitor: ProxyVisitor, event: VisitorEvent, now: float, *, retry_at: float | None = None
+    ) -> None:
+        """The one place a visitor's state changes and its side effects are
+        performed: by the life-cycle table (agent/mobileip/visitor_lifecycle.py),
+        ``(state, event) -> (actions, next state)``. The state moves first,
+        then the actions run in the table's order. ``retry_at``: when
+        ``ARM_SA_RETRY`` asks RADIUS again (None: never). An event the table
+        does not have in this state is the engine's own protocol error:
+        counted and reported, and the event's default transition still made
+        so that no visitor is stuck."""
+        transition = TRANSITIONS.get((visitor.state, event))
+        if transition is None:
             self.counters.lifecycle_errors += 1
             self._events.append(LifecycleError(visitor.mac, visitor.state.value, event.value))
-            target = TARGET[event]
-        visitor.state = target
+            transition = DEFAULT[event]
+        if transition.next_state is not None:
+            visitor.state = transition.next_state
+        for action in transition.actions:
+            self._perform(visitor, action, event, now, retry_at)
+
+    def _perform(
+        self, visitor: ProxyVisitor, action: VisitorAction, event: VisitorEvent, now: float,
+        retry_at: float | None,
+    ) -> None:
+        """One action of a transition (see ``VisitorAction``)."""
+        A = VisitorAction
+        settings = self.settings
+        if action is A.SEND_REGISTRATION or action is A.SEND_DEREGISTRATION:
+            # A new exchange: its own Identifications, attempts and periods.
+            visitor.sent_identifications = ()
+            visitor.attempts = 0
+            visitor.retransmit_period = settings.retransmit_initial
+            if action is A.SEND_DEREGISTRATION:
+                visitor.resyncs = 0
+                self.counters.deregistrations += 1
+                self._send_request(visitor, now, lifetime=0)
+            else:
+                self._send_request(visitor, now, lifetime=visitor.lifetime_requested)
+        elif action is A.RETRANSMIT_REGISTRATION or action is A.RETRANSMIT_DEREGISTRATION:
+            # RFC 5944 §3.6.3: each retransmission period at least double the
+            # last, a fresh Identification for timestamps.
+            visitor.retransmit_period = min(visitor.retransmit_period * 2, settings.retransmit_max)
+            self.counters.retransmissions += 1
+            lifetime = visitor.lifetime_requested if action is A.RETRANSMIT_REGISTRATION else 0
+            self._send_request(visitor, now, lifetime=lifetime)
+        elif action is A.RESEND_DEREGISTRATION:
+            visitor.attempts = 0
+            visitor.retransmit_period = settings.retransmit_initial
+            self._send_request(visitor, now, lifetime=0)
+        elif action is A.ARM_RETRANSMIT:
+            self._visitor_timers.schedule(visitor.mac, visitor, now + visitor.retransmit_period)
+        elif action is A.ARM_RENEWAL:
+            lifetime = visitor.lifetime_granted
+            margin = min(settings.reregistration_margin, lifetime / 2)
+            self._visitor_timers.schedule(visitor.mac, visitor, now + lifetime - margin)
+        elif action is A.ARM_BACKOFF:
+            self._visitor_timers.schedule(visitor.mac, visitor, now + visitor.backoff)
+        elif action is A.ARM_SA_RETRY:
+            if retry_at is not None:
+                self._visitor_timers.schedule(visitor.mac, visitor, retry_at)
+            else:
+                self._visitor_timers.cancel(visitor)
+        elif action is A.CANCEL_TIMER:
+            self._visitor_timers.cancel(visitor)
+        elif action is A.TAKE_SLOT:
+            self._outstanding += 1
+        elif action is A.RELEASE_SLOT:
+            self._release_slot(now)
+        elif action is A.ENQUEUE:
+            self._queue.append(visitor.mac)
+            self.counters.queued += 1
+        elif action is A.DEQUEUE:
+            try:
+                self._queue.remove(visitor.mac)
+            except ValueError:
+                pass
+        elif action is A.AWAIT_SA:
+            assert visitor.home_address is not None
+            self._sa_waiting.setdefault(visitor.home_address, set()).add(visitor.mac)
+        elif action is A.STOP_AWAITING_SA:
+            self._stop_waiting_for_sa(visitor)
+        elif action is A.SOLICIT:
+            if settings.solicit and _SOLICIT not in self._timers:
+                self._solicit(now)
+        elif action is A.CLAIM_ADDRESS:
+            assert visitor.home_address is not None
+            self._claims[visitor.home_address] = visitor.mac  # the latest claimant only: bounded
+        elif action is A.RELEASE_ADDRESS:
+            address = visitor.home_address
+            if address is not None and self._by_home.get(address) is visitor:
+                del self._by_home[address]
+                self._address_released(address)
+        elif action is A.FORGET:
+            self._forget(visitor)
+        else:
+            self._emit(visitor, action, event)
+
+    def _emit(self, visitor: ProxyVisitor, action: VisitorAction, event: VisitorEvent) -> None:
+        """The ``EMIT_*`` actions: the event out, and its counter."""
+        A = VisitorAction
+        address = visitor.home_address
+        assert address is not None
+        if action is A.EMIT_NOT_PROXIED:
+            counter, reason = _NOT_PROXIED[event]
+            setattr(self.counters, counter, getattr(self.counters, counter) + 1)
+            self._events.append(ClientNotProxied(visitor.mac, address, reason))
+        elif action is A.EMIT_REGISTERED:
+            assert visitor.home_agent is not None and visitor.care_of_address is not None
+            self.counters.accepted += 1
+            self._events.append(ClientRegistered(
+                visitor.mac, address, visitor.home_agent, visitor.care_of_address, visitor.lifetime_granted
+            ))
+        elif action is A.EMIT_DENIED or action is A.EMIT_FAILED:
+            # A renewal of a held registration denied or unanswered loses the binding.
+            lost = visitor.expires_at is not None
+            visitor.expires_at = None
+            if action is A.EMIT_DENIED:
+                assert visitor.last_code is not None
+                self._events.append(ClientRegistrationDenied(visitor.mac, address, visitor.last_code, lost))
+            else:
+                self.counters.registration_failures += 1
+                self._events.append(ClientRegistrationFailed(visitor.mac, address, "no reply", lost))
+        elif action is A.EMIT_DEREGISTERED:
+            self._events.append(ClientDeregistered(visitor.mac, address))
+        else:  # pragma: no cover - every action is handled above
+            raise AssertionError(action)
 
     def _not_proxied(
-        self, visitor: ProxyVisitor, state: VisitorState, reason: NotProxiedReason, text: str | None = None
+        self, visitor: ProxyVisitor, event: VisitorEvent, now: float, text: str | None = None
     ) -> None:
-        self._move(visitor, _NOT_PROXIED_EVENT[state])
         visitor.reason = text
-        assert visitor.home_address is not None
-        self._events.append(ClientNotProxied(visitor.mac, visitor.home_address, reason))
+        self._fire(visitor, event, now)
 
     def _evaluate(
         self,
@@ -790,24 +902,18 @@ class ProxyAgent:
         assert address is not None
         s = self.settings
         if not self._enabled(visitor.interface):
-            self.counters.not_proxied_interface += 1
             self._not_proxied(
-                visitor, VisitorState.NOT_ENABLED, NotProxiedReason.INTERFACE_NOT_ENABLED,
+                visitor, VisitorEvent.INTERFACE_NOT_ENABLED, now,
                 f"proxy Mobile IP is not enabled on {visitor.interface or 'this interface'}",
             )
             return
         if any(address in network for network in s.local_networks):
-            self.counters.not_proxied_at_home += 1
-            self._not_proxied(visitor, VisitorState.AT_HOME, NotProxiedReason.AT_HOME)
+            self._not_proxied(visitor, VisitorEvent.FOUND_AT_HOME, now)
             self._deregister_at_home(visitor, now)
             return
         entry = self.subnet_map.lookup(address)
         if entry is None:
-            self.counters.not_proxied_no_home_agent += 1
-            self._not_proxied(
-                visitor, VisitorState.NO_HOME_AGENT, NotProxiedReason.NO_HOME_AGENT,
-                f"no subnet-map entry holds {address}",
-            )
+            self._not_proxied(visitor, VisitorEvent.NO_HOME_AGENT, now, f"no subnet-map entry holds {address}")
             return
         sa = self.host_associations.preferred(address)
         from_radius = False
@@ -815,14 +921,14 @@ class ProxyAgent:
             if radius_sas is None:
                 result = self.sa_resolver.lookup(address, now)
                 if isinstance(result, Pending):
-                    self._wait_for_sa(visitor)
+                    self._wait_for_sa(visitor, now)
                     return
                 if isinstance(result, Rejected):
-                    self._sa_refused(visitor, result.detail, result.until)
+                    self._sa_refused(visitor, result.detail, result.until, now)
                     return
                 radius_sas = result.sas
             if not radius_sas:
-                self._sa_refused(visitor, "no SA in the Access-Accept", None)
+                self._sa_refused(visitor, "no SA in the Access-Accept", None, now)
                 return
             # The lowest SPI, as SecurityAssociationTable.preferred() picks (spi#0).
             sa = min(radius_sas, key=lambda candidate: candidate.spi)
@@ -830,10 +936,9 @@ class ProxyAgent:
         if sa is None:
             visitor.sa = None
             visitor.sa_from_radius = False
-            self.counters.not_proxied_no_security_association += 1
             # RFC 5944 §3.5.2: without an SA there is no MHAE to send.
             self._not_proxied(
-                visitor, VisitorState.NO_SECURITY_ASSOCIATION, NotProxiedReason.NO_SECURITY_ASSOCIATION,
+                visitor, VisitorEvent.NO_SECURITY_ASSOCIATION, now,
                 f"no host security association covers {address}",
             )
             return
@@ -844,11 +949,11 @@ class ProxyAgent:
                 # association) from a new MAC proves nothing: the holder is
                 # kept, the claim refused and counted (issue 13 item 6a), and
                 # tried again when the holder lets the address go.
-                self._refuse_claim(visitor, address, other)
+                self._refuse_claim(visitor, address, other, now)
                 return
-            # The holder left and is being deregistered: the address is free.
+            # The holder left and is being deregistered: the address is free
+            # (forgotten, its last Identification remembered for the address).
             self._withdraw(other, now)
-            self._remember_identification(other)
         visitor.home_agent = entry.home_agent
         visitor.spi = sa.spi
         visitor.sa = sa
@@ -857,13 +962,12 @@ class ProxyAgent:
         self._by_home[address] = visitor
         self._start_registration(visitor, now, fresh=True)
 
-    def _refuse_claim(self, visitor: ProxyVisitor, address: IPv4Address, holder: ProxyVisitor) -> None:
-        self.counters.address_conflicts += 1
-        self._events.append(ClientNotProxied(visitor.mac, address, NotProxiedReason.ADDRESS_CONFLICT))
-        visitor.home_address = None  # not its address while the holder has it
-        self._move(visitor, VisitorEvent.ADDRESS_CONFLICT)
+    def _refuse_claim(
+        self, visitor: ProxyVisitor, address: IPv4Address, holder: ProxyVisitor, now: float
+    ) -> None:
         visitor.reason = f"address conflict: {address} is held by {holder.mac}"
-        self._claims[address] = visitor.mac  # the latest claimant only: bounded
+        self._fire(visitor, VisitorEvent.ADDRESS_CONFLICT, now)
+        visitor.home_address = None  # not its address while the holder has it
 
     def _address_released(self, address: IPv4Address) -> None:
         """The holder of ``address`` let it go: a station that claimed it is
@@ -879,12 +983,9 @@ class ProxyAgent:
 
     # -- SAs from RADIUS -------------------------------------------------------------
 
-    def _wait_for_sa(self, visitor: ProxyVisitor) -> None:
-        assert visitor.home_address is not None
-        self._visitor_timers.cancel(visitor)
-        self._move(visitor, VisitorEvent.SA_LOOKUP)
+    def _wait_for_sa(self, visitor: ProxyVisitor, now: float) -> None:
         visitor.reason = "waiting for the RADIUS server"
-        self._sa_waiting.setdefault(visitor.home_address, set()).add(visitor.mac)
+        self._fire(visitor, VisitorEvent.SA_LOOKUP, now)
 
     def _stop_waiting_for_sa(self, visitor: ProxyVisitor) -> None:
         address = visitor.home_address
@@ -898,24 +999,17 @@ class ProxyAgent:
             if self.sa_resolver is not None:
                 self.sa_resolver.cancel(address)  # nobody else needs it
 
-    def _sa_refused(self, visitor: ProxyVisitor, detail: str, retry_at: float | None) -> None:
+    def _sa_refused(self, visitor: ProxyVisitor, detail: str, retry_at: float | None, now: float) -> None:
         """RADIUS refused (or sent garbage): not proxied, and asked again once the
         negative-cache entry lapses (``retry_at``)."""
         reason = f"RADIUS: {detail}"
         visitor.sa = None
         visitor.sa_from_radius = False
-        if visitor.sa_refusal != reason:  # refused again for the same reason: not news
-            self.counters.not_proxied_no_security_association += 1
-            self._not_proxied(
-                visitor, VisitorState.NO_SECURITY_ASSOCIATION, NotProxiedReason.NO_SECURITY_ASSOCIATION
-            )
-        else:
-            self._move(visitor, VisitorEvent.NO_SECURITY_ASSOCIATION)
+        # Refused again for the same reason: not news (not counted, not reported).
+        again = visitor.sa_refusal == reason
         visitor.reason = visitor.sa_refusal = reason
-        if retry_at is not None:
-            self._visitor_timers.schedule(visitor.mac, visitor, retry_at)
-        else:
-            self._visitor_timers.cancel(visitor)
+        event = VisitorEvent.SA_REFUSED_AGAIN if again else VisitorEvent.SA_REFUSED
+        self._fire(visitor, event, now, retry_at=retry_at)
 
     def _waiting_visitors(self, address: IPv4Address) -> list[ProxyVisitor]:
         found = []
@@ -950,7 +1044,7 @@ class ProxyAgent:
             else:
                 self._sa_waiting.pop(event.address, None)
                 for visitor in waiting:
-                    self._sa_refused(visitor, event.detail, event.retry_at)
+                    self._sa_refused(visitor, event.detail, event.retry_at, now)
 
     def _deregister_at_home(self, visitor: ProxyVisitor, now: float) -> None:
         """A node back on its home network deregisters directly with its home agent,
@@ -969,10 +1063,7 @@ class ProxyAgent:
         visitor.foreign_agent, visitor.foreign_agent_port = entry.home_agent, self.settings.home_agent_port
         visitor.care_of_address = address
         self._by_home[address] = visitor
-        self._send_request(visitor, now, lifetime=0)
-        self._move(visitor, VisitorEvent.DEREGISTER_FROM_HOME)
-        self.counters.deregistrations += 1
-        self._visitor_timers.schedule(visitor.mac, visitor, now + self.settings.retransmit_initial)
+        self._fire(visitor, VisitorEvent.DEREGISTER_FROM_HOME, now)
 
     def _choose_foreign_agent(self, visitor: ProxyVisitor) -> _ChosenAgent | None:
         """The foreign agent to register ``visitor`` through, from its advertised
@@ -1078,24 +1169,13 @@ class ProxyAgent:
     ) -> None:
         agent = self._choose_foreign_agent(visitor)
         if agent is None:
-            if visitor.state is VisitorState.PENDING:
-                self._outstanding_done(visitor, now)
-            self._move(visitor, VisitorEvent.NO_FOREIGN_AGENT)
             visitor.reason = _REASON_ALL_BUSY if self._foreign_agents else _REASON_NO_AGENT
-            self._visitor_timers.cancel(visitor)
-            if self.settings.solicit and _SOLICIT not in self._timers:
-                self._solicit(now)
+            self._fire(visitor, VisitorEvent.NO_FOREIGN_AGENT, now)
             return
-        if visitor.state is not VisitorState.PENDING:
-            if self._outstanding >= self.settings.max_outstanding:
-                if visitor.state is not VisitorState.QUEUED:
-                    self._move(visitor, VisitorEvent.NO_SLOT)
-                    visitor.reason = _REASON_QUEUED
-                    self._queue.append(visitor.mac)
-                    self.counters.queued += 1
-                self._visitor_timers.cancel(visitor)
-                return
-            self._outstanding += 1
+        if visitor.state is not VisitorState.PENDING and self._outstanding >= self.settings.max_outstanding:
+            visitor.reason = _REASON_QUEUED
+            self._fire(visitor, VisitorEvent.NO_SLOT, now)
+            return
         fa_address, care_of, port, max_lifetime = (
             agent.address, agent.care_of_address, agent.port,
             min(agent.max_lifetime, self._lifetime_limits.get(agent.address, agent.max_lifetime)),
@@ -1110,12 +1190,7 @@ class ProxyAgent:
         visitor.foreign_agent, visitor.care_of_address, visitor.foreign_agent_port = fa_address, care_of, port
         requested = lifetime if lifetime is not None else self.settings.lifetime
         visitor.lifetime_requested = min(requested, max_lifetime)
-        visitor.attempts = 0
-        visitor.sent_identifications = ()
-        visitor.retransmit_period = self.settings.retransmit_initial
-        self._move(visitor, VisitorEvent.REQUEST_SENT)
-        self._send_request(visitor, now, lifetime=visitor.lifetime_requested)
-        self._visitor_timers.schedule(visitor.mac, visitor, now + visitor.retransmit_period)
+        self._fire(visitor, VisitorEvent.REQUEST_SENT, now)
 
     def _identification(self, visitor: ProxyVisitor, sa: SecurityAssociation, now: float) -> int:
         address = visitor.home_address
@@ -1154,25 +1229,15 @@ class ProxyAgent:
         self._outbox.append(Transmit(data, visitor.foreign_agent, visitor.foreign_agent_port))
 
     def _visitor_timer(self, visitor: ProxyVisitor, now: float) -> None:
-        s = self.settings
         state = visitor.state
         if state is VisitorState.PENDING or state is VisitorState.DEREGISTERING:
-            limit = s.max_attempts if state is VisitorState.PENDING else 2
-            if visitor.attempts >= limit:
-                if state is VisitorState.DEREGISTERING:
-                    self._finish_deregistration(visitor)
-                    return
-                self.counters.registration_failures += 1
-                self._outstanding_done(visitor, now)
-                self._failed(visitor, "no reply", now)
-                return
-            # RFC 5944 §3.6.3: each retransmission period at least double the last,
-            # a fresh Identification for timestamps.
-            visitor.retransmit_period = min(visitor.retransmit_period * 2, s.retransmit_max)
-            self.counters.retransmissions += 1
-            lifetime = 0 if state is VisitorState.DEREGISTERING else visitor.lifetime_requested
-            self._send_request(visitor, now, lifetime=lifetime)
-            self._visitor_timers.schedule(visitor.mac, visitor, now + visitor.retransmit_period)
+            limit = self.settings.max_attempts if state is VisitorState.PENDING else 2
+            if visitor.attempts < limit:
+                self._fire(visitor, VisitorEvent.RETRANSMISSION_DUE, now)
+            elif state is VisitorState.DEREGISTERING:
+                self._finish_deregistration(visitor, now)  # given up
+            else:
+                self._failed(visitor, now)
         elif state in (VisitorState.REGISTERED, VisitorState.DENIED, VisitorState.FAILED):
             self._start_registration(visitor, now, fresh=True)
         elif state is VisitorState.NO_SECURITY_ASSOCIATION:
@@ -1180,10 +1245,6 @@ class ProxyAgent:
             self._evaluate(visitor, now)
 
     def _accepted(self, visitor: ProxyVisitor, lifetime: int, now: float) -> None:
-        assert visitor.home_address is not None and visitor.home_agent is not None
-        assert visitor.care_of_address is not None
-        self.counters.accepted += 1
-        self._move(visitor, VisitorEvent.ACCEPTED)
         if len(visitor.sent_identifications) == 1:
             # The exchange is over. One request: ``identification`` still tells
             # a late duplicate of its reply; several: kept for their late replies.
@@ -1193,13 +1254,7 @@ class ProxyAgent:
         visitor.registered_at = now
         visitor.expires_at = now + lifetime
         visitor.backoff = 0.0
-        margin = min(self.settings.reregistration_margin, lifetime / 2)
-        self._visitor_timers.schedule(visitor.mac, visitor, now + lifetime - margin)
-        self._events.append(
-            ClientRegistered(
-                visitor.mac, visitor.home_address, visitor.home_agent, visitor.care_of_address, lifetime
-            )
-        )
+        self._fire(visitor, VisitorEvent.ACCEPTED, now)
 
     def _next_backoff(self, visitor: ProxyVisitor) -> float:
         s = self.settings
@@ -1207,10 +1262,6 @@ class ProxyAgent:
         return visitor.backoff
 
     def _denied(self, visitor: ProxyVisitor, code: int, now: float) -> None:
-        assert visitor.home_address is not None
-        self._move(visitor, VisitorEvent.DENIED)
-        lost = visitor.expires_at is not None  # a renewal of a held registration
-        visitor.expires_at = None
         # RFC 5944 §3.4: 64-127 come from the foreign agent, 128-255 from the home agent.
         if 64 <= code <= 127:
             by = f"foreign agent {visitor.foreign_agent}"
@@ -1219,20 +1270,17 @@ class ProxyAgent:
         else:
             by = "an unassigned reply code"
         visitor.reason = f"denied by {by}: {_code_text(code)}"
-        self._visitor_timers.schedule(visitor.mac, visitor, now + self._next_backoff(visitor))
-        self._events.append(ClientRegistrationDenied(visitor.mac, visitor.home_address, code, lost))
+        self._next_backoff(visitor)
+        self._fire(visitor, VisitorEvent.DENIED, now)
 
-    def _failed(self, visitor: ProxyVisitor, reason: str, now: float) -> None:
-        assert visitor.home_address is not None
-        self._move(visitor, VisitorEvent.NO_REPLY)
-        lost = visitor.expires_at is not None  # a renewal of a held registration
-        visitor.expires_at = None
-        self._visitor_timers.schedule(visitor.mac, visitor, now + self._next_backoff(visitor))
+    def _failed(self, visitor: ProxyVisitor, now: float) -> None:
+        """No reply after every retransmission (RFC 5944 §3.6.3)."""
+        self._next_backoff(visitor)
         visitor.reason = (
-            f"{reason}: {visitor.attempts} requests through foreign agent {visitor.foreign_agent}"
+            f"no reply: {visitor.attempts} requests through foreign agent {visitor.foreign_agent}"
             f" unanswered; tried again after {visitor.backoff:g} s"
         )
-        self._events.append(ClientRegistrationFailed(visitor.mac, visitor.home_address, reason, lost))
+        self._fire(visitor, VisitorEvent.NO_REPLY, now)
 
     def _resynchronise(
         self,
@@ -1293,11 +1341,9 @@ class ProxyAgent:
         self._recent_identification.pop(visitor.home_address, None)
         return False
 
-    def _outstanding_done(self, visitor: ProxyVisitor, now: float) -> None:
+    def _release_slot(self, now: float) -> None:
         """A registration left the PENDING state: let the next queued one go."""
-        if visitor.state is VisitorState.PENDING:
-            self._outstanding -= 1
-            self._move(visitor, VisitorEvent.EXCHANGE_ENDED)
+        self._outstanding -= 1
         while self._queue and self._outstanding < self.settings.max_outstanding:
             mac = self._queue.popleft()
             waiting = self._visitors.get(mac)
@@ -1308,46 +1354,20 @@ class ProxyAgent:
         """The client left (or, with ``keep``, lost its SA or home agent):
         deregister what we registered (Lifetime 0, RFC 5944 §3.6.1.2). A leaving
         client is forgotten once the deregistration is answered or retried once."""
-        state = visitor.state
-        if state is VisitorState.PENDING:
-            self._outstanding_done(visitor, now)
-        elif state is VisitorState.QUEUED:
-            try:
-                self._queue.remove(visitor.mac)
-            except ValueError:
-                pass
-        elif state is VisitorState.SA_PENDING:
-            self._stop_waiting_for_sa(visitor)
-        self._visitor_timers.cancel(visitor)
-        self._move(visitor, VisitorEvent.WITHDRAWN)
         # Given up by choice: no binding is held that a later denial could lose.
         visitor.expires_at = None
-        can_deregister = visitor.home_address is not None and self._sa_for(visitor) is not None
-        if state in (VisitorState.REGISTERED, VisitorState.PENDING) and can_deregister:
-            visitor.sent_identifications = ()
-            visitor.attempts = 0
-            visitor.resyncs = 0
-            self.counters.deregistrations += 1
-            self._send_request(visitor, now, lifetime=0)
-            if not keep:
-                self._move(visitor, VisitorEvent.LEAVING)
-                visitor.deregistration = True
-                self._visitor_timers.schedule(visitor.mac, visitor, now + self.settings.retransmit_initial)
-            return
-        if not keep:
-            self._forget(visitor)
-
-    def _finish_deregistration(self, visitor: ProxyVisitor) -> None:
-        self._visitor_timers.cancel(visitor)
-        assert visitor.home_address is not None
-        self._events.append(ClientDeregistered(visitor.mac, visitor.home_address))
-        if visitor.deregistration:
-            self._forget(visitor)  # the client left
+        if keep:
+            self._fire(visitor, VisitorEvent.WITHDRAWN, now)
         else:
-            self._move(visitor, VisitorEvent.DEREGISTERED)  # from home (§3.6.1.2)
-            if self._by_home.get(visitor.home_address) is visitor:
-                del self._by_home[visitor.home_address]
-                self._address_released(visitor.home_address)
+            visitor.deregistration = True
+            self._fire(visitor, VisitorEvent.LEFT, now)
+
+    def _finish_deregistration(self, visitor: ProxyVisitor, now: float) -> None:
+        """Its deregistration was answered or given up: a client that left is
+        forgotten, one at home stays there (§3.6.1.2)."""
+        left = visitor.deregistration
+        event = VisitorEvent.DEPARTURE_DEREGISTERED if left else VisitorEvent.DEREGISTERED
+        self._fire(visitor, event, now)
 
     def _forget(self, visitor: ProxyVisitor) -> None:
         self._visitor_timers.cancel(visitor)
