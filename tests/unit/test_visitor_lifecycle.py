@@ -348,12 +348,20 @@ class Recorder:
             assert proxy._claims[visitor.home_address] == visitor.mac  # type: ignore[index]
         elif action is A.RELEASE_ADDRESS:
             assert proxy._by_home.get(visitor.home_address) is not visitor  # type: ignore[arg-type]
-        # Counters: only the action's own.
-        changed = {name for name, value in after.counters.items() if value != before.counters[name]}
-        assert changed <= OWN_COUNTERS.get(action, set()), (action, changed)
+        # Counters: the action's own, each up by one, and no other.
+        changed = {name: value - before.counters[name] for name, value in after.counters.items()
+                   if value != before.counters[name]}
+        if action is A.EMIT_NOT_PROXIED:
+            assert len(changed) == 1 and set(changed) <= OWN_COUNTERS[action], changed
+            assert set(changed.values()) == {1}
+        elif action is A.SOLICIT:
+            assert changed == ({"solicitations_sent": 1} if sent else {})
+        else:
+            assert changed == dict.fromkeys(OWN_COUNTERS.get(action, set()), 1), (action, changed)
 
 
-#: The counters each action may change (every one not listed changes none).
+#: The counters each action counts in (every one not listed counts in none;
+#: EMIT_NOT_PROXIED in one of these, by event; SOLICIT only when it sends).
 OWN_COUNTERS: dict[VisitorAction, set[str]] = {
     VisitorAction.SEND_REGISTRATION: {"requests_sent"},
     VisitorAction.RETRANSMIT_REGISTRATION: {"requests_sent", "retransmissions"},
