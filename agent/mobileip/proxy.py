@@ -512,7 +512,9 @@ class ProxyAgent:
         self._reverse_tunnel_learnt.clear()
         self._lifetime_limits.clear()
         for visitor in list(self._visitors.values()):
-            if visitor.home_address is None:
+            if visitor.home_address is None or visitor.deregistration:
+                # A client that left: its deregistration (with the SA it was
+                # registered with) runs its course, it is not registered again.
                 continue
             if visitor.state in _REGISTERABLE or visitor.state is VisitorState.DEREGISTERING:
                 entry = self.subnet_map.lookup(visitor.home_address)

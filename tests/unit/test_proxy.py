@@ -1235,6 +1235,65 @@ def test_client_that_came_home_is_deregistered_directly_with_its_home_agent() ->
     assert c.solicitations_sent == 0
 
 
+def test_an_unanswered_deregistration_from_home_waits_twice_as_long_for_its_retransmission() -> None:
+    """RFC 5944 §3.6.3: "Each successive retransmission timeout period
+    SHOULD be at least twice the previous period". A client found at home
+    is deregistered straight with its home agent (§3.6.1.2); unanswered,
+    the request goes again after 1 s, and the answer to that is awaited
+    2 s more before giving up. The period was left at 0 for a client new
+    to the access point (only a registration set it), so the proxy gave up
+    the moment it retransmitted, and an answer 100 ms later was "late"."""
+    home_proxy = make_proxy(ProxySettings(local_networks=(HOME_NETWORK,)))
+    home_proxy.client_associated(MAC, NOW, address=CLIENT)
+    assert [r.lifetime for r in registration_requests(home_proxy.datagrams_to_send())] == [0]
+    sent = run_timers(home_proxy, NOW + 60)
+    assert [(when - NOW, decode_request(t.data).lifetime) for when, t in sent] == [(1.0, 0)]
+    visitor = home_proxy.visitor(MAC)
+    assert visitor is not None and visitor.state is VisitorState.AT_HOME
+    assert home_proxy.counters.retransmissions == 1
+    events = drain(home_proxy)
+    assert events[-1] == ClientDeregistered(MAC, CLIENT)
+    # Given up 2 s after the retransmission, not at once.
+    home_proxy.client_associated(SECOND_MAC, NOW, address=SECOND_CLIENT)
+    home_proxy.datagrams_to_send()
+    home_proxy.handle_timer(NOW + 1.0)
+    [retransmission] = registration_requests(home_proxy.datagrams_to_send())
+    assert home_proxy.get_timer() == NOW + 3.0
+    second = home_proxy.visitor(SECOND_MAC)
+    assert second is not None and second.state is VisitorState.DEREGISTERING
+    reply = reply_to(retransmission)
+    home_proxy.receive_datagram(reply, HOME_AGENT, MOBILE_IP_PORT, NOW + 1.1)
+    assert second.state is VisitorState.AT_HOME
+    assert home_proxy.reply_counters.late_replies == 0
+
+
+def test_a_client_that_left_is_not_registered_again_by_a_configuration_change() -> None:
+    """A registered client leaves: its deregistration (Lifetime 0, RFC 5944
+    §3.6.1.2) is in flight when the configuration changes (here its SA is
+    replaced). The re-evaluation took the departed client for a present one:
+    it withdrew it and registered it again through the foreign agent, for a
+    node that is no longer there, and renewed that binding for ever. A
+    departed client is left to finish its deregistration, then forgotten."""
+    world = make_world()
+    register(world)
+    proxy = world.proxy
+    drain(proxy)
+    world.link.silent.add(FOREIGN_AGENT)
+    proxy.client_disassociated(MAC, NOW + 100)
+    visitor = proxy.visitor(MAC)
+    assert visitor is not None and visitor.state is VisitorState.DEREGISTERING
+    new_sa = SecurityAssociation(spi=0x1002, key=bytes(16))
+    proxy.host_associations.add_range(HOME_NETWORK.network_address, HOME_NETWORK.broadcast_address, new_sa)
+    proxy.host_associations.remove_range(HOME_NETWORK.network_address, HOME_NETWORK.broadcast_address,
+                                         CLIENT_SA.spi)
+    proxy.reevaluate(NOW + 100.5)
+    assert visitor.state is VisitorState.DEREGISTERING
+    world.link.advance(NOW + 200)
+    assert [r.lifetime for r in world.proxy_requests()] == [600, 0, 0]
+    assert proxy.visitor(MAC) is None and proxy.visitors() == []
+    assert proxy.get_timer() is None
+
+
 # -- agent discovery (RFC 5944 §2) -------------------------------------------------------
 
 

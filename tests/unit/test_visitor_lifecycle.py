@@ -398,12 +398,14 @@ def run(seed: int, steps: int) -> Scene:
 #: of the guest interface (NOT_ENABLED) associating again on the enabled
 #: one: the engine only recorded the interface, and a later re-evaluation
 #: queued it (NO_SLOT from NOT_ENABLED, then missing from the table). Such a
-#: station is now evaluated at once (tests/unit/test_proxy.py); 217 and 417
-#: make that evaluation end refused by RADIUS (NO_SECURITY_ASSOCIATION) and
-#: queued behind max-outstanding (NO_SLOT). 179: a queued visitor whose
-#: home agent goes away (WITHDRAWN from QUEUED); 216: a station without any
-#: SA (no RADIUS) moving from the guest interface to the enabled one.
-FOUND = [(14795, 56), (217, 120), (417, 120), (179, 120), (216, 120)]
+#: station is now evaluated at once (tests/unit/test_proxy.py). 217 and 417
+#: made that evaluation end refused by RADIUS and queued; since departed
+#: clients are no longer re-registered by a re-evaluation, 835 makes
+#: NOT_ENABLED -> NO_SLOT and 245 QUEUED -> NO_SLOT (a queued visitor asked
+#: again while the queue is full). 179: a queued visitor whose home agent
+#: goes away (WITHDRAWN from QUEUED); 216: a station without any SA (no
+#: RADIUS) moving from the guest interface to the enabled one.
+FOUND = [(14795, 56), (217, 120), (417, 120), (179, 120), (216, 120), (245, 120), (835, 120)]
 
 
 def refused_again_after_moving_in() -> Scene:
