@@ -341,6 +341,11 @@ class ProxyAgent:
         self._timers: Deadlines[TimerKey] = Deadlines()
         #: The one deadline of each visitor, held on the visitor.
         self._visitor_timers: HolderDeadlines[ProxyVisitor] = HolderDeadlines(self._visitors)
+        #: Visitors whose station took another address while the old one was
+        #: being deregistered (SET_ASIDE): by home address, with their own
+        #: deadlines (the MAC keys the station's new visitor), until it ends.
+        self._set_aside: dict[str, ProxyVisitor] = {}
+        self._set_aside_timers: HolderDeadlines[ProxyVisitor] = HolderDeadlines(self._set_aside)
         self._outbox: list[Transmit] = []
         self._events: deque[ProxyEvent] = deque()
         #: NTP clock offset learnt from 133 replies, per home agent (§5.7.1).
@@ -378,9 +383,9 @@ class ProxyAgent:
 
     def get_timer(self) -> float | None:
         deadline = self._timers.next()
-        visitor_deadline = self._visitor_timers.next()
-        if visitor_deadline is not None and (deadline is None or visitor_deadline < deadline):
-            deadline = visitor_deadline
+        for visitor_deadline in (self._visitor_timers.next(), self._set_aside_timers.next()):
+            if visitor_deadline is not None and (deadline is None or visitor_deadline < deadline):
+                deadline = visitor_deadline
         if self.sa_resolver is not None:
             retry = self.sa_resolver.get_timer()
             if retry is not None and (deadline is None or retry < deadline):
@@ -416,6 +421,8 @@ class ProxyAgent:
                 self._resolver_events(now)
         for visitor in self._visitor_timers.pop_due(now):
             self._visitor_timer(visitor, now)
+        for visitor in self._set_aside_timers.pop_due(now):
+            self._visitor_timer(visitor, now)
         for kind, key in self._timers.pop_due(now):
             if kind == "fa-expiry":
                 self._foreign_agent_expired(key, now)  # type: ignore[arg-type]
@@ -435,11 +442,11 @@ class ProxyAgent:
             interface = sys.intern(interface)
         self.counters.associations += 1
         visitor = self._visitors.get(mac)
+        if visitor is not None and address is not None and visitor.home_address not in (None, address):
+            self._withdraw(visitor, now, new_address=True)  # same station, new address: start over
+            visitor = None
         if visitor is not None and visitor.state is VisitorState.DEREGISTERING:
             self._fire(visitor, VisitorEvent.CAME_BACK, now)  # before the deregistration finished
-            visitor = None
-        if visitor is not None and address is not None and visitor.home_address not in (None, address):
-            self._withdraw(visitor, now)  # same station, new address: start over
             visitor = None
         if visitor is None:
             if not self._room_for(mac):
@@ -478,7 +485,7 @@ class ProxyAgent:
         if visitor.home_address == address:
             return
         if visitor.home_address is not None:
-            self._withdraw(visitor, now)
+            self._withdraw(visitor, now, new_address=True)
             visitor = self._visitors[mac] = ProxyVisitor(mac, visitor.interface)
         # The very object the reply decoder returns for this address: one
         # IPv4Address per visitor instead of two (docs/performance.md, RSS).
@@ -808,20 +815,22 @@ class ProxyAgent:
             visitor.retransmit_period = settings.retransmit_initial
             self._send_request(visitor, now, lifetime=0)
         elif action is A.ARM_RETRANSMIT:
-            self._visitor_timers.schedule(visitor.mac, visitor, now + visitor.retransmit_period)
+            self._arm(visitor, now + visitor.retransmit_period)
         elif action is A.ARM_RENEWAL:
             lifetime = visitor.lifetime_granted
             margin = min(settings.reregistration_margin, lifetime / 2)
-            self._visitor_timers.schedule(visitor.mac, visitor, now + lifetime - margin)
+            self._arm(visitor, now + lifetime - margin)
         elif action is A.ARM_BACKOFF:
-            self._visitor_timers.schedule(visitor.mac, visitor, now + visitor.backoff)
+            self._arm(visitor, now + visitor.backoff)
         elif action is A.ARM_SA_RETRY:
             if retry_at is not None:
-                self._visitor_timers.schedule(visitor.mac, visitor, retry_at)
+                self._arm(visitor, retry_at)
             else:
-                self._visitor_timers.cancel(visitor)
+                self._deadlines_of(visitor).cancel(visitor)
         elif action is A.CANCEL_TIMER:
-            self._visitor_timers.cancel(visitor)
+            self._deadlines_of(visitor).cancel(visitor)
+        elif action is A.SET_ASIDE:
+            self._put_aside(visitor)
         elif action is A.TAKE_SLOT:
             self._outstanding += 1
         elif action is A.RELEASE_SLOT:
@@ -854,6 +863,11 @@ class ProxyAgent:
             self._forget(visitor)
         else:
             self._emit(visitor, action, event)
+
+    def _arm(self, visitor: ProxyVisitor, when: float) -> None:
+        deadlines = self._deadlines_of(visitor)
+        key = visitor.mac if deadlines is self._visitor_timers else str(visitor.home_address)
+        deadlines.schedule(key, visitor, when)
 
     def _emit(self, visitor: ProxyVisitor, action: VisitorAction, event: VisitorEvent) -> None:
         """The ``EMIT_*`` actions: the event out, and its counter."""
@@ -1352,17 +1366,20 @@ class ProxyAgent:
             if waiting is not None and waiting.state is VisitorState.QUEUED:
                 self._start_registration(waiting, now, fresh=True)
 
-    def _withdraw(self, visitor: ProxyVisitor, now: float, *, keep: bool = False) -> None:
-        """The client left (or, with ``keep``, lost its SA or home agent):
-        deregister what we registered (Lifetime 0, RFC 5944 §3.6.1.2). A leaving
-        client is forgotten once the deregistration is answered or retried once."""
+    def _withdraw(
+        self, visitor: ProxyVisitor, now: float, *, keep: bool = False, new_address: bool = False
+    ) -> None:
+        """The client left (or, with ``keep``, lost its SA or home agent; with
+        ``new_address``, took another address): deregister what we registered
+        (Lifetime 0, RFC 5944 §3.6.1.2). A leaving client is forgotten once the
+        deregistration is answered or retried once."""
         # Given up by choice: no binding is held that a later denial could lose.
         visitor.expires_at = None
         if keep:
             self._fire(visitor, VisitorEvent.WITHDRAWN, now)
         else:
             visitor.deregistration = True
-            self._fire(visitor, VisitorEvent.LEFT, now)
+            self._fire(visitor, VisitorEvent.ADDRESS_CHANGED if new_address else VisitorEvent.LEFT, now)
 
     def _finish_deregistration(self, visitor: ProxyVisitor, now: float) -> None:
         """Its deregistration was answered or given up: a client that left is
@@ -1372,10 +1389,40 @@ class ProxyAgent:
         self._fire(visitor, event, now)
 
     def _forget(self, visitor: ProxyVisitor) -> None:
+        self._deadlines_of(visitor).cancel(visitor)
+        if self._visitors.get(visitor.mac) is visitor:
+            del self._visitors[visitor.mac]
+        elif visitor.deregistration and visitor.home_address is not None:
+            key = str(visitor.home_address)
+            if self._set_aside.get(key) is visitor:
+                del self._set_aside[key]
+        self._remember_identification(visitor)
+
+    def _deadlines_of(self, visitor: ProxyVisitor) -> HolderDeadlines[ProxyVisitor]:
+        """The deadlines ``visitor``'s one timer is kept in (set aside or not)."""
+        if (
+            visitor.deregistration
+            and visitor.home_address is not None
+            and self._set_aside.get(str(visitor.home_address)) is visitor
+        ):
+            return self._set_aside_timers
+        return self._visitor_timers
+
+    def _put_aside(self, visitor: ProxyVisitor) -> None:
+        """SET_ASIDE: its station took another address (the MAC is the new
+        visitor's); its deregistration goes on under its home address."""
+        assert visitor.home_address is not None and visitor.deregistration
+        when = visitor.deadline
         self._visitor_timers.cancel(visitor)
         if self._visitors.get(visitor.mac) is visitor:
             del self._visitors[visitor.mac]
-        self._remember_identification(visitor)
+        key = str(visitor.home_address)
+        previous = self._set_aside.get(key)
+        if previous is not None and previous is not visitor:
+            self._forget(previous)  # bounded: one per address
+        self._set_aside[key] = visitor
+        if when is not None:
+            self._set_aside_timers.schedule(key, visitor, when)
 
     def _remember_identification(self, visitor: ProxyVisitor) -> None:
         """Keep the last Identification for ``visitor``'s home address beyond the

@@ -88,8 +88,12 @@ class VisitorEvent(enum.Enum):
     #: Given up by choice, the station staying (its home agent or SA changed):
     #: what it held is deregistered, it is evaluated again.
     WITHDRAWN = "withdrawn"
-    #: The station left (disassociated, a new address, cleared by the operator).
+    #: The station left (disassociated, cleared by the operator).
     LEFT = "left"
+    #: The station took another address: the old one is left as by LEFT, a
+    #: deregistration in flight for it goes on set aside (the MAC is the new
+    #: visitor's).
+    ADDRESS_CHANGED = "address-changed"
     #: It associated again while its deregistration was in flight.
     CAME_BACK = "came-back"
     #: Its deregistration got a 133 from a clock off: resynchronised, sent again
@@ -151,6 +155,9 @@ class VisitorAction(enum.Enum):
     EMIT_FAILED = "emit-failed"
     #: ClientDeregistered.
     EMIT_DEREGISTERED = "emit-deregistered"
+    #: Out of the stations, kept by its home address until its deregistration
+    #: ends (its station took another address), its timer with it.
+    SET_ASIDE = "set-aside"
     #: Dropped from the visitors (its timer with it): freed.
     FORGET = "forget"
 
@@ -248,6 +255,17 @@ TRANSITIONS: Mapping[tuple[VisitorState, VisitorEvent], Transition] = {
     (S.REGISTERED, E.LEFT): Transition((A.SEND_DEREGISTRATION, A.ARM_RETRANSMIT), S.DEREGISTERING),
     (S.PENDING, E.LEFT): Transition(
         (A.RELEASE_SLOT, A.SEND_DEREGISTRATION, A.ARM_RETRANSMIT), S.DEREGISTERING),
+    # (Not from ASSOCIATED: a visitor holds no address there between inputs.)
+    **_rows(E.ADDRESS_CHANGED, set(S) - {S.ASSOCIATED, S.QUEUED, S.SA_PENDING, S.REGISTERED, S.PENDING,
+                                         S.DEREGISTERING},
+            (A.FORGET,), None),
+    (S.QUEUED, E.ADDRESS_CHANGED): Transition((A.DEQUEUE, A.FORGET), None),
+    (S.SA_PENDING, E.ADDRESS_CHANGED): Transition((A.STOP_AWAITING_SA, A.FORGET), None),
+    (S.REGISTERED, E.ADDRESS_CHANGED): Transition(
+        (A.SET_ASIDE, A.SEND_DEREGISTRATION, A.ARM_RETRANSMIT), S.DEREGISTERING),
+    (S.PENDING, E.ADDRESS_CHANGED): Transition(
+        (A.RELEASE_SLOT, A.SET_ASIDE, A.SEND_DEREGISTRATION, A.ARM_RETRANSMIT), S.DEREGISTERING),
+    (S.DEREGISTERING, E.ADDRESS_CHANGED): Transition((A.SET_ASIDE,), S.DEREGISTERING),
     (S.DEREGISTERING, E.CAME_BACK): _FORGOTTEN,
     # -- deregistration exchanges -------------------------------------------------
     (S.DEREGISTERING, E.RETRANSMISSION_DUE): Transition(
@@ -271,6 +289,7 @@ DEFAULT: Mapping[VisitorEvent, Transition] = {
     E.NO_REPLY: TRANSITIONS[(S.PENDING, E.NO_REPLY)],
     E.WITHDRAWN: TRANSITIONS[(S.WAITING_FOR_AGENT, E.WITHDRAWN)],
     E.CAME_BACK: TRANSITIONS[(S.DEREGISTERING, E.CAME_BACK)],
+    E.ADDRESS_CHANGED: TRANSITIONS[(S.AT_HOME, E.ADDRESS_CHANGED)],
     E.RESYNCHRONISED: TRANSITIONS[(S.DEREGISTERING, E.RESYNCHRONISED)],
     E.DEREGISTERED: TRANSITIONS[(S.DEREGISTERING, E.DEREGISTERED)],
     E.DEPARTURE_DEREGISTERED: TRANSITIONS[(S.DEREGISTERING, E.DEPARTURE_DEREGISTERED)],

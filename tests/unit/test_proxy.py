@@ -1175,6 +1175,55 @@ def test_unanswered_deregistration_is_sent_twice_then_given_up() -> None:
     assert len(world.home_agent.bindings()) == 1
 
 
+@pytest.mark.parametrize("how", ["address-learned", "associated"])
+def test_a_new_address_does_not_orphan_the_old_addresses_deregistration(how: str) -> None:
+    """A registered station takes a new address (DHCP, or an association
+    carrying another one): the old address is deregistered (Lifetime 0,
+    RFC 5944 §3.6.1.2) while the new one registers. The old visitor's
+    timer was keyed by the MAC, which the new visitor took: its
+    deregistration was never retransmitted (§3.6.3) nor given up, no
+    ClientDeregistered ever came, and it stayed held by its address for
+    ever (a leak per address change). Set aside under its home address, it
+    is retransmitted once and given up like any departure, then freed."""
+    world = make_world()
+    register(world)
+    proxy = world.proxy
+    drain(proxy)
+    world.link.silent.add(FOREIGN_AGENT)
+    if how == "address-learned":
+        proxy.client_address_learned(MAC, SECOND_CLIENT, NOW + 100)
+    else:
+        proxy.client_associated(MAC, NOW + 100, address=SECOND_CLIENT)
+    new = proxy.visitor(MAC)
+    assert new is not None and new.home_address == SECOND_CLIENT
+    assert [v.mac for v in proxy.visitors()] == [MAC]
+    world.link.advance(NOW + 104)
+    old_requests = [r.lifetime for r in world.proxy_requests() if r.home_address == CLIENT]
+    assert old_requests == [600, 0, 0]  # registered, deregistration, its retransmission
+    assert ClientDeregistered(MAC, CLIENT) in drain(proxy)
+    assert proxy.visitor_by_home_address(CLIENT) is None
+    assert proxy.visitor_by_home_address(SECOND_CLIENT) is new
+
+
+def test_a_set_aside_deregistration_is_answered_and_freed() -> None:
+    """The same with the foreign agent answering: the old address's
+    deregistration reply finds its visitor (not "unmatched"), the new
+    address registers, and only the new visitor is left."""
+    world = make_world()
+    register(world)
+    proxy = world.proxy
+    drain(proxy)
+    proxy.client_address_learned(MAC, SECOND_CLIENT, NOW + 100)
+    world.link.run(NOW + 100)
+    events = drain(proxy)
+    assert ClientDeregistered(MAC, CLIENT) in events
+    assert ClientRegistered(MAC, SECOND_CLIENT, HOME_AGENT, FOREIGN_AGENT, 600) in events
+    assert proxy.counters.unmatched_replies == 0
+    assert proxy.visitor_by_home_address(CLIENT) is None
+    assert [b.home_address for b in world.home_agent.bindings()] == [SECOND_CLIENT]
+    assert proxy.get_timer() == NOW + 100 + 570  # the new registration's renewal only
+
+
 def test_reassociation_during_deregistration_registers_again() -> None:
     """The client comes back before the deregistration was answered: the proxy
     starts a new registration, whose Identification is newer than the
