@@ -1175,7 +1175,7 @@ def test_unanswered_deregistration_is_sent_twice_then_given_up() -> None:
     assert len(world.home_agent.bindings()) == 1
 
 
-@pytest.mark.parametrize("how", ["address-learned", "associated"])
+@pytest.mark.parametrize("how", ["address-learned", "associated", "left-then-new-address"])
 def test_a_new_address_does_not_orphan_the_old_addresses_deregistration(how: str) -> None:
     """A registered station takes a new address (DHCP, or an association
     carrying another one): the old address is deregistered (Lifetime 0,
@@ -1184,13 +1184,18 @@ def test_a_new_address_does_not_orphan_the_old_addresses_deregistration(how: str
     deregistration was never retransmitted (§3.6.3) nor given up, no
     ClientDeregistered ever came, and it stayed held by its address for
     ever (a leak per address change). Set aside under its home address, it
-    is retransmitted once and given up like any departure, then freed."""
+    is retransmitted once and given up like any departure, then freed. A
+    station that left, then came back with another address before its
+    deregistration ended, had it abandoned (never retransmitted)."""
     world = make_world()
     register(world)
     proxy = world.proxy
     drain(proxy)
     world.link.silent.add(FOREIGN_AGENT)
     if how == "address-learned":
+        proxy.client_address_learned(MAC, SECOND_CLIENT, NOW + 100)
+    elif how == "left-then-new-address":
+        proxy.client_disassociated(MAC, NOW + 99.5)
         proxy.client_address_learned(MAC, SECOND_CLIENT, NOW + 100)
     else:
         proxy.client_associated(MAC, NOW + 100, address=SECOND_CLIENT)
