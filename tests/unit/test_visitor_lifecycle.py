@@ -1,14 +1,24 @@
 """The proxy visitor's life cycle table (agent/mobileip/visitor_lifecycle.py,
-issue 15 item 4), tested against the engine: random sequences of what can
-happen to an access point (stations associating with home, foreign, unmapped
-and conflicting addresses on enabled and other interfaces, learning new
-addresses, leaving; time passing through retransmissions, renewals, backoffs;
-the foreign or home agent going silent; RADIUS accepting, refusing or not
-answering; the subnet map changing) are run through a proxy, a real foreign
-agent and a real home agent on a fake link. Every state change the proxy
-makes must be in the table (no lifecycle error), and across the seeded runs
-every entry of the table must be made: the table is exactly the engine's
-life cycle, not a wish list."""
+issue 15 item 4), ``(state, event) -> (actions, next state)``, tested against
+the engine.
+
+- Exhaustively: every (state, event) pair is either in the table (its
+  transition made, no error) or the engine's protocol error (counted,
+  reported, the event's default transition made).
+- Random sequences of what can happen to an access point (stations
+  associating with home, foreign, unmapped and conflicting addresses on
+  enabled and other interfaces, learning new addresses, leaving; time
+  passing through retransmissions, renewals, backoffs; the foreign or home
+  agent going silent; RADIUS accepting, refusing or not answering, or absent;
+  the subnet map changing; 69s, 133s, foreign agent reboots) are run through
+  a proxy, a real foreign agent and a real home agent on a fake link, seeded
+  and by Hypothesis. Every transition made must be in the table, every entry
+  of the table must be made (the table is exactly the engine's life cycle,
+  not a wish list), and a spy on ``_fire``/``_perform`` checks that each
+  transition performed exactly the actions the table names, each with its
+  own effect seen from outside (datagram, Lifetime, timer, event, slot,
+  queue, counters) and nothing else, and that no request is built and no
+  visitor timer armed or cancelled outside an action."""
 
 from __future__ import annotations
 
