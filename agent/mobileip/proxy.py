@@ -30,6 +30,8 @@ from __future__ import annotations
 import random
 import sys
 from collections import deque
+from collections.abc import Callable, Mapping
+from typing import ClassVar
 from dataclasses import dataclass, field, fields
 from ipaddress import IPv4Address, IPv4Network
 
@@ -782,122 +784,213 @@ class ProxyAgent:
             transition = DEFAULT[event]
         if transition.next_state is not None:
             visitor.state = transition.next_state
+        performers = self._PERFORMERS
         for action in transition.actions:
-            self._perform(visitor, action, event, now, retry_at)
+            performers[action](self, visitor, event, now, retry_at)
 
-    def _perform(
-        self, visitor: ProxyVisitor, action: VisitorAction, event: VisitorEvent, now: float,
-        retry_at: float | None,
-    ) -> None:
-        """One action of a transition (see ``VisitorAction``)."""
-        A = VisitorAction
-        settings = self.settings
-        if action is A.SEND_REGISTRATION or action is A.SEND_DEREGISTRATION:
-            # A new exchange: its own Identifications, attempts and periods.
-            visitor.sent_identifications = ()
-            visitor.attempts = 0
-            visitor.retransmit_period = settings.retransmit_initial
-            if action is A.SEND_DEREGISTRATION:
-                visitor.resyncs = 0
-                self.counters.deregistrations += 1
-                self._send_request(visitor, now, lifetime=0)
-            else:
-                self._send_request(visitor, now, lifetime=visitor.lifetime_requested)
-        elif action is A.RETRANSMIT_REGISTRATION or action is A.RETRANSMIT_DEREGISTRATION:
-            # RFC 5944 §3.6.3: each retransmission period at least double the
-            # last, a fresh Identification for timestamps.
-            visitor.retransmit_period = min(visitor.retransmit_period * 2, settings.retransmit_max)
-            self.counters.retransmissions += 1
-            lifetime = visitor.lifetime_requested if action is A.RETRANSMIT_REGISTRATION else 0
-            self._send_request(visitor, now, lifetime=lifetime)
-        elif action is A.RESEND_DEREGISTRATION:
-            visitor.attempts = 0
-            visitor.retransmit_period = settings.retransmit_initial
-            self._send_request(visitor, now, lifetime=0)
-        elif action is A.ARM_RETRANSMIT:
-            self._arm(visitor, now + visitor.retransmit_period)
-        elif action is A.ARM_RENEWAL:
-            lifetime = visitor.lifetime_granted
-            margin = min(settings.reregistration_margin, lifetime / 2)
-            self._arm(visitor, now + lifetime - margin)
-        elif action is A.ARM_BACKOFF:
-            self._arm(visitor, now + visitor.backoff)
-        elif action is A.ARM_SA_RETRY:
-            if retry_at is not None:
-                self._arm(visitor, retry_at)
-            else:
-                self._deadlines_of(visitor).cancel(visitor)
-        elif action is A.CANCEL_TIMER:
-            self._deadlines_of(visitor).cancel(visitor)
-        elif action is A.SET_ASIDE:
-            self._put_aside(visitor)
-        elif action is A.TAKE_SLOT:
-            self._outstanding += 1
-        elif action is A.RELEASE_SLOT:
-            self._release_slot(now)
-        elif action is A.ENQUEUE:
-            self._queue.append(visitor.mac)
-            self.counters.queued += 1
-        elif action is A.DEQUEUE:
-            try:
-                self._queue.remove(visitor.mac)
-            except ValueError:
-                pass
-        elif action is A.AWAIT_SA:
-            assert visitor.home_address is not None
-            self._sa_waiting.setdefault(visitor.home_address, set()).add(visitor.mac)
-        elif action is A.STOP_AWAITING_SA:
-            self._stop_waiting_for_sa(visitor)
-        elif action is A.SOLICIT:
-            if settings.solicit and _SOLICIT not in self._timers:
-                self._solicit(now)
-        elif action is A.CLAIM_ADDRESS:
-            assert visitor.home_address is not None
-            self._claims[visitor.home_address] = visitor.mac  # the latest claimant only: bounded
-        elif action is A.RELEASE_ADDRESS:
-            address = visitor.home_address
-            if address is not None and self._by_home.get(address) is visitor:
-                del self._by_home[address]
-                self._address_released(address)
-        elif action is A.FORGET:
-            self._forget(visitor)
+    # -- the actions, one method each (``_PERFORMERS`` maps them); all take
+    # (visitor, event, now, retry_at) ----------------------------------------------
+
+    def _send_registration(self, visitor: ProxyVisitor, event: VisitorEvent, now: float,
+                           retry_at: float | None) -> None:
+        self._new_exchange(visitor)
+        self._send_request(visitor, now, lifetime=visitor.lifetime_requested)
+
+    def _send_deregistration(self, visitor: ProxyVisitor, event: VisitorEvent, now: float,
+                             retry_at: float | None) -> None:
+        self._new_exchange(visitor)
+        visitor.resyncs = 0
+        self.counters.deregistrations += 1
+        self._send_request(visitor, now, lifetime=0)
+
+    def _new_exchange(self, visitor: ProxyVisitor) -> None:
+        """A new exchange: its own Identifications, attempts and periods."""
+        visitor.sent_identifications = ()
+        visitor.attempts = 0
+        visitor.retransmit_period = self.settings.retransmit_initial
+
+    def _retransmit_registration(self, visitor: ProxyVisitor, event: VisitorEvent, now: float,
+                                 retry_at: float | None) -> None:
+        self._retransmit(visitor, now, lifetime=visitor.lifetime_requested)
+
+    def _retransmit_deregistration(self, visitor: ProxyVisitor, event: VisitorEvent, now: float,
+                                   retry_at: float | None) -> None:
+        self._retransmit(visitor, now, lifetime=0)
+
+    def _retransmit(self, visitor: ProxyVisitor, now: float, *, lifetime: int) -> None:
+        # RFC 5944 §3.6.3: each retransmission period at least double the
+        # last, a fresh Identification for timestamps.
+        visitor.retransmit_period = min(visitor.retransmit_period * 2, self.settings.retransmit_max)
+        self.counters.retransmissions += 1
+        self._send_request(visitor, now, lifetime=lifetime)
+
+    def _resend_deregistration(self, visitor: ProxyVisitor, event: VisitorEvent, now: float,
+                               retry_at: float | None) -> None:
+        visitor.attempts = 0
+        visitor.retransmit_period = self.settings.retransmit_initial
+        self._send_request(visitor, now, lifetime=0)
+
+    def _arm_retransmit(self, visitor: ProxyVisitor, event: VisitorEvent, now: float,
+                        retry_at: float | None) -> None:
+        self._arm(visitor, now + visitor.retransmit_period)
+
+    def _arm_renewal(self, visitor: ProxyVisitor, event: VisitorEvent, now: float,
+                     retry_at: float | None) -> None:
+        lifetime = visitor.lifetime_granted
+        margin = min(self.settings.reregistration_margin, lifetime / 2)
+        self._arm(visitor, now + lifetime - margin)
+
+    def _arm_backoff(self, visitor: ProxyVisitor, event: VisitorEvent, now: float,
+                     retry_at: float | None) -> None:
+        self._arm(visitor, now + visitor.backoff)
+
+    def _arm_sa_retry(self, visitor: ProxyVisitor, event: VisitorEvent, now: float,
+                      retry_at: float | None) -> None:
+        if retry_at is not None:
+            self._arm(visitor, retry_at)
         else:
-            self._emit(visitor, action, event)
+            self._deadlines_of(visitor).cancel(visitor)
 
     def _arm(self, visitor: ProxyVisitor, when: float) -> None:
+        if not visitor.deregistration:  # the common case: never set aside
+            self._visitor_timers.schedule(visitor.mac, visitor, when)
+            return
         deadlines = self._deadlines_of(visitor)
         key = visitor.mac if deadlines is self._visitor_timers else str(visitor.home_address)
         deadlines.schedule(key, visitor, when)
 
-    def _emit(self, visitor: ProxyVisitor, action: VisitorAction, event: VisitorEvent) -> None:
-        """The ``EMIT_*`` actions: the event out, and its counter."""
-        A = VisitorAction
+    def _cancel_timer(self, visitor: ProxyVisitor, event: VisitorEvent, now: float,
+                      retry_at: float | None) -> None:
+        self._deadlines_of(visitor).cancel(visitor)
+
+    def _take_slot(self, visitor: ProxyVisitor, event: VisitorEvent, now: float,
+                   retry_at: float | None) -> None:
+        self._outstanding += 1
+
+    def _release_slot_action(self, visitor: ProxyVisitor, event: VisitorEvent, now: float,
+                             retry_at: float | None) -> None:
+        self._release_slot(now)
+
+    def _enqueue(self, visitor: ProxyVisitor, event: VisitorEvent, now: float,
+                 retry_at: float | None) -> None:
+        self._queue.append(visitor.mac)
+        self.counters.queued += 1
+
+    def _dequeue(self, visitor: ProxyVisitor, event: VisitorEvent, now: float,
+                 retry_at: float | None) -> None:
+        try:
+            self._queue.remove(visitor.mac)
+        except ValueError:
+            pass
+
+    def _await_sa(self, visitor: ProxyVisitor, event: VisitorEvent, now: float,
+                  retry_at: float | None) -> None:
+        assert visitor.home_address is not None
+        self._sa_waiting.setdefault(visitor.home_address, set()).add(visitor.mac)
+
+    def _stop_awaiting_sa(self, visitor: ProxyVisitor, event: VisitorEvent, now: float,
+                          retry_at: float | None) -> None:
+        self._stop_waiting_for_sa(visitor)
+
+    def _start_soliciting(self, visitor: ProxyVisitor, event: VisitorEvent, now: float,
+                          retry_at: float | None) -> None:
+        if self.settings.solicit and _SOLICIT not in self._timers:
+            self._solicit(now)
+
+    def _claim_address(self, visitor: ProxyVisitor, event: VisitorEvent, now: float,
+                       retry_at: float | None) -> None:
+        assert visitor.home_address is not None
+        self._claims[visitor.home_address] = visitor.mac  # the latest claimant only: bounded
+
+    def _release_address(self, visitor: ProxyVisitor, event: VisitorEvent, now: float,
+                         retry_at: float | None) -> None:
         address = visitor.home_address
-        assert address is not None
-        if action is A.EMIT_NOT_PROXIED:
-            counter, reason = _NOT_PROXIED[event]
-            setattr(self.counters, counter, getattr(self.counters, counter) + 1)
-            self._events.append(ClientNotProxied(visitor.mac, address, reason))
-        elif action is A.EMIT_REGISTERED:
-            assert visitor.home_agent is not None and visitor.care_of_address is not None
-            self.counters.accepted += 1
-            self._events.append(ClientRegistered(
-                visitor.mac, address, visitor.home_agent, visitor.care_of_address, visitor.lifetime_granted
-            ))
-        elif action is A.EMIT_DENIED or action is A.EMIT_FAILED:
-            # A renewal of a held registration denied or unanswered loses the binding.
-            lost = visitor.expires_at is not None
-            visitor.expires_at = None
-            if action is A.EMIT_DENIED:
-                assert visitor.last_code is not None
-                self._events.append(ClientRegistrationDenied(visitor.mac, address, visitor.last_code, lost))
-            else:
-                self.counters.registration_failures += 1
-                self._events.append(ClientRegistrationFailed(visitor.mac, address, "no reply", lost))
-        elif action is A.EMIT_DEREGISTERED:
-            self._events.append(ClientDeregistered(visitor.mac, address))
-        else:  # pragma: no cover - every action is handled above
-            raise AssertionError(action)
+        if address is not None and self._by_home.get(address) is visitor:
+            del self._by_home[address]
+            self._address_released(address)
+
+    def _set_visitor_aside(self, visitor: ProxyVisitor, event: VisitorEvent, now: float,
+                           retry_at: float | None) -> None:
+        self._put_aside(visitor)
+
+    def _forget_visitor(self, visitor: ProxyVisitor, event: VisitorEvent, now: float,
+                        retry_at: float | None) -> None:
+        self._forget(visitor)
+
+    def _emit_not_proxied(self, visitor: ProxyVisitor, event: VisitorEvent, now: float,
+                          retry_at: float | None) -> None:
+        assert visitor.home_address is not None
+        counter, reason = _NOT_PROXIED[event]
+        setattr(self.counters, counter, getattr(self.counters, counter) + 1)
+        self._events.append(ClientNotProxied(visitor.mac, visitor.home_address, reason))
+
+    def _emit_registered(self, visitor: ProxyVisitor, event: VisitorEvent, now: float,
+                         retry_at: float | None) -> None:
+        assert visitor.home_address is not None and visitor.home_agent is not None
+        assert visitor.care_of_address is not None
+        self.counters.accepted += 1
+        self._events.append(ClientRegistered(
+            visitor.mac, visitor.home_address, visitor.home_agent, visitor.care_of_address,
+            visitor.lifetime_granted,
+        ))
+
+    def _emit_denied(self, visitor: ProxyVisitor, event: VisitorEvent, now: float,
+                     retry_at: float | None) -> None:
+        assert visitor.home_address is not None and visitor.last_code is not None
+        lost = self._binding_lost(visitor)
+        self._events.append(ClientRegistrationDenied(visitor.mac, visitor.home_address, visitor.last_code, lost))
+
+    def _emit_failed(self, visitor: ProxyVisitor, event: VisitorEvent, now: float,
+                     retry_at: float | None) -> None:
+        assert visitor.home_address is not None
+        lost = self._binding_lost(visitor)
+        self.counters.registration_failures += 1
+        self._events.append(ClientRegistrationFailed(visitor.mac, visitor.home_address, "no reply", lost))
+
+    @staticmethod
+    def _binding_lost(visitor: ProxyVisitor) -> bool:
+        """A renewal of a held registration denied or unanswered loses the
+        binding: whether it held one; it holds none now."""
+        lost = visitor.expires_at is not None
+        visitor.expires_at = None
+        return lost
+
+    def _emit_deregistered(self, visitor: ProxyVisitor, event: VisitorEvent, now: float,
+                           retry_at: float | None) -> None:
+        assert visitor.home_address is not None
+        self._events.append(ClientDeregistered(visitor.mac, visitor.home_address))
+
+    _Performer = Callable[["ProxyAgent", ProxyVisitor, VisitorEvent, float, "float | None"], None]
+    #: The method performing each action (tests/unit/test_visitor_lifecycle.py
+    #: checks that every action has one).
+    _PERFORMERS: ClassVar[Mapping[VisitorAction, _Performer]] = {
+        VisitorAction.TAKE_SLOT: _take_slot,
+        VisitorAction.RELEASE_SLOT: _release_slot_action,
+        VisitorAction.ENQUEUE: _enqueue,
+        VisitorAction.DEQUEUE: _dequeue,
+        VisitorAction.AWAIT_SA: _await_sa,
+        VisitorAction.STOP_AWAITING_SA: _stop_awaiting_sa,
+        VisitorAction.SOLICIT: _start_soliciting,
+        VisitorAction.SEND_REGISTRATION: _send_registration,
+        VisitorAction.RETRANSMIT_REGISTRATION: _retransmit_registration,
+        VisitorAction.SEND_DEREGISTRATION: _send_deregistration,
+        VisitorAction.RETRANSMIT_DEREGISTRATION: _retransmit_deregistration,
+        VisitorAction.RESEND_DEREGISTRATION: _resend_deregistration,
+        VisitorAction.ARM_RETRANSMIT: _arm_retransmit,
+        VisitorAction.ARM_RENEWAL: _arm_renewal,
+        VisitorAction.ARM_BACKOFF: _arm_backoff,
+        VisitorAction.ARM_SA_RETRY: _arm_sa_retry,
+        VisitorAction.CANCEL_TIMER: _cancel_timer,
+        VisitorAction.CLAIM_ADDRESS: _claim_address,
+        VisitorAction.RELEASE_ADDRESS: _release_address,
+        VisitorAction.EMIT_NOT_PROXIED: _emit_not_proxied,
+        VisitorAction.EMIT_REGISTERED: _emit_registered,
+        VisitorAction.EMIT_DENIED: _emit_denied,
+        VisitorAction.EMIT_FAILED: _emit_failed,
+        VisitorAction.EMIT_DEREGISTERED: _emit_deregistered,
+        VisitorAction.SET_ASIDE: _set_visitor_aside,
+        VisitorAction.FORGET: _forget_visitor,
+    }
 
     def _not_proxied(
         self, visitor: ProxyVisitor, event: VisitorEvent, now: float, text: str | None = None

@@ -14,7 +14,7 @@ the engine.
   a proxy, a real foreign agent and a real home agent on a fake link, seeded
   and by Hypothesis. Every transition made must be in the table, every entry
   of the table must be made (the table is exactly the engine's life cycle,
-  not a wish list), and a spy on ``_fire``/``_perform`` checks that each
+  not a wish list), and a spy on ``_fire`` and the actions' methods checks that each
   transition performed exactly the actions the table names, each with its
   own effect seen from outside (datagram, Lifetime, timer, event, slot,
   queue, counters) and nothing else, and that no request is built and no
@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import random
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from ipaddress import IPv4Address, IPv4Network
 
@@ -196,6 +196,8 @@ class Scene:
             pass
 
 
+Performer = Callable[[ProxyAgent, ProxyVisitor, VisitorEvent, float, "float | None"], None]
+
 #: The events each EMIT_* action sends out.
 EMITTED = {
     VisitorAction.EMIT_NOT_PROXIED: ClientNotProxied,
@@ -231,7 +233,8 @@ class Snapshot:
 
 
 class Recorder:
-    """Spies on ``ProxyAgent._fire`` and ``_perform`` (the real ones run):
+    """Spies on ``ProxyAgent._fire`` and each action's method (``_PERFORMERS``;
+    the real ones run):
     each transition must perform exactly the actions the table names, in
     order, and leave the state it names; each action's effect, seen from
     outside, must be that action's (a datagram to the right place with the
@@ -244,7 +247,7 @@ class Recorder:
         self.made: set[tuple[VisitorState, VisitorEvent]] = set()
         self.performed: Counter[VisitorAction] = Counter()
         self._stack: list[list[VisitorAction]] = []
-        fire, perform, send = ProxyAgent._fire, ProxyAgent._perform, ProxyAgent._send_request
+        fire, send = ProxyAgent._fire, ProxyAgent._send_request
         recorder = self
 
         def recording_fire(self: ProxyAgent, visitor: ProxyVisitor, event: VisitorEvent, now: float,
@@ -262,23 +265,26 @@ class Recorder:
             else:
                 assert visitor.state is transition.next_state
 
-        def recording_perform(self: ProxyAgent, visitor: ProxyVisitor, action: VisitorAction,
-                              event: VisitorEvent, now: float, retry_at: float | None) -> None:
-            before = Snapshot.of(self, visitor)
-            takes = recorder.performed[VisitorAction.TAKE_SLOT]
-            perform(self, visitor, action, event, now, retry_at)
-            after = Snapshot.of(self, visitor)
-            nested_takes = recorder.performed[VisitorAction.TAKE_SLOT] - takes
-            recorder._check(self, visitor, action, now, retry_at, before, after, nested_takes)
-            recorder._stack[-1].append(action)
-            recorder.performed[action] += 1
+        def recording(action: VisitorAction, perform: Performer) -> Performer:
+            def recording_perform(self: ProxyAgent, visitor: ProxyVisitor, event: VisitorEvent,
+                                  now: float, retry_at: float | None) -> None:
+                before = Snapshot.of(self, visitor)
+                takes = recorder.performed[VisitorAction.TAKE_SLOT]
+                perform(self, visitor, event, now, retry_at)
+                after = Snapshot.of(self, visitor)
+                nested_takes = recorder.performed[VisitorAction.TAKE_SLOT] - takes
+                recorder._check(self, visitor, action, now, retry_at, before, after, nested_takes)
+                recorder._stack[-1].append(action)
+                recorder.performed[action] += 1
+            return recording_perform
 
         def guarded_send(self: ProxyAgent, visitor: ProxyVisitor, now: float, *, lifetime: int) -> None:
             assert recorder._stack, "a request sent outside the life-cycle table"
             send(self, visitor, now, lifetime=lifetime)
 
         monkeypatch.setattr(ProxyAgent, "_fire", recording_fire)
-        monkeypatch.setattr(ProxyAgent, "_perform", recording_perform)
+        for action, perform in list(ProxyAgent._PERFORMERS.items()):
+            monkeypatch.setitem(ProxyAgent._PERFORMERS, action, recording(action, perform))  # type: ignore[arg-type]
         monkeypatch.setattr(ProxyAgent, "_send_request", guarded_send)
         schedule, cancel = HolderDeadlines.schedule, HolderDeadlines.cancel
 
@@ -518,6 +524,7 @@ def test_every_pair_is_in_the_table_or_a_counted_protocol_error(
 
 def test_every_event_has_a_default_and_every_transition_is_well_formed() -> None:
     assert set(DEFAULT) == set(VisitorEvent)
+    assert set(ProxyAgent._PERFORMERS) == set(VisitorAction)  # every action performed somewhere
     for event, transition in DEFAULT.items():
         assert transition in {t for (s, e), t in TRANSITIONS.items() if e is event}, event
     for key, transition in TRANSITIONS.items():
