@@ -200,7 +200,9 @@ class ArpInterceptor:
         (the end of an old address's deregistration, after the station took a
         new one and registered it, leaves the new registration intercepted)."""
         client = self._clients.get(mac_bytes(mac))
-        if client is not None and (home_address is None or client.home_address == home_address.packed):
+        if client is None:
+            return
+        if home_address is None or client.home_address == home_address.packed:
             client.registered = False
 
     def departed(self, mac: str) -> None:

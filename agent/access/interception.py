@@ -57,7 +57,8 @@ class Interception:
             gateways = (entry.default_gateway,) if entry.default_gateway is not None else ()
             frames = interceptor.registered(event.mac, event.home_address, entry.prefix, gateways, now)
             return [(interface, frames)] if frames else []
-        if isinstance(event, (ClientDeregistered, ClientRegistrationDenied, ClientRegistrationFailed)):
+        if isinstance(event, (ClientDeregistered, ClientRegistrationDenied,
+                              ClientRegistrationFailed)):
             for interceptor in self.interceptors.values():
                 interceptor.unregistered(event.mac, event.home_address)
         elif isinstance(event, ClientNotProxied):

@@ -68,7 +68,13 @@ from agent.mobileip.registration import decode_reply
 from agent.mobileip.security import ReplayMethod, SecurityAssociation, SecurityAssociationTable
 from agent.mobileip.subnet_map import SubnetMap
 from agent.mobileip.visitor_deadlines import HolderDeadlines
-from agent.mobileip.visitor_lifecycle import DEFAULT, TRANSITIONS, VisitorAction, VisitorEvent, VisitorState
+from agent.mobileip.visitor_lifecycle import (
+    DEFAULT,
+    TRANSITIONS,
+    VisitorAction,
+    VisitorEvent,
+    VisitorState,
+)
 from agent.radius.resolver import (
     Failed,
     FailureReason,
@@ -173,13 +179,14 @@ class _ChosenAgent:
 
 #: For each event whose actions say ``EMIT_NOT_PROXIED``: the ``ProxyCounters``
 #: field it counts in and the reason ClientNotProxied gives.
+_NO_SA = ("not_proxied_no_security_association", NotProxiedReason.NO_SECURITY_ASSOCIATION)
 _NOT_PROXIED: dict[VisitorEvent, tuple[str, NotProxiedReason]] = {
-    VisitorEvent.INTERFACE_NOT_ENABLED: ("not_proxied_interface", NotProxiedReason.INTERFACE_NOT_ENABLED),
+    VisitorEvent.INTERFACE_NOT_ENABLED: (
+        "not_proxied_interface", NotProxiedReason.INTERFACE_NOT_ENABLED),
     VisitorEvent.FOUND_AT_HOME: ("not_proxied_at_home", NotProxiedReason.AT_HOME),
     VisitorEvent.NO_HOME_AGENT: ("not_proxied_no_home_agent", NotProxiedReason.NO_HOME_AGENT),
-    VisitorEvent.NO_SECURITY_ASSOCIATION: (
-        "not_proxied_no_security_association", NotProxiedReason.NO_SECURITY_ASSOCIATION),
-    VisitorEvent.SA_REFUSED: ("not_proxied_no_security_association", NotProxiedReason.NO_SECURITY_ASSOCIATION),
+    VisitorEvent.NO_SECURITY_ASSOCIATION: _NO_SA,
+    VisitorEvent.SA_REFUSED: _NO_SA,
     VisitorEvent.ADDRESS_CONFLICT: ("address_conflicts", NotProxiedReason.ADDRESS_CONFLICT),
 }
 
@@ -309,6 +316,10 @@ class HeardForeignAgent:
 #: alternates sequence numbers 255 and 0 from an agent's address would make us
 #: re-register every client through it for each pair (issue 13 item 6d).
 REBOOT_HOLD_DOWN = 10.0
+
+#: A ``ProxyAgent`` method performing one life-cycle action: (agent, visitor,
+#: event, now, retry_at).
+_Performer = Callable[["ProxyAgent", ProxyVisitor, VisitorEvent, float, "float | None"], None]
 
 #: Timers other than the visitors' (those are ``HolderDeadlines``): (kind, value).
 TimerKey = tuple[str, object]
@@ -767,7 +778,8 @@ class ProxyAgent:
         return self.host_associations.preferred(visitor.home_address)
 
     def _fire(
-        self, visitor: ProxyVisitor, event: VisitorEvent, now: float, *, retry_at: float | None = None
+        self, visitor: ProxyVisitor, event: VisitorEvent, now: float, *,
+        retry_at: float | None = None,
     ) -> None:
         """The one place a visitor's state changes and its side effects are
         performed: by the life-cycle table (agent/mobileip/visitor_lifecycle.py),
@@ -938,14 +950,16 @@ class ProxyAgent:
                      retry_at: float | None) -> None:
         assert visitor.home_address is not None and visitor.last_code is not None
         lost = self._binding_lost(visitor)
-        self._events.append(ClientRegistrationDenied(visitor.mac, visitor.home_address, visitor.last_code, lost))
+        self._events.append(
+            ClientRegistrationDenied(visitor.mac, visitor.home_address, visitor.last_code, lost))
 
     def _emit_failed(self, visitor: ProxyVisitor, event: VisitorEvent, now: float,
                      retry_at: float | None) -> None:
         assert visitor.home_address is not None
         lost = self._binding_lost(visitor)
         self.counters.registration_failures += 1
-        self._events.append(ClientRegistrationFailed(visitor.mac, visitor.home_address, "no reply", lost))
+        self._events.append(
+            ClientRegistrationFailed(visitor.mac, visitor.home_address, "no reply", lost))
 
     @staticmethod
     def _binding_lost(visitor: ProxyVisitor) -> bool:
@@ -960,7 +974,6 @@ class ProxyAgent:
         assert visitor.home_address is not None
         self._events.append(ClientDeregistered(visitor.mac, visitor.home_address))
 
-    _Performer = Callable[["ProxyAgent", ProxyVisitor, VisitorEvent, float, "float | None"], None]
     #: The method performing each action (tests/unit/test_visitor_lifecycle.py
     #: checks that every action has one).
     _PERFORMERS: ClassVar[Mapping[VisitorAction, _Performer]] = {
@@ -1022,7 +1035,8 @@ class ProxyAgent:
             return
         entry = self.subnet_map.lookup(address)
         if entry is None:
-            self._not_proxied(visitor, VisitorEvent.NO_HOME_AGENT, now, f"no subnet-map entry holds {address}")
+            self._not_proxied(
+                visitor, VisitorEvent.NO_HOME_AGENT, now, f"no subnet-map entry holds {address}")
             return
         sa = self.host_associations.preferred(address)
         from_radius = False
@@ -1108,7 +1122,9 @@ class ProxyAgent:
             if self.sa_resolver is not None:
                 self.sa_resolver.cancel(address)  # nobody else needs it
 
-    def _sa_refused(self, visitor: ProxyVisitor, detail: str, retry_at: float | None, now: float) -> None:
+    def _sa_refused(
+        self, visitor: ProxyVisitor, detail: str, retry_at: float | None, now: float
+    ) -> None:
         """RADIUS refused (or sent garbage): not proxied, and asked again once the
         negative-cache entry lapses (``retry_at``)."""
         reason = f"RADIUS: {detail}"
@@ -1281,7 +1297,8 @@ class ProxyAgent:
             visitor.reason = _REASON_ALL_BUSY if self._foreign_agents else _REASON_NO_AGENT
             self._fire(visitor, VisitorEvent.NO_FOREIGN_AGENT, now)
             return
-        if visitor.state is not VisitorState.PENDING and self._outstanding >= self.settings.max_outstanding:
+        full = self._outstanding >= self.settings.max_outstanding
+        if visitor.state is not VisitorState.PENDING and full:
             visitor.reason = _REASON_QUEUED
             self._fire(visitor, VisitorEvent.NO_SLOT, now)
             return
@@ -1472,7 +1489,8 @@ class ProxyAgent:
             self._fire(visitor, VisitorEvent.WITHDRAWN, now)
         else:
             visitor.deregistration = True
-            self._fire(visitor, VisitorEvent.ADDRESS_CHANGED if new_address else VisitorEvent.LEFT, now)
+            event = VisitorEvent.ADDRESS_CHANGED if new_address else VisitorEvent.LEFT
+            self._fire(visitor, event, now)
 
     def _finish_deregistration(self, visitor: ProxyVisitor, now: float) -> None:
         """Its deregistration was answered or given up: a client that left is

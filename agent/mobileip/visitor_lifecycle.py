@@ -264,8 +264,8 @@ TRANSITIONS: Mapping[tuple[VisitorState, VisitorEvent], Transition] = {
     (S.PENDING, E.LEFT): Transition(
         (A.RELEASE_SLOT, A.SEND_DEREGISTRATION, A.ARM_RETRANSMIT), S.DEREGISTERING),
     # (Not from ASSOCIATED: a visitor holds no address there between inputs.)
-    **_rows(E.ADDRESS_CHANGED, set(S) - {S.ASSOCIATED, S.QUEUED, S.SA_PENDING, S.REGISTERED, S.PENDING,
-                                         S.DEREGISTERING},
+    **_rows(E.ADDRESS_CHANGED, set(S) - {S.ASSOCIATED, S.QUEUED, S.SA_PENDING, S.REGISTERED,
+                                         S.PENDING, S.DEREGISTERING},
             (A.FORGET,), None),
     (S.QUEUED, E.ADDRESS_CHANGED): Transition((A.DEQUEUE, A.FORGET), None),
     (S.SA_PENDING, E.ADDRESS_CHANGED): Transition((A.STOP_AWAITING_SA, A.FORGET), None),
