@@ -33,7 +33,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 
-class _Fast(enum.Enum):
+class _IdentityHashed(enum.Enum):
     """Members hashed by identity (what their equality is): ``Enum.__hash__``
     is a Python-level call, and the engine hashes a (state, event) pair and
     an action per transition, ~10 times per registration."""
@@ -41,7 +41,7 @@ class _Fast(enum.Enum):
     __hash__ = object.__hash__
 
 
-class VisitorState(_Fast):
+class VisitorState(_IdentityHashed):
     ASSOCIATED = "associated"  # no address known yet
     AT_HOME = "at-home"
     NO_HOME_AGENT = "no-home-agent"
@@ -58,7 +58,7 @@ class VisitorState(_Fast):
     DEREGISTERING = "deregistering"
 
 
-class VisitorEvent(_Fast):
+class VisitorEvent(_IdentityHashed):
     """What happened to a visitor."""
 
     #: Its interface does not have proxy Mobile IP.
@@ -113,7 +113,7 @@ class VisitorEvent(_Fast):
     DEPARTURE_DEREGISTERED = "departure-deregistered"
 
 
-class VisitorAction(_Fast):
+class VisitorAction(_IdentityHashed):
     """What ``ProxyAgent._fire`` does for a transition, each in one place."""
 
     #: One more of max-outstanding registrations in flight.
