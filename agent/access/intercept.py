@@ -193,11 +193,16 @@ class ArpInterceptor:
         self.counters.announcements_sent += len(frames)
         return frames
 
-    def unregistered(self, mac: str) -> None:
+    def unregistered(self, mac: str, home_address: IPv4Address | None = None) -> None:
         """The client is no longer registered (deregistered, denied, lost): its
-        ARP Requests are no longer answered; what it showed stays learnt."""
+        ARP Requests are no longer answered; what it showed stays learnt. With
+        ``home_address``: only if that is the address it is registered with
+        (the end of an old address's deregistration, after the station took a
+        new one and registered it, leaves the new registration intercepted)."""
         client = self._clients.get(mac_bytes(mac))
-        if client is not None:
+        if client is None:
+            return
+        if home_address is None or client.home_address == home_address.packed:
             client.registered = False
 
     def departed(self, mac: str) -> None:

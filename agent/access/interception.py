@@ -58,9 +58,12 @@ class Interception:
             frames = interceptor.registered(event.mac, event.home_address, entry.prefix, gateways, now)
             return [(interface, frames)] if frames else []
         if isinstance(event, (ClientDeregistered, ClientRegistrationDenied,
-                              ClientRegistrationFailed, ClientNotProxied)):
+                              ClientRegistrationFailed)):
             for interceptor in self.interceptors.values():
-                interceptor.unregistered(event.mac)
+                interceptor.unregistered(event.mac, event.home_address)
+        elif isinstance(event, ClientNotProxied):
+            for interceptor in self.interceptors.values():
+                interceptor.unregistered(event.mac, event.address)
         return []
 
     def counters(self) -> dict[str, int]:

@@ -30,6 +30,8 @@ from __future__ import annotations
 import random
 import sys
 from collections import deque
+from collections.abc import Callable, Mapping
+from typing import ClassVar
 from dataclasses import dataclass, field, fields
 from ipaddress import IPv4Address, IPv4Network
 
@@ -66,7 +68,13 @@ from agent.mobileip.registration import decode_reply
 from agent.mobileip.security import ReplayMethod, SecurityAssociation, SecurityAssociationTable
 from agent.mobileip.subnet_map import SubnetMap
 from agent.mobileip.visitor_deadlines import HolderDeadlines
-from agent.mobileip.visitor_lifecycle import TARGET, TRANSITIONS, VisitorEvent, VisitorState
+from agent.mobileip.visitor_lifecycle import (
+    DEFAULT,
+    TRANSITIONS,
+    VisitorAction,
+    VisitorEvent,
+    VisitorState,
+)
 from agent.radius.resolver import (
     Failed,
     FailureReason,
@@ -169,12 +177,17 @@ class _ChosenAgent:
     max_lifetime: int
 
 
-#: The event behind each "not proxied" state.
-_NOT_PROXIED_EVENT = {
-    VisitorState.NOT_ENABLED: VisitorEvent.INTERFACE_NOT_ENABLED,
-    VisitorState.AT_HOME: VisitorEvent.FOUND_AT_HOME,
-    VisitorState.NO_HOME_AGENT: VisitorEvent.NO_HOME_AGENT,
-    VisitorState.NO_SECURITY_ASSOCIATION: VisitorEvent.NO_SECURITY_ASSOCIATION,
+#: For each event whose actions say ``EMIT_NOT_PROXIED``: the ``ProxyCounters``
+#: field it counts in and the reason ClientNotProxied gives.
+_NO_SA = ("not_proxied_no_security_association", NotProxiedReason.NO_SECURITY_ASSOCIATION)
+_NOT_PROXIED: dict[VisitorEvent, tuple[str, NotProxiedReason]] = {
+    VisitorEvent.INTERFACE_NOT_ENABLED: (
+        "not_proxied_interface", NotProxiedReason.INTERFACE_NOT_ENABLED),
+    VisitorEvent.FOUND_AT_HOME: ("not_proxied_at_home", NotProxiedReason.AT_HOME),
+    VisitorEvent.NO_HOME_AGENT: ("not_proxied_no_home_agent", NotProxiedReason.NO_HOME_AGENT),
+    VisitorEvent.NO_SECURITY_ASSOCIATION: _NO_SA,
+    VisitorEvent.SA_REFUSED: _NO_SA,
+    VisitorEvent.ADDRESS_CONFLICT: ("address_conflicts", NotProxiedReason.ADDRESS_CONFLICT),
 }
 
 _REGISTERABLE = frozenset(
@@ -304,6 +317,10 @@ class HeardForeignAgent:
 #: re-register every client through it for each pair (issue 13 item 6d).
 REBOOT_HOLD_DOWN = 10.0
 
+#: A ``ProxyAgent`` method performing one life-cycle action: (agent, visitor,
+#: event, now, retry_at).
+_Performer = Callable[["ProxyAgent", ProxyVisitor, VisitorEvent, float, "float | None"], None]
+
 #: Timers other than the visitors' (those are ``HolderDeadlines``): (kind, value).
 TimerKey = tuple[str, object]
 _SOLICIT: TimerKey = ("solicit", None)
@@ -337,6 +354,11 @@ class ProxyAgent:
         self._timers: Deadlines[TimerKey] = Deadlines()
         #: The one deadline of each visitor, held on the visitor.
         self._visitor_timers: HolderDeadlines[ProxyVisitor] = HolderDeadlines(self._visitors)
+        #: Visitors whose station took another address while the old one was
+        #: being deregistered (SET_ASIDE): by home address, with their own
+        #: deadlines (the MAC keys the station's new visitor), until it ends.
+        self._set_aside: dict[str, ProxyVisitor] = {}
+        self._set_aside_timers: HolderDeadlines[ProxyVisitor] = HolderDeadlines(self._set_aside)
         self._outbox: list[Transmit] = []
         self._events: deque[ProxyEvent] = deque()
         #: NTP clock offset learnt from 133 replies, per home agent (§5.7.1).
@@ -374,9 +396,9 @@ class ProxyAgent:
 
     def get_timer(self) -> float | None:
         deadline = self._timers.next()
-        visitor_deadline = self._visitor_timers.next()
-        if visitor_deadline is not None and (deadline is None or visitor_deadline < deadline):
-            deadline = visitor_deadline
+        for visitor_deadline in (self._visitor_timers.next(), self._set_aside_timers.next()):
+            if visitor_deadline is not None and (deadline is None or visitor_deadline < deadline):
+                deadline = visitor_deadline
         if self.sa_resolver is not None:
             retry = self.sa_resolver.get_timer()
             if retry is not None and (deadline is None or retry < deadline):
@@ -412,6 +434,8 @@ class ProxyAgent:
                 self._resolver_events(now)
         for visitor in self._visitor_timers.pop_due(now):
             self._visitor_timer(visitor, now)
+        for visitor in self._set_aside_timers.pop_due(now):
+            self._visitor_timer(visitor, now)
         for kind, key in self._timers.pop_due(now):
             if kind == "fa-expiry":
                 self._foreign_agent_expired(key, now)  # type: ignore[arg-type]
@@ -431,12 +455,11 @@ class ProxyAgent:
             interface = sys.intern(interface)
         self.counters.associations += 1
         visitor = self._visitors.get(mac)
-        if visitor is not None and visitor.state is VisitorState.DEREGISTERING:
-            self._visitor_timers.cancel(visitor)
-            self._forget(visitor)  # it came back before the deregistration finished
-            visitor = None
         if visitor is not None and address is not None and visitor.home_address not in (None, address):
-            self._withdraw(visitor, now)  # same station, new address: start over
+            self._withdraw(visitor, now, new_address=True)  # same station, new address: start over
+            visitor = None
+        if visitor is not None and visitor.state is VisitorState.DEREGISTERING:
+            self._fire(visitor, VisitorEvent.CAME_BACK, now)  # before the deregistration finished
             visitor = None
         if visitor is None:
             if not self._room_for(mac):
@@ -475,7 +498,7 @@ class ProxyAgent:
         if visitor.home_address == address:
             return
         if visitor.home_address is not None:
-            self._withdraw(visitor, now)
+            self._withdraw(visitor, now, new_address=True)
             visitor = self._visitors[mac] = ProxyVisitor(mac, visitor.interface)
         # The very object the reply decoder returns for this address: one
         # IPv4Address per visitor instead of two (docs/performance.md, RSS).
@@ -509,7 +532,9 @@ class ProxyAgent:
         self._reverse_tunnel_learnt.clear()
         self._lifetime_limits.clear()
         for visitor in list(self._visitors.values()):
-            if visitor.home_address is None:
+            if visitor.home_address is None or visitor.deregistration:
+                # A client that left: its deregistration (with the SA it was
+                # registered with) runs its course, it is not registered again.
                 continue
             if visitor.state in _REGISTERABLE or visitor.state is VisitorState.DEREGISTERING:
                 entry = self.subnet_map.lookup(visitor.home_address)
@@ -648,20 +673,16 @@ class ProxyAgent:
                     # client roamed to) registered the node after us, which
                     # replaced the binding we would withdraw (§3.8.2.2). A
                     # greater Identification would delete theirs: done.
-                    self._finish_deregistration(visitor)
+                    self._finish_deregistration(visitor, now)
                     return
                 # Our clock is off: resynchronised, sent again (§5.7.1).
                 visitor.resyncs += 1
-                visitor.attempts = 0
-                self._send_request(visitor, now, lifetime=0)
-                retry_at = now + self.settings.retransmit_initial
-                self._visitor_timers.schedule(visitor.mac, visitor, retry_at)
+                self._fire(visitor, VisitorEvent.RESYNCHRONISED, now)
                 return
-            self._finish_deregistration(visitor)
+            self._finish_deregistration(visitor, now)
             return
         visitor.last_code = code
         if reply.accepted:
-            self._outstanding_done(visitor, now)
             self._accepted(visitor, reply.lifetime, now)
             return
         self._count_denial(code)
@@ -694,7 +715,6 @@ class ProxyAgent:
             self.reply_counters.reverse_tunnel_retries += 1
             self._start_registration(visitor, now, fresh=False)
         else:
-            self._outstanding_done(visitor, now)
             self._denied(visitor, code, now)
 
     # -- state -------------------------------------------------------------------------
@@ -757,25 +777,239 @@ class ProxyAgent:
                 return sa
         return self.host_associations.preferred(visitor.home_address)
 
-    def _move(self, visitor: ProxyVisitor, event: VisitorEvent) -> None:
-        """The one place a visitor's state changes: by the life-cycle table
-        (agent/mobileip/visitor_lifecycle.py). A move the table does not
-        have is the engine's own protocol error: counted and reported, and
-        still made (the event's target state) so that no visitor is stuck."""
-        target = TRANSITIONS.get((visitor.state, event))
-        if target is None:
+    def _fire(
+        self, visitor: ProxyVisitor, event: VisitorEvent, now: float, *,
+        retry_at: float | None = None,
+    ) -> None:
+        """The one place a visitor's state changes and its side effects are
+        performed: by the life-cycle table (agent/mobileip/visitor_lifecycle.py),
+        ``(state, event) -> (actions, next state)``. The state moves first,
+        then the actions run in the table's order. ``retry_at``: when
+        ``ARM_SA_RETRY`` asks RADIUS again (None: never). An event the table
+        does not have in this state is the engine's own protocol error:
+        counted and reported, and the event's default transition still made
+        so that no visitor is stuck."""
+        transition = TRANSITIONS.get((visitor.state, event))
+        if transition is None:
             self.counters.lifecycle_errors += 1
             self._events.append(LifecycleError(visitor.mac, visitor.state.value, event.value))
-            target = TARGET[event]
-        visitor.state = target
+            transition = DEFAULT[event]
+        if transition.next_state is not None:
+            visitor.state = transition.next_state
+        performers = self._PERFORMERS
+        for action in transition.actions:
+            performers[action](self, visitor, event, now, retry_at)
+
+    # -- the actions, one method each (``_PERFORMERS`` maps them); all take
+    # (visitor, event, now, retry_at) ----------------------------------------------
+
+    def _send_registration(self, visitor: ProxyVisitor, event: VisitorEvent, now: float,
+                           retry_at: float | None) -> None:
+        self._new_exchange(visitor)
+        self._send_request(visitor, now, lifetime=visitor.lifetime_requested)
+
+    def _send_deregistration(self, visitor: ProxyVisitor, event: VisitorEvent, now: float,
+                             retry_at: float | None) -> None:
+        self._new_exchange(visitor)
+        visitor.resyncs = 0
+        self.counters.deregistrations += 1
+        self._send_request(visitor, now, lifetime=0)
+
+    def _new_exchange(self, visitor: ProxyVisitor) -> None:
+        """A new exchange: its own Identifications, attempts and periods."""
+        visitor.sent_identifications = ()
+        visitor.attempts = 0
+        visitor.retransmit_period = self.settings.retransmit_initial
+
+    def _retransmit_registration(self, visitor: ProxyVisitor, event: VisitorEvent, now: float,
+                                 retry_at: float | None) -> None:
+        self._retransmit(visitor, now, lifetime=visitor.lifetime_requested)
+
+    def _retransmit_deregistration(self, visitor: ProxyVisitor, event: VisitorEvent, now: float,
+                                   retry_at: float | None) -> None:
+        self._retransmit(visitor, now, lifetime=0)
+
+    def _retransmit(self, visitor: ProxyVisitor, now: float, *, lifetime: int) -> None:
+        # RFC 5944 §3.6.3: each retransmission period at least double the
+        # last, a fresh Identification for timestamps.
+        visitor.retransmit_period = min(visitor.retransmit_period * 2, self.settings.retransmit_max)
+        self.counters.retransmissions += 1
+        self._send_request(visitor, now, lifetime=lifetime)
+
+    def _resend_deregistration(self, visitor: ProxyVisitor, event: VisitorEvent, now: float,
+                               retry_at: float | None) -> None:
+        visitor.attempts = 0
+        visitor.retransmit_period = self.settings.retransmit_initial
+        self._send_request(visitor, now, lifetime=0)
+
+    def _arm_retransmit(self, visitor: ProxyVisitor, event: VisitorEvent, now: float,
+                        retry_at: float | None) -> None:
+        self._arm(visitor, now + visitor.retransmit_period)
+
+    def _arm_renewal(self, visitor: ProxyVisitor, event: VisitorEvent, now: float,
+                     retry_at: float | None) -> None:
+        lifetime = visitor.lifetime_granted
+        margin = min(self.settings.reregistration_margin, lifetime / 2)
+        self._arm(visitor, now + lifetime - margin)
+
+    def _arm_backoff(self, visitor: ProxyVisitor, event: VisitorEvent, now: float,
+                     retry_at: float | None) -> None:
+        self._arm(visitor, now + visitor.backoff)
+
+    def _arm_sa_retry(self, visitor: ProxyVisitor, event: VisitorEvent, now: float,
+                      retry_at: float | None) -> None:
+        if retry_at is not None:
+            self._arm(visitor, retry_at)
+        else:
+            self._deadlines_of(visitor).cancel(visitor)
+
+    def _arm(self, visitor: ProxyVisitor, when: float) -> None:
+        if not visitor.deregistration:  # the common case: never set aside
+            self._visitor_timers.schedule(visitor.mac, visitor, when)
+            return
+        deadlines = self._deadlines_of(visitor)
+        key = visitor.mac if deadlines is self._visitor_timers else str(visitor.home_address)
+        deadlines.schedule(key, visitor, when)
+
+    def _cancel_timer(self, visitor: ProxyVisitor, event: VisitorEvent, now: float,
+                      retry_at: float | None) -> None:
+        self._deadlines_of(visitor).cancel(visitor)
+
+    def _take_slot(self, visitor: ProxyVisitor, event: VisitorEvent, now: float,
+                   retry_at: float | None) -> None:
+        self._outstanding += 1
+
+    def _release_slot_action(self, visitor: ProxyVisitor, event: VisitorEvent, now: float,
+                             retry_at: float | None) -> None:
+        self._release_slot(now)
+
+    def _enqueue(self, visitor: ProxyVisitor, event: VisitorEvent, now: float,
+                 retry_at: float | None) -> None:
+        self._queue.append(visitor.mac)
+        self.counters.queued += 1
+
+    def _dequeue(self, visitor: ProxyVisitor, event: VisitorEvent, now: float,
+                 retry_at: float | None) -> None:
+        try:
+            self._queue.remove(visitor.mac)
+        except ValueError:
+            pass
+
+    def _await_sa(self, visitor: ProxyVisitor, event: VisitorEvent, now: float,
+                  retry_at: float | None) -> None:
+        assert visitor.home_address is not None
+        self._sa_waiting.setdefault(visitor.home_address, set()).add(visitor.mac)
+
+    def _stop_awaiting_sa(self, visitor: ProxyVisitor, event: VisitorEvent, now: float,
+                          retry_at: float | None) -> None:
+        self._stop_waiting_for_sa(visitor)
+
+    def _start_soliciting(self, visitor: ProxyVisitor, event: VisitorEvent, now: float,
+                          retry_at: float | None) -> None:
+        if self.settings.solicit and _SOLICIT not in self._timers:
+            self._solicit(now)
+
+    def _claim_address(self, visitor: ProxyVisitor, event: VisitorEvent, now: float,
+                       retry_at: float | None) -> None:
+        assert visitor.home_address is not None
+        self._claims[visitor.home_address] = visitor.mac  # the latest claimant only: bounded
+
+    def _release_address(self, visitor: ProxyVisitor, event: VisitorEvent, now: float,
+                         retry_at: float | None) -> None:
+        address = visitor.home_address
+        if address is not None and self._by_home.get(address) is visitor:
+            del self._by_home[address]
+            self._address_released(address)
+
+    def _set_visitor_aside(self, visitor: ProxyVisitor, event: VisitorEvent, now: float,
+                           retry_at: float | None) -> None:
+        self._put_aside(visitor)
+
+    def _forget_visitor(self, visitor: ProxyVisitor, event: VisitorEvent, now: float,
+                        retry_at: float | None) -> None:
+        self._forget(visitor)
+
+    def _emit_not_proxied(self, visitor: ProxyVisitor, event: VisitorEvent, now: float,
+                          retry_at: float | None) -> None:
+        assert visitor.home_address is not None
+        counter, reason = _NOT_PROXIED[event]
+        setattr(self.counters, counter, getattr(self.counters, counter) + 1)
+        self._events.append(ClientNotProxied(visitor.mac, visitor.home_address, reason))
+
+    def _emit_registered(self, visitor: ProxyVisitor, event: VisitorEvent, now: float,
+                         retry_at: float | None) -> None:
+        assert visitor.home_address is not None and visitor.home_agent is not None
+        assert visitor.care_of_address is not None
+        self.counters.accepted += 1
+        self._events.append(ClientRegistered(
+            visitor.mac, visitor.home_address, visitor.home_agent, visitor.care_of_address,
+            visitor.lifetime_granted,
+        ))
+
+    def _emit_denied(self, visitor: ProxyVisitor, event: VisitorEvent, now: float,
+                     retry_at: float | None) -> None:
+        assert visitor.home_address is not None and visitor.last_code is not None
+        lost = self._binding_lost(visitor)
+        self._events.append(
+            ClientRegistrationDenied(visitor.mac, visitor.home_address, visitor.last_code, lost))
+
+    def _emit_failed(self, visitor: ProxyVisitor, event: VisitorEvent, now: float,
+                     retry_at: float | None) -> None:
+        assert visitor.home_address is not None
+        lost = self._binding_lost(visitor)
+        self.counters.registration_failures += 1
+        self._events.append(
+            ClientRegistrationFailed(visitor.mac, visitor.home_address, "no reply", lost))
+
+    @staticmethod
+    def _binding_lost(visitor: ProxyVisitor) -> bool:
+        """A renewal of a held registration denied or unanswered loses the
+        binding: whether it held one; it holds none now."""
+        lost = visitor.expires_at is not None
+        visitor.expires_at = None
+        return lost
+
+    def _emit_deregistered(self, visitor: ProxyVisitor, event: VisitorEvent, now: float,
+                           retry_at: float | None) -> None:
+        assert visitor.home_address is not None
+        self._events.append(ClientDeregistered(visitor.mac, visitor.home_address))
+
+    #: The method performing each action (tests/unit/test_visitor_lifecycle.py
+    #: checks that every action has one).
+    _PERFORMERS: ClassVar[Mapping[VisitorAction, _Performer]] = {
+        VisitorAction.TAKE_SLOT: _take_slot,
+        VisitorAction.RELEASE_SLOT: _release_slot_action,
+        VisitorAction.ENQUEUE: _enqueue,
+        VisitorAction.DEQUEUE: _dequeue,
+        VisitorAction.AWAIT_SA: _await_sa,
+        VisitorAction.STOP_AWAITING_SA: _stop_awaiting_sa,
+        VisitorAction.SOLICIT: _start_soliciting,
+        VisitorAction.SEND_REGISTRATION: _send_registration,
+        VisitorAction.RETRANSMIT_REGISTRATION: _retransmit_registration,
+        VisitorAction.SEND_DEREGISTRATION: _send_deregistration,
+        VisitorAction.RETRANSMIT_DEREGISTRATION: _retransmit_deregistration,
+        VisitorAction.RESEND_DEREGISTRATION: _resend_deregistration,
+        VisitorAction.ARM_RETRANSMIT: _arm_retransmit,
+        VisitorAction.ARM_RENEWAL: _arm_renewal,
+        VisitorAction.ARM_BACKOFF: _arm_backoff,
+        VisitorAction.ARM_SA_RETRY: _arm_sa_retry,
+        VisitorAction.CANCEL_TIMER: _cancel_timer,
+        VisitorAction.CLAIM_ADDRESS: _claim_address,
+        VisitorAction.RELEASE_ADDRESS: _release_address,
+        VisitorAction.EMIT_NOT_PROXIED: _emit_not_proxied,
+        VisitorAction.EMIT_REGISTERED: _emit_registered,
+        VisitorAction.EMIT_DENIED: _emit_denied,
+        VisitorAction.EMIT_FAILED: _emit_failed,
+        VisitorAction.EMIT_DEREGISTERED: _emit_deregistered,
+        VisitorAction.SET_ASIDE: _set_visitor_aside,
+        VisitorAction.FORGET: _forget_visitor,
+    }
 
     def _not_proxied(
-        self, visitor: ProxyVisitor, state: VisitorState, reason: NotProxiedReason, text: str | None = None
+        self, visitor: ProxyVisitor, event: VisitorEvent, now: float, text: str | None = None
     ) -> None:
-        self._move(visitor, _NOT_PROXIED_EVENT[state])
         visitor.reason = text
-        assert visitor.home_address is not None
-        self._events.append(ClientNotProxied(visitor.mac, visitor.home_address, reason))
+        self._fire(visitor, event, now)
 
     def _evaluate(
         self,
@@ -790,24 +1024,19 @@ class ProxyAgent:
         assert address is not None
         s = self.settings
         if not self._enabled(visitor.interface):
-            self.counters.not_proxied_interface += 1
             self._not_proxied(
-                visitor, VisitorState.NOT_ENABLED, NotProxiedReason.INTERFACE_NOT_ENABLED,
+                visitor, VisitorEvent.INTERFACE_NOT_ENABLED, now,
                 f"proxy Mobile IP is not enabled on {visitor.interface or 'this interface'}",
             )
             return
         if any(address in network for network in s.local_networks):
-            self.counters.not_proxied_at_home += 1
-            self._not_proxied(visitor, VisitorState.AT_HOME, NotProxiedReason.AT_HOME)
+            self._not_proxied(visitor, VisitorEvent.FOUND_AT_HOME, now)
             self._deregister_at_home(visitor, now)
             return
         entry = self.subnet_map.lookup(address)
         if entry is None:
-            self.counters.not_proxied_no_home_agent += 1
             self._not_proxied(
-                visitor, VisitorState.NO_HOME_AGENT, NotProxiedReason.NO_HOME_AGENT,
-                f"no subnet-map entry holds {address}",
-            )
+                visitor, VisitorEvent.NO_HOME_AGENT, now, f"no subnet-map entry holds {address}")
             return
         sa = self.host_associations.preferred(address)
         from_radius = False
@@ -815,14 +1044,14 @@ class ProxyAgent:
             if radius_sas is None:
                 result = self.sa_resolver.lookup(address, now)
                 if isinstance(result, Pending):
-                    self._wait_for_sa(visitor)
+                    self._wait_for_sa(visitor, now)
                     return
                 if isinstance(result, Rejected):
-                    self._sa_refused(visitor, result.detail, result.until)
+                    self._sa_refused(visitor, result.detail, result.until, now)
                     return
                 radius_sas = result.sas
             if not radius_sas:
-                self._sa_refused(visitor, "no SA in the Access-Accept", None)
+                self._sa_refused(visitor, "no SA in the Access-Accept", None, now)
                 return
             # The lowest SPI, as SecurityAssociationTable.preferred() picks (spi#0).
             sa = min(radius_sas, key=lambda candidate: candidate.spi)
@@ -830,10 +1059,9 @@ class ProxyAgent:
         if sa is None:
             visitor.sa = None
             visitor.sa_from_radius = False
-            self.counters.not_proxied_no_security_association += 1
             # RFC 5944 §3.5.2: without an SA there is no MHAE to send.
             self._not_proxied(
-                visitor, VisitorState.NO_SECURITY_ASSOCIATION, NotProxiedReason.NO_SECURITY_ASSOCIATION,
+                visitor, VisitorEvent.NO_SECURITY_ASSOCIATION, now,
                 f"no host security association covers {address}",
             )
             return
@@ -844,11 +1072,11 @@ class ProxyAgent:
                 # association) from a new MAC proves nothing: the holder is
                 # kept, the claim refused and counted (issue 13 item 6a), and
                 # tried again when the holder lets the address go.
-                self._refuse_claim(visitor, address, other)
+                self._refuse_claim(visitor, address, other, now)
                 return
-            # The holder left and is being deregistered: the address is free.
+            # The holder left and is being deregistered: the address is free
+            # (forgotten, its last Identification remembered for the address).
             self._withdraw(other, now)
-            self._remember_identification(other)
         visitor.home_agent = entry.home_agent
         visitor.spi = sa.spi
         visitor.sa = sa
@@ -857,13 +1085,12 @@ class ProxyAgent:
         self._by_home[address] = visitor
         self._start_registration(visitor, now, fresh=True)
 
-    def _refuse_claim(self, visitor: ProxyVisitor, address: IPv4Address, holder: ProxyVisitor) -> None:
-        self.counters.address_conflicts += 1
-        self._events.append(ClientNotProxied(visitor.mac, address, NotProxiedReason.ADDRESS_CONFLICT))
-        visitor.home_address = None  # not its address while the holder has it
-        self._move(visitor, VisitorEvent.ADDRESS_CONFLICT)
+    def _refuse_claim(
+        self, visitor: ProxyVisitor, address: IPv4Address, holder: ProxyVisitor, now: float
+    ) -> None:
         visitor.reason = f"address conflict: {address} is held by {holder.mac}"
-        self._claims[address] = visitor.mac  # the latest claimant only: bounded
+        self._fire(visitor, VisitorEvent.ADDRESS_CONFLICT, now)
+        visitor.home_address = None  # not its address while the holder has it
 
     def _address_released(self, address: IPv4Address) -> None:
         """The holder of ``address`` let it go: a station that claimed it is
@@ -879,12 +1106,9 @@ class ProxyAgent:
 
     # -- SAs from RADIUS -------------------------------------------------------------
 
-    def _wait_for_sa(self, visitor: ProxyVisitor) -> None:
-        assert visitor.home_address is not None
-        self._visitor_timers.cancel(visitor)
-        self._move(visitor, VisitorEvent.SA_LOOKUP)
+    def _wait_for_sa(self, visitor: ProxyVisitor, now: float) -> None:
         visitor.reason = "waiting for the RADIUS server"
-        self._sa_waiting.setdefault(visitor.home_address, set()).add(visitor.mac)
+        self._fire(visitor, VisitorEvent.SA_LOOKUP, now)
 
     def _stop_waiting_for_sa(self, visitor: ProxyVisitor) -> None:
         address = visitor.home_address
@@ -898,24 +1122,19 @@ class ProxyAgent:
             if self.sa_resolver is not None:
                 self.sa_resolver.cancel(address)  # nobody else needs it
 
-    def _sa_refused(self, visitor: ProxyVisitor, detail: str, retry_at: float | None) -> None:
+    def _sa_refused(
+        self, visitor: ProxyVisitor, detail: str, retry_at: float | None, now: float
+    ) -> None:
         """RADIUS refused (or sent garbage): not proxied, and asked again once the
         negative-cache entry lapses (``retry_at``)."""
         reason = f"RADIUS: {detail}"
         visitor.sa = None
         visitor.sa_from_radius = False
-        if visitor.sa_refusal != reason:  # refused again for the same reason: not news
-            self.counters.not_proxied_no_security_association += 1
-            self._not_proxied(
-                visitor, VisitorState.NO_SECURITY_ASSOCIATION, NotProxiedReason.NO_SECURITY_ASSOCIATION
-            )
-        else:
-            self._move(visitor, VisitorEvent.NO_SECURITY_ASSOCIATION)
+        # Refused again for the same reason: not news (not counted, not reported).
+        again = visitor.sa_refusal == reason
         visitor.reason = visitor.sa_refusal = reason
-        if retry_at is not None:
-            self._visitor_timers.schedule(visitor.mac, visitor, retry_at)
-        else:
-            self._visitor_timers.cancel(visitor)
+        event = VisitorEvent.SA_REFUSED_AGAIN if again else VisitorEvent.SA_REFUSED
+        self._fire(visitor, event, now, retry_at=retry_at)
 
     def _waiting_visitors(self, address: IPv4Address) -> list[ProxyVisitor]:
         found = []
@@ -950,7 +1169,7 @@ class ProxyAgent:
             else:
                 self._sa_waiting.pop(event.address, None)
                 for visitor in waiting:
-                    self._sa_refused(visitor, event.detail, event.retry_at)
+                    self._sa_refused(visitor, event.detail, event.retry_at, now)
 
     def _deregister_at_home(self, visitor: ProxyVisitor, now: float) -> None:
         """A node back on its home network deregisters directly with its home agent,
@@ -969,10 +1188,7 @@ class ProxyAgent:
         visitor.foreign_agent, visitor.foreign_agent_port = entry.home_agent, self.settings.home_agent_port
         visitor.care_of_address = address
         self._by_home[address] = visitor
-        self._send_request(visitor, now, lifetime=0)
-        self._move(visitor, VisitorEvent.DEREGISTER_FROM_HOME)
-        self.counters.deregistrations += 1
-        self._visitor_timers.schedule(visitor.mac, visitor, now + self.settings.retransmit_initial)
+        self._fire(visitor, VisitorEvent.DEREGISTER_FROM_HOME, now)
 
     def _choose_foreign_agent(self, visitor: ProxyVisitor) -> _ChosenAgent | None:
         """The foreign agent to register ``visitor`` through, from its advertised
@@ -1078,24 +1294,14 @@ class ProxyAgent:
     ) -> None:
         agent = self._choose_foreign_agent(visitor)
         if agent is None:
-            if visitor.state is VisitorState.PENDING:
-                self._outstanding_done(visitor, now)
-            self._move(visitor, VisitorEvent.NO_FOREIGN_AGENT)
             visitor.reason = _REASON_ALL_BUSY if self._foreign_agents else _REASON_NO_AGENT
-            self._visitor_timers.cancel(visitor)
-            if self.settings.solicit and _SOLICIT not in self._timers:
-                self._solicit(now)
+            self._fire(visitor, VisitorEvent.NO_FOREIGN_AGENT, now)
             return
-        if visitor.state is not VisitorState.PENDING:
-            if self._outstanding >= self.settings.max_outstanding:
-                if visitor.state is not VisitorState.QUEUED:
-                    self._move(visitor, VisitorEvent.NO_SLOT)
-                    visitor.reason = _REASON_QUEUED
-                    self._queue.append(visitor.mac)
-                    self.counters.queued += 1
-                self._visitor_timers.cancel(visitor)
-                return
-            self._outstanding += 1
+        full = self._outstanding >= self.settings.max_outstanding
+        if visitor.state is not VisitorState.PENDING and full:
+            visitor.reason = _REASON_QUEUED
+            self._fire(visitor, VisitorEvent.NO_SLOT, now)
+            return
         fa_address, care_of, port, max_lifetime = (
             agent.address, agent.care_of_address, agent.port,
             min(agent.max_lifetime, self._lifetime_limits.get(agent.address, agent.max_lifetime)),
@@ -1110,12 +1316,7 @@ class ProxyAgent:
         visitor.foreign_agent, visitor.care_of_address, visitor.foreign_agent_port = fa_address, care_of, port
         requested = lifetime if lifetime is not None else self.settings.lifetime
         visitor.lifetime_requested = min(requested, max_lifetime)
-        visitor.attempts = 0
-        visitor.sent_identifications = ()
-        visitor.retransmit_period = self.settings.retransmit_initial
-        self._move(visitor, VisitorEvent.REQUEST_SENT)
-        self._send_request(visitor, now, lifetime=visitor.lifetime_requested)
-        self._visitor_timers.schedule(visitor.mac, visitor, now + visitor.retransmit_period)
+        self._fire(visitor, VisitorEvent.REQUEST_SENT, now)
 
     def _identification(self, visitor: ProxyVisitor, sa: SecurityAssociation, now: float) -> int:
         address = visitor.home_address
@@ -1154,25 +1355,15 @@ class ProxyAgent:
         self._outbox.append(Transmit(data, visitor.foreign_agent, visitor.foreign_agent_port))
 
     def _visitor_timer(self, visitor: ProxyVisitor, now: float) -> None:
-        s = self.settings
         state = visitor.state
         if state is VisitorState.PENDING or state is VisitorState.DEREGISTERING:
-            limit = s.max_attempts if state is VisitorState.PENDING else 2
-            if visitor.attempts >= limit:
-                if state is VisitorState.DEREGISTERING:
-                    self._finish_deregistration(visitor)
-                    return
-                self.counters.registration_failures += 1
-                self._outstanding_done(visitor, now)
-                self._failed(visitor, "no reply", now)
-                return
-            # RFC 5944 §3.6.3: each retransmission period at least double the last,
-            # a fresh Identification for timestamps.
-            visitor.retransmit_period = min(visitor.retransmit_period * 2, s.retransmit_max)
-            self.counters.retransmissions += 1
-            lifetime = 0 if state is VisitorState.DEREGISTERING else visitor.lifetime_requested
-            self._send_request(visitor, now, lifetime=lifetime)
-            self._visitor_timers.schedule(visitor.mac, visitor, now + visitor.retransmit_period)
+            limit = self.settings.max_attempts if state is VisitorState.PENDING else 2
+            if visitor.attempts < limit:
+                self._fire(visitor, VisitorEvent.RETRANSMISSION_DUE, now)
+            elif state is VisitorState.DEREGISTERING:
+                self._finish_deregistration(visitor, now)  # given up
+            else:
+                self._failed(visitor, now)
         elif state in (VisitorState.REGISTERED, VisitorState.DENIED, VisitorState.FAILED):
             self._start_registration(visitor, now, fresh=True)
         elif state is VisitorState.NO_SECURITY_ASSOCIATION:
@@ -1180,10 +1371,6 @@ class ProxyAgent:
             self._evaluate(visitor, now)
 
     def _accepted(self, visitor: ProxyVisitor, lifetime: int, now: float) -> None:
-        assert visitor.home_address is not None and visitor.home_agent is not None
-        assert visitor.care_of_address is not None
-        self.counters.accepted += 1
-        self._move(visitor, VisitorEvent.ACCEPTED)
         if len(visitor.sent_identifications) == 1:
             # The exchange is over. One request: ``identification`` still tells
             # a late duplicate of its reply; several: kept for their late replies.
@@ -1193,13 +1380,7 @@ class ProxyAgent:
         visitor.registered_at = now
         visitor.expires_at = now + lifetime
         visitor.backoff = 0.0
-        margin = min(self.settings.reregistration_margin, lifetime / 2)
-        self._visitor_timers.schedule(visitor.mac, visitor, now + lifetime - margin)
-        self._events.append(
-            ClientRegistered(
-                visitor.mac, visitor.home_address, visitor.home_agent, visitor.care_of_address, lifetime
-            )
-        )
+        self._fire(visitor, VisitorEvent.ACCEPTED, now)
 
     def _next_backoff(self, visitor: ProxyVisitor) -> float:
         s = self.settings
@@ -1207,10 +1388,6 @@ class ProxyAgent:
         return visitor.backoff
 
     def _denied(self, visitor: ProxyVisitor, code: int, now: float) -> None:
-        assert visitor.home_address is not None
-        self._move(visitor, VisitorEvent.DENIED)
-        lost = visitor.expires_at is not None  # a renewal of a held registration
-        visitor.expires_at = None
         # RFC 5944 §3.4: 64-127 come from the foreign agent, 128-255 from the home agent.
         if 64 <= code <= 127:
             by = f"foreign agent {visitor.foreign_agent}"
@@ -1219,20 +1396,17 @@ class ProxyAgent:
         else:
             by = "an unassigned reply code"
         visitor.reason = f"denied by {by}: {_code_text(code)}"
-        self._visitor_timers.schedule(visitor.mac, visitor, now + self._next_backoff(visitor))
-        self._events.append(ClientRegistrationDenied(visitor.mac, visitor.home_address, code, lost))
+        self._next_backoff(visitor)
+        self._fire(visitor, VisitorEvent.DENIED, now)
 
-    def _failed(self, visitor: ProxyVisitor, reason: str, now: float) -> None:
-        assert visitor.home_address is not None
-        self._move(visitor, VisitorEvent.NO_REPLY)
-        lost = visitor.expires_at is not None  # a renewal of a held registration
-        visitor.expires_at = None
-        self._visitor_timers.schedule(visitor.mac, visitor, now + self._next_backoff(visitor))
+    def _failed(self, visitor: ProxyVisitor, now: float) -> None:
+        """No reply after every retransmission (RFC 5944 §3.6.3)."""
+        self._next_backoff(visitor)
         visitor.reason = (
-            f"{reason}: {visitor.attempts} requests through foreign agent {visitor.foreign_agent}"
+            f"no reply: {visitor.attempts} requests through foreign agent {visitor.foreign_agent}"
             f" unanswered; tried again after {visitor.backoff:g} s"
         )
-        self._events.append(ClientRegistrationFailed(visitor.mac, visitor.home_address, reason, lost))
+        self._fire(visitor, VisitorEvent.NO_REPLY, now)
 
     def _resynchronise(
         self,
@@ -1293,67 +1467,73 @@ class ProxyAgent:
         self._recent_identification.pop(visitor.home_address, None)
         return False
 
-    def _outstanding_done(self, visitor: ProxyVisitor, now: float) -> None:
+    def _release_slot(self, now: float) -> None:
         """A registration left the PENDING state: let the next queued one go."""
-        if visitor.state is VisitorState.PENDING:
-            self._outstanding -= 1
-            self._move(visitor, VisitorEvent.EXCHANGE_ENDED)
+        self._outstanding -= 1
         while self._queue and self._outstanding < self.settings.max_outstanding:
             mac = self._queue.popleft()
             waiting = self._visitors.get(mac)
             if waiting is not None and waiting.state is VisitorState.QUEUED:
                 self._start_registration(waiting, now, fresh=True)
 
-    def _withdraw(self, visitor: ProxyVisitor, now: float, *, keep: bool = False) -> None:
-        """The client left (or, with ``keep``, lost its SA or home agent):
-        deregister what we registered (Lifetime 0, RFC 5944 §3.6.1.2). A leaving
-        client is forgotten once the deregistration is answered or retried once."""
-        state = visitor.state
-        if state is VisitorState.PENDING:
-            self._outstanding_done(visitor, now)
-        elif state is VisitorState.QUEUED:
-            try:
-                self._queue.remove(visitor.mac)
-            except ValueError:
-                pass
-        elif state is VisitorState.SA_PENDING:
-            self._stop_waiting_for_sa(visitor)
-        self._visitor_timers.cancel(visitor)
-        self._move(visitor, VisitorEvent.WITHDRAWN)
+    def _withdraw(
+        self, visitor: ProxyVisitor, now: float, *, keep: bool = False, new_address: bool = False
+    ) -> None:
+        """The client left (or, with ``keep``, lost its SA or home agent; with
+        ``new_address``, took another address): deregister what we registered
+        (Lifetime 0, RFC 5944 §3.6.1.2). A leaving client is forgotten once the
+        deregistration is answered or retried once."""
         # Given up by choice: no binding is held that a later denial could lose.
         visitor.expires_at = None
-        can_deregister = visitor.home_address is not None and self._sa_for(visitor) is not None
-        if state in (VisitorState.REGISTERED, VisitorState.PENDING) and can_deregister:
-            visitor.sent_identifications = ()
-            visitor.attempts = 0
-            visitor.resyncs = 0
-            self.counters.deregistrations += 1
-            self._send_request(visitor, now, lifetime=0)
-            if not keep:
-                self._move(visitor, VisitorEvent.LEAVING)
-                visitor.deregistration = True
-                self._visitor_timers.schedule(visitor.mac, visitor, now + self.settings.retransmit_initial)
-            return
-        if not keep:
-            self._forget(visitor)
-
-    def _finish_deregistration(self, visitor: ProxyVisitor) -> None:
-        self._visitor_timers.cancel(visitor)
-        assert visitor.home_address is not None
-        self._events.append(ClientDeregistered(visitor.mac, visitor.home_address))
-        if visitor.deregistration:
-            self._forget(visitor)  # the client left
+        if keep:
+            self._fire(visitor, VisitorEvent.WITHDRAWN, now)
         else:
-            self._move(visitor, VisitorEvent.DEREGISTERED)  # from home (§3.6.1.2)
-            if self._by_home.get(visitor.home_address) is visitor:
-                del self._by_home[visitor.home_address]
-                self._address_released(visitor.home_address)
+            visitor.deregistration = True
+            event = VisitorEvent.ADDRESS_CHANGED if new_address else VisitorEvent.LEFT
+            self._fire(visitor, event, now)
+
+    def _finish_deregistration(self, visitor: ProxyVisitor, now: float) -> None:
+        """Its deregistration was answered or given up: a client that left is
+        forgotten, one at home stays there (§3.6.1.2)."""
+        left = visitor.deregistration
+        event = VisitorEvent.DEPARTURE_DEREGISTERED if left else VisitorEvent.DEREGISTERED
+        self._fire(visitor, event, now)
 
     def _forget(self, visitor: ProxyVisitor) -> None:
+        self._deadlines_of(visitor).cancel(visitor)
+        if self._visitors.get(visitor.mac) is visitor:
+            del self._visitors[visitor.mac]
+        elif visitor.deregistration and visitor.home_address is not None:
+            key = str(visitor.home_address)
+            if self._set_aside.get(key) is visitor:
+                del self._set_aside[key]
+        self._remember_identification(visitor)
+
+    def _deadlines_of(self, visitor: ProxyVisitor) -> HolderDeadlines[ProxyVisitor]:
+        """The deadlines ``visitor``'s one timer is kept in (set aside or not)."""
+        if (
+            visitor.deregistration
+            and visitor.home_address is not None
+            and self._set_aside.get(str(visitor.home_address)) is visitor
+        ):
+            return self._set_aside_timers
+        return self._visitor_timers
+
+    def _put_aside(self, visitor: ProxyVisitor) -> None:
+        """SET_ASIDE: its station took another address (the MAC is the new
+        visitor's); its deregistration goes on under its home address."""
+        assert visitor.home_address is not None and visitor.deregistration
+        when = visitor.deadline
         self._visitor_timers.cancel(visitor)
         if self._visitors.get(visitor.mac) is visitor:
             del self._visitors[visitor.mac]
-        self._remember_identification(visitor)
+        key = str(visitor.home_address)
+        previous = self._set_aside.get(key)
+        if previous is not None and previous is not visitor:
+            self._forget(previous)  # bounded: one per address
+        self._set_aside[key] = visitor
+        if when is not None:
+            self._set_aside_timers.schedule(key, visitor, when)
 
     def _remember_identification(self, visitor: ProxyVisitor) -> None:
         """Keep the last Identification for ``visitor``'s home address beyond the

@@ -114,6 +114,9 @@ def test_proxy_visitors_leave_no_cycles(no_cyclic_collector: None) -> None:
         proxy.client_disassociated(mac(index + 500), NOW + 3)
     run_timers(proxy, NOW + 3)
     assert proxy.visitors() == []
+    # Nor held by an address: an old address's deregistration (its station
+    # took a new one) ends like any other, answered or given up.
+    assert all(proxy.visitor_by_home_address(address(i)) is None for i in range(100))
     assert gc.collect() == 0
 
 

@@ -21,7 +21,14 @@ from agent.datastore.edits import Edit, Operation
 from agent.datastore.paths import parse_path
 from agent.datastore.errors import DatastoreError
 from agent.datastore.store import RUNNING, Datastore
-from agent.mobileip.events import ClientDeregistered, ClientRegistered, ClientRegistrationDenied
+from agent.mobileip.events import (
+    ClientDeregistered,
+    ClientNotProxied,
+    ClientRegistered,
+    ClientRegistrationDenied,
+    ClientRegistrationFailed,
+    NotProxiedReason,
+)
 from agent.mobileip.subnet_map import SubnetMap
 
 TOP = "proxy-mobile-ip:mobile-ip"
@@ -103,6 +110,29 @@ def test_events_drive_the_interceptor_of_the_clients_link() -> None:
     interception.client_event(ClientDisassociated(MAC), 0.5)
     assert len(wlan) == 0
     assert interception.counters()["announcements-sent"] == 2
+
+
+def test_the_end_of_an_old_addresses_registration_leaves_the_new_one_intercepted() -> None:
+    """A station takes a new address: the proxy registers it while the old
+    address's deregistration runs its course (retransmitted, up to ~3 s).
+    That one ending (ClientDeregistered for the old address) or any other
+    end of a registration for another address must not stop the
+    interception of the registration the client holds now."""
+    interceptor = ArpInterceptor(mac_bytes("02:00:00:00:aa:01"))
+    subnet_map = SubnetMap()
+    subnet_map.add(IPv4Network("192.0.2.0/24"), IPv4Address("192.0.2.1"), IPv4Address("192.0.2.254"))
+    interception = Interception({"wlan0": interceptor}, lambda mac: "wlan0", subnet_map.lookup)
+    interception.client_event(ClientAssociated(MAC, "wlan0"), 0.0)
+    new_address = IPv4Address("192.0.2.77")
+    assert new_address != HOME
+    interception.proxy_event(
+        ClientRegistered(MAC, new_address, IPv4Address("192.0.2.1"), IPv4Address("198.51.100.6"), 60), 0.1)
+    for ended in (ClientDeregistered(MAC, HOME), ClientRegistrationFailed(MAC, HOME, "no reply"),
+                  ClientNotProxied(MAC, HOME, NotProxiedReason.ADDRESS_CONFLICT)):
+        interception.proxy_event(ended, 0.2)
+        assert interceptor.is_intercepting(MAC), ended
+    interception.proxy_event(ClientDeregistered(MAC, new_address), 0.3)
+    assert not interceptor.is_intercepting(MAC)
 
 
 def test_interception_counters_are_valid_yang_state() -> None:

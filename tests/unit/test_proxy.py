@@ -1175,6 +1175,60 @@ def test_unanswered_deregistration_is_sent_twice_then_given_up() -> None:
     assert len(world.home_agent.bindings()) == 1
 
 
+@pytest.mark.parametrize("how", ["address-learned", "associated", "left-then-new-address"])
+def test_a_new_address_does_not_orphan_the_old_addresses_deregistration(how: str) -> None:
+    """A registered station takes a new address (DHCP, or an association
+    carrying another one): the old address is deregistered (Lifetime 0,
+    RFC 5944 §3.6.1.2) while the new one registers. The old visitor's
+    timer was keyed by the MAC, which the new visitor took: its
+    deregistration was never retransmitted (§3.6.3) nor given up, no
+    ClientDeregistered ever came, and it stayed held by its address for
+    ever (a leak per address change). Set aside under its home address, it
+    is retransmitted once and given up like any departure, then freed. A
+    station that left, then came back with another address before its
+    deregistration ended, had it abandoned (never retransmitted)."""
+    world = make_world()
+    register(world)
+    proxy = world.proxy
+    drain(proxy)
+    world.link.silent.add(FOREIGN_AGENT)
+    if how == "address-learned":
+        proxy.client_address_learned(MAC, SECOND_CLIENT, NOW + 100)
+    elif how == "left-then-new-address":
+        proxy.client_disassociated(MAC, NOW + 99.5)
+        proxy.client_address_learned(MAC, SECOND_CLIENT, NOW + 100)
+    else:
+        proxy.client_associated(MAC, NOW + 100, address=SECOND_CLIENT)
+    new = proxy.visitor(MAC)
+    assert new is not None and new.home_address == SECOND_CLIENT
+    assert [v.mac for v in proxy.visitors()] == [MAC]
+    world.link.advance(NOW + 104)
+    old_requests = [r.lifetime for r in world.proxy_requests() if r.home_address == CLIENT]
+    assert old_requests == [600, 0, 0]  # registered, deregistration, its retransmission
+    assert ClientDeregistered(MAC, CLIENT) in drain(proxy)
+    assert proxy.visitor_by_home_address(CLIENT) is None
+    assert proxy.visitor_by_home_address(SECOND_CLIENT) is new
+
+
+def test_a_set_aside_deregistration_is_answered_and_freed() -> None:
+    """The same with the foreign agent answering: the old address's
+    deregistration reply finds its visitor (not "unmatched"), the new
+    address registers, and only the new visitor is left."""
+    world = make_world()
+    register(world)
+    proxy = world.proxy
+    drain(proxy)
+    proxy.client_address_learned(MAC, SECOND_CLIENT, NOW + 100)
+    world.link.run(NOW + 100)
+    events = drain(proxy)
+    assert ClientDeregistered(MAC, CLIENT) in events
+    assert ClientRegistered(MAC, SECOND_CLIENT, HOME_AGENT, FOREIGN_AGENT, 600) in events
+    assert proxy.counters.unmatched_replies == 0
+    assert proxy.visitor_by_home_address(CLIENT) is None
+    assert [b.home_address for b in world.home_agent.bindings()] == [SECOND_CLIENT]
+    assert proxy.get_timer() == NOW + 100 + 570  # the new registration's renewal only
+
+
 def test_reassociation_during_deregistration_registers_again() -> None:
     """The client comes back before the deregistration was answered: the proxy
     starts a new registration, whose Identification is newer than the
@@ -1233,6 +1287,65 @@ def test_client_that_came_home_is_deregistered_directly_with_its_home_agent() ->
     c = home_proxy.counters
     assert (c.not_proxied_at_home, c.deregistrations, c.requests_sent) == (1, 1, 1)
     assert c.solicitations_sent == 0
+
+
+def test_an_unanswered_deregistration_from_home_waits_twice_as_long_for_its_retransmission() -> None:
+    """RFC 5944 §3.6.3: "Each successive retransmission timeout period
+    SHOULD be at least twice the previous period". A client found at home
+    is deregistered straight with its home agent (§3.6.1.2); unanswered,
+    the request goes again after 1 s, and the answer to that is awaited
+    2 s more before giving up. The period was left at 0 for a client new
+    to the access point (only a registration set it), so the proxy gave up
+    the moment it retransmitted, and an answer 100 ms later was "late"."""
+    home_proxy = make_proxy(ProxySettings(local_networks=(HOME_NETWORK,)))
+    home_proxy.client_associated(MAC, NOW, address=CLIENT)
+    assert [r.lifetime for r in registration_requests(home_proxy.datagrams_to_send())] == [0]
+    sent = run_timers(home_proxy, NOW + 60)
+    assert [(when - NOW, decode_request(t.data).lifetime) for when, t in sent] == [(1.0, 0)]
+    visitor = home_proxy.visitor(MAC)
+    assert visitor is not None and visitor.state is VisitorState.AT_HOME
+    assert home_proxy.counters.retransmissions == 1
+    events = drain(home_proxy)
+    assert events[-1] == ClientDeregistered(MAC, CLIENT)
+    # Given up 2 s after the retransmission, not at once.
+    home_proxy.client_associated(SECOND_MAC, NOW, address=SECOND_CLIENT)
+    home_proxy.datagrams_to_send()
+    home_proxy.handle_timer(NOW + 1.0)
+    [retransmission] = registration_requests(home_proxy.datagrams_to_send())
+    assert home_proxy.get_timer() == NOW + 3.0
+    second = home_proxy.visitor(SECOND_MAC)
+    assert second is not None and second.state is VisitorState.DEREGISTERING
+    reply = reply_to(retransmission)
+    home_proxy.receive_datagram(reply, HOME_AGENT, MOBILE_IP_PORT, NOW + 1.1)
+    assert second.state is VisitorState.AT_HOME
+    assert home_proxy.reply_counters.late_replies == 0
+
+
+def test_a_client_that_left_is_not_registered_again_by_a_configuration_change() -> None:
+    """A registered client leaves: its deregistration (Lifetime 0, RFC 5944
+    §3.6.1.2) is in flight when the configuration changes (here its SA is
+    replaced). The re-evaluation took the departed client for a present one:
+    it withdrew it and registered it again through the foreign agent, for a
+    node that is no longer there, and renewed that binding for ever. A
+    departed client is left to finish its deregistration, then forgotten."""
+    world = make_world()
+    register(world)
+    proxy = world.proxy
+    drain(proxy)
+    world.link.silent.add(FOREIGN_AGENT)
+    proxy.client_disassociated(MAC, NOW + 100)
+    visitor = proxy.visitor(MAC)
+    assert visitor is not None and visitor.state is VisitorState.DEREGISTERING
+    new_sa = SecurityAssociation(spi=0x1002, key=bytes(16))
+    proxy.host_associations.add_range(HOME_NETWORK.network_address, HOME_NETWORK.broadcast_address, new_sa)
+    proxy.host_associations.remove_range(HOME_NETWORK.network_address, HOME_NETWORK.broadcast_address,
+                                         CLIENT_SA.spi)
+    proxy.reevaluate(NOW + 100.5)
+    assert visitor.state is VisitorState.DEREGISTERING
+    world.link.advance(NOW + 200)
+    assert [r.lifetime for r in world.proxy_requests()] == [600, 0, 0]
+    assert proxy.visitor(MAC) is None and proxy.visitors() == []
+    assert proxy.get_timer() is None
 
 
 # -- agent discovery (RFC 5944 §2) -------------------------------------------------------
