@@ -32,7 +32,12 @@ client CPU), how many registrations took more than twice the quiet p99. The read
 are reported beside them. Traffic is loopback only; every process started here
 is stopped here, by its pid.
 
-    .venv/bin/python tools/bench/management_isolation_bench.py [--nodes 100000] [--rate 2000]
+With ``--planes one,two`` (the default) the whole sequence runs twice in one
+invocation: against the one-process ``proxymip run`` (the reference) and
+against ``proxymip run --planes two``, where every read is answered by the
+management plane's mirror and the engines run in the control plane process.
+
+    .venv/bin/python tools/bench/management_isolation_bench.py [--nodes 100000] [--rate 2000] [--planes one,two]
 """
 
 from __future__ import annotations
@@ -85,11 +90,12 @@ def ha_config(nodes: int) -> dict[str, Any]:
     }}
 
 
-def start_home_agent(nodes: int, tmp: Path) -> tuple[subprocess.Popen[str], dict[str, str]]:
+def start_home_agent(nodes: int, tmp: Path, planes: str) -> tuple[subprocess.Popen[str], dict[str, str]]:
     path = tmp / "ha.json"
     path.write_text(json.dumps(ha_config(nodes)))
-    proc = subprocess.Popen([sys.executable, "-m", "agent.cli", "run", "--startup", str(path)],
-                            cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    path.chmod(0o600)  # it holds keys
+    proc = subprocess.Popen([sys.executable, "-m", "agent.cli", "run", "--startup", str(path),
+                             "--planes", planes], cwd=ROOT, stdout=subprocess.PIPE, text=True)
     assert proc.stdout is not None
     line = proc.stdout.readline()  # blocks until the agent says it is bound
     if not line.startswith("ready "):
@@ -246,10 +252,10 @@ def phase_figures(records: list[list[float | None]], start: float, end: float,
 
 
 def run(nodes: int, rate: float, quiet: float, gap: float, watch_count: int,
-        reply_timeout: float, ncclient_base: str) -> dict[str, Any]:
+        reply_timeout: float, ncclient_base: str, planes: str) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmpdir:
         tmp = Path(tmpdir)
-        ha, endpoints = start_home_agent(nodes, tmp)
+        ha, endpoints = start_home_agent(nodes, tmp, planes)
         pacer: subprocess.Popen[str] | None = None
         try:
             ha_port = _port(endpoints["home-agent"])
@@ -319,6 +325,7 @@ def run(nodes: int, rate: float, quiet: float, gap: float, watch_count: int,
             1 for r in records if window["start"] <= r[0] < window["end"]  # type: ignore[operator]
             and r[1] is not None and r[1] > limit)  # type: ignore[operator]
     return {
+        "planes": planes,
         "nodes": nodes,
         "rate_per_s": rate,
         "ncclient_base": ncclient_base,
@@ -343,14 +350,18 @@ def main() -> None:
     parser.add_argument("--ncclient-base", choices=("1.0", "1.1"), default="1.0",
                         help="NETCONF framing ncclient offers (1.1: its chunk parser is "
                              "quadratic in a one-chunk reply; minutes for 100,000 rows)")
+    parser.add_argument("--planes", default="one,two",
+                        help="proxymip run --planes of each run, in this order (one: the single "
+                             "process, the reference; two: the management and control planes)")
     parser.add_argument("--pace", type=int, metavar="HA_PORT", help=argparse.SUPPRESS)
     parser.add_argument("--records", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.pace is not None:
         pace(args.pace, args.nodes, args.rate, args.reply_timeout, args.records)
         return
-    print(json.dumps(run(args.nodes, args.rate, args.quiet, args.gap, args.watch_count,
-                         args.reply_timeout, args.ncclient_base), indent=2))
+    print(json.dumps([run(args.nodes, args.rate, args.quiet, args.gap, args.watch_count,
+                          args.reply_timeout, args.ncclient_base, planes)
+                      for planes in args.planes.split(",")], indent=2))
 
 
 if __name__ == "__main__":
