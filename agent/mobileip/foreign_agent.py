@@ -46,6 +46,14 @@ from agent.mobileip.numbers import (
     RequestFlag,
 )
 from agent.mobileip.outputs import Channel, Transmit
+from agent.mobileip.pending_table import (
+    FULL,
+    IN_USE,
+    PendingKey,
+    PendingRegistration,
+    PendingTable,
+    Refusal,
+)
 from agent.mobileip.registration import (
     RegistrationReply,
     RegistrationRequest,
@@ -131,6 +139,15 @@ class ForeignAgentCounters:
     invalid_care_of_address: int = 0  # 77
     registration_timeouts: int = 0  # 78
     unmatched_replies: int = 0  # replies that match no pending request (§3.7.3.1)
+    #: Pending requests dropped (answered 66) to make room for a sender that
+    #: held fewer (the pending table's longest-queue drop, pending_table.py).
+    pending_evicted: int = 0
+    #: Requests refused 66 because their sender already held the most pending
+    #: requests, by source address and by port, of a full pending table.
+    pending_table_full: int = 0
+    #: Requests refused 66 because the same home address and low-order 32
+    #: bits of Identification were pending from another requester (§3.7.3.1).
+    pending_identification_in_use: int = 0
     #: Registrations refused (65) because, without FA-HA authentication, they
     #: would re-point or remove a visitor registered with another home agent.
     visitor_conflicts: int = 0
@@ -164,19 +181,6 @@ DENIAL_COUNTERS: dict[ReplyCode, str] = {
 
 
 @dataclass(slots=True)
-class PendingRegistration:
-    home_address: IPv4Address
-    home_agent: IPv4Address
-    care_of_address: IPv4Address
-    source_address: IPv4Address
-    source_port: int
-    flags: int
-    identification: int
-    lifetime: int
-    received_at: float
-
-
-@dataclass(slots=True)
 class Visitor:
     """One row of faVisitorTable (RFC 2006), keyed by home address."""
 
@@ -197,7 +201,6 @@ VISITOR_FIELDS = ["home-address", "home-agent", "care-of-address", "source-addre
                   "source-port", "flags", "identification", "lifetime", "registered-at",
                   "expires-at"]
 
-PendingKey = tuple[IPv4Address, int]  # (home address, low 32 bits of Identification)
 TimerKey = tuple[str, object]
 _ADVERTISE: TimerKey = ("advertise", None)
 
@@ -235,9 +238,7 @@ class ForeignAgent:
         self.counters = ForeignAgentCounters()
         self.violations = violations or ViolationLog()
         self._rng = rng or random.SystemRandom()
-        self._pending: dict[PendingKey, PendingRegistration] = {}
-        #: Home address -> its pending requests' keys (at most max-pending-per-node).
-        self._pending_per_node: dict[IPv4Address, list[PendingKey]] = {}
+        self._pending = PendingTable(settings.max_pending, settings.max_pending_per_node)
         self._visitors: dict[IPv4Address, Visitor] = {}
         self._timers: Deadlines[TimerKey] = Deadlines()
         self._outbox: list[Transmit] = []
@@ -312,7 +313,7 @@ class ForeignAgent:
         return self._visitors.get(home_address)
 
     def pending(self) -> list[PendingRegistration]:
-        return sorted(self._pending.values(), key=lambda p: (int(p.home_address), p.received_at))
+        return sorted(self._pending, key=lambda p: (int(p.home_address), p.received_at))
 
     @property
     def visitor_count(self) -> int:
@@ -376,9 +377,18 @@ class ForeignAgent:
         self.counters = ForeignAgentCounters()
 
     @property
+    def pending_sources(self) -> int:
+        """Source addresses with requests pending now."""
+        return self._pending.sources
+
+    @property
     def busy(self) -> bool:
-        s = self.settings
-        return len(self._pending) >= s.max_pending or len(self._visitors) >= s.max_visitors
+        """RFC 5944 §2.1.1 'B': no registrations from additional mobile nodes.
+        Only a full visitor list says so: a full pending table still takes a
+        new node's request (it evicts the heaviest sender's oldest, see
+        ``pending_table``), so garbage filling it must not make the foreign
+        agent advertise itself busy to every node on the link."""
+        return len(self._visitors) >= self.settings.max_visitors
 
     def advertisement(self) -> AgentAdvertisement:
         s = self.settings
@@ -427,22 +437,22 @@ class ForeignAgent:
                 p.identification, source, port,
             )
             return
+        key = (request.home_address, replay.low32(request.identification))
         try:
             self._validate_request(request, source, now)
+            evict = self._pending_room(key, source, port)
         except _Denied as denial:
             self._send_denial(
                 denial.code, denial.lifetime, request.home_address, request.home_agent,
                 request.identification, source, port,
             )
             return
-        key = (request.home_address, replay.low32(request.identification))
-        previous = self._pending.get(key)
-        if previous is None:
-            self._pending_per_node.setdefault(request.home_address, []).append(key)
-        self._pending[key] = PendingRegistration(
+        if evict is not None:
+            self._evict_pending(evict)
+        self._pending.add(key, PendingRegistration(
             request.home_address, request.home_agent, request.care_of_address, source, port,
             int(request.flags), request.identification, request.lifetime, now,
-        )
+        ))
         self._timers.schedule(("pending", key), now + self.settings.pending_timeout)
         relayed = _cut_after(request.raw, request.extensions, MHAE)
         ha_sa = self.home_agent_sas.preferred(request.home_agent)
@@ -484,15 +494,37 @@ class ForeignAgent:
             raise _Denied(ReplyCode.FA_ADMINISTRATIVELY_PROHIBITED)
         home = request.home_address
         if (
-            len(self._pending) >= s.max_pending
-            or len(self._pending_per_node.get(home, ())) >= s.max_pending_per_node
-            or (
-                home not in self._visitors
-                and not request.is_deregistration
-                and len(self._visitors) >= s.max_visitors
-            )
+            home not in self._visitors
+            and not request.is_deregistration
+            and len(self._visitors) >= s.max_visitors
         ):
             raise _Denied(ReplyCode.FA_INSUFFICIENT_RESOURCES)
+
+    def _pending_room(self, key: PendingKey, source: IPv4Address, port: int) -> PendingKey | None:
+        """Room in the pending table (RFC 5944 §3.7.1; the bounds are in
+        ``pending_table``): the entry to evict first, or None; 66 when the
+        requester has no right to more room."""
+        try:
+            return self._pending.make_room(key, (source, port))
+        except Refusal as refusal:
+            if refusal.reason == IN_USE:
+                self.counters.pending_identification_in_use += 1
+            elif refusal.reason == FULL:
+                self.counters.pending_table_full += 1
+            raise _Denied(ReplyCode.FA_INSUFFICIENT_RESOURCES) from None
+
+    def _evict_pending(self, key: PendingKey) -> None:
+        """Drop another sender's pending request to make room, and tell its
+        requester: 66, as for a request refused for lack of room (RFC 5944
+        §3.7.1 lets the FA bound its pending list; the node retries)."""
+        pending = self._forget_pending(key)
+        if pending is None:
+            return
+        self.counters.pending_evicted += 1
+        self._send_denial(
+            ReplyCode.FA_INSUFFICIENT_RESOURCES, 0, pending.home_address, pending.home_agent,
+            pending.identification, pending.source_address, pending.source_port,
+        )
 
     def _conflicts_with_visitor(self, home: IPv4Address, home_agent: IPv4Address) -> bool:
         """A registration through ``home_agent`` would re-point or remove the
@@ -515,13 +547,7 @@ class ForeignAgent:
         accept still may not re-point the visitor while the old registration
         stands (checked again on the reply)."""
         visitor = self._visitors.get(home)
-        if visitor is None:
-            return False
-        for key in self._pending_per_node.get(home, ()):
-            pending = self._pending[key]
-            if pending.lifetime == 0 and pending.home_agent == visitor.home_agent:
-                return True
-        return False
+        return visitor is not None and self._pending.deregistration_pending(home, visitor.home_agent)
 
     def _check_mobile_foreign_auth(self, request: RegistrationRequest, now: float) -> None:
         """With an SA for the node, exactly one valid MFAE must follow the MHAE
@@ -569,15 +595,10 @@ class ForeignAgent:
         self._outbox.append(Transmit(data, destination, port))
 
     def _forget_pending(self, key: PendingKey) -> PendingRegistration | None:
-        pending = self._pending.pop(key, None)
+        pending = self._pending.remove(key)
         if pending is None:
             return None
         self._timers.cancel(("pending", key))
-        keys = self._pending_per_node.get(pending.home_address)
-        if keys is not None:
-            keys.remove(key)
-            if not keys:
-                del self._pending_per_node[pending.home_address]
         return pending
 
     def _pending_timed_out(self, key: PendingKey, now: float) -> None:
