@@ -19,6 +19,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 SEC = "agent/mobileip/security.py"; REP = "agent/mobileip/replay.py"
 HA = "agent/mobileip/home_agent.py"; FA = "agent/mobileip/foreign_agent.py"
 PX = "agent/mobileip/proxy.py"; SN = "agent/access/snoop.py"
+PT = "agent/mobileip/pending_table.py"
 M = [
  ("sec-spi-range", SEC, "        if not MIN_SPI <= self.spi <= 0xFFFFFFFF:", "        if False:"),
  ("sec-empty-key", SEC, "        if len(self.key) == 0:", "        if False:"),
@@ -66,13 +67,20 @@ M = [
  ("fa-74-T-unavailable", FA, "            raise _Denied(ReplyCode.FA_REVERSE_TUNNEL_UNAVAILABLE)  # RFC 3024 §3.3", "            pass"),
  ("fa-75-T-mandatory", FA, "            raise _Denied(ReplyCode.FA_REVERSE_TUNNEL_MANDATORY)", "            pass"),
  ("fa-77-coa", FA, "            raise _Denied(ReplyCode.FA_INVALID_CARE_OF_ADDRESS)", "            pass"),
- ("fa-66-per-node", FA, "            or len(self._pending_per_node.get(home, ())) >= s.max_pending_per_node", ""),
- ("fa-66-global", FA, "            len(self._pending) >= s.max_pending\n            or len(self._pending_per_node", "            False\n            or len(self._pending_per_node"),
+ ("fa-66-per-node", PT, "        if self._per_node.get((home, requester), 0) >= self.max_per_node:", "        if False:"),
+ ("fa-per-node-by-home-only", PT, "        if self._per_node.get((home, requester), 0) >= self.max_per_node:", "        if sum(e.home_address == home for e in self._entries.values()) >= self.max_per_node:"),
+ ("fa-pending-unbounded", PT, "        if len(self._entries) < self.max_entries:\n            return None", "        if True:\n            return None"),
+ ("fa-full-refuses-everyone", PT, "            return None\n        return self._eviction_for(requester)", "            return None\n        raise Refusal(FULL)"),
+ ("fa-evict-not-heaviest-source", PT, "        if sources.count(source) < sources.largest:", "        if False:"),
+ ("fa-heaviest-port-evicts", PT, "        if ports.count(port) < ports.largest:", "        if len(ports) > 1:"),
+ ("fa-copy-replaces-pending", PT, "            raise Refusal(IN_USE)", "            return None"),
+ ("fa-eviction-unanswered", FA, "            self._evict_pending(evict)", "            self._forget_pending(evict)"),
+ ("fa-busy-on-full-pending", FA, "        return len(self._visitors) >= self.settings.max_visitors\n", "        return len(self._visitors) >= self.settings.max_visitors or len(self._pending) >= self.settings.max_pending\n"),
  ("fa-66-visitors", FA, "                and len(self._visitors) >= s.max_visitors", "                and False"),
  ("fa-require-ha-auth", FA, "        if s.require_home_agent_authentication and not self.home_agent_sas.has(request.home_agent):", "        if False:"),
  ("fa-conflict-request", FA, "        if self._conflicts_with_visitor(request.home_address, request.home_agent) and not (", "        if False and not ("),
  ("fa-conflict-reply", FA, "        if reply.accepted and self._conflicts_with_visitor(pending.home_address, pending.home_agent):", "        if False:"),
- ("fa-leaving-ha", FA, "            if pending.lifetime == 0 and pending.home_agent == visitor.home_agent:", "            if pending.lifetime == 0:"),
+ ("fa-leaving-ha", FA, "        return visitor is not None and self._pending.deregistration_pending(home, visitor.home_agent)", "        return visitor is not None and any(p.lifetime == 0 and p.home_address == home for p in self._pending)"),
  ("fa-reply-source", FA, "            or source != pending.home_agent\n", ""),
  ("fa-reply-port", FA, "            or port != self.settings.home_agent_port\n", ""),
  ("fa-fhae-required", FA, "        if not self.home_agent_sas.has(pending.home_agent):\n            return True\n        fhaes", "        return True\n        fhaes"),
@@ -103,6 +111,7 @@ M = [
 TESTS = ["tests/unit/test_security.py", "tests/unit/test_replay.py", "tests/unit/test_home_agent.py",
          "tests/unit/test_home_agent_attacks.py", "tests/unit/test_home_agent_radius.py",
          "tests/unit/test_foreign_agent.py", "tests/unit/test_foreign_agent_attacks.py",
+         "tests/unit/test_foreign_agent_flood.py",
          "tests/unit/test_pair.py", "tests/unit/test_proxy.py", "tests/unit/test_config.py",
          "tests/unit/test_registration_codec.py", "tests/unit/test_engine_fuzz.py",
          "tests/unit/test_client_detection_attacks.py", "tests/unit/test_client_snoop.py",
