@@ -139,6 +139,9 @@ class ForeignAgentCounters:
     invalid_care_of_address: int = 0  # 77
     registration_timeouts: int = 0  # 78
     unmatched_replies: int = 0  # replies that match no pending request (§3.7.3.1)
+    #: Registrations refused (65) because, without FA-HA authentication, they
+    #: would re-point or remove a visitor registered with another home agent.
+    visitor_conflicts: int = 0
     #: Pending requests dropped (answered 66) to make room for a sender that
     #: held fewer (the pending table's longest-queue drop, pending_table.py).
     pending_evicted: int = 0
@@ -148,9 +151,6 @@ class ForeignAgentCounters:
     #: Requests refused 66 because the same home address and low-order 32
     #: bits of Identification were pending from another requester (§3.7.3.1).
     pending_identification_in_use: int = 0
-    #: Registrations refused (65) because, without FA-HA authentication, they
-    #: would re-point or remove a visitor registered with another home agent.
-    visitor_conflicts: int = 0
     datagrams_discarded: int = 0
     advertisements_sent: int = 0  # maAdvertisementsSent
     advertisements_sent_for_solicitation: int = 0  # maAdvsSentForSolicitation
