@@ -21,6 +21,7 @@ import asyncio
 import gc
 import json
 import socket
+import tempfile
 import threading
 import time
 import tracemalloc
@@ -39,10 +40,23 @@ from tools.fuzz.engine_memory import Generator, _rss_kib
 WINDOW = 256
 
 
-def _config() -> dict[str, Any]:
+def _config(full: bool) -> dict[str, Any]:
+    """The harness's home agent alone, or (``full``) every role of the
+    harness's agent on ephemeral ports, without agent discovery (its raw ICMP
+    would reach other agents on this host's loopback: the harness runs in a
+    namespace of its own)."""
     document = target.startup_document()["proxy-mobile-ip:mobile-ip"]
     home_agent = dict(document["home-agent"], listen={"address": target.HA, "port": 0})
-    return {"proxy-mobile-ip:mobile-ip": {"home-agent": home_agent, "security": document["security"]}}
+    if not full:
+        return {"proxy-mobile-ip:mobile-ip": {"home-agent": home_agent, "security": document["security"]}}
+    body = dict(document, **{"home-agent": home_agent})
+    body["foreign-agent"] = dict(document["foreign-agent"], listen={"address": target.FA, "port": 0},
+                                 advertisement={"enabled": False, "interval": "0"})
+    body["proxy"] = dict(document["proxy"], listen={"address": target.PROXY, "port": 0},
+                         discovery={"enabled": False})
+    body["snmp-agent"] = dict(document["snmp-agent"], listen={"address": target.MANAGEMENT, "port": 0})
+    body["netconf-server"] = dict(document["netconf-server"], listen={"address": target.MANAGEMENT, "port": 0})
+    return {"proxy-mobile-ip:mobile-ip": body}
 
 
 def _send(args: argparse.Namespace, port: int, checks: list[dict[str, Any]], agent: Agent,
@@ -97,9 +111,48 @@ def _send(args: argparse.Namespace, port: int, checks: list[dict[str, Any]], age
         done.set()
 
 
-async def _run(args: argparse.Namespace) -> dict[str, Any]:
-    agent = Agent(load_config_text(json.dumps(_config()), "json"))
+async def _start(args: argparse.Namespace, workdir: Path) -> tuple[Agent, Any]:
+    """The HA alone (``Agent`` only), or (``full``) as ``proxymip run`` starts
+    it (agent/cli.py): a startup datastore, the live-configuration binding,
+    the operational provider and the long-lived-state GC policy."""
+    if not args.full:
+        agent = Agent(load_config_text(json.dumps(_config(False)), "json"))
+        await agent.start()
+        return agent, None
+    from agent.aio.gc_policy import LongLivedStateGc
+    from agent.config.loader import build_config
+    from agent.datastore.store import RUNNING, Datastore
+    from agent.datastore.tree import to_json
+    from agent.live_config import bind
+
+    startup = workdir / "startup.json"
+    startup.write_text(json.dumps(_config(True)))
+    startup.chmod(0o600)
+    datastore = Datastore(startup_file=startup)
+    config = build_config(to_json(datastore.snapshot(RUNNING).effective))
+    agent = Agent(config, datastore=datastore, state_dir=str(workdir))
     await agent.start()
+    bind(agent, config, datastore)
+    datastore.register_provider(agent.operational)
+    gc_policy = None
+    if not args.no_gc_policy:
+        gc_policy = LongLivedStateGc()
+        gc_policy.start()
+    return agent, gc_policy
+
+
+async def _run(args: argparse.Namespace) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="pmip-agent-memory-") as workdir:
+        agent, gc_policy = await _start(args, Path(workdir))
+        try:
+            return await _drive(args, agent)
+        finally:
+            if gc_policy is not None:
+                await gc_policy.stop()
+            await agent.close(deregister=False)
+
+
+async def _drive(args: argparse.Namespace, agent: Agent) -> dict[str, Any]:
     port = agent.runners["home-agent"].local_address[1]
     checks: list[dict[str, Any]] = []
     done = threading.Event()
@@ -122,7 +175,7 @@ async def _run(args: argparse.Namespace) -> dict[str, Any]:
         return {"checks": checks, "top": top, "counters": agent.home_agent.counters.as_dict()
                 if agent.home_agent else {}}
     finally:
-        await agent.close(deregister=False)
+        done.wait()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -132,6 +185,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--no-trace", action="store_true")
     parser.add_argument("--frames", type=int, default=1)
+    parser.add_argument("--full", action="store_true", help="every role of the harness's agent, not the HA alone")
+    parser.add_argument("--no-gc-policy", action="store_true", help="with --full: without agent/aio/gc_policy.py")
     parser.add_argument("--top", type=int, default=15)
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
