@@ -102,11 +102,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--no-trace", action="store_true", help="RSS only (tracemalloc costs ~2x memory)")
     parser.add_argument("--top", type=int, default=12)
+    parser.add_argument("--frames", type=int, default=1, help="tracemalloc frames per allocation")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
 
     if not args.no_trace:
-        tracemalloc.start(6)
+        tracemalloc.start(args.frames)
     agent = make_home_agent()
     generator = Generator(args.seed)
     checks: list[dict[str, Any]] = []
