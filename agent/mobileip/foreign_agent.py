@@ -238,7 +238,7 @@ class ForeignAgent:
         self.counters = ForeignAgentCounters()
         self.violations = violations or ViolationLog()
         self._rng = rng or random.SystemRandom()
-        self._pending = PendingTable(settings.max_pending, settings.max_pending_per_node)
+        self._pending = PendingTable()
         self._visitors: dict[IPv4Address, Visitor] = {}
         self._timers: Deadlines[TimerKey] = Deadlines()
         self._outbox: list[Transmit] = []
@@ -505,7 +505,9 @@ class ForeignAgent:
         ``pending_table``): the entry to evict first, or None; 66 when the
         requester has no right to more room."""
         try:
-            return self._pending.make_room(key, (source, port))
+            return self._pending.make_room(
+                key, (source, port), max_entries=self.settings.max_pending,
+                max_per_node=self.settings.max_pending_per_node)
         except Refusal as refusal:
             if refusal.reason == IN_USE:
                 self.counters.pending_identification_in_use += 1

@@ -121,9 +121,11 @@ FULL = "full"
 
 
 class PendingTable:
-    def __init__(self, max_entries: int, max_per_node: int) -> None:
-        self.max_entries = max_entries
-        self.max_per_node = max_per_node
+    """The bounds are passed to ``make_room`` on each request, so that a
+    live configuration change of them applies to the next request (a table
+    over a lowered ``max_entries`` drains by the pending timeout)."""
+
+    def __init__(self) -> None:
         self._entries: dict[PendingKey, PendingRegistration] = {}
         #: requester -> its entries' keys, oldest first.
         self._by_requester: dict[Requester, dict[PendingKey, None]] = {}
@@ -152,7 +154,9 @@ class PendingTable:
     def deregistration_pending(self, home: IPv4Address, home_agent: IPv4Address) -> bool:
         return (home, home_agent) in self._deregistrations
 
-    def make_room(self, key: PendingKey, requester: Requester) -> PendingKey | None:
+    def make_room(
+        self, key: PendingKey, requester: Requester, *, max_entries: int, max_per_node: int
+    ) -> PendingKey | None:
         """Check that a request from ``requester`` for exchange ``key`` may be
         held. Returns the key of the entry to evict first (another sender's,
         when the table is full), or None; raises ``Refusal`` when the request
@@ -164,9 +168,9 @@ class PendingTable:
             if (held.source_address, held.source_port) == requester:
                 return None
             raise Refusal(IN_USE)
-        if self._per_node.get((home, requester), 0) >= self.max_per_node:
+        if self._per_node.get((home, requester), 0) >= max_per_node:
             raise Refusal(PER_NODE)
-        if len(self._entries) < self.max_entries:
+        if len(self._entries) < max_entries:
             return None
         return self._eviction_for(requester)
 

@@ -21,6 +21,7 @@ answer, so every one stays until the pending timeout.
 from __future__ import annotations
 
 import random
+from dataclasses import replace
 from ipaddress import IPv4Address
 
 import pytest
@@ -266,3 +267,21 @@ def test_load_tracker_agrees_with_counting_by_hand() -> None:
         assert len(tracker) == len(counts)
         if largest:
             assert counts[tracker.heaviest()] == largest
+
+
+def test_a_live_change_of_the_bounds_applies_to_the_next_request() -> None:
+    """The live configuration replaces the engine's settings
+    (agent/live_config.py): a lowered max-pending or max-pending-per-node
+    bounds the next request; a table above the new max drains by the timeout."""
+    fa = make_foreign_agent(max_pending=10)
+    sources = [IPv4Address("198.51.100.0") + n for n in range(1, 5)]
+    for n, source in enumerate(sources):
+        send(fa, node_request(ntp(NOW, n)), source, NODE_PORT, NOW)
+    assert fa.pending_count == 4
+    fa.settings = replace(fa.settings, max_pending=2)
+    [refused] = send(fa, node_request(ntp(NOW, 10)), sources[0], NODE_PORT, NOW)  # holds as many as any
+    assert decode_reply(refused.data).code == 66 and fa.counters.pending_table_full == 1
+    fa.settings = replace(fa.settings, max_pending=10, max_pending_per_node=1)
+    [refused] = send(fa, node_request(ntp(NOW, 11)), sources[0], NODE_PORT, NOW)
+    assert decode_reply(refused.data).code == 66 and fa.counters.pending_table_full == 1
+    assert fa.counters.insufficient_resource == 2
