@@ -484,7 +484,7 @@ class ForeignAgent:
             not flags & _DECAPSULATION
             and request.care_of_address not in s.offered_care_of_addresses
         ):
-            pass
+            raise _Denied(ReplyCode.FA_INVALID_CARE_OF_ADDRESS)
         if s.require_home_agent_authentication and not self.home_agent_sas.has(request.home_agent):
             raise _Denied(ReplyCode.FA_ADMINISTRATIVELY_PROHIBITED)
         if self._conflicts_with_visitor(request.home_address, request.home_agent) and not (
