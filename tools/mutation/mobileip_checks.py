@@ -76,7 +76,7 @@ M = [
  ("fa-copy-replaces-pending", PT, "            raise Refusal(IN_USE)", "            return None"),
  ("fa-eviction-unanswered", FA, "            self._evict_pending(evict)", "            self._forget_pending(evict)"),
  ("fa-busy-on-full-pending", FA, "        return len(self._visitors) >= self.settings.max_visitors\n", "        return len(self._visitors) >= self.settings.max_visitors or len(self._pending) >= self.settings.max_pending\n"),
- ("fa-66-visitors", FA, "                and len(self._visitors) >= s.max_visitors", "                and False"),
+ ("fa-66-visitors", FA, "            and len(self._visitors) >= s.max_visitors\n        ):", "            and False\n        ):"),
  ("fa-require-ha-auth", FA, "        if s.require_home_agent_authentication and not self.home_agent_sas.has(request.home_agent):", "        if False:"),
  ("fa-conflict-request", FA, "        if self._conflicts_with_visitor(request.home_address, request.home_agent) and not (", "        if False and not ("),
  ("fa-conflict-reply", FA, "        if reply.accepted and self._conflicts_with_visitor(pending.home_address, pending.home_agent):", "        if False:"),
