@@ -14,7 +14,6 @@ from dataclasses import dataclass, fields
 from ipaddress import IPv4Address
 from typing import Any
 
-from agent.mobileip import replay
 from agent.mobileip.advertisement import (
     ALL_SYSTEMS,
     PREFERENCE_NOT_A_DEFAULT_ROUTER,
@@ -53,6 +52,7 @@ from agent.mobileip.pending_table import (
     PendingRegistration,
     PendingTable,
     Refusal,
+    pending_key,
 )
 from agent.mobileip.registration import (
     RegistrationReply,
@@ -437,7 +437,7 @@ class ForeignAgent:
                 p.identification, source, port,
             )
             return
-        key = (request.home_address, replay.low32(request.identification))
+        key = pending_key(request.home_address, request.identification)
         try:
             self._validate_request(request, source, now)
             evict = self._pending_room(key, source, port)
@@ -624,7 +624,7 @@ class ForeignAgent:
         agent the request was relayed to (§3.7.2.2), from its port (§3.8.3.1:
         the home agent answers from the address and port the request was sent
         to). Anything else matches nothing."""
-        pending = self._pending.get((home, replay.low32(identification)))
+        pending = self._pending.get(pending_key(home, identification))
         if (
             pending is None
             or source != pending.home_agent
@@ -643,7 +643,7 @@ class ForeignAgent:
                 pending = self._matching_pending(
                     exc.partial.home_address, exc.partial.identification, source, port)
                 if pending is not None:
-                    self._forget_pending((pending.home_address, replay.low32(pending.identification)))
+                    self._forget_pending(pending_key(pending.home_address, pending.identification))
             if pending is None:
                 self.counters.datagrams_discarded += 1
                 self._events.append(DatagramDropped(source, str(exc)))
@@ -661,7 +661,7 @@ class ForeignAgent:
             self.counters.unmatched_replies += 1
             self._events.append(DatagramDropped(source, f"reply for {reply.home_address} matches nothing"))
             return
-        key = (pending.home_address, replay.low32(pending.identification))
+        key = pending_key(pending.home_address, pending.identification)
         if not self._home_agent_authenticated(reply, pending, source, now):
             self._forget_pending(key)
             self._send_denial(

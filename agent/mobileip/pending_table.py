@@ -28,6 +28,9 @@ pending entry. So:
 
 Entries live at most ``pending_timeout`` (the foreign agent's timer, §3.7.1):
 unanswered garbage leaves by itself.
+
+Keys are plain integers (an ``IPv4Address`` hashes through Python code, and
+each request touches several of these tables).
 """
 
 from __future__ import annotations
@@ -39,10 +42,19 @@ from typing import Generic, TypeVar
 
 K = TypeVar("K", bound=Hashable)
 
-#: (home address, low-order 32 bits of Identification): what a reply names (§3.7.3.1).
-PendingKey = tuple[IPv4Address, int]
+#: Home address << 32 | low-order 32 bits of Identification: what a reply
+#: names (§3.7.3.1); ``pending_key`` makes one.
+PendingKey = int
 #: (IP source address, UDP source port) of a request (§3.7.1).
 Requester = tuple[IPv4Address, int]
+
+
+def pending_key(home_address: IPv4Address, identification: int) -> PendingKey:
+    return (int(home_address) << 32) | (identification & 0xFFFFFFFF)
+
+
+def _requester_id(source: IPv4Address, port: int) -> int:
+    return (int(source) << 16) | port
 
 
 @dataclass(slots=True)
@@ -127,13 +139,14 @@ class PendingTable:
 
     def __init__(self) -> None:
         self._entries: dict[PendingKey, PendingRegistration] = {}
-        #: requester -> its entries' keys, oldest first.
-        self._by_requester: dict[Requester, dict[PendingKey, None]] = {}
-        #: (home address, requester) -> entries (the per-node bound).
-        self._per_node: dict[tuple[IPv4Address, Requester], int] = {}
-        self._sources: LoadTracker[IPv4Address] = LoadTracker()
+        #: requester (source << 16 | port) -> its entries' keys, oldest first.
+        self._by_requester: dict[int, dict[PendingKey, None]] = {}
+        #: home address << 48 | requester -> entries (the per-node bound).
+        self._per_node: dict[int, int] = {}
+        #: entries per source address (as an integer).
+        self._sources: LoadTracker[int] = LoadTracker()
         #: source address -> entries per UDP port of that source.
-        self._ports: dict[IPv4Address, LoadTracker[int]] = {}
+        self._ports: dict[int, LoadTracker[int]] = {}
         #: (home address, home agent) -> pending deregistrations (lifetime 0).
         self._deregistrations: dict[tuple[IPv4Address, IPv4Address], int] = {}
 
@@ -162,48 +175,49 @@ class PendingTable:
         when the table is full), or None; raises ``Refusal`` when the request
         itself must be refused. A retransmission (same key, same requester)
         replaces its own entry and needs no room."""
-        home = key[0]
         held = self._entries.get(key)
         if held is not None:
             if (held.source_address, held.source_port) == requester:
                 return None
             raise Refusal(IN_USE)
-        if self._per_node.get((home, requester), 0) >= max_per_node:
+        requester_id = _requester_id(*requester)
+        if self._per_node.get((key >> 32 << 48) | requester_id, 0) >= max_per_node:
             raise Refusal(PER_NODE)
         if len(self._entries) < max_entries:
             return None
-        return self._eviction_for(requester)
+        return self._eviction_for(requester_id)
 
-    def _eviction_for(self, requester: Requester) -> PendingKey:
-        source, port = requester
+    def _eviction_for(self, requester_id: int) -> PendingKey:
+        source, port = requester_id >> 16, requester_id & 0xFFFF
         sources = self._sources
         if sources.count(source) < sources.largest:
             heavy_source = sources.heaviest()
             ports = self._ports[heavy_source]
-            return self._oldest((heavy_source, ports.heaviest()))
+            return self._oldest((heavy_source << 16) | ports.heaviest())
         # Our own source holds the most: compete with its other ports only.
         ports = self._ports[source]
         if ports.count(port) < ports.largest:
-            return self._oldest((source, ports.heaviest()))
+            return self._oldest((source << 16) | ports.heaviest())
         raise Refusal(FULL)
 
-    def _oldest(self, requester: Requester) -> PendingKey:
-        return next(iter(self._by_requester[requester]))
+    def _oldest(self, requester_id: int) -> PendingKey:
+        return next(iter(self._by_requester[requester_id]))
 
     def add(self, key: PendingKey, entry: PendingRegistration) -> None:
         """Hold ``entry`` (after ``make_room``); replaces the requester's own
         entry for the same key."""
         if key in self._entries:
             self.remove(key)
-        requester = (entry.source_address, entry.source_port)
+        source = int(entry.source_address)
+        requester_id = (source << 16) | entry.source_port
         self._entries[key] = entry
-        self._by_requester.setdefault(requester, {})[key] = None
-        node = (entry.home_address, requester)
+        self._by_requester.setdefault(requester_id, {})[key] = None
+        node = (key >> 32 << 48) | requester_id
         self._per_node[node] = self._per_node.get(node, 0) + 1
-        self._sources.add(entry.source_address)
-        ports = self._ports.get(entry.source_address)
+        self._sources.add(source)
+        ports = self._ports.get(source)
         if ports is None:
-            ports = self._ports[entry.source_address] = LoadTracker()
+            ports = self._ports[source] = LoadTracker()
         ports.add(entry.source_port)
         if entry.lifetime == 0:
             leaving = (entry.home_address, entry.home_agent)
@@ -213,21 +227,22 @@ class PendingTable:
         entry = self._entries.pop(key, None)
         if entry is None:
             return None
-        requester = (entry.source_address, entry.source_port)
-        keys = self._by_requester[requester]
+        source = int(entry.source_address)
+        requester_id = (source << 16) | entry.source_port
+        keys = self._by_requester[requester_id]
         del keys[key]
         if not keys:
-            del self._by_requester[requester]
-        node = (entry.home_address, requester)
+            del self._by_requester[requester_id]
+        node = (key >> 32 << 48) | requester_id
         if self._per_node[node] == 1:
             del self._per_node[node]
         else:
             self._per_node[node] -= 1
-        self._sources.remove(entry.source_address)
-        ports = self._ports[entry.source_address]
+        self._sources.remove(source)
+        ports = self._ports[source]
         ports.remove(entry.source_port)
         if not len(ports):
-            del self._ports[entry.source_address]
+            del self._ports[source]
         if entry.lifetime == 0:
             leaving = (entry.home_address, entry.home_agent)
             if self._deregistrations[leaving] == 1:
@@ -238,4 +253,4 @@ class PendingTable:
 
 
 __all__ = ["FULL", "IN_USE", "PER_NODE", "LoadTracker", "PendingKey", "PendingRegistration",
-           "PendingTable", "Refusal", "Requester"]
+           "PendingTable", "Refusal", "Requester", "pending_key"]
