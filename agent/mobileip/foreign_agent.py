@@ -14,7 +14,6 @@ from dataclasses import dataclass, fields
 from ipaddress import IPv4Address
 from typing import Any
 
-from agent.mobileip import replay
 from agent.mobileip.advertisement import (
     ALL_SYSTEMS,
     PREFERENCE_NOT_A_DEFAULT_ROUTER,
@@ -46,6 +45,15 @@ from agent.mobileip.numbers import (
     RequestFlag,
 )
 from agent.mobileip.outputs import Channel, Transmit
+from agent.mobileip.pending_table import (
+    FULL,
+    IN_USE,
+    PendingKey,
+    PendingRegistration,
+    PendingTable,
+    Refusal,
+    pending_key,
+)
 from agent.mobileip.registration import (
     RegistrationReply,
     RegistrationRequest,
@@ -134,6 +142,15 @@ class ForeignAgentCounters:
     #: Registrations refused (65) because, without FA-HA authentication, they
     #: would re-point or remove a visitor registered with another home agent.
     visitor_conflicts: int = 0
+    #: Pending requests dropped (answered 66) to make room for a sender that
+    #: held fewer (the pending table's longest-queue drop, pending_table.py).
+    pending_evicted: int = 0
+    #: Requests refused 66 because their sender already held the most pending
+    #: requests, by source address and by port, of a full pending table.
+    pending_table_full: int = 0
+    #: Requests refused 66 because the same home address and low-order 32
+    #: bits of Identification were pending from another requester (§3.7.3.1).
+    pending_identification_in_use: int = 0
     datagrams_discarded: int = 0
     advertisements_sent: int = 0  # maAdvertisementsSent
     advertisements_sent_for_solicitation: int = 0  # maAdvsSentForSolicitation
@@ -164,19 +181,6 @@ DENIAL_COUNTERS: dict[ReplyCode, str] = {
 
 
 @dataclass(slots=True)
-class PendingRegistration:
-    home_address: IPv4Address
-    home_agent: IPv4Address
-    care_of_address: IPv4Address
-    source_address: IPv4Address
-    source_port: int
-    flags: int
-    identification: int
-    lifetime: int
-    received_at: float
-
-
-@dataclass(slots=True)
 class Visitor:
     """One row of faVisitorTable (RFC 2006), keyed by home address."""
 
@@ -197,7 +201,6 @@ VISITOR_FIELDS = ["home-address", "home-agent", "care-of-address", "source-addre
                   "source-port", "flags", "identification", "lifetime", "registered-at",
                   "expires-at"]
 
-PendingKey = tuple[IPv4Address, int]  # (home address, low 32 bits of Identification)
 TimerKey = tuple[str, object]
 _ADVERTISE: TimerKey = ("advertise", None)
 
@@ -235,9 +238,7 @@ class ForeignAgent:
         self.counters = ForeignAgentCounters()
         self.violations = violations or ViolationLog()
         self._rng = rng or random.SystemRandom()
-        self._pending: dict[PendingKey, PendingRegistration] = {}
-        #: Home address -> its pending requests' keys (at most max-pending-per-node).
-        self._pending_per_node: dict[IPv4Address, list[PendingKey]] = {}
+        self._pending = PendingTable()
         self._visitors: dict[IPv4Address, Visitor] = {}
         self._timers: Deadlines[TimerKey] = Deadlines()
         self._outbox: list[Transmit] = []
@@ -312,7 +313,7 @@ class ForeignAgent:
         return self._visitors.get(home_address)
 
     def pending(self) -> list[PendingRegistration]:
-        return sorted(self._pending.values(), key=lambda p: (int(p.home_address), p.received_at))
+        return sorted(self._pending, key=lambda p: (int(p.home_address), p.received_at))
 
     @property
     def visitor_count(self) -> int:
@@ -381,9 +382,18 @@ class ForeignAgent:
         self.counters = ForeignAgentCounters()
 
     @property
+    def pending_sources(self) -> int:
+        """Source addresses with requests pending now."""
+        return self._pending.sources
+
+    @property
     def busy(self) -> bool:
-        s = self.settings
-        return len(self._pending) >= s.max_pending or len(self._visitors) >= s.max_visitors
+        """RFC 5944 §2.1.1 'B': no registrations from additional mobile nodes.
+        Only a full visitor list says so: a full pending table still takes a
+        new node's request (it evicts the heaviest sender's oldest, see
+        ``pending_table``), so garbage filling it must not make the foreign
+        agent advertise itself busy to every node on the link."""
+        return len(self._visitors) >= self.settings.max_visitors
 
     def advertisement(self) -> AgentAdvertisement:
         s = self.settings
@@ -432,22 +442,22 @@ class ForeignAgent:
                 p.identification, source, port,
             )
             return
+        key = pending_key(request.home_address, request.identification)
         try:
             self._validate_request(request, source, now)
+            evict = self._pending_room(key, source, port)
         except _Denied as denial:
             self._send_denial(
                 denial.code, denial.lifetime, request.home_address, request.home_agent,
                 request.identification, source, port,
             )
             return
-        key = (request.home_address, replay.low32(request.identification))
-        previous = self._pending.get(key)
-        if previous is None:
-            self._pending_per_node.setdefault(request.home_address, []).append(key)
-        self._pending[key] = PendingRegistration(
+        if evict is not None:
+            self._evict_pending(evict)
+        self._pending.add(key, PendingRegistration(
             request.home_address, request.home_agent, request.care_of_address, source, port,
             int(request.flags), request.identification, request.lifetime, now,
-        )
+        ))
         self._timers.schedule(("pending", key), now + self.settings.pending_timeout)
         relayed = _cut_after(request.raw, request.extensions, MHAE)
         ha_sa = self.home_agent_sas.preferred(request.home_agent)
@@ -489,15 +499,39 @@ class ForeignAgent:
             raise _Denied(ReplyCode.FA_ADMINISTRATIVELY_PROHIBITED)
         home = request.home_address
         if (
-            len(self._pending) >= s.max_pending
-            or len(self._pending_per_node.get(home, ())) >= s.max_pending_per_node
-            or (
-                home not in self._visitors
-                and not request.is_deregistration
-                and len(self._visitors) >= s.max_visitors
-            )
+            home not in self._visitors
+            and not request.is_deregistration
+            and len(self._visitors) >= s.max_visitors
         ):
             raise _Denied(ReplyCode.FA_INSUFFICIENT_RESOURCES)
+
+    def _pending_room(self, key: PendingKey, source: IPv4Address, port: int) -> PendingKey | None:
+        """Room in the pending table (RFC 5944 §3.7.1; the bounds are in
+        ``pending_table``): the entry to evict first, or None; 66 when the
+        requester has no right to more room."""
+        try:
+            return self._pending.make_room(
+                key, (source, port), max_entries=self.settings.max_pending,
+                max_per_node=self.settings.max_pending_per_node)
+        except Refusal as refusal:
+            if refusal.reason == IN_USE:
+                self.counters.pending_identification_in_use += 1
+            elif refusal.reason == FULL:
+                self.counters.pending_table_full += 1
+            raise _Denied(ReplyCode.FA_INSUFFICIENT_RESOURCES) from None
+
+    def _evict_pending(self, key: PendingKey) -> None:
+        """Drop another sender's pending request to make room, and tell its
+        requester: 66, as for a request refused for lack of room (RFC 5944
+        §3.7.1 lets the FA bound its pending list; the node retries)."""
+        pending = self._forget_pending(key)
+        if pending is None:
+            return
+        self.counters.pending_evicted += 1
+        self._send_denial(
+            ReplyCode.FA_INSUFFICIENT_RESOURCES, 0, pending.home_address, pending.home_agent,
+            pending.identification, pending.source_address, pending.source_port,
+        )
 
     def _conflicts_with_visitor(self, home: IPv4Address, home_agent: IPv4Address) -> bool:
         """A registration through ``home_agent`` would re-point or remove the
@@ -520,13 +554,7 @@ class ForeignAgent:
         accept still may not re-point the visitor while the old registration
         stands (checked again on the reply)."""
         visitor = self._visitors.get(home)
-        if visitor is None:
-            return False
-        for key in self._pending_per_node.get(home, ()):
-            pending = self._pending[key]
-            if pending.lifetime == 0 and pending.home_agent == visitor.home_agent:
-                return True
-        return False
+        return visitor is not None and self._pending.deregistration_pending(home, visitor.home_agent)
 
     def _check_mobile_foreign_auth(self, request: RegistrationRequest, now: float) -> None:
         """With an SA for the node, exactly one valid MFAE must follow the MHAE
@@ -574,15 +602,10 @@ class ForeignAgent:
         self._outbox.append(Transmit(data, destination, port))
 
     def _forget_pending(self, key: PendingKey) -> PendingRegistration | None:
-        pending = self._pending.pop(key, None)
+        pending = self._pending.remove(key)
         if pending is None:
             return None
         self._timers.cancel(("pending", key))
-        keys = self._pending_per_node.get(pending.home_address)
-        if keys is not None:
-            keys.remove(key)
-            if not keys:
-                del self._pending_per_node[pending.home_address]
         return pending
 
     def _pending_timed_out(self, key: PendingKey, now: float) -> None:
@@ -606,7 +629,7 @@ class ForeignAgent:
         agent the request was relayed to (§3.7.2.2), from its port (§3.8.3.1:
         the home agent answers from the address and port the request was sent
         to). Anything else matches nothing."""
-        pending = self._pending.get((home, replay.low32(identification)))
+        pending = self._pending.get(pending_key(home, identification))
         if (
             pending is None
             or source != pending.home_agent
@@ -625,7 +648,7 @@ class ForeignAgent:
                 pending = self._matching_pending(
                     exc.partial.home_address, exc.partial.identification, source, port)
                 if pending is not None:
-                    self._forget_pending((pending.home_address, replay.low32(pending.identification)))
+                    self._forget_pending(pending_key(pending.home_address, pending.identification))
             if pending is None:
                 self.counters.datagrams_discarded += 1
                 self._events.append(DatagramDropped(source, str(exc)))
@@ -643,7 +666,7 @@ class ForeignAgent:
             self.counters.unmatched_replies += 1
             self._events.append(DatagramDropped(source, f"reply for {reply.home_address} matches nothing"))
             return
-        key = (pending.home_address, replay.low32(pending.identification))
+        key = pending_key(pending.home_address, pending.identification)
         if not self._home_agent_authenticated(reply, pending, source, now):
             self._forget_pending(key)
             self._send_denial(

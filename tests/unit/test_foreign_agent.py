@@ -576,25 +576,40 @@ def test_per_node_pending_cap_is_66() -> None:
     assert foreign_agent.counters.reg_requests_relayed == 7
 
 
-def test_global_pending_cap_is_66() -> None:
-    """RFC 5944 §3.7.1: the foreign agent may limit pending registrations."""
-    foreign_agent = make_foreign_agent(max_pending=2)
-    relayed_request(from_node(foreign_agent, mn_request(ntp(NOW, 1))))
+def test_global_pending_cap_makes_room_from_the_heaviest_sender() -> None:
+    """RFC 5944 §3.7.1: the foreign agent may limit pending registrations.
+    Full, it takes a new sender's request by evicting the oldest of the
+    sender holding the most (answered 66), and refuses (66) a sender that
+    already holds the most (agent/mobileip/pending_table.py)."""
+    foreign_agent = make_foreign_agent(max_pending=3)
+    for low in (1, 2):  # HOME_ADDRESS's source holds two
+        relayed_request(from_node(foreign_agent, mn_request(ntp(NOW, low))))
     relayed_request(
         from_node(
             foreign_agent,
-            mn_request(ntp(NOW, 2), home_address=OTHER_HOME_ADDRESS),
+            mn_request(ntp(NOW, 3), home_address=OTHER_HOME_ADDRESS),
             source=OTHER_HOME_ADDRESS,
         )
     )
     third = IPv4Address("10.1.1.52")
-    reply = reply_to_node(
-        from_node(foreign_agent, mn_request(ntp(NOW, 3), home_address=third), source=third),
-        to=third,
-    )
-    assert reply.code == 66
+    out = from_node(foreign_agent, mn_request(ntp(NOW, 4), home_address=third), source=third)
+    # The heaviest sender's oldest request is dropped with 66; the new one relayed.
+    assert [(t.destination, t.port) for t in out] == [(HOME_ADDRESS, NODE_PORT), (HOME_AGENT, MOBILE_IP_PORT)]
+    evicted = decode_reply(out[0].data)
+    assert (evicted.code, evicted.identification) == (66, ntp(NOW, 1))
+    assert foreign_agent.counters.pending_evicted == 1
     assert foreign_agent.counters.insufficient_resource == 1
-    assert foreign_agent.busy
+    assert foreign_agent.pending_count == 3
+    assert not foreign_agent.busy  # a full pending table still takes new nodes
+
+    # Now every source holds one: a second request from one of them is refused.
+    reply = reply_to_node(
+        from_node(foreign_agent, mn_request(ntp(NOW, 5), home_address=third), source=third), to=third
+    )
+    assert (reply.code, reply.identification) == (66, ntp(NOW, 5))
+    assert foreign_agent.counters.pending_table_full == 1
+    assert foreign_agent.counters.insufficient_resource == 2
+    assert {p.identification for p in foreign_agent.pending()} == {ntp(NOW, 2), ntp(NOW, 3), ntp(NOW, 4)}
 
 
 def test_visitor_cap_is_66_but_visitors_may_refresh() -> None:
