@@ -15,6 +15,9 @@ from ipaddress import IPv4Address
 
 log = logging.getLogger(__name__)
 
+#: Datagrams read per readable event at most (then the loop serves others).
+BATCH = 64
+
 
 class IcmpSocket:
     def __init__(self, sock: socket.socket, receive: Callable[[bytes, IPv4Address, int], None]) -> None:
@@ -53,14 +56,18 @@ class IcmpSocket:
         return cls(sock, receive)
 
     def _readable(self) -> None:
-        try:
-            packet, (source, _) = self._sock.recvfrom(65535)
-        except (BlockingIOError, InterruptedError):
-            return
-        if len(packet) < 20:
-            return
-        header_length = (packet[0] & 0x0F) * 4
-        self._receive(packet[header_length:], IPv4Address(source), packet[8])
+        # Drained in batches, as EngineRunner drains UDP: a raw socket gets
+        # every ICMP message of the host, and one per loop turn lets a flood
+        # fill its queue until the kernel drops the solicitations among it.
+        for _ in range(BATCH):
+            try:
+                packet, (source, _) = self._sock.recvfrom(65535)
+            except (BlockingIOError, InterruptedError):
+                return
+            if len(packet) < 20:
+                continue
+            header_length = (packet[0] & 0x0F) * 4
+            self._receive(packet[header_length:], IPv4Address(source), packet[8])
 
     def send(self, data: bytes, destination: IPv4Address) -> None:
         try:

@@ -32,6 +32,10 @@ TIMEOUT = 5.0
 MAX_DATAGRAM = 65507
 
 
+#: RFC 1256 §6 host constant: solicitations sent before giving up.
+MAX_SOLICITATIONS = 3
+
+
 class Unanswered(Exception):
     """A valid request got no (valid) answer in time."""
 
@@ -296,7 +300,17 @@ class Icmp:
             prober.close()
 
     def sync(self) -> None:
-        self.probe()
+        """A host solicits up to MAX_SOLICITATIONS (3) times (RFC 1256 §6.3.3,
+        which RFC 5944 §2.4 follows): a raw socket's queue overflowing under
+        the flood may drop one solicitation, so one unanswered try is the
+        network's, three are the agent's."""
+        for attempt in range(MAX_SOLICITATIONS):
+            try:
+                self.probe()
+                return
+            except Unanswered:
+                if attempt == MAX_SOLICITATIONS - 1:
+                    raise
 
     def close(self) -> None:
         self.sender.close()
