@@ -49,12 +49,19 @@ def safe_xml_parser() -> etree.XMLParser:
 _worker_state = threading.local()
 
 
-def _parse_on_worker(message: bytes) -> etree._Element | None:
+def _parse_on_worker(message: bytes) -> etree._Element | etree.XMLSyntaxError | None:
     # The parser is the worker's own: made on this thread, it dies with it.
     parser: etree.XMLParser | None = getattr(_worker_state, "parser", None)
     if parser is None:
         parser = _worker_state.parser = safe_xml_parser()
-    root: etree._Element | None = etree.fromstring(message, parser)
+    try:
+        root: etree._Element | None = etree.fromstring(message, parser)
+    except etree.XMLSyntaxError as exc:
+        # Returned without its traceback: the traceback's frame holds this
+        # thread's parser, which holds its dictionary: a failed message must
+        # not keep a retired thread's names alive until the cyclic GC runs.
+        exc.__traceback__ = None
+        return exc
     return root
 
 
@@ -85,7 +92,14 @@ class MessageParser:
                 self.generations += 1
             self._spent += len(message)
             future = self._worker.submit(_parse_on_worker, message)
-        return future.result()
+        outcome = future.result()
+        del future  # it holds the outcome: no cycle through this frame
+        if isinstance(outcome, etree.XMLSyntaxError):
+            try:
+                raise outcome
+            finally:
+                del outcome
+        return outcome
 
     def close(self) -> None:
         """Let the worker thread end (a later parse starts a new one)."""

@@ -57,6 +57,7 @@ def test_a_tree_parsed_on_a_worker_serves_the_reply_built_on_this_thread() -> No
 
 
 _GROWTH = textwrap.dedent("""
+    import gc
     import sys
     from lxml import etree
     from agent.netconf.message_parser import MessageParser, safe_xml_parser
@@ -68,23 +69,35 @@ _GROWTH = textwrap.dedent("""
     def message(i):
         return (f'<rpc xmlns="urn:x" message-id="{i}"><n{i:08d}x a{i:08d}="1"/></rpc>').encode()
 
+    def malformed(i):
+        return (f'<rpc xmlns="urn:x" message-id="{i}"><n{i:08d}x a{i:08d}="1"></rpc>').encode()
+
+    gc.disable()  # what the names hold must be freed without the cyclic GC
     count = int(sys.argv[2])
+    make = malformed if sys.argv[3] == "malformed" else message
     if sys.argv[1] == "worker":
         parser = MessageParser()
         parse = parser.parse
     else:
         one = safe_xml_parser()
         parse = lambda data: etree.fromstring(data, one)
-    parse(message(-1))
+
+    def feed(data):
+        try:
+            parse(data)
+        except etree.XMLSyntaxError:
+            pass
+    feed(make(-1))
     before = rss_kib()
     for i in range(count):
-        parse(message(i))
+        feed(make(i))
     print(rss_kib() - before)
 """)
 
 
-def _growth(mode: str, count: int) -> int:
-    result = subprocess.run([sys.executable, "-c", _GROWTH, mode, str(count)], cwd=ROOT,
+def _growth(mode: str, count: int, messages: str = "well-formed") -> int:
+    result = subprocess.run([sys.executable, "-c", _GROWTH, mode, str(count), messages],
+                            cwd=ROOT,
                             capture_output=True, text=True, timeout=300, check=True)
     return int(result.stdout.split()[-1])
 
@@ -161,3 +174,14 @@ def test_a_session_fed_fresh_names_does_not_grow_the_process() -> None:
     print(f"RSS growth: one thread {on_one_thread} KiB, session {session} KiB")
     assert on_one_thread > 4096
     assert session < on_one_thread / 3
+
+
+def test_malformed_messages_with_fresh_names_do_not_grow_the_process() -> None:
+    """Most fuzzed messages are not well-formed: the XMLSyntaxError must not
+    carry the worker's parser (and so its dictionary) in a traceback, where
+    only the cyclic GC (off here) would free it."""
+    on_one_thread = _growth("one-thread", 100_000, "malformed")
+    through_workers = _growth("worker", 100_000, "malformed")
+    print(f"RSS growth: one thread {on_one_thread} KiB, workers {through_workers} KiB")
+    assert on_one_thread > 4096
+    assert through_workers < on_one_thread / 3
