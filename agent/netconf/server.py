@@ -467,6 +467,19 @@ class _SshConnection(asyncssh.SSHServer):
         at WARNING for an unknown user, from half of max-auth-tries on, or
         when it blocks the source (OpenSSH auth.c auth_log: verbose, then
         logit)."""
+        self._refuse_key(username, _printable(key.get_algorithm()))
+        return False
+
+    def validate_ca_key(self, username: str, key: asyncssh.SSHKey) -> bool:
+        """asyncssh asks here for an OpenSSH certificate whose signing CA is
+        not a ``cert-authority`` entry of the user (there are none unless
+        configured): refused and counted like a refused key, once per
+        certificate offered (asyncssh then finds no plain key in it and asks
+        nothing more)."""
+        self._refuse_key(username, f"certificate signed by {_printable(key.get_algorithm())}")
+        return False
+
+    def _refuse_key(self, username: str, what: str) -> None:
         server = self._server
         self._failed_attempts += 1
         outcome = server.guard.public_key_refused(self._source, server._monotonic())
@@ -479,11 +492,9 @@ class _SshConnection(asyncssh.SSHServer):
                 or bool(outcome.source_blocked_for))
         logger.log(logging.WARNING if loud else logging.INFO,
                    "Failed publickey for %s %s ssh2: %s%s",
-                   self._who(username, by_key=True), self._where(),
-                   _printable(key.get_algorithm()), note)
+                   self._who(username, by_key=True), self._where(), what, note)
         if self._failed_attempts >= limit:
             self._too_many_tries(username)
-        return False
 
     async def validate_password(self, username: str, password: str) -> bool:
         server = self._server

@@ -612,3 +612,32 @@ def test_refused_keys_and_passwords_share_max_auth_tries(
     assert len(offered) == 2
     snapshot = state(running)
     assert (snapshot["failed-public-keys"], snapshot["failed-passwords"]) == ("2", "2")
+
+
+def test_refused_certificates_count_like_refused_keys(
+        start_server: Callable[..., RunningServer], caplog: pytest.LogCaptureFixture) -> None:
+    """An OpenSSH certificate from a CA the user does not trust is a refused
+    public-key attempt too (asyncssh asks validate_ca_key): a client holding
+    two keys with their certificates makes 4 attempts, and with
+    max-auth-tries 3 is disconnected at the 3rd."""
+    running = start_server(max_auth_tries=3)
+    authority = asyncssh.generate_private_key("ssh-ed25519")
+    pairs = []
+    for _ in range(2):
+        key = asyncssh.generate_private_key("ssh-ed25519")
+        pairs.append((key, authority.generate_user_certificate(key, "k", principals=["admin"])))
+
+    async def scenario() -> None:
+        with pytest.raises(asyncssh.DisconnectError) as info:
+            await asyncssh.connect("127.0.0.1", running.port, local_addr=(ATTACKER, 0),
+                                   username="admin", client_keys=pairs, known_hosts=None,
+                                   agent_path=None, preferred_auth="publickey")
+        assert info.value.code == asyncssh.DISC_NO_MORE_AUTH_METHODS_AVAILABLE
+
+    with caplog.at_level(logging.INFO, logger="agent.netconf.server"):
+        run(scenario())
+    assert state(running)["failed-public-keys"] == "3"
+    lines = [r.getMessage() for r in caplog.records
+             if r.getMessage().startswith(f"Failed publickey for admin from {ATTACKER}")]
+    assert [line.split("ssh2: ")[1] for line in lines] == [
+        "certificate signed by ssh-ed25519", "ssh-ed25519", "certificate signed by ssh-ed25519"]
