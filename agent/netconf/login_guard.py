@@ -17,7 +17,8 @@ The rules, after OpenSSH (sshd_config(5)) and NIST SP 800-63B §5.2.2:
   ``source_failures``-th failed login of an address on, it is blocked for
   ``initial_delay``, doubled at each further failure up to ``max_delay``;
   while blocked its connections are refused at once and its password
-  attempts refused unchecked. A login from it clears its count; so does
+  attempts refused unchecked. A refused public key is a failure of its
+  source too (not of the user). A login from it clears its count; so does
   ``max_delay`` without failure after the last block ended.
 * **User lockout**: after ``user_failures`` consecutive failures for one
   configured user name (any source), the same delays lock that user
@@ -255,6 +256,30 @@ class LoginGuard:
             source_blocked_for=source_blocked,
             user_failures=record.penalty.failures if record is not None else 0,
             user_blocked_for=user_blocked)
+
+    def public_key_refused(self, source: str, now: float) -> FailureOutcome:
+        """A public key was refused: not one of the user's authorized keys,
+        or offered for a user that does not exist (RFC 4252 §7). OpenSSH
+        counts it toward MaxAuthTries like a failed password (auth2.c
+        userauth_finish: every failed method but "none") and its
+        PerSourcePenalties ``authfail``; so here it is a failure of its
+        source, feeding the same backoff. Not of the user: a refused key is
+        no guess at the user's secret, and counting it would let anyone with
+        a handful of keys lock the operator out. While the source is blocked
+        it is counted as refused and does not lengthen the block (as a
+        password refused unchecked)."""
+        self.counters.failed_public_keys += 1
+        if self.source_blocked_for(source, now) > 0:
+            self.counters.attempts_refused_source_blocked += 1
+            return FailureOutcome(source_failures=self._sources[source].failures,
+                                  source_blocked_for=0.0, user_failures=0,
+                                  user_blocked_for=0.0)
+        penalty = self._source_record(source, now)
+        blocked = 0.0
+        if penalty is not None:
+            blocked = self._fail(penalty, self.settings.source_failures, now)
+        return FailureOutcome(source_failures=penalty.failures if penalty is not None else 0,
+                              source_blocked_for=blocked, user_failures=0, user_blocked_for=0.0)
 
     def _fail(self, penalty: _Penalty, threshold: int, now: float) -> float:
         if _forgotten(penalty, now, self.settings.max_delay):

@@ -459,10 +459,42 @@ class _SshConnection(asyncssh.SSHServer):
     def validate_public_key(self, username: str, key: asyncssh.SSHKey) -> bool:
         """asyncssh asks here only for a key that is not among the user's
         authorized keys (set in begin_auth), or for a user without any: such a
-        key is refused and counted (RFC 4252 §7). Not logged: a client may
-        offer many keys, and OpenSSH too logs only at debug level."""
-        self._server.guard.counters.failed_public_keys += 1
+        key is refused (RFC 4252 §7) and, as OpenSSH does (auth2.c
+        userauth_finish), counted like a failed password: toward
+        max-auth-tries on this connection and as a failure of its source in
+        the login guard's backoff. Logged with the key's algorithm only, never
+        the key; at INFO while it looks like a client trying the keys it holds,
+        at WARNING for an unknown user, from half of max-auth-tries on, or
+        when it blocks the source (OpenSSH auth.c auth_log: verbose, then
+        logit)."""
+        self._refuse_key(username, _printable(key.get_algorithm()))
         return False
+
+    def validate_ca_key(self, username: str, key: asyncssh.SSHKey) -> bool:
+        """asyncssh asks here for an OpenSSH certificate whose signing CA is
+        not a ``cert-authority`` entry of the user (there are none unless
+        configured): refused and counted like a refused key, once per
+        certificate offered (asyncssh then finds no plain key in it and asks
+        nothing more)."""
+        self._refuse_key(username, f"certificate signed by {_printable(key.get_algorithm())}")
+        return False
+
+    def _refuse_key(self, username: str, what: str) -> None:
+        server = self._server
+        self._failed_attempts += 1
+        outcome = server.guard.public_key_refused(self._source, server._monotonic())
+        note = ""
+        if outcome.source_blocked_for:
+            note = (f"; source blocked {outcome.source_blocked_for:.2f} s after "
+                    f"{outcome.source_failures} failures")
+        limit = server.settings.max_auth_tries
+        loud = (username not in server._users or self._failed_attempts * 2 >= limit
+                or bool(outcome.source_blocked_for))
+        logger.log(logging.WARNING if loud else logging.INFO,
+                   "Failed publickey for %s %s ssh2: %s%s",
+                   self._who(username, by_key=True), self._where(), what, note)
+        if self._failed_attempts >= limit:
+            self._too_many_tries(username)
 
     async def validate_password(self, username: str, password: str) -> bool:
         server = self._server
@@ -519,9 +551,9 @@ class _SshConnection(asyncssh.SSHServer):
                        note)
         return False
 
-    def _who(self, username: str) -> str:
+    def _who(self, username: str, *, by_key: bool = False) -> str:
         user = self._server._users.get(username)
-        known = user is not None and user.password_hash is not None
+        known = user is not None and (by_key or user.password_hash is not None)
         return f"{'' if known else 'invalid user '}{_printable(username)}"
 
     def _too_many_tries(self, username: str) -> None:

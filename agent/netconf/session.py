@@ -60,6 +60,9 @@ from lxml import etree
 from agent.netconf.errors import BASE_NS, RpcError
 from agent.netconf.framing import Framer, FramingError, FramingMode, FramingReason
 from agent.netconf.logtext import peer_text
+# safe_xml_parser re-exported: the operator's client imports it from here.
+from agent.netconf.message_parser import MESSAGES
+from agent.netconf.message_parser import safe_xml_parser as safe_xml_parser
 from agent.netconf.notifications import (
     NOTIFICATION_1_0,
     NOTIFICATION_NS,
@@ -127,14 +130,6 @@ Authorizer = Callable[[etree._Element, SessionInfo], None]
 NotificationCheck = Callable[[etree._Element, SessionInfo], bool]
 
 
-def safe_xml_parser() -> etree.XMLParser:
-    """An lxml parser that never loads a DTD, resolves no entity and touches
-    no network; libxml2's amplification and depth limits stay on."""
-    return etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False,
-                           dtd_validation=False, huge_tree=False, remove_comments=True,
-                           remove_pis=True)
-
-
 class _Malformed(Exception):
     """A message that cannot be handled as an <rpc> (ends the session)."""
 
@@ -189,7 +184,6 @@ class NetconfSession:
         self._on_close_request = on_close_request
         self._on_kill_request = on_kill_request
         self._framer = Framer(max_message_size=max_message_size)
-        self._parser = safe_xml_parser()
         self._state = SessionState.HELLO_WAIT
         self._started = False
         self._info = SessionInfo(session_id, username)
@@ -491,7 +485,12 @@ class NetconfSession:
             # /nc:rpc/nc:edit-config) needs "nc" bound, and lxml drops that
             # binding anywhere below the base namespace's default declaration.
             nsmap.setdefault("nc", BASE_NS)
-        reply = etree.Element(_Q + "rpc-reply", nsmap=nsmap)
+        # Made in the <rpc>'s own document, so the attribute names the peer
+        # chose are interned in the dictionary of the thread that parsed it
+        # (freed with it: agent.netconf.message_parser), never in this
+        # long-lived thread's.
+        make = rpc.makeelement if rpc is not None else etree.Element
+        reply = make(_Q + "rpc-reply", nsmap=nsmap)
         if rpc is not None:
             for name, value in rpc.attrib.items():
                 reply.set(name, value)
@@ -503,7 +502,7 @@ class NetconfSession:
         # Leading whitespace: base:1.0 clients often send a newline after "]]>]]>".
         message = message.lstrip(b" \t\r\n")
         try:
-            root = etree.fromstring(message, self._parser)
+            root = MESSAGES.parse(message)
         except etree.XMLSyntaxError as exc:
             raise _Malformed(f"not well-formed XML: {exc}") from None
         if root is None:

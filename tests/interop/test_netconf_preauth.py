@@ -520,3 +520,124 @@ def test_unauthorized_public_keys_are_refused_and_counted(
     assert snapshot["failed-public-keys"] == "4"  # 2 keys, 2 users
     assert snapshot["failed-passwords"] == "0"
     assert snapshot["logins"] == "1"
+
+
+def test_refused_public_keys_count_toward_max_auth_tries(
+        start_server: Callable[..., RunningServer], caplog: pytest.LogCaptureFixture) -> None:
+    """OpenSSH counts every failed method, public key included, toward
+    MaxAuthTries (auth2.c userauth_finish; the "Too many authentication
+    failures" a client with many keys meets). A client offering 8 unknown
+    keys is disconnected after max-auth-tries (3) of them; each is logged
+    by algorithm, never with the key."""
+    running = start_server(max_auth_tries=3)
+    strangers = [asyncssh.generate_private_key("ssh-ed25519") for _ in range(8)]
+
+    async def scenario() -> None:
+        with pytest.raises(asyncssh.DisconnectError) as info:
+            await asyncssh.connect("127.0.0.1", running.port, local_addr=(ATTACKER, 0),
+                                   username="admin", client_keys=strangers, known_hosts=None,
+                                   agent_path=None, preferred_auth="publickey")
+        assert info.value.code == asyncssh.DISC_NO_MORE_AUTH_METHODS_AVAILABLE
+
+    with caplog.at_level(logging.INFO, logger="agent.netconf.server"):
+        run(scenario())
+    snapshot = state(running)
+    assert snapshot["failed-public-keys"] == "3"
+    assert snapshot["auth-tries-exceeded"] == "1"
+    lines = [r.getMessage() for r in caplog.records if r.name == "agent.netconf.server"]
+    failed = [line for line in lines
+              if line.startswith(f"Failed publickey for admin from {ATTACKER} port")]
+    assert len(failed) == 3 and all(line.endswith("ssh2: ssh-ed25519") for line in failed)
+    for key in strangers:
+        blob = key.export_public_key().decode().split()[1]
+        fingerprint = key.get_fingerprint().split(":", 1)[1]
+        assert not any(blob[:16] in line or fingerprint in line for line in lines)
+
+
+def test_refused_public_keys_back_off_the_source(
+        start_server: Callable[..., RunningServer], client_key: asyncssh.SSHKey) -> None:
+    """A refused key is a failure of its source in the login guard, as a wrong
+    password is: from the 5th the address is blocked (refused at connect,
+    its password refused unchecked), while another address, and the
+    authorized key from it, get in."""
+    running = start_server(guard=GuardSettings(source_failures=5, initial_delay=30.0))
+    strangers = [asyncssh.generate_private_key("ssh-ed25519") for _ in range(3)]
+
+    async def scenario() -> None:
+        for _ in range(2):  # 3 + 3 keys: the 5th blocks, the 6th is refused blocked
+            with pytest.raises(asyncssh.PermissionDenied):
+                await asyncssh.connect("127.0.0.1", running.port, local_addr=(ATTACKER, 0),
+                                       username="keyuser", client_keys=strangers,
+                                       known_hosts=None, agent_path=None,
+                                       preferred_auth="publickey")
+        with pytest.raises((ConnectionError, asyncssh.Error, OSError)):
+            await ssh_connect(running.port, ATTACKER)  # blocked, even the right password
+        async with asyncssh.connect("127.0.0.1", running.port, local_addr=(ADMIN_SOURCE, 0),
+                                    username="keyuser", client_keys=[client_key],
+                                    known_hosts=None, agent_path=None,
+                                    preferred_auth="publickey"):
+            pass
+
+    run(scenario())
+    snapshot = state(running)
+    assert snapshot["failed-public-keys"] == "6"
+    assert snapshot["attempts-refused-source-blocked"] == "1"
+    assert snapshot["refused-source-blocked"] == "1"
+    assert snapshot["blocked-sources"] == 1
+    assert snapshot["logins"] == "1"
+
+
+def test_refused_keys_and_passwords_share_max_auth_tries(
+        start_server: Callable[..., RunningServer]) -> None:
+    """Two unknown keys then passwords: the connection ends after the 4th
+    failure of either kind (max-auth-tries 4), so keys cannot buy more
+    password guesses."""
+    running = start_server(max_auth_tries=4)
+    strangers = [asyncssh.generate_private_key("ssh-ed25519") for _ in range(2)]
+    offered: list[str] = []
+
+    class Guesser(asyncssh.SSHClient):
+        def password_auth_requested(self) -> str:
+            offered.append(f"guess{len(offered)}")
+            return offered[-1]
+
+    async def scenario() -> None:
+        with pytest.raises(asyncssh.DisconnectError):
+            await asyncssh.connect("127.0.0.1", running.port, local_addr=(ATTACKER, 0),
+                                   username="admin", client_factory=Guesser,
+                                   client_keys=strangers, known_hosts=None, agent_path=None,
+                                   preferred_auth="publickey,password")
+
+    run(scenario())
+    assert len(offered) == 2
+    snapshot = state(running)
+    assert (snapshot["failed-public-keys"], snapshot["failed-passwords"]) == ("2", "2")
+
+
+def test_refused_certificates_count_like_refused_keys(
+        start_server: Callable[..., RunningServer], caplog: pytest.LogCaptureFixture) -> None:
+    """An OpenSSH certificate from a CA the user does not trust is a refused
+    public-key attempt too (asyncssh asks validate_ca_key): a client holding
+    two keys with their certificates makes 4 attempts, and with
+    max-auth-tries 3 is disconnected at the 3rd."""
+    running = start_server(max_auth_tries=3)
+    authority = asyncssh.generate_private_key("ssh-ed25519")
+    pairs = []
+    for _ in range(2):
+        key = asyncssh.generate_private_key("ssh-ed25519")
+        pairs.append((key, authority.generate_user_certificate(key, "k", principals=["admin"])))
+
+    async def scenario() -> None:
+        with pytest.raises(asyncssh.DisconnectError) as info:
+            await asyncssh.connect("127.0.0.1", running.port, local_addr=(ATTACKER, 0),
+                                   username="admin", client_keys=pairs, known_hosts=None,
+                                   agent_path=None, preferred_auth="publickey")
+        assert info.value.code == asyncssh.DISC_NO_MORE_AUTH_METHODS_AVAILABLE
+
+    with caplog.at_level(logging.INFO, logger="agent.netconf.server"):
+        run(scenario())
+    assert state(running)["failed-public-keys"] == "3"
+    lines = [r.getMessage() for r in caplog.records
+             if r.getMessage().startswith(f"Failed publickey for admin from {ATTACKER}")]
+    assert [line.split("ssh2: ")[1] for line in lines] == [
+        "certificate signed by ssh-ed25519", "ssh-ed25519", "certificate signed by ssh-ed25519"]

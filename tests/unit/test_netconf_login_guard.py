@@ -194,3 +194,30 @@ def test_guessing_a_locked_user_counts_against_the_source() -> None:
     assert g.source_blocked_for(B, 1.0) == 100.0
     assert g.connection_opened(B, 1.0) is Admission.REFUSE_SOURCE_BLOCKED
     assert g.user_locked_for("admin", B, 1.0) == 99.0
+
+
+def test_refused_public_keys_back_off_the_source_not_the_user() -> None:
+    """OpenSSH counts a refused key like a failed password (auth2.c
+    userauth_finish; PerSourcePenalties authfail): from the 5th refused key
+    of an address it is blocked, doubling; the user is not locked by keys."""
+    g = guard(source_failures=5, user_failures=3, initial_delay=1.0)
+    outcomes = [g.public_key_refused(A, 0.0) for _ in range(5)]
+    assert [o.source_blocked_for for o in outcomes] == [0.0] * 4 + [1.0]
+    assert g.counters.failed_public_keys == 5
+    assert g.connection_opened(A, 0.5) is Admission.REFUSE_SOURCE_BLOCKED
+    # Refused while blocked: counted, the block not lengthened.
+    assert g.public_key_refused(A, 0.5).source_blocked_for == 0.0
+    assert g.counters.attempts_refused_source_blocked == 1
+    assert g.source_blocked_for(A, 0.5) == 0.5
+    # After the block, the next refused key doubles it; passwords share the count.
+    assert g.public_key_refused(A, 1.5).source_blocked_for == 2.0
+    assert g.password_failed(A, "admin", 4.0).source_blocked_for == 4.0
+    # No user lock from keys (user_failures 3 was passed 7 times over).
+    assert g.locked_users(4.0) == 0
+    assert g.password_attempt(B, "admin", 4.0) is Attempt.CHECK
+    # A login from the address clears what keys counted.
+    g.connection_opened(C, 10.0)
+    for _ in range(4):
+        g.public_key_refused(C, 10.0)
+    g.authenticated(C, "admin", 10.0)
+    assert g.public_key_refused(C, 10.0).source_failures == 1

@@ -708,6 +708,7 @@ def home_agent_with_bindings(count: int) -> Any:
 async def serve_netconf(key_dir: Path) -> tuple[Callable[[], None], Callable[[], Awaitable[None]],
                                                   int]:
     from agent.datastore.store import Datastore
+    from agent.netconf.login_guard import GuardSettings
     from agent.netconf.operations import Operations
     from agent.netconf.server import NetconfServer, sha_crypt
     from agent.netconf.settings import NetconfSettings, NetconfUser
@@ -718,9 +719,12 @@ async def serve_netconf(key_dir: Path) -> tuple[Callable[[], None], Callable[[],
     datastore.register_provider(lambda: {"home-agent-state": home_agent_state(home_agent,
                                                                               time.time())})
     operations = Operations(datastore)
+    # The bench opens 10 connections at once from one address: more than
+    # max-startups/per-source (5) lets through (docs/security.md).
     settings = NetconfSettings(address=ADDRESS, port=0,
                                host_key_file=str(key_dir / "ssh_host_ed25519_key"),
-                               users=(NetconfUser(USERNAME, sha_crypt(PASSWORD, "$6$benchsalt")),))
+                               users=(NetconfUser(USERNAME, sha_crypt(PASSWORD, "$6$benchsalt")),),
+                               guard=GuardSettings(per_source=16, start=16, full=100))
     server = NetconfServer(settings, operations.capabilities(), operations,
                            on_session_end=datastore.release_session)
     await server.start()
