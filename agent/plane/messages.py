@@ -274,6 +274,20 @@ class StateDeltas:
     epoch: int
     sequence: int
     deltas: tuple[Delta, ...]
+    #: The loop turn's notifying engine events, in order, after its deltas
+    #: (the mirror applies the deltas first, so a notification never
+    #: overtakes the row it describes); rendered by the management plane.
+    events: tuple[EngineEvent, ...] = ()
+
+
+class EngineEvent(NamedTuple):
+    """A notifying engine event (``event_wire.py`` declares which) of a
+    role (``home-agent``, ``foreign-agent``, ``proxy``) at ``time``
+    (POSIX seconds)."""
+
+    role: str
+    time: float
+    event: Any
 
 
 @dataclass(frozen=True, slots=True)

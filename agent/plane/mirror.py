@@ -24,6 +24,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from agent.notifications import notification_for
 from agent.plane import messages as m
 from agent.plane.tables import TABLES, TableId
 
@@ -132,6 +133,8 @@ class OperationalMirror:
         self._expected += 1
         if kind is m.StateDeltas:
             self._apply_deltas(message)  # type: ignore[arg-type]
+            if message.events:  # type: ignore[union-attr]
+                self._notify(message)  # type: ignore[arg-type]
         elif kind is m.ResyncChunk:
             return self._chunk(message)  # type: ignore[arg-type]
         elif kind is m.ResyncEnd:
@@ -155,6 +158,15 @@ class OperationalMirror:
             else:
                 table[delta.key] = delta.row  # type: ignore[assignment]
         self.counters.deltas_applied += len(message.deltas)
+
+    def _notify(self, message: m.StateDeltas) -> None:
+        """The engine events of a turn (after its deltas) as the YANG
+        notifications the single-process agent sends for them."""
+        for role, event_time, event in message.events:
+            notification = notification_for(role, event)
+            if notification is not None:
+                self.notifications.append(m.Notification(
+                    message.epoch, message.sequence, notification[0], event_time, notification[1]))
 
     def _begin(self, message: m.ResyncBegin, now: float) -> None:  # noqa: ARG002
         self._staging = _empty()

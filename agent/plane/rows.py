@@ -31,6 +31,7 @@ from agent.plane.tables import TableId
 
 if TYPE_CHECKING:
     from agent.dataplane.plane import DataPlane
+    from agent.plane.stream import StateStream
 
 Row = tuple[Any, ...]
 DeltaTuple = tuple[TableId, ChangeKind, Row, Row | None]
@@ -41,9 +42,10 @@ def _int(address: IPv4Address) -> int:
 
 
 def binding_row(binding: Binding) -> Row:
-    return (_int(binding.home_address), _int(binding.care_of_address),
-            _int(binding.source_address), binding.source_port, binding.flags & 0xFF,
-            binding.identification, binding.lifetime, binding.registered_at, binding.expires_at)
+    return (binding.home_address._ip, binding.care_of_address._ip,  # type: ignore[attr-defined]
+            binding.source_address._ip, binding.source_port,  # type: ignore[attr-defined]
+            binding.flags & 0xFF, binding.identification, binding.lifetime,
+            binding.registered_at, binding.expires_at)
 
 
 def mobile_node_row(home_address: IPv4Address, node: MobileNode) -> Row:
@@ -70,7 +72,8 @@ class HomeAgentBindings:
 
 
 class HomeAgentMobileNodes:
-    """haCounterTable as a ``RowSource``."""
+    """haCounterTable as a ``KeyedRowSource`` (keys: home addresses): its
+    rows are counters, sent with the periodic counters (``StateStream.mark``)."""
 
     def __init__(self, agent: HomeAgent) -> None:
         self.agent = agent
@@ -82,45 +85,46 @@ class HomeAgentMobileNodes:
         node = self.agent.mobile_nodes().get(cursor_key)  # type: ignore[call-overload]
         return () if node is None else (mobile_node_row(cursor_key, node),)  # type: ignore[arg-type]
 
+    def current(self, key: Hashable) -> tuple[Row, Row | None]:
+        node = self.agent.mobile_nodes().get(key)  # type: ignore[call-overload]
+        return (key._ip,), None if node is None else mobile_node_row(key, node)  # type: ignore[attr-defined,arg-type]
+
     def count(self) -> int:
         return len(self.agent.mobile_nodes())
 
 
-def home_agent_deltas(agent: HomeAgent, event: object, *,
-                      known_nodes: set[IPv4Address]) -> list[DeltaTuple]:
-    """The deltas one home-agent event causes (its binding row, and its
-    node's counter row). ``known_nodes`` is the set of home addresses whose
-    counter row the stream has created (kept by the caller)."""
-    if isinstance(event, (BindingCreated, BindingRefreshed, BindingDeleted)):
-        home, care_of = event.home_address, event.care_of_address
-        node = agent.mobile_nodes().get(home)
-        out: list[DeltaTuple] = []
-        key = (_int(home), _int(care_of))
-        binding = node.binding_for(care_of) if node is not None else None
-        if isinstance(event, BindingDeleted) or binding is None:
-            out.append((TableId.BINDING, ChangeKind.DELETED, key, None))
-        else:
-            kind = ChangeKind.CREATED if isinstance(event, BindingCreated) else ChangeKind.MODIFIED
-            out.append((TableId.BINDING, kind, key, binding_row(binding)))
-        out += _node_delta(home, node, known_nodes)
-        return out
-    if isinstance(event, RegistrationDenied):
-        return _node_delta(event.home_address, agent.mobile_nodes().get(event.home_address),
-                           known_nodes)
-    return []
+class HomeAgentRecorder:
+    """The home agent's events -> the stream (one call per registration: the
+    hot path). A binding event records its binding's row at once (or its
+    deletion); it and a denial mark the node's counter row, which goes with
+    the next periodic counters (``StateStream.mark``)."""
 
+    def __init__(self, agent: HomeAgent, stream: StateStream) -> None:
+        self.agent = agent
+        self._nodes = agent.mobile_nodes()  # the engine's own dict (a view of it)
+        self._record = stream.record
+        self._mark = stream.mark
 
-def _node_delta(home: IPv4Address, node: MobileNode | None,
-                known_nodes: set[IPv4Address]) -> list[DeltaTuple]:
-    key = (_int(home),)
-    if node is None:
-        if home in known_nodes:
-            known_nodes.discard(home)
-            return [(TableId.MOBILE_NODE, ChangeKind.DELETED, key, None)]
-        return []
-    kind = ChangeKind.MODIFIED if home in known_nodes else ChangeKind.CREATED
-    known_nodes.add(home)
-    return [(TableId.MOBILE_NODE, kind, key, mobile_node_row(home, node))]
+    def __call__(self, event: object) -> bool:
+        """Record what ``event`` changed; True if it changed a row."""
+        kind = type(event)
+        if kind is BindingRefreshed or kind is BindingCreated or kind is BindingDeleted:
+            home = event.home_address  # type: ignore[attr-defined]
+            care_of = event.care_of_address  # type: ignore[attr-defined]
+            key = (home._ip, care_of._ip)
+            node = self._nodes.get(home)
+            binding = None if node is None or kind is BindingDeleted else node.binding_for(care_of)
+            if binding is None:
+                self._record(TableId.BINDING, ChangeKind.DELETED, key, None)
+            else:
+                self._record(TableId.BINDING, ChangeKind.CREATED if kind is BindingCreated
+                             else ChangeKind.MODIFIED, key, binding_row(binding))
+            self._mark(TableId.MOBILE_NODE, home)
+            return True
+        if kind is RegistrationDenied:
+            self._mark(TableId.MOBILE_NODE, event.home_address)  # type: ignore[attr-defined]
+            return True
+        return False
 
 
 # -- the foreign agent's visitors and the proxy's ------------------------------------------

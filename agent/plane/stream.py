@@ -47,6 +47,14 @@ class RowSource(Protocol):
         """How many rows the table holds now."""
 
 
+class KeyedRowSource(RowSource, Protocol):
+    """A table whose changed keys are marked (``StateStream.mark``) and whose
+    rows are built when they are sent."""
+
+    def current(self, key: Hashable) -> tuple[tuple[Any, ...], tuple[Any, ...] | None]:
+        """(the row's key on the wire, its current row or None when gone)."""
+
+
 @dataclass
 class MappingRowSource:
     """A table that is a mapping of key -> record, one row per record."""
@@ -69,6 +77,7 @@ class MappingRowSource:
 class StreamCounters:
     messages: int = 0
     deltas: int = 0
+    events: int = 0
     resyncs_started: int = 0
     resyncs_completed: int = 0
     resync_steps: int = 0
@@ -94,6 +103,9 @@ class StateStream:
         self._max_batch = max_batch
         self._sequence = 0
         self._batch: list[m.Delta] = []
+        self._events: list[m.EngineEvent] = []
+        # Keys marked changed per table, sent with the next counters.
+        self._marked: dict[TableId, dict[Hashable, None]] = {}
         self._resync = 0
         self._walk: list[TableId] = []
         self._keys: Sequence[Hashable] | None = None
@@ -122,21 +134,55 @@ class StateStream:
         the next ``flush`` (the adapter flushes once per loop turn) or when
         the batch is full."""
         self._batch.append(m.Delta(table, kind, key, row))
-        if len(self._batch) >= self._max_batch:
+        if len(self._batch) + len(self._events) >= self._max_batch:
             self.flush()
 
+    def record_event(self, role: str, event_time: float, event: object) -> None:
+        """A notifying engine event (``event_wire.EVENTS``): sent in the same
+        message as, and after, the deltas recorded before the next flush, so
+        its notification never overtakes the rows it describes."""
+        self._events.append(m.EngineEvent(role, event_time, event))
+        if len(self._batch) + len(self._events) >= self._max_batch:
+            self.flush()
+
+    def mark(self, table: TableId, key: Hashable) -> None:
+        """A row of ``table`` (a ``KeyedRowSource``) changed: its current row
+        goes with the next counters (``send_counters``), once however often
+        it changed in the period. For the rows that are counters themselves
+        (``mobile-node-counters``): they are as old as the other counters."""
+        marked = self._marked.get(table)
+        if marked is None:
+            marked = self._marked[table] = {}
+        marked[key] = None
+
     def flush(self) -> None:
-        if self._batch:
+        if self._batch or self._events:
             batch = tuple(self._batch)
+            events = tuple(self._events)
             self._batch.clear()
+            self._events.clear()
             self.counters.deltas += len(batch)
-            self._send(m.StateDeltas(self.epoch, self._next(), batch))
+            self.counters.events += len(events)
+            self._send(m.StateDeltas(self.epoch, self._next(), batch, events))
+
+    def flush_marked(self) -> None:
+        """The marked rows as deltas (then ``flush``)."""
+        marked, self._marked = self._marked, {}
+        for table, keys in marked.items():
+            source: KeyedRowSource = self._sources[table]  # type: ignore[assignment]
+            current = source.current
+            modified, deleted = m.ChangeKind.MODIFIED, m.ChangeKind.DELETED
+            for key in keys:
+                wire_key, row = current(key)
+                self.record(table, deleted if row is None else modified, wire_key, row)
+        self.flush()
 
     def send_counters(self, taken_at: float, groups: Mapping[str, Mapping[str, int]]) -> None:
-        self.flush()
+        self.flush_marked()
         self._send(m.Counters(self.epoch, self._next(), taken_at, groups))
 
     def send_notification(self, name: str, event_time: float, body: Mapping[str, Any]) -> None:
+        """A notification that is no engine event's (those go by ``record_event``)."""
         self.flush()
         self._send(m.Notification(self.epoch, self._next(), name, event_time, body))
 

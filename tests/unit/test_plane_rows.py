@@ -18,8 +18,8 @@ from agent.operational import home_agent_state
 from agent.plane import codec
 from agent.plane import messages as m
 from agent.plane.mirror import MirrorState, OperationalMirror
-from agent.plane.render import binding_entries
-from agent.plane.rows import HomeAgentBindings, HomeAgentMobileNodes, home_agent_deltas
+from agent.plane.render import binding_entries, mobile_node_counter_entries
+from agent.plane.rows import HomeAgentBindings, HomeAgentMobileNodes, HomeAgentRecorder
 from agent.plane.stream import StateStream
 from agent.plane.tables import TableId
 
@@ -41,7 +41,7 @@ class Rig:
                               TableId.MOBILE_NODE: HomeAgentMobileNodes(self.agent)},
             send=lambda message: self.wire.append(codec.encode(message)), clock=lambda: 0.0)
         self.mirror = OperationalMirror()
-        self.known: set[IPv4Address] = set()
+        self.recorder = HomeAgentRecorder(self.agent, self.stream)
         self.identification = 0
 
     def register(self, home: IPv4Address, care_of: str, *, lifetime: int = 600,
@@ -55,11 +55,13 @@ class Rig:
             IPv4Address(care_of), 434, NOW)
         self.agent.datagrams_to_send()
         while (event := self.agent.next_event()) is not None:
-            for delta in home_agent_deltas(self.agent, event, known_nodes=self.known):
-                self.stream.record(*delta)
+            self.recorder(event)
 
     def deliver(self) -> None:
+        """The turn's flush, then the period's counters (the marked
+        mobile-node-counters rows go with them)."""
         self.stream.flush()
+        self.stream.send_counters(NOW, {})
         for body in codec.FrameReader().feed(b"".join(self.wire)):
             assert self.mirror.apply(codec.decode(body), NOW) is None  # type: ignore[arg-type]
         self.wire.clear()
@@ -68,9 +70,9 @@ class Rig:
         self.deliver()
         expected = home_agent_state(self.agent, NOW + 7)
         assert binding_entries(self.mirror.sorted_rows(TableId.BINDING), NOW + 7) == expected["binding"]
-        homes = [row[0] for row in self.mirror.sorted_rows(TableId.MOBILE_NODE)]
-        assert [str(IPv4Address(h)) for h in homes] == [
-            entry["home-address"] for entry in expected["mobile-node-counters"]]
+        assert mobile_node_counter_entries(self.mirror.sorted_rows(TableId.MOBILE_NODE),
+                                           self.mirror.sorted_rows(TableId.BINDING), NOW + 7) \
+            == expected["mobile-node-counters"]
 
 
 def test_mirror_renders_what_the_engine_holds() -> None:
@@ -99,17 +101,29 @@ def test_mirror_renders_what_the_engine_holds() -> None:
     assert rig.mirror.count(TableId.BINDING) == rig.agent.binding_count
 
 
-def test_a_mobile_node_row_is_created_once() -> None:
+def test_a_mobile_node_row_goes_with_the_counters_once_per_period() -> None:
+    """The binding's row goes in the turn's StateDeltas; the node's counter
+    row is marked and sent once, with the period's Counters, however many
+    times it changed."""
     rig = Rig()
     rig.stream.begin_resync()
     rig.stream.resync_step()
+    rig.wire.clear()
     rig.register(FIRST + 1, "203.0.113.1")
     rig.register(FIRST + 1, "203.0.113.1")  # a renewal
     rig.stream.flush()
-    kinds = [(d.table, d.kind) for body in codec.FrameReader().feed(b"".join(rig.wire))
-             for d in getattr(codec.decode(body), "deltas", ())]
-    assert kinds == [(TableId.BINDING, m.ChangeKind.CREATED), (TableId.MOBILE_NODE, m.ChangeKind.CREATED),
-                     (TableId.BINDING, m.ChangeKind.MODIFIED), (TableId.MOBILE_NODE, m.ChangeKind.MODIFIED)]
+    rig.stream.send_counters(NOW, {"home-agent": {"registrations-accepted": 2}})
+    messages = [codec.decode(body) for body in codec.FrameReader().feed(b"".join(rig.wire))]
+    assert [type(message) for message in messages] == [m.StateDeltas, m.StateDeltas, m.Counters]
+    kinds = [[(d.table, d.kind) for d in message.deltas] for message in messages[:2]]  # type: ignore[union-attr]
+    assert kinds == [[(TableId.BINDING, m.ChangeKind.CREATED), (TableId.BINDING, m.ChangeKind.MODIFIED)],
+                     [(TableId.MOBILE_NODE, m.ChangeKind.MODIFIED)]]
+    node = messages[1].deltas[0].row  # type: ignore[union-attr]
+    assert node is not None and node[0] == int(FIRST + 1) and node[1] == 2  # both accepted
+    rig.wire.clear()
+    rig.stream.send_counters(NOW + 1, {})  # nothing marked since: no deltas
+    assert [type(codec.decode(body)) for body in codec.FrameReader().feed(b"".join(rig.wire))] \
+        == [m.Counters]
 
 
 def test_events_drained_after_the_binding_is_gone_send_a_deletion() -> None:
@@ -127,8 +141,7 @@ def test_events_drained_after_the_binding_is_gone_send_a_deletion() -> None:
             IPv4Address("203.0.113.1"), 434, NOW)
     rig.agent.datagrams_to_send()
     while (event := rig.agent.next_event()) is not None:
-        for delta in home_agent_deltas(rig.agent, event, known_nodes=rig.known):
-            rig.stream.record(*delta)
+        rig.recorder(event)
     rig.check()
     assert rig.mirror.count(TableId.BINDING) == 0
 

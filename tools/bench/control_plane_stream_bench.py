@@ -9,13 +9,16 @@ batches of 64 (the runner's batch), replies taken, events drained. Three
 variants, alternated round after round in the same run:
 
 - ``reference``: events drained and dropped (the engine alone);
-- ``deltas``: each event -> ``home_agent_deltas`` -> ``StateStream.record``,
-  one ``StateDeltas`` per batch encoded into an established
-  ``ControlSession`` (what ``ControlPlane._engine_event`` and its per-turn
-  flush do);
-- ``deltas+notifications``: the same plus each event's YANG notification
-  (``agent/notifications.py``) as a ``Notification`` message (the control
-  plane's default).
+- ``deltas``: each event -> ``HomeAgentRecorder`` (the binding's row
+  recorded, the node's counter row marked), one ``StateDeltas`` per batch
+  encoded into an established ``ControlSession`` (what
+  ``ControlPlane._engine_event`` and its per-turn flush do), and the
+  periodic ``Counters`` every second of the run with the marked
+  mobile-node-counters rows before them (``StateStream.send_counters``,
+  with the engine's counters as ``ControlPlane`` reads them);
+- ``deltas+notifications``: the same plus each notifying event
+  (``event_wire.py``) in its turn's ``StateDeltas`` (the control plane's
+  default; the management plane renders the YANG notification).
 
 Two scenarios: ``new-nodes`` (each request creates a binding: a
 binding-created notification each) and ``renewals`` (the same nodes again,
@@ -45,9 +48,9 @@ from agent.mobileip import replay  # noqa: E402
 from agent.mobileip.builder import build_request  # noqa: E402
 from agent.mobileip.home_agent import HomeAgent, HomeAgentSettings  # noqa: E402
 from agent.mobileip.security import SecurityAssociation, SecurityAssociationTable  # noqa: E402
-from agent.notifications import notification_for  # noqa: E402
 from agent.plane import session as s  # noqa: E402
-from agent.plane.rows import HomeAgentBindings, HomeAgentMobileNodes, home_agent_deltas  # noqa: E402
+from agent.plane.event_wire import SPECS_BY_EVENT  # noqa: E402
+from agent.plane.rows import HomeAgentBindings, HomeAgentMobileNodes, HomeAgentRecorder  # noqa: E402
 from agent.plane.stream import StateStream  # noqa: E402
 from agent.plane.tables import TableId  # noqa: E402
 
@@ -56,6 +59,7 @@ CARE_OF = IPv4Address("203.0.113.1")
 FIRST = IPv4Address("10.0.0.1")
 SA = SecurityAssociation(256, bytes(range(16)))
 BATCH = 64
+PERIOD = 1.0  # the state period (YANG state-period, 1 s by default)
 
 
 def requests(count: int, now: float, *, offset: int = 0) -> list[bytes]:
@@ -84,36 +88,46 @@ def run(data: list[bytes], now: float, variant: str, *, first: list[bytes] | Non
     stream = StateStream(epoch=1, sources={TableId.BINDING: HomeAgentBindings(agent),
                                            TableId.MOBILE_NODE: HomeAgentMobileNodes(agent)},
                          send=session.send_state, clock=time.monotonic)
-    known: set[IPv4Address] = set()
+    recorder = HomeAgentRecorder(agent, stream)
     notifications = variant == "deltas+notifications"
+    streaming = variant != "reference"
     handle: Callable[[object], None]
     if variant == "reference":
         def handle(event: object) -> None:
             pass
     else:
+        # ControlPlane._engine_event's work for a home agent's event.
         def handle(event: object) -> None:
-            for delta in home_agent_deltas(agent, event, known_nodes=known):
-                stream.record(*delta)
-            if notifications:
-                notification = notification_for("home-agent", event)
-                if notification is not None:
-                    stream.send_notification(notification[0], now, notification[1])
+            recorder(event)
+            if notifications and type(event) in SPECS_BY_EVENT:
+                stream.record_event("home-agent", now, event)
     for datagram in first or ():
         agent.receive_datagram(datagram, CARE_OF, 434, now)
     agent.datagrams_to_send()
     while agent.next_event() is not None:
         pass
     accepted_before = agent.counters.registration_accepted
-    started = time.perf_counter()
+    stream.flush_marked()
+    session.data_to_send()
+    clock = time.perf_counter
+    started = clock()
+    next_counters = started + PERIOD
     for first in range(0, len(data), BATCH):
         for datagram in data[first:first + BATCH]:
             agent.receive_datagram(datagram, CARE_OF, 434, now)
         agent.datagrams_to_send()
         while (event := agent.next_event()) is not None:
             handle(event)
-        stream.flush()
+        if streaming:
+            stream.flush()
+            if clock() >= next_counters:
+                next_counters += PERIOD
+                stream.send_counters(now, {"home-agent": agent.counters.as_dict()})
         session.data_to_send()  # what the transport would write
-    elapsed = time.perf_counter() - started
+    if streaming:  # the last period's marked rows: they are this run's work too
+        stream.send_counters(now, {"home-agent": agent.counters.as_dict()})
+        session.data_to_send()
+    elapsed = clock() - started
     assert agent.counters.registration_accepted - accepted_before == len(data)
     return len(data) / elapsed
 
