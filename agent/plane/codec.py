@@ -250,7 +250,7 @@ def _events(value: Any) -> tuple[m.EngineEvent, ...]:
             role, event_time, event = event_wire.from_wire(item)
         except event_wire.EventWireError as exc:
             raise _Bad(str(exc)) from None
-        out.append(m.EngineEvent(role, event_time, event))
+        out.append((role, event_time, event))
     return tuple(out)
 
 
@@ -369,8 +369,8 @@ def encode_body(message: m.Message) -> bytes:
     """The msgpack body of one message (no length prefix)."""
     packed: bytes
     if type(message) is m.StateDeltas:  # the hot path: no per-field dispatch
-        # A Delta is a tuple and its table and kind are IntEnums: msgpack
-        # packs them as the array [table, kind, key, row] as they are.
+        # A delta is a tuple and its table and kind are IntEnums: msgpack
+        # packs it as the array [table, kind, key, row] as it is.
         to_wire = event_wire.to_wire
         packed = _PACKER.pack((_STATE_DELTAS, message.epoch, message.sequence, message.deltas,
                                [to_wire(*e) for e in message.events]))

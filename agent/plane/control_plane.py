@@ -104,12 +104,12 @@ class _RoleRows:
         source = self._current()
         return 0 if source is None else source.count()
 
-    def current(self, key: Hashable) -> tuple[Row, Row | None]:
+    def current(self, key: Hashable, value: Any) -> tuple[Row, Row | None]:
         """A marked key's row (``KeyedRowSource``); gone with its engine."""
         source = self._current()
         if source is None:  # the role stopped: its rows are gone
-            return (key._ip,), None  # type: ignore[attr-defined]
-        return source.current(key)  # type: ignore[attr-defined,no-any-return]
+            return (key,), None
+        return source.current(key, value)  # type: ignore[attr-defined,no-any-return]
 
 
 class ControlPlane:
@@ -138,6 +138,7 @@ class ControlPlane:
         self._home_agent_recorder: HomeAgentRecorder | None = None
         self.stream = StateStream(epoch=self.epoch, sources=self._sources(),
                                   send=self._send_state, clock=time.monotonic)
+        self.stream.add_drain(self._drain_home_agent)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._task: asyncio.Task[None] | None = None
         self._commits: set[asyncio.Task[None]] = set()
@@ -378,16 +379,22 @@ class ControlPlane:
         if role == "home-agent" and agent.home_agent is not None:
             recorder = self._home_agent_recorder
             if recorder is None or recorder.agent is not agent.home_agent:
-                recorder = self._home_agent_recorder = HomeAgentRecorder(agent.home_agent, self.stream)
-            if recorder(event):
+                recorder = self._home_agent_recorder = HomeAgentRecorder(
+                    agent.home_agent, self.stream, notify=self.notifications, clock=self.clock)
+            if recorder(event):  # its deltas and its event at the flush
                 self._changed()
-        elif role == "foreign-agent" and agent.foreign_agent is not None:
+            return
+        if role == "foreign-agent" and agent.foreign_agent is not None:
             self._record(foreign_agent_deltas(agent.foreign_agent, event))
         elif role == "proxy" and agent.proxy is not None:
             self._record(proxy_deltas(agent.proxy, getattr(event, "mac", None)))
         if self.notifications and type(event) in SPECS_BY_EVENT:
             self.stream.record_event(role, self.clock(), event)
             self._changed()
+
+    def _drain_home_agent(self) -> None:
+        if self._home_agent_recorder is not None:
+            self._home_agent_recorder.drain()
 
     def _follow_tunnels(self) -> None:
         """Deltas of the data plane's tunnel table (a data plane started or

@@ -151,12 +151,12 @@ class OperationalMirror:
     def _apply_deltas(self, message: m.StateDeltas) -> None:
         tables = self._staging if self._staging is not None else self._tables
         deleted = m.ChangeKind.DELETED
-        for delta in message.deltas:
-            table = tables[delta.table]
-            if delta.kind is deleted:
-                table.pop(delta.key, None)
+        for table_id, kind, key, row in message.deltas:
+            table = tables[table_id]
+            if kind == deleted:
+                table.pop(key, None)
             else:
-                table[delta.key] = delta.row  # type: ignore[assignment]
+                table[key] = row  # type: ignore[assignment]
         self.counters.deltas_applied += len(message.deltas)
 
     def _notify(self, message: m.StateDeltas) -> None:

@@ -11,7 +11,7 @@ and the checkpoint already read them): no text formatting on the engine loop.
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Sequence
+from collections.abc import Callable, Container, Hashable, Sequence
 from ipaddress import IPv4Address
 from typing import TYPE_CHECKING, Any
 
@@ -26,6 +26,7 @@ from agent.mobileip.events import (
 from agent.mobileip.foreign_agent import ForeignAgent, Visitor
 from agent.mobileip.home_agent import Binding, HomeAgent, MobileNode
 from agent.mobileip.proxy import ProxyAgent, ProxyVisitor
+from agent.plane.event_wire import SPECS_BY_EVENT
 from agent.plane.messages import ChangeKind
 from agent.plane.tables import TableId
 
@@ -48,8 +49,9 @@ def binding_row(binding: Binding) -> Row:
             binding.registered_at, binding.expires_at)
 
 
-def mobile_node_row(home_address: IPv4Address, node: MobileNode) -> Row:
-    return (_int(home_address), node.service_accepted, node.service_denied,
+def mobile_node_row(home_address: IPv4Address | int, node: MobileNode) -> Row:
+    home = home_address if type(home_address) is int else _int(home_address)  # type: ignore[arg-type]
+    return (home, node.service_accepted, node.service_denied,
             node.overall_service_time, node.recent_accepted_time, node.recent_denied_time,
             node.recent_denied_code)
 
@@ -72,8 +74,10 @@ class HomeAgentBindings:
 
 
 class HomeAgentMobileNodes:
-    """haCounterTable as a ``KeyedRowSource`` (keys: home addresses): its
-    rows are counters, sent with the periodic counters (``StateStream.mark``)."""
+    """haCounterTable as a ``KeyedRowSource``: its rows are counters, sent
+    with the periodic counters (``StateStream.mark``), marked by the home
+    address as an integer with the node's record (the engine never removes
+    a node's record: its counters live as long as the engine)."""
 
     def __init__(self, agent: HomeAgent) -> None:
         self.agent = agent
@@ -85,46 +89,80 @@ class HomeAgentMobileNodes:
         node = self.agent.mobile_nodes().get(cursor_key)  # type: ignore[call-overload]
         return () if node is None else (mobile_node_row(cursor_key, node),)  # type: ignore[arg-type]
 
-    def current(self, key: Hashable) -> tuple[Row, Row | None]:
-        node = self.agent.mobile_nodes().get(key)  # type: ignore[call-overload]
-        return (key._ip,), None if node is None else mobile_node_row(key, node)  # type: ignore[attr-defined,arg-type]
+    def current(self, key: Hashable, value: Any) -> tuple[Row, Row | None]:
+        return (key,), mobile_node_row(key, value)  # type: ignore[arg-type]
 
     def count(self) -> int:
         return len(self.agent.mobile_nodes())
 
 
 class HomeAgentRecorder:
-    """The home agent's events -> the stream (one call per registration: the
-    hot path). A binding event records its binding's row at once (or its
-    deletion); it and a denial mark the node's counter row, which goes with
-    the next periodic counters (``StateStream.mark``)."""
+    """The home agent's events -> the stream (one event per registration:
+    the hot path). A call keeps the event; the stream's flush (once per loop
+    turn) drains them in one loop: a binding event records its binding's
+    current row (or its deletion), it and a denial mark the node's counter
+    row, which goes with the next periodic counters (``StateStream.mark``),
+    and, with ``notify``, a notifying event (``event_wire.py``) is recorded
+    after the deltas, at the time of the flush (the same loop turn)."""
 
-    def __init__(self, agent: HomeAgent, stream: StateStream) -> None:
+    def __init__(self, agent: HomeAgent, stream: StateStream, *, clock: Callable[[], float],
+                 notify: bool = True) -> None:
+        """``clock``: POSIX seconds, the events' time (the adapter's)."""
         self.agent = agent
-        self._nodes = agent.mobile_nodes()  # the engine's own dict (a view of it)
+        self._pending: list[object] = []
         self._record = stream.record
+        self._record_event = stream.record_event
         self._mark = stream.mark
+        self._clock = clock
+        self._notifying: Container[type] = SPECS_BY_EVENT if notify else ()
+        self._kept = _ROW_EVENTS | (SPECS_BY_EVENT.keys() if notify else set())
 
     def __call__(self, event: object) -> bool:
-        """Record what ``event`` changed; True if it changed a row."""
-        kind = type(event)
-        if kind is BindingRefreshed or kind is BindingCreated or kind is BindingDeleted:
-            home = event.home_address  # type: ignore[attr-defined]
-            care_of = event.care_of_address  # type: ignore[attr-defined]
-            key = (home._ip, care_of._ip)
-            node = self._nodes.get(home)
-            binding = None if node is None or kind is BindingDeleted else node.binding_for(care_of)
-            if binding is None:
-                self._record(TableId.BINDING, ChangeKind.DELETED, key, None)
-            else:
-                self._record(TableId.BINDING, ChangeKind.CREATED if kind is BindingCreated
-                             else ChangeKind.MODIFIED, key, binding_row(binding))
-            self._mark(TableId.MOBILE_NODE, home)
-            return True
-        if kind is RegistrationDenied:
-            self._mark(TableId.MOBILE_NODE, event.home_address)  # type: ignore[attr-defined]
+        """Keep ``event`` until the next flush if it changes a row or is
+        notified (True)."""
+        if type(event) in self._kept:
+            self._pending.append(event)
             return True
         return False
+
+    def drain(self) -> None:
+        """Record the kept events' deltas and events (``StateStream.add_drain``)."""
+        pending = self._pending
+        if not pending:
+            return
+        self._pending = []
+        nodes = self.agent.mobile_nodes()
+        record, mark, record_event = self._record, self._mark, self._record_event
+        notifying = self._notifying
+        binding_table, node_table = TableId.BINDING, TableId.MOBILE_NODE
+        created, modified, deleted = ChangeKind.CREATED, ChangeKind.MODIFIED, ChangeKind.DELETED
+        events = []
+        for event in pending:
+            kind = type(event)
+            if kind in notifying:
+                events.append(event)
+            if kind not in _ROW_EVENTS:
+                continue
+            home = event.home_address  # type: ignore[attr-defined]
+            home_int = home._ip
+            node = nodes.get(home)
+            if kind is not RegistrationDenied:
+                care_of = event.care_of_address  # type: ignore[attr-defined]
+                binding = None if node is None or kind is BindingDeleted else node.binding_for(care_of)
+                if binding is None:
+                    record(binding_table, deleted, (home_int, care_of._ip), None)
+                else:
+                    record(binding_table, created if kind is BindingCreated else modified,
+                           (home_int, care_of._ip), binding_row(binding))
+            if node is not None:
+                mark(node_table, home_int, node)
+        if events:
+            now = self._clock()
+            for event in events:
+                record_event("home-agent", now, event)
+
+
+_ROW_EVENTS = frozenset((BindingCreated, BindingRefreshed, BindingDeleted, RegistrationDenied))
 
 
 # -- the foreign agent's visitors and the proxy's ------------------------------------------

@@ -51,8 +51,9 @@ class KeyedRowSource(RowSource, Protocol):
     """A table whose changed keys are marked (``StateStream.mark``) and whose
     rows are built when they are sent."""
 
-    def current(self, key: Hashable) -> tuple[tuple[Any, ...], tuple[Any, ...] | None]:
-        """(the row's key on the wire, its current row or None when gone)."""
+    def current(self, key: Hashable, value: Any) -> tuple[tuple[Any, ...], tuple[Any, ...] | None]:
+        """(the row's key on the wire, its current row or None when gone);
+        ``key`` and ``value`` as they were marked."""
 
 
 @dataclass
@@ -102,8 +103,9 @@ class StateStream:
         self._check_every = check_every
         self._max_batch = max_batch
         self._sequence = 0
-        self._batch: list[m.Delta] = []
+        self._batch: list[m.DeltaTuple] = []
         self._events: list[m.EngineEvent] = []
+        self._drains: list[Callable[[], None]] = []
         # Keys marked changed per table, sent with the next counters.
         self._marked: dict[TableId, dict[Hashable, None]] = {}
         self._resync = 0
@@ -133,48 +135,64 @@ class StateStream:
         """One row changed (the whole new row; ``None`` when deleted). Sent at
         the next ``flush`` (the adapter flushes once per loop turn) or when
         the batch is full."""
-        self._batch.append(m.Delta(table, kind, key, row))
-        if len(self._batch) + len(self._events) >= self._max_batch:
+        self._batch.append((table, kind, key, row))
+        if len(self._batch) >= self._max_batch:
             self.flush()
 
     def record_event(self, role: str, event_time: float, event: object) -> None:
         """A notifying engine event (``event_wire.EVENTS``): sent in the same
         message as, and after, the deltas recorded before the next flush, so
         its notification never overtakes the rows it describes."""
-        self._events.append(m.EngineEvent(role, event_time, event))
-        if len(self._batch) + len(self._events) >= self._max_batch:
+        self._events.append((role, event_time, event))
+        if len(self._events) >= self._max_batch:
             self.flush()
 
-    def mark(self, table: TableId, key: Hashable) -> None:
+    def add_drain(self, drain: Callable[[], None]) -> None:
+        """``drain()`` runs first in every ``flush``: a recorder that keeps
+        its engine's events until then records their deltas there (one
+        loop over a turn's events instead of a call per event)."""
+        self._drains.append(drain)
+
+    def mark(self, table: TableId, key: Hashable, value: Any) -> None:
         """A row of ``table`` (a ``KeyedRowSource``) changed: its current row
         goes with the next counters (``send_counters``), once however often
         it changed in the period. For the rows that are counters themselves
-        (``mobile-node-counters``): they are as old as the other counters."""
+        (``mobile-node-counters``): they are as old as the other counters.
+        ``key`` (cheap to hash) and ``value`` (what the source needs to build
+        the row) are handed back to the source's ``current``."""
         marked = self._marked.get(table)
         if marked is None:
             marked = self._marked[table] = {}
-        marked[key] = None
+        marked[key] = value
 
     def flush(self) -> None:
-        if self._batch or self._events:
-            batch = tuple(self._batch)
-            events = tuple(self._events)
-            self._batch.clear()
-            self._events.clear()
-            self.counters.deltas += len(batch)
-            self.counters.events += len(events)
-            self._send(m.StateDeltas(self.epoch, self._next(), batch, events))
+        """Send what was recorded: ``StateDeltas`` of at most ``max_batch``
+        deltas each, the events with the last."""
+        for drain in self._drains:
+            drain()
+        batch, events = self._batch, self._events
+        if not batch and not events:
+            return
+        self._batch, self._events = [], []
+        limit = self._max_batch
+        last = (max(len(batch) - 1, 0) // limit) * limit  # where the last message's deltas start
+        for start in range(0, last, limit):
+            self._send(m.StateDeltas(self.epoch, self._next(), tuple(batch[start:start + limit])))
+        self.counters.deltas += len(batch)
+        self.counters.events += len(events)
+        self._send(m.StateDeltas(self.epoch, self._next(), tuple(batch[last:]), tuple(events)))
 
     def flush_marked(self) -> None:
         """The marked rows as deltas (then ``flush``)."""
         marked, self._marked = self._marked, {}
-        for table, keys in marked.items():
+        batch = self._batch
+        modified, deleted = m.ChangeKind.MODIFIED, m.ChangeKind.DELETED
+        for table, values in marked.items():
             source: KeyedRowSource = self._sources[table]  # type: ignore[assignment]
             current = source.current
-            modified, deleted = m.ChangeKind.MODIFIED, m.ChangeKind.DELETED
-            for key in keys:
-                wire_key, row = current(key)
-                self.record(table, deleted if row is None else modified, wire_key, row)
+            for key, value in values.items():
+                wire_key, row = current(key, value)
+                batch.append((table, deleted if row is None else modified, wire_key, row))
         self.flush()
 
     def send_counters(self, taken_at: float, groups: Mapping[str, Mapping[str, int]]) -> None:
@@ -191,6 +209,11 @@ class StateStream:
     def begin_resync(self) -> None:
         """Start (or restart) a resynchronisation; ``resync_step`` does the work."""
         self.flush()
+        # Marks so far are covered by the resync (the mirror stages from
+        # empty; a row marked and still there is in a chunk, as new as the
+        # mark or newer), and marks of an engine that a transaction
+        # replaced must go with it.
+        self._marked.clear()
         self._resync += 1
         self.counters.resyncs_started += 1
         # Each table's keys are copied when the walk reaches it (inside a

@@ -41,7 +41,8 @@ class Rig:
                               TableId.MOBILE_NODE: HomeAgentMobileNodes(self.agent)},
             send=lambda message: self.wire.append(codec.encode(message)), clock=lambda: 0.0)
         self.mirror = OperationalMirror()
-        self.recorder = HomeAgentRecorder(self.agent, self.stream)
+        self.recorder = HomeAgentRecorder(self.agent, self.stream, clock=lambda: NOW)
+        self.stream.add_drain(self.recorder.drain)
         self.identification = 0
 
     def register(self, home: IPv4Address, care_of: str, *, lifetime: int = 600,
