@@ -22,6 +22,7 @@ from agent.mobileip.events import (
     RegistrationDenied,
     VisitorAdded,
     VisitorRemoved,
+    VisitorRenewed,
 )
 from agent.mobileip.foreign_agent import ForeignAgent, Visitor
 from agent.mobileip.home_agent import Binding, HomeAgent, MobileNode
@@ -223,11 +224,10 @@ class ProxyVisitors:
 
 def foreign_agent_deltas(agent: ForeignAgent, event: object) -> list[DeltaTuple]:
     """The visitor row an FA event changes: its current row (created or
-    moved, ``VisitorAdded``) or its deletion (``VisitorRemoved``, or gone
-    since). The FA emits no event when a visitor renews with the same
-    care-of address (RFC 5944 §3.7.3.2): that row's identification and
-    expiry reach the mirror at the next resynchronisation only."""
-    if isinstance(event, (VisitorAdded, VisitorRemoved)):
+    moved, ``VisitorAdded``; renewed through the same care-of address, RFC
+    5944 §3.7.3.2, ``VisitorRenewed``) or its deletion (``VisitorRemoved``,
+    or gone since)."""
+    if isinstance(event, (VisitorAdded, VisitorRenewed, VisitorRemoved)):
         key = (_int(event.home_address),)
         visitor = agent.visitor(event.home_address)
         if visitor is None:

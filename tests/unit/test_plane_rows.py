@@ -225,7 +225,7 @@ def test_foreign_agent_and_proxy_deltas_keep_the_mirror_equal() -> None:
         pass
     engines = {ha_address: (ha, 434), fa_address: (fa, 434), ap_address: (proxy, 5000)}
 
-    def settle(touched_macs: tuple[str, ...] = ()) -> None:
+    def settle(touched_macs: tuple[str, ...] = (), now: float = NOW) -> None:
         for mac in touched_macs:  # client events the proxy took without an event
             for delta in proxy_deltas(proxy, mac):
                 stream.record(*delta)
@@ -236,7 +236,7 @@ def test_foreign_agent_and_proxy_deltas_keep_the_mirror_equal() -> None:
                 for transmit in engine.datagrams_to_send():
                     if transmit.channel is Channel.REGISTRATION and transmit.destination in engines:
                         moved = True
-                        engines[transmit.destination][0].receive_datagram(transmit.data, source, port, NOW)
+                        engines[transmit.destination][0].receive_datagram(transmit.data, source, port, now)
             while (event := fa.next_event()) is not None:
                 for delta in foreign_agent_deltas(fa, event):
                     stream.record(*delta)
@@ -249,7 +249,7 @@ def test_foreign_agent_and_proxy_deltas_keep_the_mirror_equal() -> None:
         for body in codec.FrameReader().feed(b"".join(wire)):
             assert mirror.apply(codec.decode(body), NOW) is None  # type: ignore[arg-type]
         wire.clear()
-        later = NOW + 9.5
+        later = now + 9.5
         assert visitor_entries(mirror.sorted_rows(TableId.VISITOR), later) \
             == foreign_agent_state(fa, later)["visitor"]
         assert proxy_visitor_entries(mirror.sorted_rows(TableId.PROXY_CLIENT), later) \
@@ -267,6 +267,22 @@ def test_foreign_agent_and_proxy_deltas_keep_the_mirror_equal() -> None:
     proxy.client_disassociated(macs[2], NOW)
     settle((macs[2],))
     assert mirror.count(TableId.VISITOR) == fa.visitor_count == 4
+    # The proxy renews its clients before their lifetime ends, through the
+    # same FA (same care-of address, RFC 5944 §3.7.3.2): VisitorRenewed
+    # carries each visitor's new identification and expiry to the mirror.
+    before = {v.home_address: v.expires_at for v in fa.visitors()}
+    now = NOW
+    for _ in range(16):
+        when = proxy.get_timer()
+        assert when is not None
+        now = max(now, when)
+        proxy.handle_timer(now)
+        settle(now=now)
+        if all(v.expires_at > before[v.home_address] for v in fa.visitors()):
+            break
+    assert all(v.expires_at > before[v.home_address] for v in fa.visitors())
+    assert sorted(row[9] for row in mirror.rows(TableId.VISITOR)) \
+        == sorted(v.expires_at for v in fa.visitors())
 
 
 def test_tunnel_deltas_keep_the_mirror_equal_to_the_data_plane() -> None:
