@@ -195,6 +195,38 @@ def test_deltas_and_counters_and_notifications() -> None:
     assert mirror.sequence == stream.sequence
 
 
+def test_engine_events_become_the_notifications_after_their_turns_deltas() -> None:
+    """A turn's notifying events travel as facts after its deltas; the
+    mirror renders them with agent/notifications.py (the bodies the
+    single-process agent sends), in order, once the deltas are applied."""
+    from ipaddress import IPv4Address
+
+    from agent.mobileip import events as ev
+    from agent.notifications import notification_for
+
+    clock, table, link, stream = setup(0)
+    mirror = OperationalMirror()
+    stream.begin_resync()
+    stream.resync_step()
+    link.deliver(mirror, now=10.0)
+    row = binding(FIRST_HOME)
+    created = ev.BindingCreated(IPv4Address(FIRST_HOME), IPv4Address(CARE_OF), 600, IPv4Address(CARE_OF))
+    denied = ev.RegistrationDenied(IPv4Address(FIRST_HOME + 1), IPv4Address("198.51.100.1"), 131,
+                                   IPv4Address(CARE_OF))
+    stream.record_event("home-agent", 1000.0, created)  # recorded first, sent after the deltas
+    stream.record(TableId.BINDING, m.ChangeKind.CREATED, row[:2], row)
+    stream.record_event("home-agent", 1000.5, denied)
+    stream.flush()
+    assert len(link.wire) == 1  # one message for the turn
+    link.deliver(mirror, now=10.5)
+    assert mirror.row(TableId.BINDING, row[:2]) == row
+    assert [(n.name, n.event_time, n.body) for n in mirror.notifications] == [
+        ("binding-created", 1000.0, notification_for("home-agent", created)[1]),  # type: ignore[index]
+        ("registration-denied", 1000.5, notification_for("home-agent", denied)[1]),  # type: ignore[index]
+    ]
+    assert {n.sequence for n in mirror.notifications} == {stream.sequence} == {mirror.sequence}
+
+
 def test_a_gap_asks_once_for_a_resync_and_keeps_the_content() -> None:
     clock, table, link, stream = setup(3)
     mirror = OperationalMirror()
