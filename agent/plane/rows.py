@@ -111,9 +111,9 @@ class HomeAgentRecorder:
         """``clock``: POSIX seconds, the events' time (the adapter's)."""
         self.agent = agent
         self._pending: list[object] = []
-        self._record = stream.record
+        self._append = stream.delta_appender()
         self._record_event = stream.record_event
-        self._mark = stream.mark
+        self._node_marks = stream.marks(TableId.MOBILE_NODE)
         self._clock = clock
         self._notifying: Container[type] = SPECS_BY_EVENT if notify else ()
         self._kept = _ROW_EVENTS | (SPECS_BY_EVENT.keys() if notify else set())
@@ -133,9 +133,9 @@ class HomeAgentRecorder:
             return
         self._pending = []
         nodes = self.agent.mobile_nodes()
-        record, mark, record_event = self._record, self._mark, self._record_event
+        append, node_marks, record_event = self._append, self._node_marks, self._record_event
         notifying = self._notifying
-        binding_table, node_table = TableId.BINDING, TableId.MOBILE_NODE
+        binding_table = TableId.BINDING
         created, modified, deleted = ChangeKind.CREATED, ChangeKind.MODIFIED, ChangeKind.DELETED
         events = []
         for event in pending:
@@ -151,12 +151,12 @@ class HomeAgentRecorder:
                 care_of = event.care_of_address  # type: ignore[attr-defined]
                 binding = None if node is None or kind is BindingDeleted else node.binding_for(care_of)
                 if binding is None:
-                    record(binding_table, deleted, (home_int, care_of._ip), None)
+                    append((binding_table, deleted, (home_int, care_of._ip), None))
                 else:
-                    record(binding_table, created if kind is BindingCreated else modified,
-                           (home_int, care_of._ip), binding_row(binding))
+                    append((binding_table, created if kind is BindingCreated else modified,
+                            (home_int, care_of._ip), binding_row(binding)))
             if node is not None:
-                mark(node_table, home_int, node)
+                node_marks[home_int] = node
         if events:
             now = self._clock()
             for event in events:

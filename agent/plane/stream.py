@@ -153,6 +153,21 @@ class StateStream:
         loop over a turn's events instead of a call per event)."""
         self._drains.append(drain)
 
+    def delta_appender(self) -> Callable[[m.DeltaTuple], None]:
+        """The fast path of ``record`` for a drain (``add_drain``): appends a
+        ``(table, kind, key, row)`` with no check of the batch's size (a
+        drain records one loop turn's events; ``flush`` splits the batch).
+        Valid for the stream's life."""
+        return self._batch.append
+
+    def marks(self, table: TableId) -> dict[Hashable, Any]:
+        """The fast path of ``mark`` for a drain: ``marks(table)[key] = value``.
+        Valid for the stream's life."""
+        marked = self._marked.get(table)
+        if marked is None:
+            marked = self._marked[table] = {}
+        return marked
+
     def mark(self, table: TableId, key: Hashable, value: Any) -> None:
         """A row of ``table`` (a ``KeyedRowSource``) changed: its current row
         goes with the next counters (``send_counters``), once however often
@@ -170,27 +185,32 @@ class StateStream:
         deltas each, the events with the last."""
         for drain in self._drains:
             drain()
-        batch, events = self._batch, self._events
-        if not batch and not events:
+        if not self._batch and not self._events:
             return
-        self._batch, self._events = [], []
+        # Copied and cleared, never replaced: ``delta_appender`` holds on.
+        batch, events = self._batch[:], tuple(self._events)
+        self._batch.clear()
+        self._events.clear()
         limit = self._max_batch
         last = (max(len(batch) - 1, 0) // limit) * limit  # where the last message's deltas start
         for start in range(0, last, limit):
             self._send(m.StateDeltas(self.epoch, self._next(), tuple(batch[start:start + limit])))
         self.counters.deltas += len(batch)
         self.counters.events += len(events)
-        self._send(m.StateDeltas(self.epoch, self._next(), tuple(batch[last:]), tuple(events)))
+        self._send(m.StateDeltas(self.epoch, self._next(), tuple(batch[last:]), events))
 
     def flush_marked(self) -> None:
         """The marked rows as deltas (then ``flush``)."""
-        marked, self._marked = self._marked, {}
         batch = self._batch
         modified, deleted = m.ChangeKind.MODIFIED, m.ChangeKind.DELETED
-        for table, values in marked.items():
+        for table, values in self._marked.items():
+            if not values:
+                continue
+            marked = list(values.items())
+            values.clear()  # cleared, never replaced: ``marks`` holds on
             source: KeyedRowSource = self._sources[table]  # type: ignore[assignment]
             current = source.current
-            for key, value in values.items():
+            for key, value in marked:
                 wire_key, row = current(key, value)
                 batch.append((table, deleted if row is None else modified, wire_key, row))
         self.flush()
@@ -213,7 +233,8 @@ class StateStream:
         # empty; a row marked and still there is in a chunk, as new as the
         # mark or newer), and marks of an engine that a transaction
         # replaced must go with it.
-        self._marked.clear()
+        for values in self._marked.values():
+            values.clear()
         self._resync += 1
         self.counters.resyncs_started += 1
         # Each table's keys are copied when the walk reaches it (inside a
