@@ -104,12 +104,13 @@ class _RoleRows:
         source = self._current()
         return 0 if source is None else source.count()
 
-    def current(self, key: Hashable, value: Any) -> tuple[Row, Row | None]:
-        """A marked key's row (``KeyedRowSource``); gone with its engine."""
+    def marked_deltas(self, table: TableId,
+                      marked: Sequence[tuple[Hashable, Any]]) -> list[tuple[TableId, m.ChangeKind, Row, Row | None]]:
+        """The marked rows (``KeyedRowSource``); gone with their engine."""
         source = self._current()
         if source is None:  # the role stopped: its rows are gone
-            return (key,), None
-        return source.current(key, value)  # type: ignore[attr-defined,no-any-return]
+            return [(table, m.ChangeKind.DELETED, (key,), None) for key, _ in marked]
+        return source.marked_deltas(table, marked)  # type: ignore[attr-defined,no-any-return]
 
 
 class ControlPlane:

@@ -44,15 +44,16 @@ def _int(address: IPv4Address) -> int:
 
 
 def binding_row(binding: Binding) -> Row:
+    """(``HomeAgentRecorder.drain`` builds the same inline.)"""
     return (binding.home_address._ip, binding.care_of_address._ip,  # type: ignore[attr-defined]
             binding.source_address._ip, binding.source_port,  # type: ignore[attr-defined]
             binding.flags & 0xFF, binding.identification, binding.lifetime,
             binding.registered_at, binding.expires_at)
 
 
-def mobile_node_row(home_address: IPv4Address | int, node: MobileNode) -> Row:
-    home = home_address if type(home_address) is int else _int(home_address)  # type: ignore[arg-type]
-    return (home, node.service_accepted, node.service_denied,
+def mobile_node_row(home_address: IPv4Address, node: MobileNode) -> Row:
+    """(``HomeAgentMobileNodes.marked_deltas`` builds the same inline.)"""
+    return (_int(home_address), node.service_accepted, node.service_denied,
             node.overall_service_time, node.recent_accepted_time, node.recent_denied_time,
             node.recent_denied_code)
 
@@ -90,8 +91,14 @@ class HomeAgentMobileNodes:
         node = self.agent.mobile_nodes().get(cursor_key)  # type: ignore[call-overload]
         return () if node is None else (mobile_node_row(cursor_key, node),)  # type: ignore[arg-type]
 
-    def current(self, key: Hashable, value: Any) -> tuple[Row, Row | None]:
-        return (key,), mobile_node_row(key, value)  # type: ignore[arg-type]
+    def marked_deltas(self, table: TableId,
+                      marked: Sequence[tuple[Hashable, Any]]) -> list[DeltaTuple]:
+        """Marked as (home address as an integer, the node's record)."""
+        modified = ChangeKind.MODIFIED
+        return [(table, modified, (home,), (home, node.service_accepted, node.service_denied,
+                                            node.overall_service_time, node.recent_accepted_time,
+                                            node.recent_denied_time, node.recent_denied_code))
+                for home, node in marked]
 
     def count(self) -> int:
         return len(self.agent.mobile_nodes())
@@ -148,13 +155,21 @@ class HomeAgentRecorder:
             home_int = home._ip
             node = nodes.get(home)
             if kind is not RegistrationDenied:
-                care_of = event.care_of_address  # type: ignore[attr-defined]
-                binding = None if node is None or kind is BindingDeleted else node.binding_for(care_of)
+                care_of_int = event.care_of_address._ip  # type: ignore[attr-defined]
+                binding = None
+                if node is not None and kind is not BindingDeleted:
+                    for candidate in node.bindings:  # node.binding_for, on integers
+                        if candidate.care_of_address._ip == care_of_int:  # type: ignore[attr-defined]
+                            binding = candidate
+                            break
                 if binding is None:
-                    append((binding_table, deleted, (home_int, care_of._ip), None))
-                else:
+                    append((binding_table, deleted, (home_int, care_of_int), None))
+                else:  # binding_row, inline
                     append((binding_table, created if kind is BindingCreated else modified,
-                            (home_int, care_of._ip), binding_row(binding)))
+                            (home_int, care_of_int),
+                            (home_int, care_of_int, binding.source_address._ip,  # type: ignore[attr-defined]
+                             binding.source_port, binding.flags & 0xFF, binding.identification,
+                             binding.lifetime, binding.registered_at, binding.expires_at)))
             if node is not None:
                 node_marks[home_int] = node
         if events:

@@ -51,9 +51,11 @@ class KeyedRowSource(RowSource, Protocol):
     """A table whose changed keys are marked (``StateStream.mark``) and whose
     rows are built when they are sent."""
 
-    def current(self, key: Hashable, value: Any) -> tuple[tuple[Any, ...], tuple[Any, ...] | None]:
-        """(the row's key on the wire, its current row or None when gone);
-        ``key`` and ``value`` as they were marked."""
+    def marked_deltas(self, table: TableId,
+                      marked: Sequence[tuple[Hashable, Any]]) -> list[m.DeltaTuple]:
+        """The current rows of the marked ``(key, value)``s as ``modified``
+        deltas of ``table`` (``deleted`` for a row gone since): one call for
+        a period's marks."""
 
 
 @dataclass
@@ -174,7 +176,7 @@ class StateStream:
         it changed in the period. For the rows that are counters themselves
         (``mobile-node-counters``): they are as old as the other counters.
         ``key`` (cheap to hash) and ``value`` (what the source needs to build
-        the row) are handed back to the source's ``current``."""
+        the row) are handed back to the source's ``marked_deltas``."""
         marked = self._marked.get(table)
         if marked is None:
             marked = self._marked[table] = {}
@@ -201,18 +203,13 @@ class StateStream:
 
     def flush_marked(self) -> None:
         """The marked rows as deltas (then ``flush``)."""
-        batch = self._batch
-        modified, deleted = m.ChangeKind.MODIFIED, m.ChangeKind.DELETED
         for table, values in self._marked.items():
             if not values:
                 continue
             marked = list(values.items())
             values.clear()  # cleared, never replaced: ``marks`` holds on
             source: KeyedRowSource = self._sources[table]  # type: ignore[assignment]
-            current = source.current
-            for key, value in marked:
-                wire_key, row = current(key, value)
-                batch.append((table, deleted if row is None else modified, wire_key, row))
+            self._batch += source.marked_deltas(table, marked)
         self.flush()
 
     def send_counters(self, taken_at: float, groups: Mapping[str, Mapping[str, int]]) -> None:
