@@ -117,8 +117,8 @@ def run(data: list[bytes], now: float, variant: str, *,
     started = clock()
     cpu_started = time.process_time()
     next_counters = started + PERIOD
-    for first in range(0, len(data), BATCH):
-        for datagram in data[first:first + BATCH]:
+    for start in range(0, len(data), BATCH):
+        for datagram in data[start:start + BATCH]:
             agent.receive_datagram(datagram, CARE_OF, 434, now)
         agent.datagrams_to_send()
         while (event := agent.next_event()) is not None:
