@@ -15,8 +15,10 @@ plane process").
 - RPCs: clear-binding, clear-visitor, clear-counters, inject-client-event go
   to the handlers ``runtime.Agent`` has for NETCONF today.
 - The state stream: the engines' tables as ``RowSource``s (rows.py), their
-  events as deltas flushed once per loop turn, their notifications
-  (agent/notifications.py), counters every ``state_period`` seconds; a
+  events as deltas flushed once per loop turn, their notifying events as
+  facts in the same message (event_wire.py; the management plane renders
+  the YANG notifications), counters every ``state_period`` seconds (the
+  marked mobile-node-counters rows just before them); a
   resynchronisation on every hello and every ``ResyncRequest``, and when a
   transaction starts or stops a role (its engine is a new one).
 
@@ -105,7 +107,7 @@ class _RoleRows:
         return 0 if source is None else source.count()
 
     def marked_deltas(self, table: TableId,
-                      marked: Sequence[tuple[Hashable, Any]]) -> list[tuple[TableId, m.ChangeKind, Row, Row | None]]:
+                      marked: Sequence[tuple[Hashable, Any]]) -> list[m.DeltaTuple]:
         """The marked rows (``KeyedRowSource``); gone with their engine."""
         source = self._current()
         if source is None:  # the role stopped: its rows are gone

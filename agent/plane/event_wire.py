@@ -68,7 +68,7 @@ class EventSpec:
     def __post_init__(self) -> None:
         names = tuple(f.name for f in fields(self.event))
         if names != tuple(f.name for f in self.fields):
-            raise ValueError(f"{self.event.__name__}: the wire fields must be the event's, in order")
+            raise ValueError(f"{self.event.__name__}: the wire fields are the event's, in order")
         if any(f.optional and f.kind in (FieldKind.ADDRESS, FieldKind.ENUM) for f in self.fields):
             object.__setattr__(self, "facts", self._generic_facts)
         else:

@@ -159,7 +159,8 @@ class HomeAgentRecorder:
                 binding = None
                 if node is not None and kind is not BindingDeleted:
                     for candidate in node.bindings:  # node.binding_for, on integers
-                        if candidate.care_of_address._ip == care_of_int:  # type: ignore[attr-defined]
+                        care_of = candidate.care_of_address
+                        if care_of._ip == care_of_int:  # type: ignore[attr-defined]
                             binding = candidate
                             break
                 if binding is None:
@@ -167,7 +168,8 @@ class HomeAgentRecorder:
                 else:  # binding_row, inline
                     append((binding_table, created if kind is BindingCreated else modified,
                             (home_int, care_of_int),
-                            (home_int, care_of_int, binding.source_address._ip,  # type: ignore[attr-defined]
+                            (home_int, care_of_int,
+                             binding.source_address._ip,  # type: ignore[attr-defined]
                              binding.source_port, binding.flags & 0xFF, binding.identification,
                              binding.lifetime, binding.registered_at, binding.expires_at)))
             if node is not None:

@@ -14,6 +14,12 @@ before it, every later change follows as a delta, a key created after the
 copy arrives as a delta, a key deleted before its chunk is not in the chunk.
 ``ResyncEnd`` carries each table's row count so the receiver can check.
 
+Within a loop turn: deltas (``record``, or a drain's ``delta_appender``)
+and notifying engine events (``record_event``) go in one ``StateDeltas``,
+the events after the deltas, so a notification never overtakes the row it
+describes. Rows that are counters (``mobile-node-counters``) are marked
+(``mark``) and sent once a period, just before the ``Counters``.
+
 Sans-IO: messages go to ``send`` (the session's ``send_state``); the budget's
 clock is a constructor parameter (virtual in tests).
 """
