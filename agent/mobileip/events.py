@@ -76,6 +76,17 @@ class VisitorAdded:
 
 
 @dataclass(frozen=True, slots=True)
+class VisitorRenewed:
+    """A visitor re-registered through the same care-of address (RFC 5944
+    §3.7.3.2): its entry's identification, lifetime and expiry changed;
+    the tunnel did not (the foreign agent's BindingRefreshed)."""
+
+    home_address: IPv4Address
+    care_of_address: IPv4Address
+    lifetime: int
+
+
+@dataclass(frozen=True, slots=True)
 class VisitorRemoved:
     home_address: IPv4Address
     home_agent: IPv4Address
@@ -95,6 +106,7 @@ Event = (
     | RegistrationDenied
     | AuthenticationFailed
     | VisitorAdded
+    | VisitorRenewed
     | VisitorRemoved
     | DatagramDropped
 )

@@ -32,6 +32,7 @@ from agent.mobileip.events import (
     ViolationReason,
     VisitorAdded,
     VisitorRemoved,
+    VisitorRenewed,
 )
 from agent.mobileip.extensions import Extension
 from agent.mobileip.numbers import (
@@ -749,6 +750,8 @@ class ForeignAgent:
             self._events.append(
                 VisitorAdded(home, pending.home_agent, pending.care_of_address, lifetime)
             )
+        else:
+            self._events.append(VisitorRenewed(home, pending.care_of_address, lifetime))
 
     def _remove_visitor(self, visitor: Visitor, reason: RemovalReason) -> None:
         del self._visitors[visitor.home_address]

@@ -21,6 +21,7 @@ from typing import Any
 
 import msgpack  # type: ignore[import-untyped]
 
+from agent.plane import event_wire
 from agent.plane import messages as m
 from agent.plane.tables import TABLES, RowError, TableId
 
@@ -242,6 +243,17 @@ def _deltas(value: Any) -> tuple[m.Delta, ...]:
     return tuple(out)
 
 
+def _events(value: Any) -> tuple[m.EngineEvent, ...]:
+    out = []
+    for item in _array(value):
+        try:
+            role, event_time, event = event_wire.from_wire(item)
+        except event_wire.EventWireError as exc:
+            raise _Bad(str(exc)) from None
+        out.append((role, event_time, event))
+    return tuple(out)
+
+
 def _row_counts(value: Any) -> dict[TableId, int]:
     if type(value) is not dict or len(value) > len(TABLES):
         raise _Bad("a map of row counts")
@@ -273,7 +285,7 @@ _SPECS: dict[m.MessageType, tuple[type, tuple[Callable[[Any], Any], ...]]] = {
     m.MessageType.RPC_REPLY: (m.RpcReply, (_u64, _optional(_u64))),
     m.MessageType.RPC_ERROR: (m.RpcError, (
         _u64, _enum(m.ErrorTag), _text, _optional(_text), _optional(_text))),
-    m.MessageType.STATE_DELTAS: (m.StateDeltas, (_u64, _u64, _deltas)),
+    m.MessageType.STATE_DELTAS: (m.StateDeltas, (_u64, _u64, _deltas, _events)),
     m.MessageType.COUNTERS: (m.Counters, (_u64, _u64, _number, _counter_groups)),
     m.MessageType.NOTIFICATION: (m.Notification, (
         _u64, _u64, lambda v: _text(v, 128), _number, _json_object)),
@@ -348,15 +360,23 @@ def _wire(value: Any) -> Any:
     return value
 
 
+#: One packer, reused (msgpack's C packer; it resets after each ``pack``).
+_PACKER = msgpack.Packer()
+_STATE_DELTAS = m.MessageType.STATE_DELTAS.value
+
+
 def encode_body(message: m.Message) -> bytes:
     """The msgpack body of one message (no length prefix)."""
     packed: bytes
     if type(message) is m.StateDeltas:  # the hot path: no per-field dispatch
-        packed = msgpack.packb((m.MessageType.STATE_DELTAS.value, message.epoch, message.sequence,
-                                [(d.table.value, d.kind.value, d.key, d.row) for d in message.deltas]))
+        # A delta is a tuple and its table and kind are IntEnums: msgpack
+        # packs it as the array [table, kind, key, row] as it is.
+        to_wire = event_wire.to_wire
+        packed = _PACKER.pack((_STATE_DELTAS, message.epoch, message.sequence, message.deltas,
+                               [to_wire(*e) for e in message.events]))
     elif type(message) is m.ResyncChunk:
-        packed = msgpack.packb((m.MessageType.RESYNC_CHUNK.value, message.epoch, message.sequence,
-                                message.resync, message.table.value, message.rows))
+        packed = _PACKER.pack((m.MessageType.RESYNC_CHUNK.value, message.epoch, message.sequence,
+                               message.resync, message.table.value, message.rows))
     else:
         values = [message.TYPE.value]
         values += [_wire(getattr(message, f.name)) for f in fields(message)]

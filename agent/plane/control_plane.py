@@ -15,8 +15,10 @@ plane process").
 - RPCs: clear-binding, clear-visitor, clear-counters, inject-client-event go
   to the handlers ``runtime.Agent`` has for NETCONF today.
 - The state stream: the engines' tables as ``RowSource``s (rows.py), their
-  events as deltas flushed once per loop turn, their notifications
-  (agent/notifications.py), counters every ``state_period`` seconds; a
+  events as deltas flushed once per loop turn, their notifying events as
+  facts in the same message (event_wire.py; the management plane renders
+  the YANG notifications), counters every ``state_period`` seconds (the
+  marked mobile-node-counters rows just before them); a
   resynchronisation on every hello and every ``ResyncRequest``, and when a
   transaction starts or stops a role (its engine is a new one).
 
@@ -43,21 +45,21 @@ from typing import TYPE_CHECKING, Any
 from agent.access.events import normalise_mac
 from agent.aio.control import ControlError
 from agent.datastore.errors import DatastoreError
-from agent.notifications import notification_for
 from agent.plane import messages as m
 from agent.plane import session as s
 from agent.plane.codec import MAX_TEXT
 from agent.plane.aio import PlaneConnection, StreamPump
 from agent.plane.engine_host import EngineHost, plane_tag
+from agent.plane.event_wire import SPECS_BY_EVENT
 from agent.plane.rows import (
     DataPlaneTunnels,
     ForeignAgentVisitors,
     HomeAgentBindings,
     HomeAgentMobileNodes,
+    HomeAgentRecorder,
     ProxyVisitors,
     Row,
     foreign_agent_deltas,
-    home_agent_deltas,
     proxy_deltas,
     tunnel_deltas,
 )
@@ -104,6 +106,14 @@ class _RoleRows:
         source = self._current()
         return 0 if source is None else source.count()
 
+    def marked_deltas(self, table: TableId,
+                      marked: Sequence[tuple[Hashable, Any]]) -> list[m.DeltaTuple]:
+        """The marked rows (``KeyedRowSource``); gone with their engine."""
+        source = self._current()
+        if source is None:  # the role stopped: its rows are gone
+            return [(table, m.ChangeKind.DELETED, (key,), None) for key, _ in marked]
+        return source.marked_deltas(table, marked)  # type: ignore[attr-defined,no-any-return]
+
 
 class ControlPlane:
     def __init__(self, socket_path: str | Path, *, state_period: float = STATE_PERIOD,
@@ -128,9 +138,10 @@ class ControlPlane:
         self.ready = False
         self._on_ready = on_ready
         self._pump: StreamPump | None = None
-        self._known_nodes: set[IPv4Address] = set()
+        self._home_agent_recorder: HomeAgentRecorder | None = None
         self.stream = StateStream(epoch=self.epoch, sources=self._sources(),
                                   send=self._send_state, clock=time.monotonic)
+        self.stream.add_drain(self._drain_home_agent)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._task: asyncio.Task[None] | None = None
         self._commits: set[asyncio.Task[None]] = set()
@@ -291,7 +302,6 @@ class ControlPlane:
             session.applied(transaction)
             self._follow_tunnels()
             if self.host.engines() != before and self._pump is not None:
-                self._known_nodes.clear()  # of an engine that is gone
                 self._pump.resync()  # a role started, stopped or was rebuilt
             connection.flush()
             self._say_ready()
@@ -363,22 +373,31 @@ class ControlPlane:
             session.send_state(message)
 
     def _engine_event(self, role: str, event: object) -> None:
-        """Every engine event (runtime.Agent's on_event): its deltas, and its
-        notification."""
+        """Every engine event (runtime.Agent's on_event): its deltas, and,
+        for an event that has a YANG notification, the event itself (the
+        management plane renders it; ``event_wire.py``)."""
         agent = self.host.agent
         if agent is None:
             return
         if role == "home-agent" and agent.home_agent is not None:
-            self._record(home_agent_deltas(agent.home_agent, event, known_nodes=self._known_nodes))
-        elif role == "foreign-agent" and agent.foreign_agent is not None:
+            recorder = self._home_agent_recorder
+            if recorder is None or recorder.agent is not agent.home_agent:
+                recorder = self._home_agent_recorder = HomeAgentRecorder(
+                    agent.home_agent, self.stream, notify=self.notifications, clock=self.clock)
+            if recorder(event):  # its deltas and its event at the flush
+                self._changed()
+            return
+        if role == "foreign-agent" and agent.foreign_agent is not None:
             self._record(foreign_agent_deltas(agent.foreign_agent, event))
         elif role == "proxy" and agent.proxy is not None:
             self._record(proxy_deltas(agent.proxy, getattr(event, "mac", None)))
-        if self.notifications:
-            notification = notification_for(role, event)
-            if notification is not None:
-                self.stream.send_notification(notification[0], self.clock(), notification[1])
-                self._changed()
+        if self.notifications and type(event) in SPECS_BY_EVENT:
+            self.stream.record_event(role, self.clock(), event)
+            self._changed()
+
+    def _drain_home_agent(self) -> None:
+        if self._home_agent_recorder is not None:
+            self._home_agent_recorder.drain()
 
     def _follow_tunnels(self) -> None:
         """Deltas of the data plane's tunnel table (a data plane started or

@@ -34,7 +34,6 @@ from agent.control_requests import check_request
 from agent.datastore.store import RUNNING
 from agent.datastore.tree import to_json
 from agent.datastore_requests import DATASTORE_OPS, clear_subnet_map, datastore_request
-from agent.plane import messages as m
 from agent.plane import mirror_view
 from agent.plane import session as s
 from agent.plane.boundary_rpcs import BoundaryRpcs
@@ -66,7 +65,10 @@ class ManagementPlane:
         self.control_socket = control_socket
         self.state_dir = state_dir
         self.clock = clock  # POSIX time: lifetimes, notification times
-        self.mirror = OperationalMirror()
+        # Notifications (a Notification message, or rendered by the mirror
+        # from a turn's engine events) go to NETCONF subscribers and SNMP.
+        self.mirror = OperationalMirror(on_notification=lambda n: self.datastore.publish(
+            n.name, dict(n.body), n.event_time))
         self.epoch = time.time_ns()
         self.change_timeout = change_timeout
         self.rpc_timeout = rpc_timeout
@@ -216,8 +218,6 @@ class ManagementPlane:
         if type(event) is s.StateReceived:
             message = event.message
             needed = self.mirror.apply(message, self._loop.time())
-            if type(message) is m.Notification:
-                self.datastore.publish(message.name, dict(message.body), message.event_time)
             if needed is not None and link.session.state is s.SessionState.ESTABLISHED:
                 log.warning("operational mirror: %s; resynchronising", needed.reason)
                 link.session.request_resync(needed.reason)

@@ -273,7 +273,20 @@ class StateDeltas:
     TYPE: ClassVar[MessageType] = MessageType.STATE_DELTAS
     epoch: int
     sequence: int
-    deltas: tuple[Delta, ...]
+    #: ``Delta``s as decoded; the producer sends plain 4-tuples in the same
+    #: order (a named tuple's constructor is Python code, on the hot path).
+    deltas: tuple[DeltaTuple, ...]
+    #: The loop turn's notifying engine events, in order, after its deltas
+    #: (the mirror applies the deltas first, so a notification never
+    #: overtakes the row it describes); rendered by the management plane.
+    events: tuple[EngineEvent, ...] = ()
+
+
+DeltaTuple = tuple[TableId, ChangeKind, tuple[Any, ...], tuple[Any, ...] | None]
+#: A notifying engine event (``event_wire.py`` declares which): the role
+#: (``home-agent``, ``foreign-agent``, ``proxy``), the time (POSIX seconds),
+#: the event.
+EngineEvent = tuple[str, float, Any]
 
 
 @dataclass(frozen=True, slots=True)

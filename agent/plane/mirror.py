@@ -20,10 +20,11 @@ from __future__ import annotations
 
 import enum
 from collections import deque
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from agent.notifications import notification_for
 from agent.plane import messages as m
 from agent.plane.tables import TABLES, TableId
 
@@ -63,8 +64,12 @@ class MirrorCounters:
 
 
 class OperationalMirror:
-    def __init__(self, *, notification_capacity: int = NOTIFICATION_CAPACITY) -> None:
+    def __init__(self, *, notification_capacity: int = NOTIFICATION_CAPACITY,
+                 on_notification: Callable[[m.Notification], None] | None = None) -> None:
         self.state = MirrorState.EMPTY
+        #: Called with each notification as it is kept (from a ``Notification``
+        #: message or rendered from a turn's events): the fan-out's hook.
+        self.on_notification = on_notification
         self.counters = MirrorCounters()
         #: The epoch and sequence of the content readers see.
         self.epoch: int | None = None
@@ -132,6 +137,8 @@ class OperationalMirror:
         self._expected += 1
         if kind is m.StateDeltas:
             self._apply_deltas(message)  # type: ignore[arg-type]
+            if message.events:  # type: ignore[union-attr]
+                self._notify(message)  # type: ignore[arg-type]
         elif kind is m.ResyncChunk:
             return self._chunk(message)  # type: ignore[arg-type]
         elif kind is m.ResyncEnd:
@@ -140,7 +147,7 @@ class OperationalMirror:
             for group, values in message.groups.items():  # type: ignore[union-attr]
                 self._counters[group] = (values, message.taken_at, now)  # type: ignore[union-attr]
         elif kind is m.Notification:
-            self.notifications.append(message)  # type: ignore[arg-type]
+            self._keep(message)  # type: ignore[arg-type]
         if self._staging is None:
             self.sequence = message.sequence
         return None
@@ -148,13 +155,27 @@ class OperationalMirror:
     def _apply_deltas(self, message: m.StateDeltas) -> None:
         tables = self._staging if self._staging is not None else self._tables
         deleted = m.ChangeKind.DELETED
-        for delta in message.deltas:
-            table = tables[delta.table]
-            if delta.kind is deleted:
-                table.pop(delta.key, None)
+        for table_id, kind, key, row in message.deltas:
+            table = tables[table_id]
+            if kind == deleted:
+                table.pop(key, None)
             else:
-                table[delta.key] = delta.row  # type: ignore[assignment]
+                table[key] = row  # type: ignore[assignment]
         self.counters.deltas_applied += len(message.deltas)
+
+    def _notify(self, message: m.StateDeltas) -> None:
+        """The engine events of a turn (after its deltas) as the YANG
+        notifications the single-process agent sends for them."""
+        for role, event_time, event in message.events:
+            notification = notification_for(role, event)
+            if notification is not None:
+                self._keep(m.Notification(
+                    message.epoch, message.sequence, notification[0], event_time, notification[1]))
+
+    def _keep(self, notification: m.Notification) -> None:
+        self.notifications.append(notification)
+        if self.on_notification is not None:
+            self.on_notification(notification)
 
     def _begin(self, message: m.ResyncBegin, now: float) -> None:  # noqa: ARG002
         self._staging = _empty()

@@ -11,7 +11,7 @@ and the checkpoint already read them): no text formatting on the engine loop.
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Sequence
+from collections.abc import Callable, Container, Hashable, Sequence
 from ipaddress import IPv4Address
 from typing import TYPE_CHECKING, Any
 
@@ -22,15 +22,18 @@ from agent.mobileip.events import (
     RegistrationDenied,
     VisitorAdded,
     VisitorRemoved,
+    VisitorRenewed,
 )
 from agent.mobileip.foreign_agent import ForeignAgent, Visitor
 from agent.mobileip.home_agent import Binding, HomeAgent, MobileNode
 from agent.mobileip.proxy import ProxyAgent, ProxyVisitor
+from agent.plane.event_wire import SPECS_BY_EVENT
 from agent.plane.messages import ChangeKind
 from agent.plane.tables import TableId
 
 if TYPE_CHECKING:
     from agent.dataplane.plane import DataPlane
+    from agent.plane.stream import StateStream
 
 Row = tuple[Any, ...]
 DeltaTuple = tuple[TableId, ChangeKind, Row, Row | None]
@@ -41,12 +44,15 @@ def _int(address: IPv4Address) -> int:
 
 
 def binding_row(binding: Binding) -> Row:
-    return (_int(binding.home_address), _int(binding.care_of_address),
-            _int(binding.source_address), binding.source_port, binding.flags & 0xFF,
-            binding.identification, binding.lifetime, binding.registered_at, binding.expires_at)
+    """(``HomeAgentRecorder.drain`` builds the same inline.)"""
+    return (binding.home_address._ip, binding.care_of_address._ip,  # type: ignore[attr-defined]
+            binding.source_address._ip, binding.source_port,  # type: ignore[attr-defined]
+            binding.flags & 0xFF, binding.identification, binding.lifetime,
+            binding.registered_at, binding.expires_at)
 
 
 def mobile_node_row(home_address: IPv4Address, node: MobileNode) -> Row:
+    """(``HomeAgentMobileNodes.marked_deltas`` builds the same inline.)"""
     return (_int(home_address), node.service_accepted, node.service_denied,
             node.overall_service_time, node.recent_accepted_time, node.recent_denied_time,
             node.recent_denied_code)
@@ -70,7 +76,10 @@ class HomeAgentBindings:
 
 
 class HomeAgentMobileNodes:
-    """haCounterTable as a ``RowSource``."""
+    """haCounterTable as a ``KeyedRowSource``: its rows are counters, sent
+    with the periodic counters (``StateStream.mark``), marked by the home
+    address as an integer with the node's record (the engine never removes
+    a node's record: its counters live as long as the engine)."""
 
     def __init__(self, agent: HomeAgent) -> None:
         self.agent = agent
@@ -82,45 +91,96 @@ class HomeAgentMobileNodes:
         node = self.agent.mobile_nodes().get(cursor_key)  # type: ignore[call-overload]
         return () if node is None else (mobile_node_row(cursor_key, node),)  # type: ignore[arg-type]
 
+    def marked_deltas(self, table: TableId,
+                      marked: Sequence[tuple[Hashable, Any]]) -> list[DeltaTuple]:
+        """Marked as (home address as an integer, the node's record)."""
+        modified = ChangeKind.MODIFIED
+        return [(table, modified, (home,), (home, node.service_accepted, node.service_denied,
+                                            node.overall_service_time, node.recent_accepted_time,
+                                            node.recent_denied_time, node.recent_denied_code))
+                for home, node in marked]
+
     def count(self) -> int:
         return len(self.agent.mobile_nodes())
 
 
-def home_agent_deltas(agent: HomeAgent, event: object, *,
-                      known_nodes: set[IPv4Address]) -> list[DeltaTuple]:
-    """The deltas one home-agent event causes (its binding row, and its
-    node's counter row). ``known_nodes`` is the set of home addresses whose
-    counter row the stream has created (kept by the caller)."""
-    if isinstance(event, (BindingCreated, BindingRefreshed, BindingDeleted)):
-        home, care_of = event.home_address, event.care_of_address
-        node = agent.mobile_nodes().get(home)
-        out: list[DeltaTuple] = []
-        key = (_int(home), _int(care_of))
-        binding = node.binding_for(care_of) if node is not None else None
-        if isinstance(event, BindingDeleted) or binding is None:
-            out.append((TableId.BINDING, ChangeKind.DELETED, key, None))
-        else:
-            kind = ChangeKind.CREATED if isinstance(event, BindingCreated) else ChangeKind.MODIFIED
-            out.append((TableId.BINDING, kind, key, binding_row(binding)))
-        out += _node_delta(home, node, known_nodes)
-        return out
-    if isinstance(event, RegistrationDenied):
-        return _node_delta(event.home_address, agent.mobile_nodes().get(event.home_address),
-                           known_nodes)
-    return []
+class HomeAgentRecorder:
+    """The home agent's events -> the stream (one event per registration:
+    the hot path). A call keeps the event; the stream's flush (once per loop
+    turn) drains them in one loop: a binding event records its binding's
+    current row (or its deletion), it and a denial mark the node's counter
+    row, which goes with the next periodic counters (``StateStream.mark``),
+    and, with ``notify``, a notifying event (``event_wire.py``) is recorded
+    after the deltas, at the time of the flush (the same loop turn)."""
+
+    def __init__(self, agent: HomeAgent, stream: StateStream, *, clock: Callable[[], float],
+                 notify: bool = True) -> None:
+        """``clock``: POSIX seconds, the events' time (the adapter's)."""
+        self.agent = agent
+        self._pending: list[object] = []
+        self._append = stream.delta_appender()
+        self._record_event = stream.record_event
+        self._node_marks = stream.marks(TableId.MOBILE_NODE)
+        self._clock = clock
+        self._notifying: Container[type] = SPECS_BY_EVENT if notify else ()
+        self._kept = _ROW_EVENTS | (SPECS_BY_EVENT.keys() if notify else set())
+
+    def __call__(self, event: object) -> bool:
+        """Keep ``event`` until the next flush if it changes a row or is
+        notified (True)."""
+        if type(event) in self._kept:
+            self._pending.append(event)
+            return True
+        return False
+
+    def drain(self) -> None:
+        """Record the kept events' deltas and events (``StateStream.add_drain``)."""
+        pending = self._pending
+        if not pending:
+            return
+        self._pending = []
+        nodes = self.agent.mobile_nodes()
+        append, node_marks, record_event = self._append, self._node_marks, self._record_event
+        notifying = self._notifying
+        binding_table = TableId.BINDING
+        created, modified, deleted = ChangeKind.CREATED, ChangeKind.MODIFIED, ChangeKind.DELETED
+        events = []
+        for event in pending:
+            kind = type(event)
+            if kind in notifying:
+                events.append(event)
+            if kind not in _ROW_EVENTS:
+                continue
+            home = event.home_address  # type: ignore[attr-defined]
+            home_int = home._ip
+            node = nodes.get(home)
+            if kind is not RegistrationDenied:
+                care_of_int = event.care_of_address._ip  # type: ignore[attr-defined]
+                binding = None
+                if node is not None and kind is not BindingDeleted:
+                    for candidate in node.bindings:  # node.binding_for, on integers
+                        care_of = candidate.care_of_address
+                        if care_of._ip == care_of_int:  # type: ignore[attr-defined]
+                            binding = candidate
+                            break
+                if binding is None:
+                    append((binding_table, deleted, (home_int, care_of_int), None))
+                else:  # binding_row, inline
+                    append((binding_table, created if kind is BindingCreated else modified,
+                            (home_int, care_of_int),
+                            (home_int, care_of_int,
+                             binding.source_address._ip,  # type: ignore[attr-defined]
+                             binding.source_port, binding.flags & 0xFF, binding.identification,
+                             binding.lifetime, binding.registered_at, binding.expires_at)))
+            if node is not None:
+                node_marks[home_int] = node
+        if events:
+            now = self._clock()
+            for event in events:
+                record_event("home-agent", now, event)
 
 
-def _node_delta(home: IPv4Address, node: MobileNode | None,
-                known_nodes: set[IPv4Address]) -> list[DeltaTuple]:
-    key = (_int(home),)
-    if node is None:
-        if home in known_nodes:
-            known_nodes.discard(home)
-            return [(TableId.MOBILE_NODE, ChangeKind.DELETED, key, None)]
-        return []
-    kind = ChangeKind.MODIFIED if home in known_nodes else ChangeKind.CREATED
-    known_nodes.add(home)
-    return [(TableId.MOBILE_NODE, kind, key, mobile_node_row(home, node))]
+_ROW_EVENTS = frozenset((BindingCreated, BindingRefreshed, BindingDeleted, RegistrationDenied))
 
 
 # -- the foreign agent's visitors and the proxy's ------------------------------------------
@@ -181,11 +241,10 @@ class ProxyVisitors:
 
 def foreign_agent_deltas(agent: ForeignAgent, event: object) -> list[DeltaTuple]:
     """The visitor row an FA event changes: its current row (created or
-    moved, ``VisitorAdded``) or its deletion (``VisitorRemoved``, or gone
-    since). The FA emits no event when a visitor renews with the same
-    care-of address (RFC 5944 §3.7.3.2): that row's identification and
-    expiry reach the mirror at the next resynchronisation only."""
-    if isinstance(event, (VisitorAdded, VisitorRemoved)):
+    moved, ``VisitorAdded``; renewed through the same care-of address, RFC
+    5944 §3.7.3.2, ``VisitorRenewed``) or its deletion (``VisitorRemoved``,
+    or gone since)."""
+    if isinstance(event, (VisitorAdded, VisitorRenewed, VisitorRemoved)):
         key = (_int(event.home_address),)
         visitor = agent.visitor(event.home_address)
         if visitor is None:

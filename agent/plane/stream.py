@@ -14,6 +14,12 @@ before it, every later change follows as a delta, a key created after the
 copy arrives as a delta, a key deleted before its chunk is not in the chunk.
 ``ResyncEnd`` carries each table's row count so the receiver can check.
 
+Within a loop turn: deltas (``record``, or a drain's ``delta_appender``)
+and notifying engine events (``record_event``) go in one ``StateDeltas``,
+the events after the deltas, so a notification never overtakes the row it
+describes. Rows that are counters (``mobile-node-counters``) are marked
+(``mark``) and sent once a period, just before the ``Counters``.
+
 Sans-IO: messages go to ``send`` (the session's ``send_state``); the budget's
 clock is a constructor parameter (virtual in tests).
 """
@@ -47,6 +53,17 @@ class RowSource(Protocol):
         """How many rows the table holds now."""
 
 
+class KeyedRowSource(RowSource, Protocol):
+    """A table whose changed keys are marked (``StateStream.mark``) and whose
+    rows are built when they are sent."""
+
+    def marked_deltas(self, table: TableId,
+                      marked: Sequence[tuple[Hashable, Any]]) -> list[m.DeltaTuple]:
+        """The current rows of the marked ``(key, value)``s as ``modified``
+        deltas of ``table`` (``deleted`` for a row gone since): one call for
+        a period's marks."""
+
+
 @dataclass
 class MappingRowSource:
     """A table that is a mapping of key -> record, one row per record."""
@@ -69,6 +86,7 @@ class MappingRowSource:
 class StreamCounters:
     messages: int = 0
     deltas: int = 0
+    events: int = 0
     resyncs_started: int = 0
     resyncs_completed: int = 0
     resync_steps: int = 0
@@ -93,7 +111,11 @@ class StateStream:
         self._check_every = check_every
         self._max_batch = max_batch
         self._sequence = 0
-        self._batch: list[m.Delta] = []
+        self._batch: list[m.DeltaTuple] = []
+        self._events: list[m.EngineEvent] = []
+        self._drains: list[Callable[[], None]] = []
+        # Keys marked changed per table, sent with the next counters.
+        self._marked: dict[TableId, dict[Hashable, None]] = {}
         self._resync = 0
         self._walk: list[TableId] = []
         self._keys: Sequence[Hashable] | None = None
@@ -121,22 +143,87 @@ class StateStream:
         """One row changed (the whole new row; ``None`` when deleted). Sent at
         the next ``flush`` (the adapter flushes once per loop turn) or when
         the batch is full."""
-        self._batch.append(m.Delta(table, kind, key, row))
+        self._batch.append((table, kind, key, row))
         if len(self._batch) >= self._max_batch:
             self.flush()
 
+    def record_event(self, role: str, event_time: float, event: object) -> None:
+        """A notifying engine event (``event_wire.EVENTS``): sent in the same
+        message as, and after, the deltas recorded before the next flush, so
+        its notification never overtakes the rows it describes."""
+        self._events.append((role, event_time, event))
+        if len(self._events) >= self._max_batch:
+            self.flush()
+
+    def add_drain(self, drain: Callable[[], None]) -> None:
+        """``drain()`` runs first in every ``flush``: a recorder that keeps
+        its engine's events until then records their deltas there (one
+        loop over a turn's events instead of a call per event)."""
+        self._drains.append(drain)
+
+    def delta_appender(self) -> Callable[[m.DeltaTuple], None]:
+        """The fast path of ``record`` for a drain (``add_drain``): appends a
+        ``(table, kind, key, row)`` with no check of the batch's size (a
+        drain records one loop turn's events; ``flush`` splits the batch).
+        Valid for the stream's life."""
+        return self._batch.append
+
+    def marks(self, table: TableId) -> dict[Hashable, Any]:
+        """The fast path of ``mark`` for a drain: ``marks(table)[key] = value``.
+        Valid for the stream's life."""
+        marked = self._marked.get(table)
+        if marked is None:
+            marked = self._marked[table] = {}
+        return marked
+
+    def mark(self, table: TableId, key: Hashable, value: Any) -> None:
+        """A row of ``table`` (a ``KeyedRowSource``) changed: its current row
+        goes with the next counters (``send_counters``), once however often
+        it changed in the period. For the rows that are counters themselves
+        (``mobile-node-counters``): they are as old as the other counters.
+        ``key`` (cheap to hash) and ``value`` (what the source needs to build
+        the row) are handed back to the source's ``marked_deltas``."""
+        marked = self._marked.get(table)
+        if marked is None:
+            marked = self._marked[table] = {}
+        marked[key] = value
+
     def flush(self) -> None:
-        if self._batch:
-            batch = tuple(self._batch)
-            self._batch.clear()
-            self.counters.deltas += len(batch)
-            self._send(m.StateDeltas(self.epoch, self._next(), batch))
+        """Send what was recorded: ``StateDeltas`` of at most ``max_batch``
+        deltas each, the events with the last."""
+        for drain in self._drains:
+            drain()
+        if not self._batch and not self._events:
+            return
+        # Copied and cleared, never replaced: ``delta_appender`` holds on.
+        batch, events = self._batch[:], tuple(self._events)
+        self._batch.clear()
+        self._events.clear()
+        limit = self._max_batch
+        last = (max(len(batch) - 1, 0) // limit) * limit  # where the last message's deltas start
+        for start in range(0, last, limit):
+            self._send(m.StateDeltas(self.epoch, self._next(), tuple(batch[start:start + limit])))
+        self.counters.deltas += len(batch)
+        self.counters.events += len(events)
+        self._send(m.StateDeltas(self.epoch, self._next(), tuple(batch[last:]), events))
+
+    def flush_marked(self) -> None:
+        """The marked rows as deltas (then ``flush``)."""
+        for table, values in self._marked.items():
+            if not values:
+                continue
+            marked = list(values.items())
+            values.clear()  # cleared, never replaced: ``marks`` holds on
+            source: KeyedRowSource = self._sources[table]  # type: ignore[assignment]
+            self._batch += source.marked_deltas(table, marked)
+        self.flush()
 
     def send_counters(self, taken_at: float, groups: Mapping[str, Mapping[str, int]]) -> None:
-        self.flush()
+        self.flush_marked()
         self._send(m.Counters(self.epoch, self._next(), taken_at, groups))
 
     def send_notification(self, name: str, event_time: float, body: Mapping[str, Any]) -> None:
+        """A notification that is no engine event's (those go by ``record_event``)."""
         self.flush()
         self._send(m.Notification(self.epoch, self._next(), name, event_time, body))
 
@@ -145,6 +232,12 @@ class StateStream:
     def begin_resync(self) -> None:
         """Start (or restart) a resynchronisation; ``resync_step`` does the work."""
         self.flush()
+        # Marks so far are covered by the resync (the mirror stages from
+        # empty; a row marked and still there is in a chunk, as new as the
+        # mark or newer), and marks of an engine that a transaction
+        # replaced must go with it.
+        for values in self._marked.values():
+            values.clear()
         self._resync += 1
         self.counters.resyncs_started += 1
         # Each table's keys are copied when the walk reaches it (inside a

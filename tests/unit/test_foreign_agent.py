@@ -32,6 +32,7 @@ from agent.mobileip.events import (
     ViolationReason,
     VisitorAdded,
     VisitorRemoved,
+    VisitorRenewed,
 )
 from agent.mobileip.foreign_agent import ForeignAgent, ForeignAgentSettings
 from agent.mobileip.numbers import (
@@ -375,7 +376,9 @@ def test_refresh_keeps_one_visitor_with_the_later_deadline() -> None:
     register(foreign_agent, ntp(NOW, 1), lifetime=300)
     drain(foreign_agent)
     register(foreign_agent, ntp(NOW + 100, 2), lifetime=300, now=NOW + 100)
-    assert drain(foreign_agent) == []  # same care-of address: no new VisitorAdded
+    # Same care-of address: no new VisitorAdded (the tunnel stays), a
+    # VisitorRenewed (the entry's expiry changed: the state stream's row).
+    assert drain(foreign_agent) == [VisitorRenewed(HOME_ADDRESS, FOREIGN_AGENT, 300)]
     [visitor] = foreign_agent.visitors()
     assert visitor.expires_at == NOW + 400
     foreign_agent.handle_timer(NOW + 300)

@@ -5,6 +5,7 @@ when it is removed)."""
 from __future__ import annotations
 
 import ast
+from ipaddress import IPv4Address
 from pathlib import Path
 
 import msgpack
@@ -12,13 +13,39 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from agent.plane import codec
+from agent.mobileip import events as ev
+from agent.notifications import notification_for
+from agent.plane import codec, event_wire
 from agent.plane import messages as m
 from agent.plane.codec import DecodeError, DecodeFault, FrameReader, FrameTooLarge
 from agent.plane.tables import TABLES, TableId
 
 BINDING = (0xC6120001, 0x7F000004, 0x7F000004, 434, 0x02, 1 << 40, 3000, 1.5, 3001.5)
 VISITOR = (0xC6120001, 0x7F000002, 0x7F000003, 0x7F000004, 434, 0, 7, 600, 1.0, 601.0)
+
+#: One of each notifying event (event_wire.EVENTS), with its role.
+EVENTS: list[tuple[str, object]] = [
+    ("home-agent", ev.BindingCreated(IPv4Address("192.0.2.7"), IPv4Address("203.0.113.1"), 600,
+                                     IPv4Address("203.0.113.1"))),
+    ("home-agent", ev.BindingDeleted(IPv4Address("192.0.2.7"), IPv4Address("203.0.113.1"),
+                                     ev.RemovalReason.EXPIRED)),
+    ("foreign-agent", ev.RegistrationDenied(IPv4Address("192.0.2.7"), IPv4Address("198.51.100.1"),
+                                            69, IPv4Address("203.0.113.1"))),
+    ("home-agent", ev.AuthenticationFailed(IPv4Address("203.0.113.1"), 256,
+                                           ev.ViolationReason.BAD_AUTHENTICATOR)),
+    ("proxy", ev.AuthenticationFailed(IPv4Address("198.51.100.1"), None, ev.ViolationReason.BAD_SPI,
+                                      "02:00:00:00:00:01", IPv4Address("192.0.2.7"))),
+    ("foreign-agent", ev.VisitorAdded(IPv4Address("192.0.2.7"), IPv4Address("198.51.100.1"),
+                                      IPv4Address("203.0.113.1"), 600)),
+    ("foreign-agent", ev.VisitorRemoved(IPv4Address("192.0.2.7"), IPv4Address("198.51.100.1"),
+                                        ev.RemovalReason.DEREGISTERED)),
+    ("proxy", ev.ClientRegistered("02:00:00:00:00:01", IPv4Address("192.0.2.7"),
+                                  IPv4Address("198.51.100.1"), IPv4Address("198.51.100.2"), 300)),
+    ("proxy", ev.ClientRegistrationDenied("02:00:00:00:00:01", IPv4Address("192.0.2.7"), 131, True)),
+    ("proxy", ev.ClientRegistrationFailed("02:00:00:00:00:01", IPv4Address("192.0.2.7"),
+                                          "no reply", False)),
+    ("proxy", ev.ClientDeregistered("02:00:00:00:00:01", IPv4Address("192.0.2.7"))),
+]
 
 EVERY_MESSAGE: list[m.Message] = [
     m.Hello((1, 2), m.PlaneRole.CONTROL, 1 << 60, 4242),
@@ -48,6 +75,9 @@ EVERY_MESSAGE: list[m.Message] = [
         m.Delta(TableId.VISITOR, m.ChangeKind.MODIFIED, VISITOR[:1], VISITOR),
         m.Delta(TableId.BINDING, m.ChangeKind.DELETED, BINDING[:2], None),
     )),
+    m.StateDeltas(9, 100, (
+        m.Delta(TableId.BINDING, m.ChangeKind.CREATED, BINDING[:2], BINDING),
+    ), tuple((role, 1700000000.5 + n, event) for n, (role, event) in enumerate(EVENTS))),
     m.Counters(9, 101, 1700000000.25, {"home-agent": {"registration-requests-received": 3},
                                          "data-plane": {"encapsulated": 0}}),
     m.Notification(9, 102, "binding-lost", 1700000000.5, {"mac": "02:00:00:00:00:01"}),
@@ -70,6 +100,16 @@ def test_round_trip(message: m.Message) -> None:
     wire = codec.encode(message)
     (body,) = FrameReader().feed(wire)
     assert codec.decode(body) == message
+
+
+def test_every_notifying_event_has_a_case_and_a_notification() -> None:
+    """Each event event_wire declares is one agent/notifications.py renders
+    (an event without a notification has no business on the stream)."""
+    assert {type(event) for _, event in EVENTS} == set(event_wire.SPECS_BY_EVENT)
+    for role, event in EVENTS:
+        assert event_wire.notifies(event) and notification_for(role, event) is not None
+    assert not event_wire.notifies(ev.BindingRefreshed(IPv4Address("192.0.2.7"),
+                                                       IPv4Address("203.0.113.1"), 600))
 
 
 def test_frames_cut_at_every_byte() -> None:
@@ -125,15 +165,26 @@ def test_malformed(body: bytes) -> None:
     [m.MessageType.CLEAR_COUNTERS, 1, "everything"],
     [m.MessageType.CONFIG_CHANGE, 1, True, [[4, "/x", None, None]]],  # change kind 4
     [m.MessageType.CONFIG_CHANGE, 1, 1, []],  # full must be a boolean
-    [m.MessageType.STATE_DELTAS, 1, 1, [[1, 1, list(BINDING[:2]), list(BINDING[:-1])]]],  # short row
-    [m.MessageType.STATE_DELTAS, 1, 1, [[1, 1, [1, 2], list(BINDING)]]],  # key is not the row's
-    [m.MessageType.STATE_DELTAS, 1, 1, [[1, 3, list(BINDING[:2]), list(BINDING)]]],  # deleted, with a row
-    [m.MessageType.STATE_DELTAS, 1, 1, [[9, 1, [1], [1]]]],  # no table 9
-    [m.MessageType.STATE_DELTAS, 1, 1, [[1, 3, [1], None]]],  # a binding key has 2 columns
-    [m.MessageType.STATE_DELTAS, 1, 1, [[1, 3, [1, "x"], None]]],  # a care-of address as text
-    [m.MessageType.STATE_DELTAS, 1, 1, [[4, 3, [None], None]]],  # no key column is absent
+    [m.MessageType.STATE_DELTAS, 1, 1, [[1, 1, list(BINDING[:2]), list(BINDING[:-1])]], []],  # short row
+    [m.MessageType.STATE_DELTAS, 1, 1, [[1, 1, [1, 2], list(BINDING)]], []],  # key is not the row's
+    [m.MessageType.STATE_DELTAS, 1, 1, [[1, 3, list(BINDING[:2]), list(BINDING)]], []],  # deleted, with a row
+    [m.MessageType.STATE_DELTAS, 1, 1, [[9, 1, [1], [1]]], []],  # no table 9
+    [m.MessageType.STATE_DELTAS, 1, 1, [[1, 3, [1], None]], []],  # a binding key has 2 columns
+    [m.MessageType.STATE_DELTAS, 1, 1, [[1, 3, [1, "x"], None]], []],  # a care-of address as text
+    [m.MessageType.STATE_DELTAS, 1, 1, [[4, 3, [None], None]], []],  # no key column is absent
     [m.MessageType.STATE_DELTAS, 1, 1, [[1, 1, list(BINDING[:2]),
-                                          [*BINDING[:3], 70000, *BINDING[4:]]]]],  # port > 65535
+                                          [*BINDING[:3], 70000, *BINDING[4:]]]], []],  # port > 65535
+    [m.MessageType.STATE_DELTAS, 1, 1, []],  # no events field
+    [m.MessageType.STATE_DELTAS, 1, 1, [], [[99, 1, 0.0, []]]],  # no event 99
+    [m.MessageType.STATE_DELTAS, 1, 1, [], [[1, 4, 0.0, [1, 2, 600, 3]]]],  # no role 4
+    [m.MessageType.STATE_DELTAS, 1, 1, [], [[1, 1, "now", [1, 2, 600, 3]]]],  # time as text
+    [m.MessageType.STATE_DELTAS, 1, 1, [], [[1, 1, 0.0, [1, 2, 600]]]],  # a field short
+    [m.MessageType.STATE_DELTAS, 1, 1, [], [[1, 1, 0.0, [1, 1 << 32, 600, 3]]]],  # no IPv4 address
+    [m.MessageType.STATE_DELTAS, 1, 1, [], [[1, 1, 0.0, [1, 2, -1, 3]]]],  # negative lifetime
+    [m.MessageType.STATE_DELTAS, 1, 1, [], [[1, 1, 0.0, [None, 2, 600, 3]]]],  # home absent
+    [m.MessageType.STATE_DELTAS, 1, 1, [], [[2, 1, 0.0, [1, 2, "gone"]]]],  # no such reason
+    [m.MessageType.STATE_DELTAS, 1, 1, [], [[8, 3, 0.0, ["m", 1, 128, 1]]]],  # binding-lost not bool
+    [m.MessageType.STATE_DELTAS, 1, 1, [], [[10, 3, 0.0, ["m" * 1025, 1]]]],  # MAC too long
     [m.MessageType.RESYNC_CHUNK, 1, 1, 1, 4, [[1, 2, 3, 4]]],  # tunnel interface not text
     [m.MessageType.RESYNC_END, 1, 1, 1, {17: 3}],
     [m.MessageType.COUNTERS, 1, 1, 0.0, {"home-agent": {"x": -1}}],
@@ -185,7 +236,8 @@ def test_datastore_error_tags_are_on_the_wire() -> None:
     assert {t.value for t in DatastoreTag} <= {t.value for t in m.ErrorTag}
 
 
-SANS_IO = ("tables", "messages", "codec", "session", "stream", "mirror", "rows", "render")
+SANS_IO = ("tables", "messages", "codec", "session", "stream", "mirror", "rows", "render",
+           "event_wire")
 FORBIDDEN = {"asyncio", "socket", "time", "selectors", "threading", "subprocess"}
 
 

@@ -239,8 +239,12 @@ class Rig:
     def running(self) -> dict[str, Any]:
         return self.plane.host.datastore.get_config("running")
 
-    def check_mirror(self) -> None:
-        """The mirror renders what agent/operational.py reads from the engine."""
+    async def check_mirror(self) -> None:
+        """The mirror renders what agent/operational.py reads from the engine
+        (after the next counters: the mobile-node-counters rows marked
+        changed go with them)."""
+        counters = len(self.management.counters)
+        await until(lambda: len(self.management.counters) > counters, "the next counters")
         agent = self.plane.host.agent
         assert agent is not None and agent.home_agent is not None
         now = time.time() + 3
@@ -268,7 +272,7 @@ def test_full_configuration_then_a_registration_reaches_the_mirror_as_a_delta(tm
             assert mirror.counters.resyncs_completed == resyncs  # a delta, not a resync
             kinds = [(d.table, d.kind) for d in rig.management.deltas]
             assert (TableId.BINDING, m.ChangeKind.CREATED) in kinds
-            rig.check_mirror()
+            await rig.check_mirror()
             # Its notification (agent/notifications.py) came along.
             await until(lambda: any(n.name == "binding-created" for n in mirror.notifications),
                         "the binding-created notification")
@@ -279,7 +283,7 @@ def test_full_configuration_then_a_registration_reaches_the_mirror_as_a_delta(tm
             assert await rig.register("192.0.2.200") != ReplyCode.ACCEPTED  # no SA: denied
             await until(lambda: mirror.count(TableId.BINDING) == 1, "the deregistration's delta")
             await asyncio.sleep(0.05)  # the last turn's flush
-            rig.check_mirror()
+            await rig.check_mirror()
 
     run(scenario)
 
@@ -359,7 +363,7 @@ def test_rpcs(tmp_path: Path) -> None:
             assert (TableId.BINDING, m.ChangeKind.DELETED) in [(d.table, d.kind)
                                                                for d in rig.management.deltas]
             await asyncio.sleep(0.05)
-            rig.check_mirror()
+            await rig.check_mirror()
             answer = await rig.management.rpc(m.ClearBinding(0, None))  # all
             assert isinstance(answer, s.RpcCompleted) and answer.reply.cleared == 1
             # No foreign agent, no proxy: operation-failed (the role is not running).
@@ -430,13 +434,13 @@ def test_the_management_plane_goes_away_and_comes_back(tmp_path: Path) -> None:
             assert f"{HA}:{agent.runners['home-agent'].local_address[1]}" == endpoint
             await until(lambda: mirror.state is MirrorState.SYNCED, "the resync")
             assert mirror.epoch == epoch and mirror.count(TableId.BINDING) == 1
-            rig.check_mirror()
+            await rig.check_mirror()
             # The mirror may ask for a resynchronisation at any time.
             resyncs = mirror.counters.resyncs_completed
             management.session.request_resync("the test asks")
             management.connection.flush()  # type: ignore[union-attr]
             await until(lambda: mirror.counters.resyncs_completed > resyncs, "the asked resync")
-            rig.check_mirror()
+            await rig.check_mirror()
             # A full transaction that changes something is applied as its diff.
             await management.commit(management_full(configuration(max_lifetime=900)), is_full=True)
             assert agent.home_agent is engine and engine.settings.max_lifetime == 900

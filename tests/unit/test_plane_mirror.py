@@ -195,6 +195,38 @@ def test_deltas_and_counters_and_notifications() -> None:
     assert mirror.sequence == stream.sequence
 
 
+def test_engine_events_become_the_notifications_after_their_turns_deltas() -> None:
+    """A turn's notifying events travel as facts after its deltas; the
+    mirror renders them with agent/notifications.py (the bodies the
+    single-process agent sends), in order, once the deltas are applied."""
+    from ipaddress import IPv4Address
+
+    from agent.mobileip import events as ev
+    from agent.notifications import notification_for
+
+    clock, table, link, stream = setup(0)
+    mirror = OperationalMirror()
+    stream.begin_resync()
+    stream.resync_step()
+    link.deliver(mirror, now=10.0)
+    row = binding(FIRST_HOME)
+    created = ev.BindingCreated(IPv4Address(FIRST_HOME), IPv4Address(CARE_OF), 600, IPv4Address(CARE_OF))
+    denied = ev.RegistrationDenied(IPv4Address(FIRST_HOME + 1), IPv4Address("198.51.100.1"), 131,
+                                   IPv4Address(CARE_OF))
+    stream.record_event("home-agent", 1000.0, created)  # recorded first, sent after the deltas
+    stream.record(TableId.BINDING, m.ChangeKind.CREATED, row[:2], row)
+    stream.record_event("home-agent", 1000.5, denied)
+    stream.flush()
+    assert len(link.wire) == 1  # one message for the turn
+    link.deliver(mirror, now=10.5)
+    assert mirror.row(TableId.BINDING, row[:2]) == row
+    assert [(n.name, n.event_time, n.body) for n in mirror.notifications] == [
+        ("binding-created", 1000.0, notification_for("home-agent", created)[1]),  # type: ignore[index]
+        ("registration-denied", 1000.5, notification_for("home-agent", denied)[1]),  # type: ignore[index]
+    ]
+    assert {n.sequence for n in mirror.notifications} == {stream.sequence} == {mirror.sequence}
+
+
 def test_a_gap_asks_once_for_a_resync_and_keeps_the_content() -> None:
     clock, table, link, stream = setup(3)
     mirror = OperationalMirror()
@@ -284,3 +316,84 @@ def test_mapping_source_and_every_table_in_the_counts() -> None:
     link.deliver(mirror)
     assert list(mirror.rows(TableId.TUNNEL)) == [tunnels[0x7F000003]]
     assert mirror.sorted_rows(TableId.BINDING) == []
+
+
+def test_a_turn_over_max_batch_is_split_and_its_events_go_last() -> None:
+    """At most max_batch deltas a message; the turn's events ride with the
+    last of them, after every delta of the turn."""
+    from ipaddress import IPv4Address
+
+    from agent.mobileip import events as ev
+
+    clock, table, link, stream = setup(0, max_batch=4)
+    mirror = OperationalMirror()
+    stream.begin_resync()
+    stream.resync_step()
+    link.deliver(mirror)
+    rows = [binding(FIRST_HOME + i) for i in range(3)]
+    for row in rows:
+        stream.record(TableId.BINDING, m.ChangeKind.CREATED, row[:2], row)
+    created = ev.BindingCreated(IPv4Address(FIRST_HOME), IPv4Address(CARE_OF), 600, IPv4Address(CARE_OF))
+    stream.record_event("home-agent", 1.0, created)
+    for row in [binding(FIRST_HOME + i) for i in range(3, 9)]:
+        stream._batch.append((TableId.BINDING, m.ChangeKind.CREATED, row[:2], row))  # a drain's fast path
+    stream.flush()
+    messages = [codec.decode(body) for body in codec.FrameReader().feed(b"".join(link.wire))]
+    assert [len(x.deltas) for x in messages] == [4, 4, 1]  # type: ignore[union-attr]
+    assert [len(x.events) for x in messages] == [0, 0, 1]  # type: ignore[union-attr]
+    link.deliver(mirror)
+    assert mirror.count(TableId.BINDING) == 9 and [n.name for n in mirror.notifications] == ["binding-created"]
+
+
+class NodeCounters:
+    """A KeyedRowSource of counter rows (key -> accepted count)."""
+
+    def __init__(self) -> None:
+        self.nodes: dict[int, int] = {}
+
+    def cursor_keys(self) -> Sequence[Hashable]:
+        return list(self.nodes)
+
+    def rows(self, cursor_key: Hashable) -> Sequence[tuple[Any, ...]]:
+        count = self.nodes.get(cursor_key)  # type: ignore[call-overload]
+        return () if count is None else ((cursor_key, count, 0, 0.0, None, None, 0),)
+
+    def count(self) -> int:
+        return len(self.nodes)
+
+    def marked_deltas(self, table: TableId, marked: Sequence[tuple[Hashable, Any]]) -> list[Any]:
+        return [(table, m.ChangeKind.MODIFIED, (key,), (key, self.nodes[key], 0, 0.0, None, None, 0))
+                for key, _ in marked]  # type: ignore[index]
+
+
+def test_marked_rows_go_once_with_the_counters_and_a_resync_covers_them() -> None:
+    """Marks coalesce within a period and go before its Counters; a resync
+    drops the marks made before it (its chunks carry those rows)."""
+    clock = Clock()
+    nodes = NodeCounters()
+    link = Link(clock)
+    stream = StateStream(epoch=1, sources={TableId.MOBILE_NODE: nodes}, send=link.send, clock=clock)
+    mirror = OperationalMirror()
+    stream.begin_resync()
+    stream.resync_step()
+    link.deliver(mirror)
+    for count in (1, 2, 3):  # three changes in one period
+        nodes.nodes[7] = count
+        stream.mark(TableId.MOBILE_NODE, 7, None)
+    stream.flush()
+    assert link.wire == []  # not with the turn's deltas
+    stream.send_counters(1.0, {})
+    messages = [codec.decode(body) for body in codec.FrameReader().feed(b"".join(link.wire))]
+    assert [type(x) for x in messages] == [m.StateDeltas, m.Counters]
+    assert [d.row for d in messages[0].deltas] == [(7, 3, 0, 0.0, None, None, 0)]  # type: ignore[union-attr]
+    link.deliver(mirror)
+    nodes.nodes[7] = 4
+    stream.mark(TableId.MOBILE_NODE, 7, None)
+    stream.begin_resync()  # before the period ends
+    while stream.resync_step():
+        pass
+    link.deliver(mirror)
+    assert mirror.row(TableId.MOBILE_NODE, (7,)) == (7, 4, 0, 0.0, None, None, 0)
+    stream.send_counters(2.0, {})
+    assert [type(codec.decode(body)) for body in codec.FrameReader().feed(b"".join(link.wire))] \
+        == [m.Counters]  # the mark went with the resync

@@ -18,8 +18,8 @@ from agent.operational import home_agent_state
 from agent.plane import codec
 from agent.plane import messages as m
 from agent.plane.mirror import MirrorState, OperationalMirror
-from agent.plane.render import binding_entries
-from agent.plane.rows import HomeAgentBindings, HomeAgentMobileNodes, home_agent_deltas
+from agent.plane.render import binding_entries, mobile_node_counter_entries
+from agent.plane.rows import HomeAgentBindings, HomeAgentMobileNodes, HomeAgentRecorder
 from agent.plane.stream import StateStream
 from agent.plane.tables import TableId
 
@@ -41,7 +41,8 @@ class Rig:
                               TableId.MOBILE_NODE: HomeAgentMobileNodes(self.agent)},
             send=lambda message: self.wire.append(codec.encode(message)), clock=lambda: 0.0)
         self.mirror = OperationalMirror()
-        self.known: set[IPv4Address] = set()
+        self.recorder = HomeAgentRecorder(self.agent, self.stream, clock=lambda: NOW)
+        self.stream.add_drain(self.recorder.drain)
         self.identification = 0
 
     def register(self, home: IPv4Address, care_of: str, *, lifetime: int = 600,
@@ -55,11 +56,13 @@ class Rig:
             IPv4Address(care_of), 434, NOW)
         self.agent.datagrams_to_send()
         while (event := self.agent.next_event()) is not None:
-            for delta in home_agent_deltas(self.agent, event, known_nodes=self.known):
-                self.stream.record(*delta)
+            self.recorder(event)
 
     def deliver(self) -> None:
+        """The turn's flush, then the period's counters (the marked
+        mobile-node-counters rows go with them)."""
         self.stream.flush()
+        self.stream.send_counters(NOW, {})
         for body in codec.FrameReader().feed(b"".join(self.wire)):
             assert self.mirror.apply(codec.decode(body), NOW) is None  # type: ignore[arg-type]
         self.wire.clear()
@@ -68,9 +71,9 @@ class Rig:
         self.deliver()
         expected = home_agent_state(self.agent, NOW + 7)
         assert binding_entries(self.mirror.sorted_rows(TableId.BINDING), NOW + 7) == expected["binding"]
-        homes = [row[0] for row in self.mirror.sorted_rows(TableId.MOBILE_NODE)]
-        assert [str(IPv4Address(h)) for h in homes] == [
-            entry["home-address"] for entry in expected["mobile-node-counters"]]
+        assert mobile_node_counter_entries(self.mirror.sorted_rows(TableId.MOBILE_NODE),
+                                           self.mirror.sorted_rows(TableId.BINDING), NOW + 7) \
+            == expected["mobile-node-counters"]
 
 
 def test_mirror_renders_what_the_engine_holds() -> None:
@@ -99,17 +102,29 @@ def test_mirror_renders_what_the_engine_holds() -> None:
     assert rig.mirror.count(TableId.BINDING) == rig.agent.binding_count
 
 
-def test_a_mobile_node_row_is_created_once() -> None:
+def test_a_mobile_node_row_goes_with_the_counters_once_per_period() -> None:
+    """The binding's row goes in the turn's StateDeltas; the node's counter
+    row is marked and sent once, with the period's Counters, however many
+    times it changed."""
     rig = Rig()
     rig.stream.begin_resync()
     rig.stream.resync_step()
+    rig.wire.clear()
     rig.register(FIRST + 1, "203.0.113.1")
     rig.register(FIRST + 1, "203.0.113.1")  # a renewal
     rig.stream.flush()
-    kinds = [(d.table, d.kind) for body in codec.FrameReader().feed(b"".join(rig.wire))
-             for d in getattr(codec.decode(body), "deltas", ())]
-    assert kinds == [(TableId.BINDING, m.ChangeKind.CREATED), (TableId.MOBILE_NODE, m.ChangeKind.CREATED),
-                     (TableId.BINDING, m.ChangeKind.MODIFIED), (TableId.MOBILE_NODE, m.ChangeKind.MODIFIED)]
+    rig.stream.send_counters(NOW, {"home-agent": {"registrations-accepted": 2}})
+    messages = [codec.decode(body) for body in codec.FrameReader().feed(b"".join(rig.wire))]
+    assert [type(message) for message in messages] == [m.StateDeltas, m.StateDeltas, m.Counters]
+    kinds = [[(d.table, d.kind) for d in message.deltas] for message in messages[:2]]  # type: ignore[union-attr]
+    assert kinds == [[(TableId.BINDING, m.ChangeKind.CREATED), (TableId.BINDING, m.ChangeKind.MODIFIED)],
+                     [(TableId.MOBILE_NODE, m.ChangeKind.MODIFIED)]]
+    node = messages[1].deltas[0].row  # type: ignore[union-attr]
+    assert node is not None and node[0] == int(FIRST + 1) and node[1] == 2  # both accepted
+    rig.wire.clear()
+    rig.stream.send_counters(NOW + 1, {})  # nothing marked since: no deltas
+    assert [type(codec.decode(body)) for body in codec.FrameReader().feed(b"".join(rig.wire))] \
+        == [m.Counters]
 
 
 def test_events_drained_after_the_binding_is_gone_send_a_deletion() -> None:
@@ -127,8 +142,7 @@ def test_events_drained_after_the_binding_is_gone_send_a_deletion() -> None:
             IPv4Address("203.0.113.1"), 434, NOW)
     rig.agent.datagrams_to_send()
     while (event := rig.agent.next_event()) is not None:
-        for delta in home_agent_deltas(rig.agent, event, known_nodes=rig.known):
-            rig.stream.record(*delta)
+        rig.recorder(event)
     rig.check()
     assert rig.mirror.count(TableId.BINDING) == 0
 
@@ -211,7 +225,7 @@ def test_foreign_agent_and_proxy_deltas_keep_the_mirror_equal() -> None:
         pass
     engines = {ha_address: (ha, 434), fa_address: (fa, 434), ap_address: (proxy, 5000)}
 
-    def settle(touched_macs: tuple[str, ...] = ()) -> None:
+    def settle(touched_macs: tuple[str, ...] = (), now: float = NOW) -> None:
         for mac in touched_macs:  # client events the proxy took without an event
             for delta in proxy_deltas(proxy, mac):
                 stream.record(*delta)
@@ -222,7 +236,7 @@ def test_foreign_agent_and_proxy_deltas_keep_the_mirror_equal() -> None:
                 for transmit in engine.datagrams_to_send():
                     if transmit.channel is Channel.REGISTRATION and transmit.destination in engines:
                         moved = True
-                        engines[transmit.destination][0].receive_datagram(transmit.data, source, port, NOW)
+                        engines[transmit.destination][0].receive_datagram(transmit.data, source, port, now)
             while (event := fa.next_event()) is not None:
                 for delta in foreign_agent_deltas(fa, event):
                     stream.record(*delta)
@@ -235,7 +249,7 @@ def test_foreign_agent_and_proxy_deltas_keep_the_mirror_equal() -> None:
         for body in codec.FrameReader().feed(b"".join(wire)):
             assert mirror.apply(codec.decode(body), NOW) is None  # type: ignore[arg-type]
         wire.clear()
-        later = NOW + 9.5
+        later = now + 9.5
         assert visitor_entries(mirror.sorted_rows(TableId.VISITOR), later) \
             == foreign_agent_state(fa, later)["visitor"]
         assert proxy_visitor_entries(mirror.sorted_rows(TableId.PROXY_CLIENT), later) \
@@ -253,6 +267,22 @@ def test_foreign_agent_and_proxy_deltas_keep_the_mirror_equal() -> None:
     proxy.client_disassociated(macs[2], NOW)
     settle((macs[2],))
     assert mirror.count(TableId.VISITOR) == fa.visitor_count == 4
+    # The proxy renews its clients before their lifetime ends, through the
+    # same FA (same care-of address, RFC 5944 §3.7.3.2): VisitorRenewed
+    # carries each visitor's new identification and expiry to the mirror.
+    before = {v.home_address: v.expires_at for v in fa.visitors()}
+    now = NOW
+    for _ in range(16):
+        when = proxy.get_timer()
+        assert when is not None
+        now = max(now, when)
+        proxy.handle_timer(now)
+        settle(now=now)
+        if all(v.expires_at > before[v.home_address] for v in fa.visitors()):
+            break
+    assert all(v.expires_at > before[v.home_address] for v in fa.visitors())
+    assert sorted(row[9] for row in mirror.rows(TableId.VISITOR)) \
+        == sorted(v.expires_at for v in fa.visitors())
 
 
 def test_tunnel_deltas_keep_the_mirror_equal_to_the_data_plane() -> None:
