@@ -287,9 +287,14 @@ class Datastore:
             explicit: dict[str, Any] = {}
             for edit in edits:
                 explicit = self._apply_checked(explicit, edit, Touched())
-            effective = self._validate_full(explicit)
+            # A whole configuration that is mostly running's (the management
+            # plane's after a reconnection, 100,000 SAs and one leaf
+            # changed): the entries of the independent lists that are
+            # running's, spelled the same, stay validated; the rest of the
+            # tree and every other entry go through libyang.
+            effective, changes = self._validate_incremental(
+                current, explicit, _replaced(current.explicit, explicit))
             new = Snapshot(explicit, effective)
-            changes = diff(current.effective, effective, self.schema)
         return self._prepare_running(new, changes)
 
     def _edited(self, current: Snapshot, edits: Iterable[Edit]) -> tuple[Snapshot, tuple[Change, ...]]:
@@ -473,7 +478,10 @@ class Datastore:
                 now = isinstance(explicit_entries, Entries) and key in explicit_entries
                 if not (was or now):
                     continue  # a removal of nothing
-                canonical = key if key in merged else self._canonical.key(names, key)
+                # An effective key is canonical already: libyang is asked only
+                # for a key spelled otherwise ('10.1.2.3/16').
+                canonical = (key if key in merged or (isinstance(new_entries, Entries) and key in new_entries)
+                             else self._canonical.key(names, key))
                 canonical_keys.add(canonical)
                 if was:  # the old entry it stood for goes (and may come back below)
                     merged.pop(canonical, None)
@@ -711,9 +719,26 @@ def _trim(explicit: dict[str, Any], trimmed: dict[NamePath, set[tuple[str, ...]]
         entries = _get(explicit, names[1:])
         if not isinstance(entries, Entries):
             continue
-        subset = Entries((k, entries[k]) for k in keys if k in entries)
+        if len(keys) * 8 >= len(entries):  # most of them (a whole configuration): in their order
+            subset = Entries((k, entry) for k, entry in entries.items() if k in keys)
+        else:
+            subset = Entries((k, entries[k]) for k in keys if k in entries)
         document = _set(document, names[1:], subset if subset else None)
     return document
+
+
+def _replaced(old: dict[str, Any], new: dict[str, Any]) -> Touched:
+    """What replacing the explicit tree ``old`` by ``new`` touches in the
+    independent lists: the keys of entries added, removed or not equal."""
+    touched = Touched()
+    for names in INDEPENDENT_LISTS:
+        before, after = _get(old, names[1:]), _get(new, names[1:])
+        before = before if isinstance(before, Entries) else Entries()
+        after = after if isinstance(after, Entries) else Entries()
+        keys = {key for key, entry in after.items() if before.get(key) != entry}
+        keys.update(key for key in before if key not in after)
+        touched.lists[names] = keys
+    return touched
 
 
 def _concerns(prefix: NamePath, changes: tuple[Change, ...]) -> bool:
