@@ -100,11 +100,17 @@ class LiveConfiguration:
 
     def _prepare(self, event: ChangeEvent) -> _Plan:
         plan = _Plan()
-        config = to_json(event.config)
+
+        def member(name: str) -> Any:
+            # Only the members a change needs, as JSON: never the whole tree
+            # (100,000 SAs), which would hold the engines' loop.
+            node = event.config.get(name)
+            return None if node is None else to_json(node)
+
         try:
             for role in ROLES:
                 if any(c.path[1].name == role for c in event.changes if len(c.path) > 1):
-                    plan.roles[role] = self._role_record(role, config.get(role))
+                    plan.roles[role] = self._role_record(role, member(role))
             for table, list_path in (
                 (self.agent.config.host_associations, (TOP, "security", "host")),
                 (self.agent.config.peer_associations, (TOP, "security", "peer")),
@@ -114,7 +120,7 @@ class LiveConfiguration:
             self._prepare_subnet_map(plan, event)
             if any(_touches(c, "data-plane") for c in event.changes):
                 plan.data_plane_changed = True
-                node = config.get("data-plane")
+                node = member("data-plane")
                 plan.data_plane = loader._data_plane(node) if node is not None else None
         except (ConfigurationError, loader.ConfigError) as exc:
             self._undo(plan)

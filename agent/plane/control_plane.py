@@ -244,7 +244,9 @@ class ControlPlane:
             self._pump.resync()
             self._pump.start_counters(self.state_period, self._read_counters)
         elif isinstance(event, s.ConfigChangeRequested):
-            self._change(session, event, loop.time())
+            task = loop.create_task(self._change(connection, event))
+            self._commits.add(task)
+            task.add_done_callback(self._commits.discard)
         elif isinstance(event, s.ConfigCommitRequested):
             task = loop.create_task(self._commit(connection, event.transaction))
             self._commits.add(task)
@@ -262,16 +264,33 @@ class ControlPlane:
             log.info("plane session closed (%s): %s", event.tag.value, event.reason)
         connection.flush()
 
-    def _change(self, session: s.ControlSession, event: s.ConfigChangeRequested, now: float) -> None:
+    async def _change(self, connection: PlaneConnection, event: s.ConfigChangeRequested) -> None:
+        """The change phase, its validation off the engines' loop
+        (``EngineHost.prepare_off_loop``); the verdict goes to the session
+        that asked, if it still waits for it."""
+        session = connection.session
+        assert isinstance(session, s.ControlSession)
+        loop = asyncio.get_running_loop()
         try:
-            self.host.prepare(event.transaction, event.full, event.changes)
+            await self.host.prepare_off_loop(event.transaction, event.full, event.changes)
         except DatastoreError as exc:
-            # Bounded as the codec bounds text (a peer refuses longer): the
-            # message may quote a value that was sent (libyang's do).
-            session.veto(event.transaction, plane_tag(exc), exc.message[:MAX_TEXT],
-                         path=exc.path, app_tag=exc.app_tag)
+            if self._waits_for_verdict(connection, event.transaction):
+                # Bounded as the codec bounds text (a peer refuses longer): the
+                # message may quote a value that was sent (libyang's do).
+                session.veto(event.transaction, plane_tag(exc), exc.message[:MAX_TEXT],
+                             path=exc.path, app_tag=exc.app_tag)
         else:
-            session.accept(event.transaction, now)
+            if self._waits_for_verdict(connection, event.transaction):
+                session.accept(event.transaction, loop.time())
+            else:  # aborted, or the session is gone, while it was validated
+                self.host.abort(event.transaction)
+        connection.flush()
+
+    def _waits_for_verdict(self, connection: PlaneConnection, transaction: int) -> bool:
+        session = connection.session
+        held = getattr(session, "transaction", None)
+        return (connection is self.connection and session.state is s.SessionState.ESTABLISHED
+                and held is not None and held.number == transaction and held.phase is s.Phase.CHANGE)
 
     async def _commit(self, connection: PlaneConnection, transaction: int) -> None:
         before = self.host.engines()
