@@ -101,6 +101,11 @@ class EngineHost:
         self._computing: asyncio.Future[_Computed] | None = None
 
     @property
+    def validating(self) -> bool:
+        """A change phase's validation is running in its worker thread."""
+        return self._computing is not None and not self._computing.done()
+
+    @property
     def prepared(self) -> int | None:
         """The transaction prepared and not yet committed or aborted."""
         return None if self._prepared is None else self._prepared[0]

@@ -183,3 +183,14 @@ def test_a_whole_configuration_keeps_the_order_of_its_entries(ds: Datastore) -> 
     ds.prepare_running([merge(MIP, whole)], replace=True).commit()
     got = ds.snapshot(RUNNING).as_json(with_defaults=True)["security"]["host"]
     assert [entry["address"] for entry in got] == [entry["address"] for entry in _hosts(200)]
+
+
+def test_a_computed_transaction_is_refused_when_running_changed_meanwhile(ds: Datastore) -> None:
+    """compute_running may run in a worker thread; if running changed before
+    its change phase, it would install a tree computed from an old one."""
+    computed = ds.compute_running([merge(f"{MIP}/home-agent/max-lifetime", 1200)])
+    ds.edit(RUNNING, [merge(f"{MIP}/home-agent/max-lifetime", 1300)])
+    with pytest.raises(DatastoreError) as caught:
+        ds.prepare_computed(computed)
+    assert caught.value.tag is ErrorTag.IN_USE
+    assert ds.get_config(RUNNING)["proxy-mobile-ip:mobile-ip"]["home-agent"]["max-lifetime"] == 1300
