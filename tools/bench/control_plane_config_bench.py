@@ -12,11 +12,12 @@ side (``agent/plane/engine_host.py``), with N host SAs and a home agent:
   same tree (``Datastore.replace_config`` of running, then ``build_config``);
 - the transaction in ``ConfigChangePart`` frames (agent/plane/parts.py): how
   many, the largest, the longest a control session takes to receive one
-  (what a frame holds the engines' loop);
+  (what a frame holds the engines' loop), with the engines running;
 - the longest the loop stops while the changed full configuration is
   prepared off the loop (``EngineHost.prepare_off_loop``: a timer every
   1 ms on the loop, its worst lateness), beside the same preparation on the
-  loop (``EngineHost.prepare``, the loop stopped throughout).
+  loop (``EngineHost.prepare``, the loop stopped throughout), and beside
+  the same timer on an idle loop as long (the machine's own scheduling noise).
 
     .venv/bin/python tools/bench/control_plane_config_bench.py [--sas 10000]
 """
@@ -26,6 +27,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import copy
+import gc
 import json
 import sys
 import time
@@ -101,7 +103,7 @@ def across_sessions(full: dict[str, object]) -> tuple[dict[str, float], tuple[m.
             "verdict_timeout_s": round(management.get_timer() or 0.0, 1)}, event.changes
 
 
-async def measure(count: int) -> dict[str, object]:
+async def measure(count: int, *, freeze: bool) -> dict[str, object]:
     tree = content(count)
     out: dict[str, float] = {}
     started = time.perf_counter()
@@ -124,6 +126,12 @@ async def measure(count: int) -> dict[str, object]:
         started = time.perf_counter()
         await host.commit(1)
         timed(out, "first_done_phase_s", started)
+        if freeze:  # what the process's LongLivedStateGc does within 10 s
+            gc.collect()
+            gc.freeze()
+        # The parts again, engines running (a reconnection): what a frame
+        # holds the loop then.
+        parts, _ = across_sessions(full)
         started = time.perf_counter()
         host.prepare(2, True, changes)
         timed(out, "unchanged_full_s", started)
@@ -144,6 +152,9 @@ async def measure(count: int) -> dict[str, object]:
         timed(out, "changed_full_off_loop_s", started)
         out["changed_full_off_loop_stall_s"] = lag.stop()
         host.abort(4)
+        lag = LoopLag()  # the machine's own noise: the loop idle as long
+        await asyncio.sleep(max(out["changed_full_off_loop_s"], 0.05))
+        out["idle_loop_stall_s"] = lag.stop()
         assert host.unchanged_full == 1
     finally:
         await host.close()
@@ -156,8 +167,11 @@ async def measure(count: int) -> dict[str, object]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sas", type=int, default=10_000)
+    parser.add_argument("--no-gc-freeze", action="store_true",
+                        help="do not freeze the engines' state after the first apply "
+                             "(the control plane process runs agent/aio/gc_policy.py)")
     args = parser.parse_args()
-    print(json.dumps(asyncio.run(measure(args.sas)), indent=1))
+    print(json.dumps(asyncio.run(measure(args.sas, freeze=not args.no_gc_freeze)), indent=1))
 
 
 if __name__ == "__main__":
