@@ -313,6 +313,13 @@ class Datastore:
             effective, changes = self._validate_incremental(
                 current, explicit, _replaced(current.explicit, explicit))
             new = Snapshot(explicit, effective)
+        # A subscriber may do the pure part of its change phase here (off the
+        # loop too): ``warm(event)``, with the same changes it then gets.
+        event = ChangeEvent(RUNNING, "change", changes, new.effective)
+        for subscription in self._subscriptions:
+            warm = getattr(subscription.callback, "warm", None)
+            if warm is not None and _concerns(subscription.prefix, changes):
+                warm(event)
         return ComputedRunning(current, new, changes)
 
     def prepare_computed(self, computed: ComputedRunning) -> PreparedTransaction:

@@ -150,6 +150,7 @@ async def measure(count: int, *, freeze: bool) -> dict[str, object]:
         started = time.perf_counter()
         await host.prepare_off_loop(4, True, changed)
         timed(out, "changed_full_off_loop_s", started)
+        await asyncio.sleep(0.01)  # the timer's next tick sees the last turn's delay
         out["changed_full_off_loop_stall_s"] = lag.stop()
         host.abort(4)
         lag = LoopLag()  # the machine's own noise: the loop idle as long
