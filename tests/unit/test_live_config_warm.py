@@ -88,3 +88,19 @@ def test_what_was_built_for_other_changes_is_not_used() -> None:
             await host.close()
 
     asyncio.run(scenario())
+
+
+def test_addresses_parse_as_ipaddress_does() -> None:
+    """The fast parse (inet_aton) gives the same address, and what is not a
+    dotted quad gets ipaddress's own ValueError (the change phase's veto),
+    not an OSError."""
+    import pytest
+
+    from agent.live_config import _address
+
+    assert _address("192.0.2.17") == IPv4Address("192.0.2.17")
+    assert _address("0.0.0.0") == IPv4Address(0)
+    with pytest.raises(ValueError):
+        _address("192.0.2.300")
+    with pytest.raises(ValueError):
+        _address("fe80::1")
