@@ -104,3 +104,5 @@ def test_addresses_parse_as_ipaddress_does() -> None:
         _address("192.0.2.300")
     with pytest.raises(ValueError):
         _address("fe80::1")
+    with pytest.raises(ValueError):
+        _address("10.1")  # inet_aton's 10.0.0.1
