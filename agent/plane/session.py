@@ -439,6 +439,16 @@ class ManagementSession(_Session):
         self._send(m.ConfigChange(number, full, final))
         return number
 
+    @property
+    def transaction_deadline(self) -> float | None:
+        """When the open transaction times out (its verdict or its apply,
+        with its size's allowance): what a caller that pumps the session
+        synchronously waits until. None when no timer runs (none open, or
+        prepared and waiting for the caller's done or abort)."""
+        if self.transaction is None:
+            return None
+        return self._deadlines.get(("transaction", self.transaction.number))
+
     def commit(self, transaction: int, now: float) -> None:
         """Phase two after ``TransactionPrepared``: apply."""
         current = self._current(transaction, Phase.PREPARED)

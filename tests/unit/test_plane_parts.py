@@ -92,6 +92,7 @@ def test_the_verdict_timeout_grows_with_what_was_sent_in_parts() -> None:
         (m.ConfigChangeEntry(m.ChangeKind.CREATED, TOP, full_configuration(hosts)),), joined.now, full=True)
     allowance = (hosts + 100) * s.TIMEOUT_PER_ITEM  # the SAs and the subnet map
     assert allowance >= 5.0
+    assert joined.management.transaction_deadline == s.CHANGE_TIMEOUT + allowance
     joined.exchange()
     events(joined.control)
     joined.advance(s.CHANGE_TIMEOUT + allowance - 0.01)  # longer than 5 s: still waiting
@@ -103,6 +104,7 @@ def test_the_verdict_timeout_grows_with_what_was_sent_in_parts() -> None:
     joined.exchange()
     events(joined.control)
     start = joined.now
+    assert joined.management.transaction_deadline == start + s.APPLY_TIMEOUT + allowance
     joined.advance(start + s.APPLY_TIMEOUT + allowance - 0.01)  # the apply too
     assert joined.management.state is s.SessionState.ESTABLISHED
     joined.advance(start + s.APPLY_TIMEOUT + allowance + 0.01)
