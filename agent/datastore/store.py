@@ -110,6 +110,16 @@ class _Subscription:
     callback: Subscriber
 
 
+@dataclass(frozen=True)
+class ComputedRunning:
+    """A running transaction validated and not yet prepared: ``new`` and its
+    ``changes`` from ``base`` (running when it was computed)."""
+
+    base: Snapshot
+    new: Snapshot
+    changes: tuple[Change, ...]
+
+
 class PreparedTransaction:
     """A running transaction past its change phase (every interested
     subscriber accepted it): ``commit()`` makes it running and runs the done
@@ -279,6 +289,14 @@ class Datastore:
         phase runs; a veto or an invalid tree raises ``DatastoreError`` and
         nothing changes. The caller then calls ``commit()`` or ``abort()`` on
         the result, once. One transaction is prepared at a time."""
+        return self.prepare_computed(self.compute_running(edits, replace=replace))
+
+    def compute_running(self, edits: Iterable[Edit], *, replace: bool = False) -> ComputedRunning:
+        """The first half of ``prepare_running``: the new tree, validated, and
+        its changes; nothing is changed and no subscriber is called, so it may
+        run in a worker thread (the control plane's, so that 100,000 SAs do
+        not hold the engines' loop) while nothing else edits this datastore.
+        ``DatastoreError`` when invalid."""
         self._check_lock(RUNNING, None)
         current = self._stores[RUNNING]
         if not replace:
@@ -287,10 +305,31 @@ class Datastore:
             explicit: dict[str, Any] = {}
             for edit in edits:
                 explicit = self._apply_checked(explicit, edit, Touched())
-            effective = self._validate_full(explicit)
+            # A whole configuration that is mostly running's (the management
+            # plane's after a reconnection, 100,000 SAs and one leaf
+            # changed): the entries of the independent lists that are
+            # running's, spelled the same, stay validated; the rest of the
+            # tree and every other entry go through libyang.
+            effective, changes = self._validate_incremental(
+                current, explicit, _replaced(current.explicit, explicit))
             new = Snapshot(explicit, effective)
-            changes = diff(current.effective, effective, self.schema)
-        return self._prepare_running(new, changes)
+        # A subscriber may do the pure part of its change phase here (off the
+        # loop too): ``warm(event)``, with the same changes it then gets.
+        event = ChangeEvent(RUNNING, "change", changes, new.effective)
+        for subscription in self._subscriptions:
+            warm = getattr(subscription.callback, "warm", None)
+            if warm is not None and _concerns(subscription.prefix, changes):
+                warm(event)
+        return ComputedRunning(current, new, changes)
+
+    def prepare_computed(self, computed: ComputedRunning) -> PreparedTransaction:
+        """The second half of ``prepare_running``: the subscribers' change
+        phase (on the caller's thread). Refused (in-use) when running changed
+        since ``compute_running`` read it."""
+        self._check_lock(RUNNING, None)
+        if self._stores[RUNNING] is not computed.base:
+            raise DatastoreError(ErrorTag.IN_USE, "running changed while the transaction was validated")
+        return self._prepare_running(computed.new, computed.changes)
 
     def _edited(self, current: Snapshot, edits: Iterable[Edit]) -> tuple[Snapshot, tuple[Change, ...]]:
         explicit = current.explicit
@@ -473,7 +512,10 @@ class Datastore:
                 now = isinstance(explicit_entries, Entries) and key in explicit_entries
                 if not (was or now):
                     continue  # a removal of nothing
-                canonical = key if key in merged else self._canonical.key(names, key)
+                # An effective key is canonical already: libyang is asked only
+                # for a key spelled otherwise ('10.1.2.3/16').
+                canonical = (key if key in merged or (isinstance(new_entries, Entries) and key in new_entries)
+                             else self._canonical.key(names, key))
                 canonical_keys.add(canonical)
                 if was:  # the old entry it stood for goes (and may come back below)
                     merged.pop(canonical, None)
@@ -711,9 +753,26 @@ def _trim(explicit: dict[str, Any], trimmed: dict[NamePath, set[tuple[str, ...]]
         entries = _get(explicit, names[1:])
         if not isinstance(entries, Entries):
             continue
-        subset = Entries((k, entries[k]) for k in keys if k in entries)
+        if len(keys) * 8 >= len(entries):  # most of them (a whole configuration): in their order
+            subset = Entries((k, entry) for k, entry in entries.items() if k in keys)
+        else:
+            subset = Entries((k, entries[k]) for k in keys if k in entries)
         document = _set(document, names[1:], subset if subset else None)
     return document
+
+
+def _replaced(old: dict[str, Any], new: dict[str, Any]) -> Touched:
+    """What replacing the explicit tree ``old`` by ``new`` touches in the
+    independent lists: the keys of entries added, removed or not equal."""
+    touched = Touched()
+    for names in INDEPENDENT_LISTS:
+        before, after = _get(old, names[1:]), _get(new, names[1:])
+        before = before if isinstance(before, Entries) else Entries()
+        after = after if isinstance(after, Entries) else Entries()
+        keys = {key for key, entry in after.items() if before.get(key) != entry}
+        keys.update(key for key in before if key not in after)
+        touched.lists[names] = keys
+    return touched
 
 
 def _concerns(prefix: NamePath, changes: tuple[Change, ...]) -> bool:
@@ -780,7 +839,10 @@ def _diff_container(old: dict[str, Any], new: dict[str, Any], path: Path, names:
         if child_names in schema.lists:
             _diff(before, after, child_path, child_names, schema, touched, out)
         elif isinstance(before, dict) and isinstance(after, dict):
-            if before != after:
+            # Not compared whole when it holds an independent list: the list
+            # is compared at the touched keys only (100,000 SAs).
+            if (touched is not None and any(names[:len(child_names)] == child_names
+                                            for names in INDEPENDENT_LISTS)) or before != after:
                 _diff_container(before, after, child_path, child_names, schema, touched, out)
         else:
             _diff(before, after, child_path, child_names, schema, touched, out)

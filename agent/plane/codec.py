@@ -26,7 +26,8 @@ from agent.plane import messages as m
 from agent.plane.tables import TABLES, RowError, TableId
 
 HEADER = struct.Struct("!I")
-#: The default largest frame: a full configuration of 10,000 host SAs is ~2 MB.
+#: The default largest frame. A configuration transaction is never near it:
+#: its big arrays travel in parts of ~64 KiB (``parts.py``).
 MAX_FRAME = 16 << 20
 MAX_TEXT = 1024  # messages, paths, names
 MAX_ITEMS = 1 << 20  # entries of one list or map
@@ -204,6 +205,18 @@ def _change_entries(value: Any) -> tuple[m.ConfigChangeEntry, ...]:
     return tuple(entries)
 
 
+def _pieces(value: Any) -> tuple[m.ConfigPiece, ...]:
+    pieces = []
+    for item in _array(value):
+        item = _array(item, 3)
+        if len(item) != 3:
+            raise _Bad("a piece of 3 fields")
+        location = tuple(_text(name, 256) for name in _array(item[1], MAX_DEPTH))
+        pieces.append(m.ConfigPiece(_u32(item[0]), location,
+                                    tuple(_json(entry, 1) for entry in _array(item[2]))))
+    return tuple(pieces)
+
+
 def _table(value: Any) -> TableId:
     table: TableId = _enum(TableId)(value)
     return table
@@ -269,6 +282,7 @@ _SPECS: dict[m.MessageType, tuple[type, tuple[Callable[[Any], Any], ...]]] = {
         lambda v: tuple(_u32(x) for x in _array(v, 16)), _enum(m.PlaneRole), _u64, _u32)),
     m.MessageType.SESSION_ERROR: (m.SessionError, (_enum(m.ErrorTag), _text)),
     m.MessageType.CONFIG_CHANGE: (m.ConfigChange, (_u64, _boolean, _change_entries)),
+    m.MessageType.CONFIG_CHANGE_PART: (m.ConfigChangePart, (_u64, _pieces)),
     m.MessageType.CONFIG_ACCEPTED: (m.ConfigAccepted, (_u64,)),
     m.MessageType.CONFIG_VETOED: (m.ConfigVetoed, (
         _u64, _enum(m.ErrorTag), _text, _optional(_text), _optional(_text))),
@@ -353,9 +367,11 @@ def _wire(value: Any) -> Any:
         return value.value
     if isinstance(value, m.ConfigChangeEntry):
         return (value.kind.value, value.path, value.value, value.old)
+    if isinstance(value, m.ConfigPiece):
+        return (value.entry, value.location, value.items)
     if isinstance(value, Mapping):  # row counts by TableId; JSON bodies; counter groups
         return {(k.value if isinstance(k, enum.Enum) else k): v for k, v in value.items()}
-    if isinstance(value, tuple) and value and isinstance(value[0], m.ConfigChangeEntry):
+    if isinstance(value, tuple) and value and isinstance(value[0], (m.ConfigChangeEntry, m.ConfigPiece)):
         return tuple(_wire(entry) for entry in value)
     return value
 

@@ -16,9 +16,12 @@ Refusals, each an ``<rpc-error>`` with the tag the boundary gives:
   with, or another commit): ``in-use``;
 - vetoed: the control plane's error-tag, message, path and error-app-tag;
 - no verdict within the change timeout (5 s): aborted, ``operation-failed``;
-- the connection lost before the verdict: ``resource-denied``;
-- a change set over one frame (16 MiB, the bound the control plane checks
-  first): ``too-big``.
+- the connection lost before the verdict: ``resource-denied``.
+
+A change set of any size crosses: the session sends its big lists in
+``ConfigChangePart`` pieces, and its verdict and apply timeouts grow with
+the size (``ManagementSession.transaction_deadline``), which is what the
+synchronous waits here wait until.
 
 In every case running stays as it was and nothing was applied: never
 half-applied. Accepted, the done phase sends ``ConfigDone`` and waits (the
@@ -120,11 +123,9 @@ class ConfigBoundary:
     """The subscriber (``datastore.subscribe(boundary)``), and the handler of
     the transaction events of the current plane session (``handle``)."""
 
-    def __init__(self, datastore: Datastore, *, clock: Callable[[], float],
-                 max_frame: int = codec.MAX_FRAME) -> None:
+    def __init__(self, datastore: Datastore, *, clock: Callable[[], float]) -> None:
         self._datastore = datastore
         self._clock = clock
-        self._max_frame = max_frame
         self.link: PlaneLink | None = None
         self.full_transactions = 0
         self.full_vetoed = 0
@@ -142,19 +143,15 @@ class ConfigBoundary:
         self._prepared = None
         self.full_transactions += 1
         entries = full_entries(self._datastore)
-        if not self._fits(entries, full=True):
-            # The peer would refuse the frame (too-big) and close; the next
-            # session would send it again. v1 has no chunked configuration.
-            log.error("the running configuration is over the plane's frame bound (%d bytes): "
-                      "not sent to the control plane", self._max_frame)
-            return
         self._full = link.session.begin_transaction(entries, self._clock(), full=True)
         link.flush()
 
-    def _fits(self, entries: tuple[m.ConfigChangeEntry, ...], *, full: bool) -> bool:
-        """Whether the ConfigChange fits one frame (codec.MAX_FRAME, which
-        the control plane enforces before reading the body)."""
-        return len(codec.encode_body(m.ConfigChange(0, full, entries))) <= self._max_frame
+    def _deadline(self, session: s.ManagementSession, timeout: float) -> float:
+        """Until when a synchronous wait pumps: the session's own deadline for
+        the open transaction (its size's allowance included), plus a second's
+        safety net beyond the timer that ends it."""
+        deadline = session.transaction_deadline
+        return (deadline if deadline is not None else self._clock() + timeout) + 1.0
 
     def session_closed(self, link: PlaneLink) -> None:
         if self.link is link:
@@ -212,17 +209,13 @@ class ConfigBoundary:
                                                      "(restarting?): nothing was changed")
         session = link.session
         entries = change_entries(event.changes)
-        if not self._fits(entries, full=False):
-            raise _refusal(ErrorTag.TOO_BIG,
-                           f"the change set is over the plane's frame bound ({self._max_frame} "
-                           "bytes): split it into smaller commits; nothing was changed")
         current = session.transaction
         if current is not None and current.phase is s.Phase.DONE:
             # Committed and being applied (the session's full configuration,
             # just after a connection): wait for it rather than refuse; one
             # still waiting for its verdict is refused in-use below.
             link.pump_until(lambda: session.transaction is not current,
-                            self._clock() + session.apply_timeout + 1.0)
+                            self._deadline(session, session.apply_timeout))
         try:
             number = session.begin_transaction(entries, self._clock())
         except s.TransactionRefused as exc:
@@ -232,7 +225,7 @@ class ConfigBoundary:
             # The session's own change timer ends the wait (TransactionTimedOut,
             # ConfigAbort sent); the deadline is a safety net beyond it.
             link.pump_until(lambda: self._verdict is not None,
-                            self._clock() + session.change_timeout + 1.0)
+                            self._deadline(session, session.change_timeout))
         finally:
             self._waiting = None
         verdict = self._verdict

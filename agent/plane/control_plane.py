@@ -255,7 +255,9 @@ class ControlPlane:
             self._pump.resync()
             self._pump.start_counters(self.state_period, self._read_counters)
         elif isinstance(event, s.ConfigChangeRequested):
-            self._change(session, event, loop.time())
+            task = loop.create_task(self._change(connection, event))
+            self._commits.add(task)
+            task.add_done_callback(self._commits.discard)
         elif isinstance(event, s.ConfigCommitRequested):
             task = loop.create_task(self._commit(connection, event.transaction))
             self._commits.add(task)
@@ -273,16 +275,33 @@ class ControlPlane:
             log.info("plane session closed (%s): %s", event.tag.value, event.reason)
         connection.flush()
 
-    def _change(self, session: s.ControlSession, event: s.ConfigChangeRequested, now: float) -> None:
+    async def _change(self, connection: PlaneConnection, event: s.ConfigChangeRequested) -> None:
+        """The change phase, its validation off the engines' loop
+        (``EngineHost.prepare_off_loop``); the verdict goes to the session
+        that asked, if it still waits for it."""
+        session = connection.session
+        assert isinstance(session, s.ControlSession)
+        loop = asyncio.get_running_loop()
         try:
-            self.host.prepare(event.transaction, event.full, event.changes)
+            await self.host.prepare_off_loop(event.transaction, event.full, event.changes)
         except DatastoreError as exc:
-            # Bounded as the codec bounds text (a peer refuses longer): the
-            # message may quote a value that was sent (libyang's do).
-            session.veto(event.transaction, plane_tag(exc), exc.message[:MAX_TEXT],
-                         path=exc.path, app_tag=exc.app_tag)
+            if self._waits_for_verdict(connection, event.transaction):
+                # Bounded as the codec bounds text (a peer refuses longer): the
+                # message may quote a value that was sent (libyang's do).
+                session.veto(event.transaction, plane_tag(exc), exc.message[:MAX_TEXT],
+                             path=exc.path, app_tag=exc.app_tag)
         else:
-            session.accept(event.transaction, now)
+            if self._waits_for_verdict(connection, event.transaction):
+                session.accept(event.transaction, loop.time())
+            else:  # aborted, or the session is gone, while it was validated
+                self.host.abort(event.transaction)
+        connection.flush()
+
+    def _waits_for_verdict(self, connection: PlaneConnection, transaction: int) -> bool:
+        session = connection.session
+        held = getattr(session, "transaction", None)
+        return (connection is self.connection and session.state is s.SessionState.ESTABLISHED
+                and held is not None and held.number == transaction and held.phase is s.Phase.CHANGE)
 
     async def _commit(self, connection: PlaneConnection, transaction: int) -> None:
         before = self.host.engines()
@@ -469,6 +488,14 @@ async def _main(args: argparse.Namespace) -> int:
 
     plane = ControlPlane(args.socket, state_period=args.state_period, epoch=args.epoch,
                          state_dir=args.state_dir, on_ready=ready)
+    # The engines' 100,000s of records and a full configuration's SAs are
+    # long-lived: as proxymip run does (agent/aio/gc_policy.py), so that a
+    # full collection walking them never stops the loop (a part of a big
+    # transaction took 83 ms to receive without it, 2 ms of it decoding).
+    from agent.aio.gc_policy import LongLivedStateGc
+
+    gc_policy = LongLivedStateGc()
+    gc_policy.start()
     await plane.start()
     try:
         stopping = asyncio.ensure_future(stop.wait())
@@ -479,6 +506,7 @@ async def _main(args: argparse.Namespace) -> int:
         failed = plane.failed
     finally:
         await plane.close()
+        await gc_policy.stop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
             signal.signal(sig, signal.SIG_IGN)

@@ -7,8 +7,10 @@ holds running as the control plane last applied it; ``LiveConfiguration``
 (agent/live_config.py) is its subscriber and applies changes to the engines.
 A ``ConfigChange`` becomes one ``Datastore.prepare_running``: the change
 entries are turned back into edits (a ``full`` transaction's into the whole
-tree, diffed against running so that only what changed reaches the roles),
-validated, and the subscribers' change phase runs — a veto is a
+tree, diffed against running so that only what changed reaches the roles,
+its list entries equal to running's not validated again), validated — in a
+worker thread (``prepare_off_loop``), so that 100,000 SAs never hold the
+engines' loop — and the subscribers' change phase runs on the loop — a veto is a
 ``DatastoreError`` with its RFC 6241 error-tag, for ``ControlSession.veto``.
 ``ConfigDone`` commits it (the done phase), ``ConfigAbort`` or an abandoned
 hold aborts it (running unchanged).
@@ -21,6 +23,7 @@ as ``proxymip run`` builds it from the startup file today.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable, Iterable
@@ -32,7 +35,7 @@ from agent.config.model import AgentConfig
 from agent.datastore.edits import Edit, Operation
 from agent.datastore.errors import DatastoreError, ErrorTag
 from agent.datastore.paths import parse_path
-from agent.datastore.store import RUNNING, TOP, Datastore, PreparedTransaction
+from agent.datastore.store import RUNNING, TOP, ComputedRunning, Datastore, PreparedTransaction
 from agent.datastore.tree import to_json
 from agent.plane import messages as m
 from agent.runtime import Agent
@@ -41,6 +44,10 @@ from agent.schema.errors import ConfigError
 log = logging.getLogger("proxymip.control-plane")
 
 ROLE_LISTENS = ("home_agent", "foreign_agent", "proxy")
+#: A change phase's work done off the loop: None when the full configuration
+#: is running's; else the validated tree, and the engines' records when the
+#: transaction builds them.
+_Computed = tuple[ComputedRunning, AgentConfig | None] | None
 
 
 def edits_for(entries: Iterable[m.ConfigChangeEntry]) -> list[Edit]:
@@ -91,6 +98,12 @@ class EngineHost:
         #: (transaction, its prepared datastore transaction or None when it
         #: changes nothing, the engines' records when it builds them)
         self._prepared: tuple[int, PreparedTransaction | None, AgentConfig | None] | None = None
+        self._computing: asyncio.Future[_Computed] | None = None
+
+    @property
+    def validating(self) -> bool:
+        """A change phase's validation is running in its worker thread."""
+        return self._computing is not None and not self._computing.done()
 
     @property
     def prepared(self) -> int | None:
@@ -107,29 +120,48 @@ class EngineHost:
 
     def prepare(self, transaction: int, full: bool, entries: Iterable[m.ConfigChangeEntry]) -> None:
         """Validate and run the change phase; ``DatastoreError`` is the veto."""
+        self._finish_prepare(transaction, self._compute(full, tuple(entries)))
+
+    async def prepare_off_loop(self, transaction: int, full: bool,
+                               entries: Iterable[m.ConfigChangeEntry]) -> None:
+        """``prepare``, with what does not touch the engines (the entries
+        turned into a tree, validated and diffed; the engines' records built)
+        in a worker thread: the loop runs the engines meanwhile, taking the
+        interpreter back every ``sys.getswitchinterval()`` (5 ms). Only the
+        subscribers' change phase runs on the loop. At most one at a time
+        (the session holds one transaction)."""
         entries = tuple(entries)
+        computing = asyncio.ensure_future(asyncio.to_thread(self._compute, full, entries))
+        self._computing = computing
+        # Shielded: a cancelled caller leaves the thread's future here, and
+        # close() waits for it before the datastore goes.
+        computed = await asyncio.shield(computing)
+        self._computing = None
+        self._finish_prepare(transaction, computed)
+
+    def _compute(self, full: bool, entries: tuple[m.ConfigChangeEntry, ...]) -> _Computed:
         if full and self.agent is not None and self._is_running(entries):
             # The full configuration a new session begins with, unchanged
             # (the management plane restarted): nothing to validate or apply.
-            # Validating it again would hold the engines' loop for seconds
-            # with 100,000 SAs.
+            return None
+        computed = self.datastore.compute_running(edits_for(entries), replace=full)
+        config = None
+        if self.agent is None:
+            # The engines are not built yet: what building them would refuse
+            # vetoes now, not in the done phase.
+            config = engine_config(computed.new.effective)
+            _check_listens(config)
+        return computed, config
+
+    def _finish_prepare(self, transaction: int, computed: _Computed) -> None:
+        if computed is None:
             self._prepared = (transaction, None, None)
             self.unchanged_full += 1
             return
         # One at a time: the session vetoes a crossing ConfigChange (in-use),
         # and the datastore refuses a second prepared transaction (in-use).
-        prepared = self.datastore.prepare_running(edits_for(entries), replace=full)
-        config = None
-        if self.agent is None:
-            # The engines are not built yet: what building them would refuse
-            # vetoes now, not in the done phase.
-            try:
-                config = engine_config(prepared.new.effective)
-                _check_listens(config)
-            except DatastoreError:
-                prepared.abort()
-                raise
-        self._prepared = (transaction, prepared, config)
+        prepared = self.datastore.prepare_computed(computed[0])
+        self._prepared = (transaction, prepared, computed[1])
 
     # -- phase two --------------------------------------------------------------------
 
@@ -164,7 +196,7 @@ class EngineHost:
         if len(path) != 1 or path[0].name != TOP or path[0].keys:
             return False
         running = self.datastore.snapshot(RUNNING).as_json(with_defaults=True)
-        return bool(entries[0].value == running)
+        return _equal_in_slices(entries[0].value, running)
 
     def _take(self, transaction: int) -> tuple[int, PreparedTransaction | None, AgentConfig | None]:
         held = self._prepared
@@ -187,6 +219,8 @@ class EngineHost:
         bind(agent, config, self.datastore)
 
     async def close(self) -> None:
+        if self._computing is not None:  # a worker thread still reads the datastore
+            await asyncio.wait((self._computing,))
         held, self._prepared = self._prepared, None
         if held is not None and held[1] is not None:
             held[1].abort()
@@ -194,6 +228,21 @@ class EngineHost:
             await self.agent.close()
             self.agent = None
         self.datastore.close()
+
+
+#: Items of a list compared in one call (one C loop holding the interpreter):
+#: ~0.5 ms, so that the loop gets it back between two (prepare_off_loop).
+EQUAL_SLICE = 1000
+
+
+def _equal_in_slices(a: Any, b: Any) -> bool:
+    """``a == b`` for JSON values, big lists compared a slice at a time."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_equal_in_slices(a[k], b[k]) for k in a)
+    if isinstance(a, list) and isinstance(b, list) and len(a) > EQUAL_SLICE:
+        return len(a) == len(b) and all(
+            a[i:i + EQUAL_SLICE] == b[i:i + EQUAL_SLICE] for i in range(0, len(a), EQUAL_SLICE))
+    return bool(a == b)
 
 
 def _check_listens(config: AgentConfig) -> None:

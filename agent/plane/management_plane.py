@@ -37,7 +37,6 @@ from agent.datastore_requests import DATASTORE_OPS, clear_subnet_map, datastore_
 from agent.plane import mirror_view
 from agent.plane import session as s
 from agent.plane.boundary_rpcs import BoundaryRpcs
-from agent.plane.codec import MAX_FRAME
 from agent.plane.config_boundary import BoundaryDatastore, ConfigBoundary
 from agent.plane.link import PlaneLink, PlaneListener
 from agent.plane.mirror import OperationalMirror
@@ -59,7 +58,7 @@ class ManagementPlane:
                  control_socket: str | None = None, state_dir: str = ".",
                  clock: Callable[[], float] = time.time,
                  change_timeout: float = s.CHANGE_TIMEOUT,
-                 rpc_timeout: float = s.RPC_TIMEOUT, max_frame: int = MAX_FRAME) -> None:
+                 rpc_timeout: float = s.RPC_TIMEOUT) -> None:
         self.datastore = datastore
         self.socket_path = socket_path
         self.control_socket = control_socket
@@ -72,7 +71,6 @@ class ManagementPlane:
         self.epoch = time.time_ns()
         self.change_timeout = change_timeout
         self.rpc_timeout = rpc_timeout
-        self.max_frame = max_frame
         self.sessions = 0
         self.link: PlaneLink | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -89,7 +87,7 @@ class ManagementPlane:
 
     async def start(self) -> None:
         loop = self._loop = asyncio.get_running_loop()
-        self._boundary = ConfigBoundary(self.datastore, clock=loop.time, max_frame=self.max_frame)
+        self._boundary = ConfigBoundary(self.datastore, clock=loop.time)
         self._rpcs = BoundaryRpcs(link=lambda: self.link, clock=loop.time)
         # The boundary is running's one subscriber for the whole module: the
         # control plane validates and applies every change (its veto ends

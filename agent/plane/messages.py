@@ -32,6 +32,7 @@ class MessageType(enum.IntEnum):
     CONFIG_DONE = 13
     CONFIG_ABORT = 14
     CONFIG_APPLIED = 15
+    CONFIG_CHANGE_PART = 16
     # RPCs (the module's clear-* and inject-client-event)
     CLEAR_BINDING = 20
     CLEAR_VISITOR = 21
@@ -153,6 +154,29 @@ class ConfigChange:
     transaction: int
     full: bool
     changes: tuple[ConfigChangeEntry, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigPiece:
+    """Some items of one JSON array of a ``ConfigChange`` entry's value, sent
+    ahead in a ``ConfigChangePart``: ``entry`` is the entry's index in the
+    ``ConfigChange``, ``location`` the member names from its value down to
+    the array (which the ``ConfigChange`` then leaves out), ``items`` the
+    next items in order (``parts.py``)."""
+
+    entry: int
+    location: tuple[str, ...]
+    items: tuple[Any, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigChangePart:
+    """Phase one of a transaction too big for one frame: pieces of its
+    entries, before the ``ConfigChange`` of the same transaction that ends it."""
+
+    TYPE: ClassVar[MessageType] = MessageType.CONFIG_CHANGE_PART
+    transaction: int
+    pieces: tuple[ConfigPiece, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -352,7 +376,7 @@ class ResyncRequest:
     reason: str
 
 
-Message = (Hello | SessionError | ConfigChange | ConfigAccepted | ConfigVetoed | ConfigDone
+Message = (Hello | SessionError | ConfigChange | ConfigChangePart | ConfigAccepted | ConfigVetoed | ConfigDone
            | ConfigAbort | ConfigApplied | ClearBinding | ClearVisitor | ClearCounters
            | InjectClientEvent | RpcReply | RpcError | StateDeltas | Counters | Notification
            | ResyncBegin | ResyncChunk | ResyncEnd | ResyncRequest)

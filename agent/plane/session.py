@@ -16,7 +16,11 @@ Faults, and what they cost:
 - a valid message the state does not allow (management receiving a
   ``ConfigChange``): counted, ``ProtocolViolation``, ignored;
 - a late answer to a transaction or RPC that already ended: counted as late;
-- no verdict within ``change_timeout``: the transaction is aborted;
+- no verdict within ``change_timeout`` (plus ``timeout_per_item`` for each
+  array item the transaction sent in parts): the transaction is aborted;
+- a transaction's ``ConfigChangePart`` frames that do not fit its
+  ``ConfigChange`` (``parts.py``): counted as a bad field, vetoed
+  malformed-message;
 - no ``ConfigApplied`` within ``apply_timeout``, or a ``ConfigDone`` for a
   transaction the control plane gave up: fatal, so that the reconnection
   replays the whole configuration (as mgmtd disconnects a back-end that did
@@ -35,11 +39,18 @@ from typing import Any
 
 from agent.plane import codec
 from agent.plane import messages as m
+from agent.plane import parts
 
 #: sysrepo's defaults for a change callback and an RPC callback (src/common.h:
 #: SR_CHANGE_CB_TIMEOUT 5000 ms, SR_RPC_CB_TIMEOUT 2000 ms).
 CHANGE_TIMEOUT = 5.0
 APPLY_TIMEOUT = 5.0
+#: Added to both per array item a transaction sends in parts (a host SA, a
+#: subnet-map entry; ``parts.py``): what the control plane checks and builds
+#: grows with them (tools/bench/control_plane_config_bench.py), so a
+#: 100,000-SA full configuration gets 5 + 50 s, a small edit (no parts) 5 s.
+#: sysrepo makes the timeout a per-subscription setting for the same reason.
+TIMEOUT_PER_ITEM = 0.0005
 #: The control plane gives up a prepared transaction after this: longer than
 #: the management plane's own change timeout, so that it never abandons one
 #: the management plane may still commit.
@@ -369,6 +380,7 @@ class _Session(abc.ABC):
 class _Transaction:
     number: int
     phase: Phase
+    allowance: float = 0.0  # added to each timeout: its size's share
 
 
 class ManagementSession(_Session):
@@ -376,10 +388,13 @@ class ManagementSession(_Session):
 
     def __init__(self, *, epoch: int, pid: int, now: float,
                  change_timeout: float = CHANGE_TIMEOUT, apply_timeout: float = APPLY_TIMEOUT,
-                 rpc_timeout: float = RPC_TIMEOUT, **options: Any) -> None:
+                 rpc_timeout: float = RPC_TIMEOUT, timeout_per_item: float = TIMEOUT_PER_ITEM,
+                 part_bytes: int = parts.PART_BYTES, **options: Any) -> None:
         super().__init__(epoch=epoch, pid=pid, now=now, **options)
         self.change_timeout = change_timeout
         self.apply_timeout = apply_timeout
+        self.timeout_per_item = timeout_per_item
+        self.part_bytes = part_bytes
         self.rpc_timeout = rpc_timeout
         self.transaction: _Transaction | None = None
         self._next_transaction = 1
@@ -406,22 +421,39 @@ class ManagementSession(_Session):
     def begin_transaction(self, changes: tuple[m.ConfigChangeEntry, ...], now: float, *,
                           full: bool = False) -> int:
         """Phase one: send the changes; ``TransactionPrepared`` or
-        ``TransactionVetoed`` or ``TransactionTimedOut`` follows."""
+        ``TransactionVetoed`` or ``TransactionTimedOut`` follows. Big arrays
+        of the values go ahead in ``ConfigChangePart`` frames (``parts.py``);
+        the verdict and the apply may take ``timeout_per_item`` longer for
+        each item sent in parts."""
         self._check_ready()
         if self.transaction is not None:
             raise TransactionRefused(m.ErrorTag.IN_USE, "a configuration transaction is in progress")
         number = self._next_transaction
         self._next_transaction += 1
-        self.transaction = _Transaction(number, Phase.CHANGE)
-        self._deadlines[("transaction", number)] = now + self.change_timeout
-        self._send(m.ConfigChange(number, full, changes))
+        cut, final = parts.split(changes, self.part_bytes)
+        allowance = parts.item_count(cut) * self.timeout_per_item
+        self.transaction = _Transaction(number, Phase.CHANGE, allowance)
+        self._deadlines[("transaction", number)] = now + self.change_timeout + allowance
+        for pieces in cut:
+            self._send(m.ConfigChangePart(number, pieces))
+        self._send(m.ConfigChange(number, full, final))
         return number
+
+    @property
+    def transaction_deadline(self) -> float | None:
+        """When the open transaction times out (its verdict or its apply,
+        with its size's allowance): what a caller that pumps the session
+        synchronously waits until. None when no timer runs (none open, or
+        prepared and waiting for the caller's done or abort)."""
+        if self.transaction is None:
+            return None
+        return self._deadlines.get(("transaction", self.transaction.number))
 
     def commit(self, transaction: int, now: float) -> None:
         """Phase two after ``TransactionPrepared``: apply."""
         current = self._current(transaction, Phase.PREPARED)
         current.phase = Phase.DONE
-        self._deadlines[("transaction", transaction)] = now + self.apply_timeout
+        self._deadlines[("transaction", transaction)] = now + self.apply_timeout + current.allowance
         self._send(m.ConfigDone(transaction))
 
     def abort(self, transaction: int) -> None:
@@ -568,12 +600,14 @@ class ControlSession(_Session):
         super().__init__(epoch=epoch, pid=pid, now=now, **options)
         self.hold_timeout = hold_timeout
         self.transaction: _Held | None = None
+        self._assembly: parts.Assembly | None = None  # the parts of the next ConfigChange
         self._abandoned: set[int] = set()  # bounded: see _abandon
         self._rpcs: set[int] = set()
 
     def _handlers(self) -> dict[type, Callable[[Any, float], None]]:
         return {
             m.ConfigChange: self._change,
+            m.ConfigChangePart: self._part,
             m.ConfigDone: self._done,
             m.ConfigAbort: self._abort,
             m.ClearBinding: self._rpc,
@@ -585,13 +619,39 @@ class ControlSession(_Session):
 
     # -- transactions ---------------------------------------------------------------------
 
+    @property
+    def assembling(self) -> int | None:
+        """The transaction whose parts are held, waiting for its ``ConfigChange``."""
+        return None if self._assembly is None else self._assembly.transaction
+
+    def _part(self, message: m.ConfigChangePart, now: float) -> None:
+        assembly = self._assembly
+        if assembly is None or assembly.transaction != message.transaction:
+            if assembly is not None:  # its ConfigChange never came: drop it
+                self._unexpected(message)
+            assembly = self._assembly = parts.Assembly(message.transaction)
+        assembly.add(message.pieces)
+
     def _change(self, message: m.ConfigChange, now: float) -> None:
+        assembly, self._assembly = self._assembly, None
         if self.transaction is not None:
             self._send(m.ConfigVetoed(message.transaction, m.ErrorTag.IN_USE,
                                       f"transaction {self.transaction.number} is in progress"))
             return
+        changes = message.changes
+        if assembly is not None:
+            try:
+                if assembly.transaction != message.transaction:
+                    raise parts.PartsError(f"parts of transaction {assembly.transaction}")
+                changes = assembly.finish(changes)
+            except parts.PartsError as exc:
+                self.counters.bad_field += 1
+                self._emit(ProtocolViolation(codec.DecodeFault.BAD_FIELD.value, str(exc)))
+                self._send(m.ConfigVetoed(message.transaction, m.ErrorTag.MALFORMED_MESSAGE,
+                                          str(exc)[:codec.MAX_TEXT]))
+                return
         self.transaction = _Held(message.transaction, Phase.CHANGE)
-        self._emit(ConfigChangeRequested(message.transaction, message.full, message.changes))
+        self._emit(ConfigChangeRequested(message.transaction, message.full, changes))
 
     def accept(self, transaction: int, now: float) -> None:
         """The changes are valid and prepared; hold them until done or abort."""

@@ -122,3 +122,75 @@ def test_one_prepared_transaction_at_a_time(ds: Datastore) -> None:
     assert ds.get_config(RUNNING)["proxy-mobile-ip:mobile-ip"]["home-agent"]["max-lifetime"] == 1200
     with pytest.raises(RuntimeError):
         first.abort()  # finished once
+
+
+def _hosts(count: int, *, spi: int = 256) -> list[dict[str, Any]]:
+    return [{"address": f"10.0.{i >> 8}.{i & 255}", "spi": spi, "key-hex": "00" * 16} for i in range(count)]
+
+
+class _Validated:
+    """The documents the datastore's own libyang validator is given."""
+
+    def __init__(self, datastore: Datastore) -> None:
+        self.hosts: list[int] = []
+        validator = datastore._validator
+        real = validator.validate
+
+        def validate(text: str, fmt: str) -> Any:
+            import json
+
+            member = json.loads(text).get("proxy-mobile-ip:mobile-ip", {})
+            self.hosts.append(len(member.get("security", {}).get("host", [])))
+            return real(text, fmt)
+
+        validator.validate = validate  # type: ignore[method-assign]
+
+
+def test_a_whole_configuration_validates_only_the_entries_running_lacks(ds: Datastore) -> None:
+    """The management plane's full configuration after a reconnection: the
+    SA entries equal to running's are not given to libyang again; a changed
+    or new one is (and an invalid one is still refused)."""
+    whole = {"home-agent": {"address": "192.0.2.1"}, "security": {"host": _hosts(300)}}
+    ds.prepare_running([merge(MIP, whole)], replace=True).commit()
+    validated = _Validated(ds)
+    changed = {"home-agent": {"address": "192.0.2.1", "max-lifetime": 900},
+               "security": {"host": [*_hosts(299), {**_hosts(300)[299], "key-hex": "11" * 16},
+                                     {"address": "10.9.9.9", "spi": 256, "key-hex": "00" * 16}]}}
+    prepared = ds.prepare_running([merge(MIP, changed)], replace=True)
+    assert validated.hosts == [2]
+    paths = sorted(f"{c.kind} {c.path[-1].name}{dict(c.path[-1].keys).get('address', '')}"
+                   for c in prepared.changes)
+    assert paths == ["created host10.9.9.9", "modified key-hex", "modified max-lifetime"], paths
+    prepared.commit()
+    got = ds.get_config(RUNNING)["proxy-mobile-ip:mobile-ip"]["security"]["host"]
+    assert len(got) == 301 and {"address": "10.0.1.43", "spi": 256, "key-hex": "11" * 16} in got
+    fewer = {"home-agent": {"address": "192.0.2.1"}, "security": {"host": _hosts(10)}}
+    prepared = ds.prepare_running([merge(MIP, fewer)], replace=True)
+    assert sum(c.kind == "deleted" for c in prepared.changes) == 291
+    prepared.abort()
+    bad = {"home-agent": {"address": "192.0.2.1"},
+           "security": {"host": [*_hosts(299), {**_hosts(300)[299], "spi": 7}]}}  # SPIs < 256 are reserved
+    with pytest.raises(DatastoreError) as caught:
+        ds.prepare_running([merge(MIP, bad)], replace=True)
+    assert caught.value.tag is ErrorTag.INVALID_VALUE
+    assert len(ds.get_config(RUNNING)["proxy-mobile-ip:mobile-ip"]["security"]["host"]) == 301
+
+
+def test_a_whole_configuration_keeps_the_order_of_its_entries(ds: Datastore) -> None:
+    """What a restarted management plane sends again compares equal to
+    running (engine_host's unchanged-full check), so the order is kept."""
+    whole = {"home-agent": {"address": "192.0.2.1"}, "security": {"host": _hosts(200)}}
+    ds.prepare_running([merge(MIP, whole)], replace=True).commit()
+    got = ds.snapshot(RUNNING).as_json(with_defaults=True)["security"]["host"]
+    assert [entry["address"] for entry in got] == [entry["address"] for entry in _hosts(200)]
+
+
+def test_a_computed_transaction_is_refused_when_running_changed_meanwhile(ds: Datastore) -> None:
+    """compute_running may run in a worker thread; if running changed before
+    its change phase, it would install a tree computed from an old one."""
+    computed = ds.compute_running([merge(f"{MIP}/home-agent/max-lifetime", 1200)])
+    ds.edit(RUNNING, [merge(f"{MIP}/home-agent/max-lifetime", 1300)])
+    with pytest.raises(DatastoreError) as caught:
+        ds.prepare_computed(computed)
+    assert caught.value.tag is ErrorTag.IN_USE
+    assert ds.get_config(RUNNING)["proxy-mobile-ip:mobile-ip"]["home-agent"]["max-lifetime"] == 1300

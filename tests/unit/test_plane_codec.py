@@ -57,6 +57,10 @@ EVERY_MESSAGE: list[m.Message] = [
         m.ConfigChangeEntry(m.ChangeKind.DELETED, "/mobile-ip/subnet-map[prefix='10.0.0.0/8']",
                             None, {"prefix": "10.0.0.0/8"}),
     )),
+    m.ConfigChangePart(7, (
+        m.ConfigPiece(0, ("security", "host"), ({"address": "10.0.0.1", "spi": 256}, {"address": "10.0.0.2"})),
+        m.ConfigPiece(2, ("subnet-map",), ({"prefix": "10.0.0.0/8", "names": ["a", "b"]},)),
+    )),
     m.ConfigAccepted(7),
     m.ConfigVetoed(7, m.ErrorTag.INVALID_VALUE, "no such interface", "/mobile-ip/x", "app"),
     m.ConfigDone(7),
@@ -165,6 +169,11 @@ def test_malformed(body: bytes) -> None:
     [m.MessageType.CLEAR_COUNTERS, 1, "everything"],
     [m.MessageType.CONFIG_CHANGE, 1, True, [[4, "/x", None, None]]],  # change kind 4
     [m.MessageType.CONFIG_CHANGE, 1, 1, []],  # full must be a boolean
+    [m.MessageType.CONFIG_CHANGE_PART, 1, [[0, ["security", "host"]]]],  # a piece of 2 fields
+    [m.MessageType.CONFIG_CHANGE_PART, 1, [[-1, ["host"], []]]],  # a negative entry index
+    [m.MessageType.CONFIG_CHANGE_PART, 1, [[0, "host", []]]],  # the location is not an array
+    [m.MessageType.CONFIG_CHANGE_PART, 1, [[0, [1], []]]],  # a member name that is not text
+    [m.MessageType.CONFIG_CHANGE_PART, 1, [[0, ["x"] * (codec.MAX_DEPTH + 1), []]]],  # too deep
     [m.MessageType.STATE_DELTAS, 1, 1, [[1, 1, list(BINDING[:2]), list(BINDING[:-1])]], []],  # short row
     [m.MessageType.STATE_DELTAS, 1, 1, [[1, 1, [1, 2], list(BINDING)]], []],  # key is not the row's
     [m.MessageType.STATE_DELTAS, 1, 1, [[1, 3, list(BINDING[:2]), list(BINDING)]], []],  # deleted, with a row

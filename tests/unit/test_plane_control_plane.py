@@ -673,3 +673,61 @@ def test_engines_that_cannot_start_stop_the_process(tmp_path: Path) -> None:
             management.server.close()
 
     run(scenario)
+
+
+def test_a_full_configuration_of_many_sas_crosses_in_parts_while_the_engines_answer(tmp_path: Path) -> None:
+    """30,000 host SAs (~4 MB, well over one 64 KiB part): the management
+    session sends them in ConfigChangePart frames, the control plane
+    validates them in a worker thread, and a mobile node registers (RFC 5944
+    §3.3, accepted) while that validation runs; then the transaction
+    commits whole."""
+    sas = 30_000
+
+    async def scenario() -> None:
+        async with Rig(tmp_path) as rig:
+            content = configuration()
+            content["security"]["host"] += [
+                {"address": f"10.{i >> 16}.{(i >> 8) & 255}.{i & 255}", "spi": 256, "key-hex": "00" * 16}
+                for i in range(1, sas + 1)]
+            entries = management_full(content)
+            loop = asyncio.get_running_loop()
+            session = rig.management.session
+            number = session.begin_transaction(entries, loop.time(), full=True)
+            assert session.counters.frames_sent > 50  # in parts
+            rig.management.connection.flush()  # type: ignore[union-attr]
+            await until(lambda: rig.plane.host.validating, "the validation in its thread")
+            assert await rig.register("192.0.2.9") == ReplyCode.ACCEPTED
+            assert rig.plane.host.validating  # answered during it, not after
+            prepared = await rig.management.next(s.TransactionPrepared)
+            assert prepared.transaction == number
+            session.commit(number, loop.time())
+            rig.management.connection.flush()  # type: ignore[union-attr]
+            await rig.management.next(s.TransactionApplied)
+            assert len(rig.running()["proxy-mobile-ip:mobile-ip"]["security"]["host"]) == sas + 1
+            assert await rig.register("192.0.2.9") == ReplyCode.ACCEPTED
+
+    run(scenario)
+
+
+def test_a_transaction_whose_session_goes_while_it_validates_is_not_left_prepared(tmp_path: Path) -> None:
+    """The management plane dies while the worker thread validates: when the
+    validation ends nobody waits for the verdict, so the prepared transaction
+    is aborted at once (running and the SA tables unchanged), not held."""
+    async def scenario() -> None:
+        async with Rig(tmp_path) as rig:
+            content = configuration()
+            content["security"]["host"] += [
+                {"address": f"10.0.{i >> 8}.{i & 255}", "spi": 256, "key-hex": "00" * 16}
+                for i in range(1, 20_001)]
+            session = rig.management.session
+            session.begin_transaction(management_full(content), asyncio.get_running_loop().time(), full=True)
+            rig.management.connection.flush()  # type: ignore[union-attr]
+            await until(lambda: rig.plane.host.validating, "the validation in its thread")
+            await rig.management.go_away()
+            await until(lambda: not rig.plane.host.validating, "the end of the validation")
+            await asyncio.sleep(0.05)
+            assert rig.plane.host.prepared is None
+            assert len(rig.running()["proxy-mobile-ip:mobile-ip"]["security"]["host"]) == 1
+            assert await rig.register("192.0.2.9") == ReplyCode.ACCEPTED
+
+    run(scenario)
