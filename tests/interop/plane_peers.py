@@ -68,7 +68,7 @@ def wait_for(condition: Callable[[], bool], what: str, timeout: float = WAIT) ->
 
 class ManagementPlaneInProcess:
     def __init__(self, workdir: Path, document: dict[str, Any], *, change_timeout: float = 5.0,
-                 rpc_timeout: float = 2.0, max_frame: int = 16 << 20) -> None:
+                 rpc_timeout: float = 2.0) -> None:
         self.workdir = workdir
         self.socket_path = str(workdir / "plane.sock")
         self.control_socket = str(workdir / "control.sock")
@@ -77,8 +77,7 @@ class ManagementPlaneInProcess:
         self.datastore.replace_config(RUNNING, {TOP_MEMBER: document[TOP_MEMBER]})
         self.plane = ManagementPlane(self.datastore, socket_path=self.socket_path,
                                      control_socket=self.control_socket, state_dir=str(workdir),
-                                     change_timeout=change_timeout, rpc_timeout=rpc_timeout,
-                                     max_frame=max_frame)
+                                     change_timeout=change_timeout, rpc_timeout=rpc_timeout)
         self.thread.call(self.plane.start())
 
     def endpoint(self, name: str) -> tuple[str, int]:
