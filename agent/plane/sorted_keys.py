@@ -21,7 +21,7 @@ LOAD = 512
 class SortedKeys:
     def __init__(self, keys: Iterable[Key] = (), *, load: int = LOAD) -> None:
         self._load = load
-        ordered = sorted(keys)
+        ordered = sorted(set(keys))
         self._blocks: list[list[Key]] = [ordered[i:i + load] for i in range(0, len(ordered), load)]
         self._maxes: list[Key] = [block[-1] for block in self._blocks]
         self._length = len(ordered)
