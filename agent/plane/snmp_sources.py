@@ -192,7 +192,8 @@ class ForeignAgentView(_RoleView):
         return None if row is None else visitor_view(row)
 
     def _build(self) -> dict[IPv4Address, VisitorView]:
-        return {IPv4Address(r[0]): visitor_view(r) for r in self._mirror.sorted_rows(TableId.VISITOR)}
+        return {IPv4Address(r[0]): visitor_view(r)
+                for r in self._mirror.sorted_rows(TableId.VISITOR)}
 
 
 class ProxyView(_RoleView):
@@ -382,5 +383,6 @@ def mirror_sources(mirror: OperationalMirror, *, config: Callable[[], dict[str, 
                    proxy=when(proxy),
                    violations=lambda: violations,  # type: ignore[arg-type,return-value]
                    config=config, started_at=started_at,
-                   binding_rows=BindingsOverMirror(mirror), node_counter_rows=NodesOverMirror(mirror),
+                   binding_rows=BindingsOverMirror(mirror),
+                   node_counter_rows=NodesOverMirror(mirror),
                    visitor_rows=VisitorsOverMirror(mirror))

@@ -140,7 +140,7 @@ def test_ordered_reads_follow_deltas_and_resynchronisations(
         identification += 1
         if operation == "put":
             assert mirror.apply(stream.deltas(put(argument, identification)), 0.0) is None
-            model[argument] = binding(*argument, identification)
+            model[argument] = binding(argument[0], argument[1], identification)
         elif operation == "delete":
             assert mirror.apply(stream.deltas(delete(argument)), 0.0) is None
             model.pop(argument, None)
@@ -167,7 +167,7 @@ def test_ordered_reads_follow_deltas_and_resynchronisations(
             for message in messages[:-1]:
                 assert mirror.apply(message, 0.0) is None
             resync_end = messages[-1]
-            staged[argument] = binding(*argument, identification)
+            staged[argument] = binding(argument[0], argument[1], identification)
             created = argument not in model
             assert mirror.apply(m.StateDeltas(stream.epoch, resync_end.sequence,
                                               (put(argument, identification),)), 0.0) is None
@@ -192,8 +192,8 @@ def index_of(key: tuple[int, ...]) -> Oid:
 @settings(max_examples=300, deadline=None)
 @given(keys=st.sets(st.tuples(st.integers(0, 2**32 - 1), st.integers(0, 2**32 - 1)), max_size=8),
        near=st.integers(0, 7),
-       after=st.lists(st.one_of(st.integers(0, 3), st.integers(250, 260), st.integers(0, 2**32 - 1)),
-                      max_size=11))
+       after=st.lists(st.one_of(st.integers(0, 3), st.integers(250, 260),
+                                st.integers(0, 2**32 - 1)), max_size=11))
 def test_the_first_row_after_any_oid_is_the_one_a_scan_finds(
         keys: set[tuple[int, int]], near: int, after: list[int]) -> None:
     """GETNEXT names any OID (RFC 3416 §4.2.2): shorter, longer, sub-ids
