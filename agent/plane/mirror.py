@@ -14,6 +14,13 @@ consistent content (``stale`` is True) while it stages the new one; at
 ``ResyncEnd`` the staged tables replace the old ones in one assignment. So
 after a control-plane restart (a new epoch) readers see either the old
 engines' state or the new one, never a mixture.
+
+Ordered reads (``key_after``, ``key_from``): a table's keys are kept sorted
+(``SortedKeys``) from the first ordered read of that table on, updated by
+each delta in O(log n) and dropped when a resynchronisation swaps the tables
+(the next ordered read sorts the new table once). So an SNMP walk costs
+O(log n) a step however fast the stream moves, and a table nobody walks
+costs the stream nothing.
 """
 
 from __future__ import annotations
@@ -26,6 +33,7 @@ from typing import Any
 
 from agent.notifications import notification_for
 from agent.plane import messages as m
+from agent.plane.sorted_keys import SortedKeys
 from agent.plane.tables import TABLES, TableId
 
 NOTIFICATION_CAPACITY = 1024
@@ -78,6 +86,9 @@ class OperationalMirror:
         self.notifications: deque[m.Notification] = deque(maxlen=notification_capacity)
         self._tables: dict[TableId, dict[tuple[Any, ...], tuple[Any, ...]]] = _empty()
         self._counters: dict[str, tuple[Mapping[str, int], float, float]] = {}
+        #: The sorted keys of the live tables (not the staged ones), each built
+        #: at its table's first ordered read.
+        self._sorted: dict[TableId, SortedKeys] = {}
         # The stream being followed (during a resync: the staged one's).
         self._stream_epoch: int | None = None
         self._expected = 0
@@ -101,6 +112,21 @@ class OperationalMirror:
 
     def row(self, table: TableId, key: tuple[Any, ...]) -> tuple[Any, ...] | None:
         return self._tables[table].get(key)
+
+    def key_after(self, table: TableId, bound: tuple[Any, ...] | None) -> tuple[Any, ...] | None:
+        """The smallest key of ``table`` greater than ``bound`` (the first
+        key when None), or None: O(log n)."""
+        return self._sorted_keys(table).after(bound)
+
+    def key_from(self, table: TableId, bound: tuple[Any, ...]) -> tuple[Any, ...] | None:
+        """The smallest key of ``table`` greater than or equal to ``bound``."""
+        return self._sorted_keys(table).from_(bound)
+
+    def _sorted_keys(self, table: TableId) -> SortedKeys:
+        keys = self._sorted.get(table)
+        if keys is None:
+            keys = self._sorted[table] = SortedKeys(self._tables[table])
+        return keys
 
     def count(self, table: TableId) -> int:
         return len(self._tables[table])
@@ -153,13 +179,20 @@ class OperationalMirror:
         return None
 
     def _apply_deltas(self, message: m.StateDeltas) -> None:
-        tables = self._staging if self._staging is not None else self._tables
+        staging = self._staging
+        tables = staging if staging is not None else self._tables
+        # The index follows the live tables only.
+        ordered = {} if staging is not None else self._sorted
         deleted = m.ChangeKind.DELETED
         for table_id, kind, key, row in message.deltas:
             table = tables[table_id]
+            keys = ordered.get(table_id)
             if kind == deleted:
-                table.pop(key, None)
+                if table.pop(key, None) is not None and keys is not None:
+                    keys.discard(key)
             else:
+                if keys is not None and key not in table:
+                    keys.add(key)
                 table[key] = row  # type: ignore[assignment]
         self.counters.deltas_applied += len(message.deltas)
 
@@ -207,6 +240,7 @@ class OperationalMirror:
             self.counters.count_mismatches += 1
             return self._lost("row counts differ: " + ", ".join(wrong))
         self._tables = staging  # one assignment: readers see old or new, never both
+        self._sorted = {}  # the old tables' order; the next ordered read sorts the new ones
         self._staging = None
         self._resync = None
         self.epoch = message.epoch

@@ -12,10 +12,15 @@ What the mirror does not carry in protocol v1 reads as nothing: the
 security-violation log's rows (mipSecViolationTable is empty; its total is
 the ``security`` group's), and faIsBusy (false).
 
-Cost: the node index of a table is rebuilt when the mirror has applied a
-message since the last read (``OperationalMirror.counters.messages``), so
-a walk while the stream moves pays O(rows) per changed step; the engines pay
-nothing for it.
+Cost: the three tables an operator walks on a busy agent
+(haMobilityBindingTable, haCounterTable, faVisitorTable) are read in index
+order from the mirror's sorted keys (``OperationalMirror.key_after``), O(log
+n) per GETNEXT step whatever the stream does meanwhile, each row read as it
+is at that step (``*OverMirror`` below). The whole-table views
+(``mobile_nodes()``, ``visitors()``) are rebuilt when the mirror has applied
+a message since their last read (``OperationalMirror.counters.messages``);
+the proxy's visitor table still reads that way. The engines pay nothing for
+either.
 """
 
 from __future__ import annotations
@@ -27,7 +32,8 @@ from typing import Any
 
 from agent.plane.mirror import OperationalMirror
 from agent.plane.tables import TableId
-from agent.snmp.sources import Sources
+from agent.snmp.sources import Sources, ip_from_index, ip_pair_from_index
+from agent.snmp.values import Oid
 
 
 class CounterView:
@@ -152,7 +158,7 @@ class HomeAgentView(_RoleView):
         return self._cached(self._build)  # type: ignore[no-any-return]
 
     def mobile_node(self, address: IPv4Address) -> MobileNodeView | None:
-        return self.mobile_nodes().get(address)
+        return node_over_mirror(self._mirror, int(address))
 
     def _build(self) -> dict[IPv4Address, MobileNodeView]:
         nodes: dict[IPv4Address, MobileNodeView] = {}
@@ -165,8 +171,7 @@ class HomeAgentView(_RoleView):
             node = nodes.get(home)
             if node is None:  # a binding whose node row has not come yet
                 node = nodes[home] = MobileNodeView()
-            node.bindings.append(BindingView(home, IPv4Address(row[1]), IPv4Address(row[2]),
-                                             *row[3:]))
+            node.bindings.append(binding_view(row))
         return nodes
 
 
@@ -183,11 +188,11 @@ class ForeignAgentView(_RoleView):
         return list(self._cached(self._build).values())
 
     def visitor(self, home: IPv4Address) -> VisitorView | None:
-        return self._cached(self._build).get(home)  # type: ignore[no-any-return]
+        row = self._mirror.row(TableId.VISITOR, (int(home),))
+        return None if row is None else visitor_view(row)
 
     def _build(self) -> dict[IPv4Address, VisitorView]:
-        return {IPv4Address(r[0]): VisitorView(IPv4Address(r[0]), IPv4Address(r[1]),
-                                               IPv4Address(r[2]), IPv4Address(r[3]), *r[4:])
+        return {IPv4Address(r[0]): visitor_view(r)
                 for r in self._mirror.sorted_rows(TableId.VISITOR)}
 
 
@@ -211,6 +216,138 @@ class ProxyView(_RoleView):
                                         StateName(state), requested, granted, expires_at,
                                         last_code, attempts)
         return out
+
+
+def binding_view(row: tuple[Any, ...]) -> BindingView:
+    return BindingView(IPv4Address(row[0]), IPv4Address(row[1]), IPv4Address(row[2]), *row[3:])
+
+
+def visitor_view(row: tuple[Any, ...]) -> VisitorView:
+    return VisitorView(IPv4Address(row[0]), IPv4Address(row[1]), IPv4Address(row[2]),
+                       IPv4Address(row[3]), *row[4:])
+
+
+def node_over_mirror(mirror: OperationalMirror, home: int) -> MobileNodeView | None:
+    """A mobile node as it is now: its haCounterTable row and its bindings
+    (the BINDING keys that begin with its address: O(log n + bindings)). A
+    node with bindings whose node row has not come yet reads zero counters."""
+    first = mirror.key_from(TableId.BINDING, (home,))
+    row = mirror.row(TableId.MOBILE_NODE, (home,))
+    if row is None and (first is None or first[0] != home):
+        return None
+    node = MobileNodeView(*row[1:]) if row is not None else MobileNodeView()
+    key = first
+    while key is not None and key[0] == home:
+        binding = mirror.row(TableId.BINDING, key)
+        if binding is not None:
+            node.bindings.append(binding_view(binding))
+        key = mirror.key_after(TableId.BINDING, key)
+    return node
+
+
+def _ip_key(oid: Oid) -> tuple[int, ...]:
+    return tuple(int.from_bytes(bytes(oid[i:i + 4]), "big") for i in range(0, len(oid), 4))
+
+
+def _ip_index(key: tuple[Any, ...]) -> Oid:
+    return tuple(b for part in key for b in int(part).to_bytes(4, "big"))
+
+
+def index_bound(after: Oid, width: int) -> tuple[tuple[int, ...], bool]:
+    """For a table whose index is ``width`` sub-identifiers of IpAddress
+    columns (RFC 2578 §7.7), the rows with an index greater than ``after``
+    (any OID at all: GETNEXT names an arbitrary one, RFC 3416 §4.2.2) are
+    the keys from the returned key on (inclusive) or after it: a shorter OID
+    is padded with zeros (the first index at or after it), a longer one cut
+    (an index equal to the cut is smaller than ``after``), a sub-identifier
+    above 255 rounds up past every index that shares the part before it."""
+    inclusive = len(after) < width
+    bound = after + (0,) * (width - len(after)) if inclusive else after[:width]
+    for position, part in enumerate(bound):
+        if part > 255:
+            bound, inclusive = bound[:position] + (255,) * (width - position), False
+            break
+    return _ip_key(bound), inclusive
+
+
+def first_key_after(mirror: OperationalMirror, table: TableId, after: Oid | None,
+                    width: int) -> tuple[Any, ...] | None:
+    """The key of ``table``'s first row whose index is greater than ``after``."""
+    if after is None:
+        return mirror.key_after(table, None)
+    key, inclusive = index_bound(after, width)
+    return mirror.key_from(table, key) if inclusive else mirror.key_after(table, key)
+
+
+class BindingsOverMirror:
+    """haMobilityBindingTable, INDEX {haMobilityBindingMN, haMobilityBindingCOA}:
+    the mirror's BINDING keys (home, care-of) in order are the index order."""
+
+    def __init__(self, mirror: OperationalMirror) -> None:
+        self._mirror = mirror
+
+    def next_row(self, after: Oid | None, now: float) -> tuple[Oid, Any] | None:
+        key = first_key_after(self._mirror, TableId.BINDING, after, 8)
+        if key is None:
+            return None
+        row = self._mirror.row(TableId.BINDING, key)
+        return None if row is None else (_ip_index(key), binding_view(row))
+
+    def row(self, index: Oid, now: float) -> Any | None:
+        pair = ip_pair_from_index(index)
+        if pair is None:
+            return None
+        row = self._mirror.row(TableId.BINDING, (int(pair[0]), int(pair[1])))
+        return None if row is None else binding_view(row)
+
+
+class NodesOverMirror:
+    """haCounterTable, INDEX haMobilityBindingMN: the nodes with a MOBILE_NODE
+    row or a binding, in address order; a row is ``(address, node)``."""
+
+    def __init__(self, mirror: OperationalMirror) -> None:
+        self._mirror = mirror
+
+    def next_row(self, after: Oid | None, now: float) -> tuple[Oid, Any] | None:
+        mirror = self._mirror
+        node_key = first_key_after(mirror, TableId.MOBILE_NODE, after, 4)
+        if after is None:
+            binding_key = mirror.key_after(TableId.BINDING, None)
+        else:  # the first binding of a node after the bound (keys are (home, care-of))
+            (home,), inclusive = index_bound(after, 4)
+            binding_key = mirror.key_from(TableId.BINDING, (home if inclusive else home + 1,))
+        homes = [key[0] for key in (node_key, binding_key) if key is not None]
+        if not homes:
+            return None
+        home = min(homes)
+        node = node_over_mirror(mirror, home)
+        if node is None:
+            return None
+        return _ip_index((home,)), (IPv4Address(home), node)
+
+    def row(self, index: Oid, now: float) -> Any | None:
+        address = ip_from_index(index)
+        node = node_over_mirror(self._mirror, int(address)) if address is not None else None
+        return None if node is None else (address, node)
+
+
+class VisitorsOverMirror:
+    """faVisitorTable, INDEX faVisitorIPAddress (the home address)."""
+
+    def __init__(self, mirror: OperationalMirror) -> None:
+        self._mirror = mirror
+
+    def next_row(self, after: Oid | None, now: float) -> tuple[Oid, Any] | None:
+        key = first_key_after(self._mirror, TableId.VISITOR, after, 4)
+        if key is None:
+            return None
+        row = self._mirror.row(TableId.VISITOR, key)
+        return None if row is None else (_ip_index(key), visitor_view(row))
+
+    def row(self, index: Oid, now: float) -> Any | None:
+        address = ip_from_index(index)
+        row = self._mirror.row(TableId.VISITOR, (int(address),)) if address is not None else None
+        return None if row is None else visitor_view(row)
 
 
 class ViolationsView:
@@ -245,4 +382,7 @@ def mirror_sources(mirror: OperationalMirror, *, config: Callable[[], dict[str, 
     return Sources(home_agent=when(home_agent), foreign_agent=when(foreign_agent),
                    proxy=when(proxy),
                    violations=lambda: violations,  # type: ignore[arg-type,return-value]
-                   config=config, started_at=started_at)
+                   config=config, started_at=started_at,
+                   binding_rows=BindingsOverMirror(mirror),
+                   node_counter_rows=NodesOverMirror(mirror),
+                   visitor_rows=VisitorsOverMirror(mirror))

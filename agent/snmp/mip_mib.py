@@ -408,7 +408,7 @@ def mip_objects(sources: Sources) -> list[Scalar | Table]:
                lambda r, now: v.integer(signed32(r.identification >> 32))),
         # Only accepted registrations are in the visitor list (pending ones are not).
         Column("faVisitorRegIsAccepted", 9, v.TRUTH_VALUE, READ_ONLY, lambda r, now: v.truth(True)),
-    ], visitor_rows(), present=fa_present))
+    ], sources.visitor_rows or visitor_rows(), present=fa_present))
     for sub, name, attribute in (
         (2, "faRegRequestsReceived", "reg_requests_received"),
         (3, "faRegRequestsRelayed", "reg_requests_relayed"),
@@ -445,7 +445,7 @@ def mip_objects(sources: Sources) -> list[Scalar | Table]:
                lambda b, now: v.integer(b.lifetime)),
         Column("haMobilityBindingTimeRemaining", 8, v.GAUGE, READ_ONLY,
                lambda b, now: _remaining(b.expires_at, now)),
-    ], BindingRows(ha), present=ha_present))
+    ], sources.binding_rows or BindingRows(ha), present=ha_present))
 
     # haRegNodeCountersGroup: haCounterTable, INDEX haMobilityBindingMN. A node
     # never denied reads haRecentServiceDeniedCode 0 (RFC 2006 names no value
@@ -467,7 +467,7 @@ def mip_objects(sources: Sources) -> list[Scalar | Table]:
                lambda r, now: v.time_ticks(sources.time_stamp(r[1].recent_denied_time))),
         Column("haRecentServiceDeniedCode", 7, v.enum(*HA_RECENT_DENIED_CODES), READ_ONLY,
                lambda r, now: v.integer(ha_recent_denied_code(r[1].recent_denied_code))),
-    ], BindingRows(ha, with_bindings=False), present=ha_present))
+    ], sources.node_counter_rows or BindingRows(ha, with_bindings=False), present=ha_present))
     for sub, name, attribute in (
         (3, "haRegistrationAccepted", "registration_accepted"),
         (4, "haMultiBindingUnsupported", "multi_binding_unsupported"),

@@ -14,6 +14,7 @@ from agent.mobileip.foreign_agent import ForeignAgent
 from agent.mobileip.home_agent import HomeAgent
 from agent.mobileip.proxy import ProxyAgent
 from agent.mobileip.violations import ViolationLog
+from agent.snmp.tree import RowSource
 from agent.snmp.values import Oid
 
 
@@ -28,6 +29,13 @@ class Sources:
     config: Callable[[], dict[str, Any]]
     #: POSIX time of sysUpTime 0: TimeStamp columns count from here (RFC 2579).
     started_at: float = 0.0
+    #: Rows a source keeps in MIB index order itself (the management plane's
+    #: mirror keeps its keys sorted as deltas arrive): when given, the table
+    #: reads them instead of indexing the role's dicts (``BindingRows``,
+    #: ``SortedRows``). haMobilityBindingTable, haCounterTable, faVisitorTable.
+    binding_rows: RowSource | None = None
+    node_counter_rows: RowSource | None = None
+    visitor_rows: RowSource | None = None
 
     def time_stamp(self, posix: float | None) -> int:
         """SNMPv2-TC TimeStamp: sysUpTime (centiseconds) at ``posix``; 0 if
