@@ -20,7 +20,12 @@ says so.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import fields
 from typing import Any
+
+from agent.mobileip.foreign_agent import ForeignAgentCounters
+from agent.mobileip.home_agent import HomeAgentCounters
+from agent.mobileip.proxy import ProxyCounters
 
 from agent.plane import render
 from agent.plane.mirror import MirrorState, OperationalMirror
@@ -43,6 +48,17 @@ _COUNTS: dict[str, tuple[tuple[str, str, TableId], ...]] = {
     "home-agent": (("bindings", "binding-count", TableId.BINDING),),
     "foreign-agent": (("visitors", "visitor-count", TableId.VISITOR),),
     "proxy": (("registered", "registered-count", TableId.PROXY_CLIENT),),
+}
+
+
+#: The counters each role's YANG ``counters`` container has: its engine's
+#: counter table (what agent/operational.py renders). A counter group on the
+#: stream also carries entry counts (``bindings``, ``visitors``, ``pending``,
+#: ``registered``: the control channel's), which are not YANG counters.
+_YANG_COUNTERS: dict[str, frozenset[str]] = {
+    "home-agent": frozenset(f.name for f in fields(HomeAgentCounters)),
+    "foreign-agent": frozenset(f.name for f in fields(ForeignAgentCounters)),
+    "proxy": frozenset(f.name for f in fields(ProxyCounters)),
 }
 
 
@@ -93,7 +109,9 @@ def operational(mirror: OperationalMirror, now: float, *, wall_now: float, conne
         state: dict[str, Any] = {}
         reading = mirror.counters_of(role, now)
         if reading is not None:
-            state["counters"] = _kebab(reading.values)
+            known = _YANG_COUNTERS[role]
+            state["counters"] = _kebab({name: value for name, value in reading.values.items()
+                                        if name in known})
         rows = _role_rows(mirror, role, wall_now)
         state.update({name: entries for name, entries in rows.items() if entries})
         out[container] = state

@@ -39,6 +39,7 @@ from agent.mobileip.security import SecurityAssociation
 from agent.operational import home_agent_state
 from agent.plane import aio
 from agent.plane import messages as m
+from agent.plane import mirror_view
 from agent.plane import session as s
 from agent.plane.control_plane import ControlPlane
 from agent.plane.mirror import MirrorState, OperationalMirror
@@ -254,6 +255,13 @@ class Rig:
         assert mobile_node_counter_entries(
             self.management.mirror.sorted_rows(TableId.MOBILE_NODE), bindings, now) \
             == expected["mobile-node-counters"]
+        # The YANG counters as the single process renders them (the stream's
+        # group also carries the control channel's entry counts: not leaves).
+        operational = mirror_view.operational(
+            self.management.mirror, asyncio.get_running_loop().time(), wall_now=now,
+            connected=True, state_period=1.0)
+        assert operational["home-agent-state"]["counters"] \
+            == home_agent_state(agent.home_agent, now, rows=False)["counters"]
 
 
 def run(scenario: Callable[[], Any]) -> None:
