@@ -126,6 +126,20 @@ class ChildSpec:
     name: str
     argv: Sequence[str]
     env: Mapping[str, str] | None = None
+    #: Added to the child's niceness (setpriority(2)): a positive value
+    #: yields the CPU to its sibling when both want it.
+    nice: int = 0
+
+
+def _preexec(parent: int, nice: int) -> Callable[[], None]:
+    die_with_parent = stop_with_parent(parent)
+
+    def preexec() -> None:
+        die_with_parent()
+        if nice:
+            os.nice(nice)
+
+    return preexec
 
 
 class Supervisor:
@@ -164,7 +178,7 @@ class Supervisor:
             # The children die with us (PR_SET_PDEATHSIG), even by SIGKILL.
             process = await asyncio.create_subprocess_exec(
                 *spec.argv, stdout=asyncio.subprocess.PIPE, stdin=asyncio.subprocess.DEVNULL, env=env,
-                preexec_fn=stop_with_parent(os.getpid()))
+                preexec_fn=_preexec(os.getpid(), spec.nice))
             self.processes[name] = process
             self.policy.started(name, self._loop.time())
             task = asyncio.create_task(self._watch(name, process))

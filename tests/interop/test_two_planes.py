@@ -31,6 +31,7 @@ from typing import Any
 import pytest
 
 from agent.aio.control import request as control_request
+from agent.plane.two_planes import MANAGEMENT_NICE
 from tests.conftest import ROOT
 from tests.interop.test_processes import FA, HA, AgentProcess, MobileNode, _config
 
@@ -150,6 +151,10 @@ def test_one_ready_reads_from_the_mirror_and_sigterm_stops_both(
     # The binding reaches the management plane's mirror as a delta.
     _wait(lambda: "192.0.2.7" in ha.bindings(), "the binding in the mirror")
     assert ha.mirror().get("control-plane-connected") is True
+    # The management plane yields the CPU to the engines (setpriority(2)).
+    # (Niceness stops at 19: the test itself may run niced.)
+    assert os.getpriority(os.PRIO_PROCESS, children["management"]) \
+        == min(19, os.getpriority(os.PRIO_PROCESS, children["control"]) + MANAGEMENT_NICE)
     ha.proc.send_signal(signal.SIGTERM)
     assert ha.proc.wait(TIMEOUT) == 0
     for pid in children.values():
