@@ -185,3 +185,68 @@ def test_malformed_messages_with_fresh_names_do_not_grow_the_process() -> None:
     print(f"RSS growth: one thread {on_one_thread} KiB, workers {through_workers} KiB")
     assert on_one_thread > 4096
     assert through_workers < on_one_thread / 3
+
+
+_EDIT_GROWTH = textwrap.dedent("""
+    import copy
+    import gc
+    import sys
+    from agent.netconf.editconfig import ConfigReader
+    from agent.netconf.errors import BASE_NS, RpcError
+    from agent.netconf.message_parser import MESSAGES
+    from agent.schema.context import yang_dir as default_yang_dir
+    from agent.netconf.xmldata import DataCodec
+
+    NS = "urn:proxymip:params:xml:ns:yang:proxy-mobile-ip"
+
+    def rss_kib():
+        with open("/proc/self/status") as status:
+            return next(int(line.split()[1]) for line in status if line.startswith("VmRSS"))
+
+    def config(i):
+        # <config> content naming a leaf the schema does not know.
+        return (f'<config xmlns="{BASE_NS}"><mobile-ip xmlns="{NS}">'
+                f'<u{i:08d}x>1</u{i:08d}x></mobile-ip></config>').encode()
+
+    gc.disable()  # what the names hold must be freed without the cyclic GC
+    codec = DataCodec(default_yang_dir())
+    reader = ConfigReader(codec)
+    if sys.argv[1] == "reader":
+        def handle(i):
+            try:
+                reader.read_content(MESSAGES.parse(config(i)))
+            except RpcError as error:
+                assert error.tag == "unknown-element", error
+            else:
+                raise AssertionError("an unknown leaf was accepted")
+    else:
+        def handle(i):
+            # What _walk_config did before: the copy made on this thread.
+            copy.deepcopy(MESSAGES.parse(config(i))[0])
+    handle(-1)
+    before = rss_kib()
+    for i in range(int(sys.argv[2])):
+        handle(i)
+    print(rss_kib() - before)
+    codec.close()
+""")
+
+
+def test_edit_config_content_with_fresh_names_does_not_grow_the_process() -> None:
+    """ConfigReader walks a deep copy of <config>'s content (RFC 6241 §7.2),
+    and lxml gives a copy's document the copying thread's dictionary: copied
+    on the calling (event loop's) thread, every unknown name a peer puts in
+    an <edit-config> stays interned there (docs/security.md, "Second run").
+    100,000 of them through the real ConfigReader grow the process by a
+    fraction of what the same content copied on this thread does (same run)."""
+    def growth(mode: str) -> int:
+        result = subprocess.run([sys.executable, "-c", _EDIT_GROWTH, mode, "100000"],
+                                cwd=ROOT, capture_output=True, text=True, timeout=600,
+                                check=True)
+        return int(result.stdout.split()[-1])
+
+    copied_here = growth("copy-on-this-thread")
+    reader = growth("reader")
+    print(f"RSS growth: copied on this thread {copied_here} KiB, ConfigReader {reader} KiB")
+    assert copied_here > 3072
+    assert reader < copied_here / 3
