@@ -187,66 +187,91 @@ def test_malformed_messages_with_fresh_names_do_not_grow_the_process() -> None:
     assert through_workers < on_one_thread / 3
 
 
-_EDIT_GROWTH = textwrap.dedent("""
+
+_REQUEST_GROWTH = textwrap.dedent("""
     import copy
     import gc
     import sys
-    from agent.netconf.editconfig import ConfigReader
+    from dataclasses import dataclass
+    from agent.datastore.store import Datastore
     from agent.netconf.errors import BASE_NS, RpcError
     from agent.netconf.message_parser import MESSAGES
-    from agent.schema.context import yang_dir as default_yang_dir
-    from agent.netconf.xmldata import DataCodec
+    from agent.netconf.nmda import DATASTORES_NS, NMDA_NS
+    from agent.netconf.operations import Operations
+    from agent.schema.context import yang_dir
 
     NS = "urn:proxymip:params:xml:ns:yang:proxy-mobile-ip"
+
+    @dataclass(frozen=True)
+    class Session:
+        session_id: int = 1
+        username: str | None = None
 
     def rss_kib():
         with open("/proc/self/status") as status:
             return next(int(line.split()[1]) for line in status if line.startswith("VmRSS"))
 
-    def config(i):
+    def rpc(i, body):
+        return (f'<rpc xmlns="{BASE_NS}" message-id="{i}">{body}</rpc>').encode()
+
+    def edit_config(i):
         # <config> content naming a leaf the schema does not know.
-        return (f'<config xmlns="{BASE_NS}"><mobile-ip xmlns="{NS}">'
-                f'<u{i:08d}x>1</u{i:08d}x></mobile-ip></config>').encode()
+        return rpc(i, f'<edit-config><target><running/></target><config>'
+                      f'<mobile-ip xmlns="{NS}"><u{i:08d}x>1</u{i:08d}x></mobile-ip>'
+                      '</config></edit-config>')
+
+    def get_data(i):
+        # A subtree filter (RFC 8526 §3.1.1) naming an element the schema does not know.
+        return rpc(i, f'<get-data xmlns="{NMDA_NS}" xmlns:ds="{DATASTORES_NS}">'
+                      '<datastore>ds:running</datastore><subtree-filter>'
+                      f'<mobile-ip xmlns="{NS}"><u{i:08d}x/></mobile-ip>'
+                      '</subtree-filter></get-data>')
 
     gc.disable()  # what the names hold must be freed without the cyclic GC
-    codec = DataCodec(default_yang_dir())
-    reader = ConfigReader(codec)
-    if sys.argv[1] == "reader":
+    datastore = Datastore()
+    operations = Operations(datastore, yang_dir=yang_dir())
+    mode, request = sys.argv[1], {"edit-config": edit_config, "get-data": get_data}[sys.argv[2]]
+    if mode == "operations":
         def handle(i):
             try:
-                reader.read_content(MESSAGES.parse(config(i)))
+                reply = operations(MESSAGES.parse(request(i))[0], Session())
             except RpcError as error:
                 assert error.tag == "unknown-element", error
             else:
-                raise AssertionError("an unknown leaf was accepted")
+                assert reply is not None and len(reply) == 0, reply
     else:
         def handle(i):
-            # What _walk_config did before: the copy made on this thread.
-            copy.deepcopy(MESSAGES.parse(config(i))[0])
+            # What the operation did before: the request's content copied on this thread.
+            copy.deepcopy(MESSAGES.parse(request(i))[0])
     handle(-1)
     before = rss_kib()
-    for i in range(int(sys.argv[2])):
+    for i in range(int(sys.argv[3])):
         handle(i)
     print(rss_kib() - before)
-    codec.close()
+    operations.close()
+    datastore.close()
 """)
 
 
-def test_edit_config_content_with_fresh_names_does_not_grow_the_process() -> None:
-    """ConfigReader walks a deep copy of <config>'s content (RFC 6241 §7.2),
-    and lxml gives a copy's document the copying thread's dictionary: copied
-    on the calling (event loop's) thread, every unknown name a peer puts in
-    an <edit-config> stays interned there (docs/security.md, "Second run").
-    100,000 of them through the real ConfigReader grow the process by a
-    fraction of what the same content copied on this thread does (same run)."""
+@pytest.mark.parametrize("request_kind", ["edit-config", "get-data"])
+def test_requests_naming_fresh_elements_do_not_grow_the_process(request_kind: str) -> None:
+    """lxml gives a document the dictionary of the thread that makes it, and
+    a node copied or moved into it has its names interned there. The loop's
+    thread must not do that with request content: an <edit-config>'s
+    <config> (RFC 6241 §7.2) is walked as a deep copy, a <get-data>'s
+    subtree filter (RFC 8526 §3.1.1) moves into the <get-config> it is read
+    as. 100,000 of them, each naming a new element, through the real
+    Operations grow the process by a fraction of what the same content
+    copied on this thread does (same run; docs/security.md, "Second run")."""
     def growth(mode: str) -> int:
-        result = subprocess.run([sys.executable, "-c", _EDIT_GROWTH, mode, "100000"],
-                                cwd=ROOT, capture_output=True, text=True, timeout=600,
-                                check=True)
+        result = subprocess.run([sys.executable, "-c", _REQUEST_GROWTH, mode, request_kind,
+                                 "100000"], cwd=ROOT, capture_output=True, text=True,
+                                timeout=600, check=True)
         return int(result.stdout.split()[-1])
 
     copied_here = growth("copy-on-this-thread")
-    reader = growth("reader")
-    print(f"RSS growth: copied on this thread {copied_here} KiB, ConfigReader {reader} KiB")
+    through_operations = growth("operations")
+    print(f"RSS growth: copied on this thread {copied_here} KiB, "
+          f"Operations {through_operations} KiB")
     assert copied_here > 3072
-    assert reader < copied_here / 3
+    assert through_operations < copied_here / 3
