@@ -45,7 +45,6 @@ Deliberate choices where RFC 6241 leaves room:
 from __future__ import annotations
 
 from collections.abc import Iterator
-from copy import deepcopy
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -56,6 +55,7 @@ from agent.datastore.errors import DatastoreError, ErrorTag
 from agent.datastore.paths import Path, Step, render_path
 from agent.datastore.tree import Schema, check_path, lookup
 from agent.netconf.errors import BASE_NS, RpcError
+from agent.netconf.message_parser import MESSAGES
 from agent.netconf.xmldata import DataCodec, NodeKind, SchemaNode
 from agent.schema.context import TOP_MEMBER
 
@@ -149,11 +149,13 @@ class ConfigReader:
                      allow_operations: bool) -> tuple[list[_Node], list[etree._Element]]:
         """Walk a deep copy of each top element, turning it into the copy for
         libyang on the way (attributes stripped, what carries no value removed):
-        copying in C costs far less than building a tree node by node."""
+        copying in C costs far less than building a tree node by node. The
+        copy is made on the parse worker (``MESSAGES.copy``): made here, its
+        document would take this thread's libxml2 dictionary and intern the
+        request's names (the peer's choice) in it for good."""
         nodes: list[_Node] = []
         clean: list[etree._Element] = []
-        for element in _elements(config):
-            copy = deepcopy(element)
+        for copy in MESSAGES.copy(list(_elements(config))):
             node = self._walk(copy, None, default, allow_operations)
             nodes.append(node)
             if node.kept:

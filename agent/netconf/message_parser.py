@@ -21,6 +21,13 @@ lxml supports using a tree on another thread than the one that parsed it
 nodes moved between documents with different dictionaries have their names
 looked up again).
 
+The same holds for copies: lxml gives a deep copy's new document the
+*copying* thread's dictionary, so a copy of request content made on the event
+loop's thread interns the peer's names there for good (docs/security.md,
+"Second run": ~52 B per ``<edit-config>`` naming an unknown leaf). Content
+that must be copied goes through ``MessageParser.copy``, which copies on the
+same worker.
+
 The cost is one hand-over between threads per message, measured by
 ``tools/bench/netconf_parse_bench.py`` against parsing on the calling thread.
 """
@@ -28,7 +35,10 @@ The cost is one hand-over between threads per message, measured by
 from __future__ import annotations
 
 import concurrent.futures
+import copy
 import threading
+from collections.abc import Callable
+from typing import TypeVar
 
 from lxml import etree
 
@@ -48,6 +58,9 @@ def safe_xml_parser() -> etree.XMLParser:
 
 _worker_state = threading.local()
 
+_Result = TypeVar("_Result")
+_Argument = TypeVar("_Argument")
+
 
 def _parse_on_worker(message: bytes) -> etree._Element | etree.XMLSyntaxError | None:
     # The parser is the worker's own: made on this thread, it dies with it.
@@ -63,6 +76,10 @@ def _parse_on_worker(message: bytes) -> etree._Element | etree.XMLSyntaxError | 
         exc.__traceback__ = None
         return exc
     return root
+
+
+def _copy_on_worker(elements: list[etree._Element]) -> list[etree._Element]:
+    return [copy.deepcopy(element) for element in elements]
 
 
 class MessageParser:
@@ -81,24 +98,37 @@ class MessageParser:
         self.generations = 0
 
     def parse(self, message: bytes) -> etree._Element | None:
-        with self._lock:
-            if self._worker is None or self._spent >= self.budget:
-                if self._worker is not None:
-                    # Its queue holds only messages already being waited for.
-                    self._worker.shutdown(wait=False)
-                self._worker = concurrent.futures.ThreadPoolExecutor(
-                    max_workers=1, thread_name_prefix="netconf-parse")
-                self._spent = 0
-                self.generations += 1
-            self._spent += len(message)
-            future = self._worker.submit(_parse_on_worker, message)
-        outcome = future.result()
-        del future  # it holds the outcome: no cycle through this frame
+        outcome = self._on_worker(_parse_on_worker, message, len(message))
         if isinstance(outcome, etree.XMLSyntaxError):
             try:
                 raise outcome
             finally:
                 del outcome
+        return outcome
+
+    def copy(self, elements: list[etree._Element]) -> list[etree._Element]:
+        """Deep copies of ``elements``, each in a new document made on the
+        worker (one hand-over for all), so the names they hold are interned in
+        the worker's dictionary, not the caller's. Not charged to the budget:
+        their names are those of a message already charged (a worker holds at
+        most its own budget's names and its predecessor's)."""
+        return self._on_worker(_copy_on_worker, elements, 0)
+
+    def _on_worker(self, work: Callable[[_Argument], _Result], argument: _Argument,
+                   cost: int) -> _Result:
+        with self._lock:
+            if self._worker is None or self._spent >= self.budget:
+                if self._worker is not None:
+                    # Its queue holds only work already being waited for.
+                    self._worker.shutdown(wait=False)
+                self._worker = concurrent.futures.ThreadPoolExecutor(
+                    max_workers=1, thread_name_prefix="netconf-parse")
+                self._spent = 0
+                self.generations += 1
+            self._spent += cost
+            future = self._worker.submit(work, argument)
+        outcome = future.result()
+        del future  # it holds the outcome: no cycle through this frame
         return outcome
 
     def close(self) -> None:

@@ -128,12 +128,16 @@ class NmdaOperations:
                            info={"bad-element": "with-defaults"})
 
         # The same read as <get> (operational) or <get-config>, so that what
-        # access control prunes and what the filters see are theirs.
+        # access control prunes and what the filters see are theirs. Made in
+        # the request's own document: the filter's nodes move into it, and
+        # moved into a document made on this thread their names (the peer's
+        # choice) would be interned in this thread's libxml2 dictionary for
+        # good (agent.netconf.message_parser).
         base = f"{{{BASE_NS}}}"
         if datastore == OPERATIONAL:
-            request = etree.Element(base + "get", nsmap={None: BASE_NS})
+            request = element.makeelement(base + "get", nsmap={None: BASE_NS})
         else:
-            request = etree.Element(base + "get-config", nsmap={None: BASE_NS})
+            request = element.makeelement(base + "get-config", nsmap={None: BASE_NS})
             source = RUNNING if datastore == INTENDED else datastore
             etree.SubElement(etree.SubElement(request, base + "source"), base + source)
         if subtree is not None:

@@ -185,3 +185,93 @@ def test_malformed_messages_with_fresh_names_do_not_grow_the_process() -> None:
     print(f"RSS growth: one thread {on_one_thread} KiB, workers {through_workers} KiB")
     assert on_one_thread > 4096
     assert through_workers < on_one_thread / 3
+
+
+
+_REQUEST_GROWTH = textwrap.dedent("""
+    import copy
+    import gc
+    import sys
+    from dataclasses import dataclass
+    from agent.datastore.store import Datastore
+    from agent.netconf.errors import BASE_NS, RpcError
+    from agent.netconf.message_parser import MESSAGES
+    from agent.netconf.nmda import DATASTORES_NS, NMDA_NS
+    from agent.netconf.operations import Operations
+    from agent.schema.context import yang_dir
+
+    NS = "urn:proxymip:params:xml:ns:yang:proxy-mobile-ip"
+
+    @dataclass(frozen=True)
+    class Session:
+        session_id: int = 1
+        username: str | None = None
+
+    def rss_kib():
+        with open("/proc/self/status") as status:
+            return next(int(line.split()[1]) for line in status if line.startswith("VmRSS"))
+
+    def rpc(i, body):
+        return (f'<rpc xmlns="{BASE_NS}" message-id="{i}">{body}</rpc>').encode()
+
+    def edit_config(i):
+        # <config> content naming a leaf the schema does not know.
+        return rpc(i, f'<edit-config><target><running/></target><config>'
+                      f'<mobile-ip xmlns="{NS}"><u{i:08d}x>1</u{i:08d}x></mobile-ip>'
+                      '</config></edit-config>')
+
+    def get_data(i):
+        # A subtree filter (RFC 8526 §3.1.1) naming an element the schema does not know.
+        return rpc(i, f'<get-data xmlns="{NMDA_NS}" xmlns:ds="{DATASTORES_NS}">'
+                      '<datastore>ds:running</datastore><subtree-filter>'
+                      f'<mobile-ip xmlns="{NS}"><u{i:08d}x/></mobile-ip>'
+                      '</subtree-filter></get-data>')
+
+    gc.disable()  # what the names hold must be freed without the cyclic GC
+    datastore = Datastore()
+    operations = Operations(datastore, yang_dir=yang_dir())
+    mode, request = sys.argv[1], {"edit-config": edit_config, "get-data": get_data}[sys.argv[2]]
+    if mode == "operations":
+        def handle(i):
+            try:
+                reply = operations(MESSAGES.parse(request(i))[0], Session())
+            except RpcError as error:
+                assert error.tag == "unknown-element", error
+            else:
+                assert reply is not None and len(reply) == 0, reply
+    else:
+        def handle(i):
+            # What the operation did before: the request's content copied on this thread.
+            copy.deepcopy(MESSAGES.parse(request(i))[0])
+    handle(-1)
+    before = rss_kib()
+    for i in range(int(sys.argv[3])):
+        handle(i)
+    print(rss_kib() - before)
+    operations.close()
+    datastore.close()
+""")
+
+
+@pytest.mark.parametrize("request_kind", ["edit-config", "get-data"])
+def test_requests_naming_fresh_elements_do_not_grow_the_process(request_kind: str) -> None:
+    """lxml gives a document the dictionary of the thread that makes it, and
+    a node copied or moved into it has its names interned there. The loop's
+    thread must not do that with request content: an <edit-config>'s
+    <config> (RFC 6241 §7.2) is walked as a deep copy, a <get-data>'s
+    subtree filter (RFC 8526 §3.1.1) moves into the <get-config> it is read
+    as. 100,000 of them, each naming a new element, through the real
+    Operations grow the process by a fraction of what the same content
+    copied on this thread does (same run; docs/security.md, "Second run")."""
+    def growth(mode: str) -> int:
+        result = subprocess.run([sys.executable, "-c", _REQUEST_GROWTH, mode, request_kind,
+                                 "100000"], cwd=ROOT, capture_output=True, text=True,
+                                timeout=600, check=True)
+        return int(result.stdout.split()[-1])
+
+    copied_here = growth("copy-on-this-thread")
+    through_operations = growth("operations")
+    print(f"RSS growth: copied on this thread {copied_here} KiB, "
+          f"Operations {through_operations} KiB")
+    assert copied_here > 3072
+    assert through_operations < copied_here / 3
