@@ -116,7 +116,7 @@ def _free_kib(extra: dict[str, str]) -> list[int]:
 def test_the_unit_keeps_malloc_from_holding_what_large_blocks_freed() -> None:
     """40,000 fuzzed NETCONF messages: with the unit's malloc setting, the
     free memory malloc keeps in its heaps is a fraction of what it keeps
-    with glibc's sliding threshold (same run; measured 2026-12-06: 2.8-7.8
+    with glibc's sliding threshold (same run; measured 2026-12-06: 2.7-7.7
     MiB against 1.2-1.7 MiB over 80,000 messages)."""
     setting = {name: value for name, value in _unit_environment().items()
                if name.startswith("MALLOC_")}
