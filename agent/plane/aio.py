@@ -35,6 +35,39 @@ MAX_BUFFERED = 64 << 20
 _PEERCRED = struct.Struct("3i")  # struct ucred: pid, uid, gid
 
 
+class SessionTimer:
+    """The one loop timer of a sans-IO session: ``arm()`` follows the
+    session's ``get_timer()`` after each use; when it fires, the session's
+    ``handle_timer(now)`` runs, then ``after`` (the adapter's flush)."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, session: s._Session,
+                 after: Callable[[], None]) -> None:
+        self._loop = loop
+        self._session = session
+        self._after = after
+        self._handle: asyncio.TimerHandle | None = None
+
+    def arm(self) -> None:
+        when = self._session.get_timer()
+        if self._handle is not None:
+            if when is not None and self._handle.when() == when:
+                return
+            self._handle.cancel()
+            self._handle = None
+        if when is not None:
+            self._handle = self._loop.call_at(when, self._expired)
+
+    def cancel(self) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+
+    def _expired(self) -> None:
+        self._handle = None
+        self._session.handle_timer(self._loop.time())
+        self._after()
+
+
 class PlaneConnection(asyncio.Protocol):
     """One connection: bytes in -> session -> events out, bytes out."""
 
@@ -50,7 +83,7 @@ class PlaneConnection(asyncio.Protocol):
         self._allowed_uid = allowed_uid
         self._max_buffered = max_buffered
         self._transport: asyncio.Transport | None = None
-        self._timer: asyncio.TimerHandle | None = None
+        self._timer = SessionTimer(loop, session, self.flush)
         self.writable = True
 
     # -- asyncio.Protocol ------------------------------------------------------------------
@@ -73,9 +106,7 @@ class PlaneConnection(asyncio.Protocol):
         self.flush()
 
     def connection_lost(self, exc: Exception | None) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+        self._timer.cancel()
         was_open = self.session.state is not s.SessionState.CLOSED
         self.session.close()
         self._transport = None
@@ -118,22 +149,8 @@ class PlaneConnection(asyncio.Protocol):
                     transport.write(data)
                 transport.close()
             return
-        self._arm()
+        self._timer.arm()
 
-    def _arm(self) -> None:
-        when = self.session.get_timer()
-        if self._timer is not None:
-            if when is not None and self._timer.when() == when:
-                return
-            self._timer.cancel()
-            self._timer = None
-        if when is not None:
-            self._timer = self._loop.call_at(when, self._expired)
-
-    def _expired(self) -> None:
-        self._timer = None
-        self.session.handle_timer(self._loop.time())
-        self.flush()
 
 
 async def serve_management(path: str | Path, make_session: Callable[[float], s.ManagementSession],

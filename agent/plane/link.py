@@ -39,6 +39,7 @@ from collections.abc import Callable
 
 from agent.aio.control import bind_private
 from agent.plane import messages as m
+from agent.plane.aio import SessionTimer
 from agent.plane import session as s
 
 log = logging.getLogger(__name__)
@@ -75,7 +76,7 @@ class PlaneLink:
         self._max_buffered = max_buffered
         self._out = bytearray()
         self._writing = False
-        self._timer: asyncio.TimerHandle | None = None
+        self._timer = SessionTimer(loop, session, self.flush)
         self._closed = False
         sock.setblocking(False)
         loop.add_reader(self._fd, self._readable)
@@ -155,26 +156,12 @@ class PlaneLink:
             self._close_socket()
             self._ended()
             return
-        self._arm()
+        self._timer.arm()
 
     def _drain_events(self) -> None:
         while (event := self.session.next_event()) is not None:
             self._on_event(event)
 
-    def _arm(self) -> None:
-        when = self.session.get_timer()
-        if self._timer is not None:
-            if when is not None and self._timer.when() == when:
-                return
-            self._timer.cancel()
-            self._timer = None
-        if when is not None:
-            self._timer = self._loop.call_at(when, self._expired)
-
-    def _expired(self) -> None:
-        self._timer = None
-        self.session.handle_timer(self._loop.time())
-        self.flush()
 
     # -- the synchronous pump (inside a datastore transaction) ---------------------------
 
@@ -239,9 +226,7 @@ class PlaneLink:
                 self._sock.send(self._out)
         self._closed = True
         self._out.clear()
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+        self._timer.cancel()
         self._loop.remove_reader(self._fd)
         if self._writing:
             self._loop.remove_writer(self._fd)

@@ -14,13 +14,9 @@ registrations were denied 66.
 
 from __future__ import annotations
 
-import json
 import random
 import select
-import signal
 import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from ipaddress import IPv4Address
@@ -33,7 +29,7 @@ from agent.mobileip.builder import build_request, check_reply
 from agent.mobileip.numbers import ReplyCode
 from agent.mobileip.registration import decode_reply
 from agent.mobileip.security import SecurityAssociation
-from tests.conftest import ROOT
+from tests.interop.test_processes import AgentProcess
 
 HA, FA, NODE = "127.0.0.2", "127.0.0.3", "127.0.0.5"
 FLOOD_SOURCES = (NODE, "127.0.0.66", "127.0.0.67")
@@ -64,37 +60,11 @@ def _config(role: str) -> dict[str, object]:
         "security": {"peer": peer}}}
 
 
-class AgentProcess:
-    def __init__(self, role: str, tmp: Path, *extra: str) -> None:
-        path = tmp / f"{role}.json"
-        path.write_text(json.dumps(_config(role)))
-        path.chmod(0o600)  # it holds keys
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "agent.cli", "run", "--startup", str(path), *extra],
-            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        )
-        assert self.proc.stdout is not None
-        ready, _, _ = select.select([self.proc.stdout], [], [], TIMEOUT)
-        line = self.proc.stdout.readline() if ready else ""
-        assert line.startswith("ready "), line
-        self.endpoints = json.loads(line[6:])
-
-    def port(self, name: str) -> int:
-        return int(self.endpoints[name].rsplit(":", 1)[1])
-
-    def stop(self) -> dict[str, dict[str, int]]:
-        """SIGTERM, then the last counters line the agent printed."""
-        self.proc.send_signal(signal.SIGTERM)
-        out, err = self.proc.communicate(timeout=TIMEOUT)
-        assert self.proc.returncode == 0, err
-        lines = [line for line in out.splitlines() if line.startswith("counters ")]
-        return json.loads(lines[-1][len("counters "):])
-
-
 @pytest.fixture
 def agents(tmp_path: Path) -> Iterator[tuple[AgentProcess, AgentProcess]]:
-    ha = AgentProcess("ha", tmp_path)
-    fa = AgentProcess("fa", tmp_path, "--home-agent-port", str(ha.port("home-agent")))
+    ha = AgentProcess("ha", tmp_path, config=_config("ha"))
+    fa = AgentProcess("fa", tmp_path, "--home-agent-port", str(ha.port("home-agent")),
+                      config=_config("fa"))
     try:
         yield ha, fa
     finally:

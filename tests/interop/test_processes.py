@@ -54,9 +54,10 @@ def _config(role: str) -> dict[str, object]:
 
 
 class AgentProcess:
-    def __init__(self, role: str, tmp: Path, *extra: str) -> None:
+    def __init__(self, role: str, tmp: Path, *extra: str,
+                 config: dict[str, object] | None = None) -> None:
         path = tmp / f"{role}.json"
-        path.write_text(json.dumps(_config(role)))
+        path.write_text(json.dumps(config if config is not None else _config(role)))
         path.chmod(0o600)  # it holds keys
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "agent.cli", "run", "--startup", str(path), *extra],
